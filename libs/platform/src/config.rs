@@ -1,0 +1,531 @@
+//! Configuration from environment variables, with defaults that work on a
+//! developer machine (local Postgres and Redis, the suite's standard ports).
+//!
+//! [`Env`] reads variables from the process or, in tests, from a map. Each part of
+//! the platform has its own config struct (`ServerConfig`, `DatabaseConfig`, ...)
+//! built from an `Env`; a service's own config composes them. A bad value is a
+//! [`ConfigError`] that names the variable, and the service exits non-zero.
+
+use std::{collections::HashMap, fmt, str::FromStr, time::Duration};
+
+use sqlx::postgres::PgConnectOptions;
+
+/// The services of the suite: their names, default ports and databases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Service {
+    Order,
+    Inventory,
+    Routing,
+    Payment,
+    Shipping,
+    Returns,
+    Saga,
+}
+
+impl Service {
+    /// Every service, in port order.
+    pub const ALL: [Service; 7] = [
+        Service::Order,
+        Service::Inventory,
+        Service::Routing,
+        Service::Payment,
+        Service::Shipping,
+        Service::Returns,
+        Service::Saga,
+    ];
+
+    /// The short name used in folders, databases, k8s labels and span prefixes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Order => "order",
+            Service::Inventory => "inventory",
+            Service::Routing => "routing",
+            Service::Payment => "payment",
+            Service::Shipping => "shipping",
+            Service::Returns => "returns",
+            Service::Saga => "saga",
+        }
+    }
+
+    /// The crate and binary name, e.g. `oms-inventory`; also the OpenTelemetry
+    /// `service.name`.
+    pub fn binary_name(self) -> String {
+        format!("oms-{}", self.name())
+    }
+
+    /// The port the service listens on unless configured otherwise.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Service::Order => 50051,
+            Service::Inventory => 50052,
+            Service::Routing => 50053,
+            Service::Payment => 50054,
+            Service::Shipping => 50055,
+            Service::Returns => 50056,
+            Service::Saga => 50057,
+        }
+    }
+
+    /// The variable holding the service's address, e.g. `OMS_INVENTORY_ADDR`.
+    pub fn addr_var(self) -> String {
+        format!("OMS_{}_ADDR", self.name().to_ascii_uppercase())
+    }
+
+    /// The database the service owns unless `OMS_DATABASE_URL` names one.
+    pub fn database_name(self) -> String {
+        format!("oms_{}", self.name())
+    }
+
+    /// The address of the service: `OMS_<SERVICE>_ADDR`, or `127.0.0.1:<port>`.
+    pub fn addr(self, env: &Env) -> Result<String, ConfigError> {
+        let default = format!("127.0.0.1:{}", self.default_port());
+        env.get(&self.addr_var(), default, parse_host_port)
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A configuration value that could not be used. The message names the variable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: String,
+    /// Why its value was refused.
+    pub reason: String,
+}
+
+/// Environment variables to read configuration from.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    vars: HashMap<String, Result<String, ()>>,
+}
+
+impl Env {
+    /// The variables of this process.
+    pub fn from_process() -> Self {
+        let vars = std::env::vars_os()
+            .filter_map(|(name, value)| {
+                let name = name.into_string().ok()?;
+                Some((name, value.into_string().map_err(drop)))
+            })
+            .collect();
+        Env { vars }
+    }
+
+    /// The given variables only: for tests, which must not change the process
+    /// environment other tests read at the same time.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let vars = pairs
+            .into_iter()
+            .map(|(name, value)| (name.into(), Ok(value.into())))
+            .collect();
+        Env { vars }
+    }
+
+    /// The raw value of a variable, if it is set and not empty.
+    fn raw(&self, name: &str) -> Result<Option<&str>, ConfigError> {
+        match self.vars.get(name) {
+            None => Ok(None),
+            Some(Err(())) => Err(ConfigError {
+                variable: name.to_owned(),
+                reason: "value is not valid UTF-8".to_owned(),
+            }),
+            Some(Ok(value)) if value.trim().is_empty() => Ok(None),
+            Some(Ok(value)) => Ok(Some(value.trim())),
+        }
+    }
+
+    /// A variable parsed by `parse`, or `default` when unset.
+    pub fn get<T>(
+        &self,
+        name: &str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        match self.raw(name)? {
+            None => Ok(default),
+            Some(value) => parse(value).map_err(|reason| ConfigError {
+                variable: name.to_owned(),
+                reason,
+            }),
+        }
+    }
+
+    /// A variable parsed with `FromStr`, or `default` when unset.
+    pub fn parse<T>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        self.get(name, default, |value| {
+            value
+                .parse()
+                .map_err(|err| format!("{err} (got {value:?})"))
+        })
+    }
+
+    /// A duration such as `500ms`, `10s` or `2m`, or `default` when unset.
+    pub fn duration(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
+        self.get(name, default, |value| {
+            humantime::parse_duration(value).map_err(|err| format!("{err} (got {value:?})"))
+        })
+    }
+}
+
+fn parse_host_port(value: &str) -> Result<String, String> {
+    let (host, port) = value
+        .rsplit_once(':')
+        .ok_or_else(|| format!("expected host:port, got {value:?}"))?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(format!("expected host:port, got {value:?}"));
+    }
+    Ok(value.to_owned())
+}
+
+fn positive<T: FromStr + PartialOrd + Default + fmt::Display>(value: &str) -> Result<T, String> {
+    match value.parse::<T>() {
+        Ok(number) if number > T::default() => Ok(number),
+        _ => Err(format!("expected a positive whole number, got {value:?}")),
+    }
+}
+
+/// How a service serves gRPC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Where to listen: `OMS_LISTEN_ADDR`, else the service's own
+    /// `OMS_<SERVICE>_ADDR`. In a container this is `0.0.0.0:<port>`.
+    pub listen_addr: String,
+    /// Longest a call may run when the caller sets no shorter deadline:
+    /// `OMS_REQUEST_TIMEOUT`, default 30s.
+    pub request_timeout: Duration,
+    /// Calls served at once before new ones queue: `OMS_CONCURRENCY_LIMIT`,
+    /// default 256.
+    pub concurrency_limit: usize,
+    /// How long in-flight calls may finish after SIGTERM: `OMS_SHUTDOWN_GRACE`,
+    /// default 20s (k8s kills a pod 30s after SIGTERM).
+    pub shutdown_grace: Duration,
+}
+
+impl ServerConfig {
+    /// Reads the server settings of `service`.
+    pub fn from_env(env: &Env, service: Service) -> Result<Self, ConfigError> {
+        let own_addr = service.addr(env)?;
+        Ok(ServerConfig {
+            listen_addr: env.get("OMS_LISTEN_ADDR", own_addr, parse_host_port)?,
+            request_timeout: env.duration("OMS_REQUEST_TIMEOUT", Duration::from_secs(30))?,
+            concurrency_limit: env.get("OMS_CONCURRENCY_LIMIT", 256, positive)?,
+            shutdown_grace: env.duration("OMS_SHUTDOWN_GRACE", Duration::from_secs(20))?,
+        })
+    }
+}
+
+/// How a service calls its peers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// Peer addresses, from each service's `OMS_<SERVICE>_ADDR`.
+    pub peers: HashMap<Service, String>,
+    /// Deadline of a call that sets none itself: `OMS_CLIENT_DEADLINE`, default 10s.
+    pub default_deadline: Duration,
+    /// How long to wait for a TCP connection: `OMS_CONNECT_TIMEOUT`, default 2s.
+    pub connect_timeout: Duration,
+}
+
+impl ClientConfig {
+    /// Reads peer addresses and client timeouts.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let mut peers = HashMap::new();
+        for service in Service::ALL {
+            peers.insert(service, service.addr(env)?);
+        }
+        Ok(ClientConfig {
+            peers,
+            default_deadline: env.duration("OMS_CLIENT_DEADLINE", Duration::from_secs(10))?,
+            connect_timeout: env.duration("OMS_CONNECT_TIMEOUT", Duration::from_secs(2))?,
+        })
+    }
+
+    /// The address of a peer service.
+    pub fn peer(&self, service: Service) -> String {
+        self.peers
+            .get(&service)
+            .cloned()
+            .unwrap_or_else(|| format!("127.0.0.1:{}", service.default_port()))
+    }
+}
+
+/// Where a service keeps its data in Postgres.
+#[derive(Clone)]
+pub struct DatabaseConfig {
+    /// Connection options: `OMS_DATABASE_URL` (default
+    /// `postgres://postgres@127.0.0.1:5432`); the database is the URL's own, or
+    /// `oms_<service>` when the URL names none.
+    pub options: PgConnectOptions,
+    /// Connections in the pool: `OMS_DATABASE_POOL_SIZE`, default 5. The whole suite
+    /// shares one server that allows 100.
+    pub pool_size: u32,
+    /// How long a query waits for a free connection before the call fails with
+    /// UNAVAILABLE: `OMS_DATABASE_ACQUIRE_TIMEOUT`, default 5s.
+    pub acquire_timeout: Duration,
+}
+
+/// The server the suite uses unless `OMS_DATABASE_URL` says otherwise.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432";
+
+impl DatabaseConfig {
+    /// Reads the database settings of `service`.
+    pub fn from_env(env: &Env, service: Service) -> Result<Self, ConfigError> {
+        let url = env.get(
+            "OMS_DATABASE_URL",
+            DEFAULT_DATABASE_URL.to_owned(),
+            |value| Ok(value.to_owned()),
+        )?;
+        let invalid = || ConfigError {
+            variable: "OMS_DATABASE_URL".to_owned(),
+            // Never the value: it may hold a password.
+            reason: "expected a postgres:// URL".to_owned(),
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid());
+        }
+        let options = url.parse::<PgConnectOptions>().map_err(|_| invalid())?;
+        let options = match options.get_database() {
+            Some(_) => options,
+            None => options.database(&service.database_name()),
+        };
+        Ok(DatabaseConfig {
+            options,
+            pool_size: env.get("OMS_DATABASE_POOL_SIZE", 5, positive)?,
+            acquire_timeout: env
+                .duration("OMS_DATABASE_ACQUIRE_TIMEOUT", Duration::from_secs(5))?,
+        })
+    }
+
+    /// The name of the database.
+    pub fn database_name(&self) -> &str {
+        self.options.get_database().unwrap_or_default()
+    }
+}
+
+/// Leaves the password out, so the config can be logged.
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("host", &self.options.get_host())
+            .field("port", &self.options.get_port())
+            .field("username", &self.options.get_username())
+            .field("database", &self.database_name())
+            .field("pool_size", &self.pool_size)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
+}
+
+/// Where a service keeps its locks and caches in Redis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `OMS_REDIS_URL`, default `redis://127.0.0.1:6379`.
+    pub url: String,
+    /// Prepended to every key the service writes: `OMS_REDIS_KEY_PREFIX`, default
+    /// `oms:<service>:`. Tests get a prefix of their own.
+    pub key_prefix: String,
+}
+
+impl RedisConfig {
+    /// Reads the Redis settings of `service`.
+    pub fn from_env(env: &Env, service: Service) -> Result<Self, ConfigError> {
+        let url = env.get(
+            "OMS_REDIS_URL",
+            "redis://127.0.0.1:6379".to_owned(),
+            |value| {
+                if value.starts_with("redis://") || value.starts_with("rediss://") {
+                    Ok(value.to_owned())
+                } else {
+                    Err("expected a redis:// or rediss:// URL".to_owned())
+                }
+            },
+        )?;
+        let key_prefix = env.get(
+            "OMS_REDIS_KEY_PREFIX",
+            format!("oms:{}:", service.name()),
+            |value| Ok(value.to_owned()),
+        )?;
+        Ok(RedisConfig { url, key_prefix })
+    }
+
+    /// The full key for `suffix`, within this service's prefix.
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.key_prefix)
+    }
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Logs, traces and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TelemetryConfig {
+    /// `OTEL_SERVICE_NAME`, default `oms-<service>`.
+    pub service_name: String,
+    /// `RUST_LOG` directives, default `info`.
+    pub log_filter: String,
+    /// `OMS_LOG_FORMAT`: `text` (default) or `json`.
+    pub log_format: LogFormat,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: when set, traces and metrics are exported
+    /// there over OTLP/gRPC.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl TelemetryConfig {
+    /// Reads the telemetry settings of the process named `service_name`.
+    pub fn from_env(env: &Env, service_name: &str) -> Result<Self, ConfigError> {
+        let log_format = env.get("OMS_LOG_FORMAT", LogFormat::Text, |value| {
+            match value.to_ascii_lowercase().as_str() {
+                "text" => Ok(LogFormat::Text),
+                "json" => Ok(LogFormat::Json),
+                _ => Err(format!("expected text or json, got {value:?}")),
+            }
+        })?;
+        let otlp_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", None, |value| {
+            if value.starts_with("http://") || value.starts_with("https://") {
+                Ok(Some(value.to_owned()))
+            } else {
+                Err(format!(
+                    "expected an http:// or https:// URL, got {value:?}"
+                ))
+            }
+        })?;
+        Ok(TelemetryConfig {
+            service_name: env.parse("OTEL_SERVICE_NAME", service_name.to_owned())?,
+            log_filter: env.parse("RUST_LOG", "info".to_owned())?,
+            log_format,
+            otlp_endpoint,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_work_on_a_developer_machine() {
+        let env = Env::default();
+        let server = ServerConfig::from_env(&env, Service::Inventory).unwrap();
+        assert_eq!(server.listen_addr, "127.0.0.1:50052");
+        assert_eq!(server.shutdown_grace, Duration::from_secs(20));
+        let database = DatabaseConfig::from_env(&env, Service::Inventory).unwrap();
+        assert_eq!(database.database_name(), "oms_inventory");
+        assert_eq!(database.options.get_host(), "127.0.0.1");
+        let redis = RedisConfig::from_env(&env, Service::Inventory).unwrap();
+        assert_eq!(redis.key("lock:sku-1"), "oms:inventory:lock:sku-1");
+        let clients = ClientConfig::from_env(&env).unwrap();
+        assert_eq!(clients.peer(Service::Saga), "127.0.0.1:50057");
+    }
+
+    #[test]
+    fn a_bad_number_names_the_variable() {
+        let env = Env::from_pairs([("OMS_CONCURRENCY_LIMIT", "lots")]);
+        let err = ServerConfig::from_env(&env, Service::Order).unwrap_err();
+        assert_eq!(err.variable, "OMS_CONCURRENCY_LIMIT");
+        assert!(
+            err.to_string().starts_with("OMS_CONCURRENCY_LIMIT: "),
+            "{err}"
+        );
+        assert!(err.to_string().contains("\"lots\""), "{err}");
+    }
+
+    #[test]
+    fn zero_is_not_a_pool_size() {
+        let env = Env::from_pairs([("OMS_DATABASE_POOL_SIZE", "0")]);
+        let err = DatabaseConfig::from_env(&env, Service::Order).unwrap_err();
+        assert_eq!(err.variable, "OMS_DATABASE_POOL_SIZE");
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_variable() {
+        let env = Env::from_pairs([("OMS_SHUTDOWN_GRACE", "soon")]);
+        let err = ServerConfig::from_env(&env, Service::Saga).unwrap_err();
+        assert_eq!(err.variable, "OMS_SHUTDOWN_GRACE");
+    }
+
+    #[test]
+    fn a_bad_peer_address_names_the_peer_variable() {
+        let env = Env::from_pairs([("OMS_PAYMENT_ADDR", "payment")]);
+        let err = ClientConfig::from_env(&env).unwrap_err();
+        assert_eq!(err.variable, "OMS_PAYMENT_ADDR");
+    }
+
+    #[test]
+    fn a_bad_database_url_is_refused_without_echoing_it() {
+        let env = Env::from_pairs([("OMS_DATABASE_URL", "mysql://root:hunter2@db")]);
+        let err = DatabaseConfig::from_env(&env, Service::Order).unwrap_err();
+        assert_eq!(err.variable, "OMS_DATABASE_URL");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_logged_database_config_holds_no_password() {
+        let env = Env::from_pairs([("OMS_DATABASE_URL", "postgres://oms:hunter2@db/oms")]);
+        let database = DatabaseConfig::from_env(&env, Service::Order).unwrap();
+        let logged = format!("{database:?}");
+        assert!(!logged.contains("hunter2"), "{logged}");
+        assert!(logged.contains("\"db\""), "{logged}");
+    }
+
+    #[test]
+    fn a_database_named_in_the_url_wins() {
+        let env = Env::from_pairs([("OMS_DATABASE_URL", "postgres://oms@db:5433/orders_eu")]);
+        let database = DatabaseConfig::from_env(&env, Service::Order).unwrap();
+        assert_eq!(database.database_name(), "orders_eu");
+        assert_eq!(database.options.get_port(), 5433);
+    }
+
+    #[test]
+    fn listen_addr_overrides_the_service_addr() {
+        let env = Env::from_pairs([
+            ("OMS_ORDER_ADDR", "order:50051"),
+            ("OMS_LISTEN_ADDR", "0.0.0.0:50051"),
+        ]);
+        let server = ServerConfig::from_env(&env, Service::Order).unwrap();
+        assert_eq!(server.listen_addr, "0.0.0.0:50051");
+    }
+
+    #[test]
+    fn log_format_and_otlp_endpoint_are_checked() {
+        let env = Env::from_pairs([("OMS_LOG_FORMAT", "xml")]);
+        let err = TelemetryConfig::from_env(&env, "oms-order").unwrap_err();
+        assert_eq!(err.variable, "OMS_LOG_FORMAT");
+
+        let env = Env::from_pairs([
+            ("OMS_LOG_FORMAT", "JSON"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"),
+        ]);
+        let telemetry = TelemetryConfig::from_env(&env, "oms-order").unwrap();
+        assert_eq!(telemetry.log_format, LogFormat::Json);
+        assert_eq!(
+            telemetry.otlp_endpoint.as_deref(),
+            Some("http://collector:4317")
+        );
+        assert_eq!(telemetry.service_name, "oms-order");
+    }
+
+    #[test]
+    fn empty_values_mean_unset() {
+        let env = Env::from_pairs([("OMS_REQUEST_TIMEOUT", "  ")]);
+        let server = ServerConfig::from_env(&env, Service::Order).unwrap();
+        assert_eq!(server.request_timeout, Duration::from_secs(30));
+    }
+}

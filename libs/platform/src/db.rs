@@ -1,0 +1,97 @@
+//! Postgres: the service's own database, created when missing, a small pool, and
+//! the embedded migrations run at start.
+//!
+//! Two replicas starting at once are safe: creating the database tolerates losing
+//! the race, and sqlx holds a Postgres advisory lock while migrations run.
+
+use sqlx::{
+    ConnectOptions as _, Connection as _, PgPool,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgConnection, PgPoolOptions},
+};
+
+use crate::config::DatabaseConfig;
+
+/// The platform's own tables (idempotency records), in every service database.
+/// Tracked in a migrations table of their own, so each service's migrations keep
+/// their numbering.
+static PLATFORM_MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+const PLATFORM_MIGRATIONS_TABLE: &str = "_oms_platform_migrations";
+
+/// Why the database could not be made ready.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database name is not one we create (letters, digits and `_` only).
+    #[error("database name {0:?} must be 1 to 63 characters of [a-z0-9_]")]
+    InvalidName(String),
+    /// Postgres refused or could not be reached.
+    #[error("postgres: {0}")]
+    Postgres(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Creates the database if missing, opens the pool and runs the platform's and
+/// the service's migrations.
+pub async fn connect(config: &DatabaseConfig, migrator: &Migrator) -> Result<PgPool, DbError> {
+    create_database_if_missing(&config.options).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(config.pool_size)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_with(config.options.clone())
+        .await?;
+    let mut platform = Migrator::with_migrations(PLATFORM_MIGRATOR.iter().cloned().collect());
+    platform.dangerous_set_table_name(PLATFORM_MIGRATIONS_TABLE);
+    platform.run(&pool).await?;
+    migrator.run(&pool).await?;
+    Ok(pool)
+}
+
+/// Creates the database `options` names, unless it exists. Connects to the
+/// server's `postgres` database to do so.
+pub async fn create_database_if_missing(options: &PgConnectOptions) -> Result<(), DbError> {
+    let name = options.get_database().unwrap_or_default().to_owned();
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_');
+    if !valid {
+        return Err(DbError::InvalidName(name));
+    }
+
+    let mut admin = options.clone().database("postgres").connect().await?;
+    let result = create_unless_exists(&mut admin, &name).await;
+    admin.close().await?;
+    result
+}
+
+async fn create_unless_exists(admin: &mut PgConnection, name: &str) -> Result<(), DbError> {
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut *admin)
+            .await?;
+    if exists {
+        return Ok(());
+    }
+    // The name was checked above: it needs no quoting beyond the double quotes.
+    match sqlx::query(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+        .execute(&mut *admin)
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(database = name, "created database");
+            Ok(())
+        }
+        // Another replica created it first: duplicate_database, or the unique
+        // index on pg_database when both inserts raced.
+        Err(sqlx::Error::Database(err))
+            if matches!(err.code().as_deref(), Some("42P04" | "23505")) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}

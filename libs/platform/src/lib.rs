@@ -1,0 +1,28 @@
+//! What every OMS service shares, so that each service's code is about its own
+//! domain only.
+//!
+//! - [`config`]: environment variables with local defaults; the suite's services
+//!   and ports.
+//! - [`telemetry`]: logs, OpenTelemetry traces and metrics, flushed at exit.
+//! - [`rpc`]: the tower layers on every call: trace context, spans, deadlines,
+//!   metrics.
+//! - [`server`]: the gRPC server with health, reflection and graceful shutdown;
+//!   [`shutdown`] turns signals into a cancellation token.
+//! - [`client`]: channels to peer services.
+//! - [`error`]: `tonic::Status` values with the error details the contracts
+//!   promise, and the service error pattern.
+//! - [`idempotency`]: replaying the first response of a retried mutating call.
+//! - [`db`] and [`redis`]: Postgres with migrations, and a Redis connection.
+//! - [`process`]: the life of a service process, from `main` to exit code.
+
+pub mod client;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod idempotency;
+pub mod process;
+pub mod redis;
+pub mod rpc;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,176 @@
+//! The gRPC server every OMS service runs.
+//!
+//! [`GrpcServer`] serves the service's own gRPC services next to
+//! `grpc.health.v1.Health` and server reflection (v1 and v1alpha, so grpcurl and
+//! any other generic client work without our code), behind the platform's tower
+//! layers. [`GrpcServer::serve`] runs until the shutdown token is cancelled, then:
+//!
+//! 1. every health status turns NOT_SERVING, so probes and load balancers stop
+//!    sending traffic;
+//! 2. the listener closes and each connection gets an HTTP/2 GOAWAY: new calls are
+//!    refused, calls already running go on;
+//! 3. `serve` returns once the last call finished, or when the grace period is
+//!    over, whichever comes first.
+
+use std::{convert::Infallible, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::{
+    body::Body,
+    server::NamedService,
+    service::RoutesBuilder,
+    transport::{Server, server::TcpIncoming},
+};
+use tonic_health::ServingStatus;
+use tower::{Service, ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
+
+use crate::{config::ServerConfig, rpc::ServerLayer};
+
+/// The health service's own name, served for grpcurl and k8s probes.
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+/// The name of the reflection service (v1).
+const REFLECTION_SERVICE: &str = "grpc.reflection.v1.ServerReflection";
+/// The name of the reflection service (v1alpha), for older clients.
+const REFLECTION_SERVICE_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The reflection service could not read the descriptor sets.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The transport failed.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A gRPC server under construction: add services, then `serve`.
+pub struct GrpcServer {
+    config: ServerConfig,
+    routes: RoutesBuilder,
+    service_names: Vec<&'static str>,
+}
+
+impl GrpcServer {
+    /// A server with health, reflection and the platform layers, and no services
+    /// of its own yet.
+    pub fn new(config: &ServerConfig) -> Self {
+        GrpcServer {
+            config: config.clone(),
+            routes: RoutesBuilder::default(),
+            service_names: Vec::new(),
+        }
+    }
+
+    /// Adds a generated service (e.g. `InventoryServiceServer::new(handler)`); it is
+    /// reported in health and listed by reflection.
+    pub fn add_service<S>(mut self, service: S) -> Self
+    where
+        S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        self.service_names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    /// Serves on `listener` until `shutdown` is cancelled, then drains as the module
+    /// documentation describes.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), ServeError> {
+        let GrpcServer {
+            config,
+            mut routes,
+            service_names,
+        } = self;
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        // The empty name is the server as a whole, which k8s gRPC probes ask about.
+        let health_names: Vec<&'static str> = service_names
+            .iter()
+            .copied()
+            .chain(["", HEALTH_SERVICE])
+            .collect();
+        for name in &health_names {
+            health
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
+        }
+        routes
+            .add_service(health_service)
+            .add_service(reflection(&service_names).build_v1()?)
+            .add_service(reflection(&service_names).build_v1alpha()?);
+
+        let layers = ServiceBuilder::new()
+            // Outermost, so the span and the deadline also cover time spent queued.
+            .layer(ServerLayer::new(config.request_timeout))
+            // A burst queues instead of exhausting the database pool and memory;
+            // queued calls still end at their deadline.
+            .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
+            .into_inner();
+
+        let drain = {
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown.cancelled().await;
+                tracing::info!("shutting down: not serving, draining calls in flight");
+                for name in health_names {
+                    health
+                        .set_service_status(name, ServingStatus::NotServing)
+                        .await;
+                }
+            }
+        };
+
+        let server = Server::builder()
+            // Detects peers that vanished without closing their connection.
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            // Clients reconnect now and then, so new replicas get their share of
+            // long-lived HTTP/2 connections.
+            .max_connection_age(Duration::from_secs(300))
+            .layer(layers)
+            .add_routes(routes.routes())
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                drain,
+            );
+        tokio::pin!(server);
+
+        let grace_over = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(config.shutdown_grace).await;
+        };
+        tokio::select! {
+            result = &mut server => result?,
+            () = grace_over => {
+                tracing::warn!(
+                    grace = ?config.shutdown_grace,
+                    "calls still in flight after the grace period are cut off"
+                );
+            }
+        }
+        tracing::info!("server stopped");
+        Ok(())
+    }
+}
+
+fn reflection(service_names: &[&'static str]) -> tonic_reflection::server::Builder<'static> {
+    let builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(oms_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .with_service_name(HEALTH_SERVICE)
+        .with_service_name(REFLECTION_SERVICE)
+        .with_service_name(REFLECTION_SERVICE_V1ALPHA);
+    service_names
+        .iter()
+        .fold(builder, |builder, name| builder.with_service_name(*name))
+}

@@ -1,0 +1,160 @@
+//! Idempotent replay against the real Postgres.
+
+use oms_platform::{
+    db,
+    idempotency::{self, Claim, IdempotencyError, IdempotencyKey},
+};
+use oms_proto::common::v1::Money;
+use oms_testkit::TestDatabase;
+use sqlx::{PgPool, migrate::Migrator};
+
+const SCOPE: &str = "oms.test.v1.TestService/Charge";
+
+fn eur(amount_minor: i64) -> Money {
+    Money {
+        currency_code: "EUR".into(),
+        amount_minor,
+    }
+}
+
+async fn setup() -> (TestDatabase, PgPool) {
+    let database = TestDatabase::create().await;
+    let pool = db::connect(&database.config(), &Migrator::with_migrations(Vec::new()))
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE charges (id bigserial PRIMARY KEY, amount_minor bigint NOT NULL)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    (database, pool)
+}
+
+/// A mutating call as a service writes one: claim, act, record, commit. The
+/// response is the charge's id, so a replay is recognisable.
+async fn charge(pool: &PgPool, key: &str, request: &Money) -> Result<Money, IdempotencyError> {
+    let key = IdempotencyKey::parse(key).unwrap();
+    let mut tx = pool.begin().await?;
+    if let Claim::Replay(response) = idempotency::claim(&mut tx, SCOPE, &key, request).await? {
+        return Ok(response);
+    }
+    let id: i64 = sqlx::query_scalar("INSERT INTO charges (amount_minor) VALUES ($1) RETURNING id")
+        .bind(request.amount_minor)
+        .fetch_one(&mut *tx)
+        .await?;
+    let response = Money {
+        currency_code: request.currency_code.clone(),
+        amount_minor: id,
+    };
+    idempotency::record(&mut tx, SCOPE, &key, &response).await?;
+    tx.commit().await?;
+    Ok(response)
+}
+
+async fn charges(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM charges")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_retry_replays_the_first_response_and_acts_once() {
+    let (_database, pool) = setup().await;
+
+    let first = charge(&pool, "order-1:charge", &eur(1999)).await.unwrap();
+    let retry = charge(&pool, "order-1:charge", &eur(1999)).await.unwrap();
+
+    assert_eq!(retry, first);
+    assert_eq!(charges(&pool).await, 1);
+}
+
+#[tokio::test]
+async fn a_reused_key_with_another_request_is_refused() {
+    let (_database, pool) = setup().await;
+    charge(&pool, "order-2:charge", &eur(1999)).await.unwrap();
+
+    let err = charge(&pool, "order-2:charge", &eur(2999))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, IdempotencyError::KeyReused), "{err:?}");
+    let status = tonic::Status::from(err);
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(charges(&pool).await, 1);
+}
+
+#[tokio::test]
+async fn the_same_key_in_another_scope_is_another_call() {
+    let (_database, pool) = setup().await;
+    let key = IdempotencyKey::parse("shared-key").unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let claimed: Claim<Money> = idempotency::claim(&mut tx, "other/Scope", &key, &eur(1))
+        .await
+        .unwrap();
+    assert_eq!(claimed, Claim::New);
+    idempotency::record(&mut tx, "other/Scope", &key, &eur(1))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    charge(&pool, "shared-key", &eur(5)).await.unwrap();
+
+    assert_eq!(charges(&pool).await, 1);
+}
+
+#[tokio::test]
+async fn concurrent_retries_act_once_and_all_get_the_same_response() {
+    let (_database, pool) = setup().await;
+
+    let calls = (0..10).map(|_| {
+        let pool = pool.clone();
+        tokio::spawn(async move { charge(&pool, "order-3:charge", &eur(500)).await })
+    });
+    let mut responses = Vec::new();
+    for call in calls {
+        responses.push(call.await.unwrap().unwrap());
+    }
+
+    assert_eq!(charges(&pool).await, 1);
+    assert!(responses.iter().all(|response| *response == responses[0]));
+}
+
+#[tokio::test]
+async fn a_rolled_back_call_leaves_the_key_free() {
+    let (_database, pool) = setup().await;
+    let key = IdempotencyKey::parse("order-4:charge").unwrap();
+    let mut tx = pool.begin().await.unwrap();
+    let claimed: Claim<Money> = idempotency::claim(&mut tx, SCOPE, &key, &eur(700))
+        .await
+        .unwrap();
+    assert_eq!(claimed, Claim::New);
+    tx.rollback().await.unwrap();
+
+    charge(&pool, "order-4:charge", &eur(700)).await.unwrap();
+
+    assert_eq!(charges(&pool).await, 1);
+}
+
+#[tokio::test]
+async fn old_records_are_purged() {
+    let (_database, pool) = setup().await;
+    charge(&pool, "old", &eur(1)).await.unwrap();
+    charge(&pool, "new", &eur(1)).await.unwrap();
+    sqlx::query(
+        "UPDATE idempotency_records SET created_at = now() - interval '2 days' WHERE key = 'old'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let purged = idempotency::purge_older_than(&pool, std::time::Duration::from_secs(86_400))
+        .await
+        .unwrap();
+
+    assert_eq!(purged, 1);
+    let left: Vec<String> = sqlx::query_scalar("SELECT key FROM idempotency_records")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, ["new"]);
+}

@@ -1,0 +1,12 @@
+//! Integration tests of oms-platform: real gRPC on port 0, the local Postgres and
+//! Redis, and an OTLP receiver, each test with resources of its own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod db;
+mod idempotency;
+mod probe;
+mod redis;
+mod server;
+mod telemetry;
+mod trace_context;

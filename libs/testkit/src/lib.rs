@@ -1,0 +1,48 @@
+//! Real dependencies for tests, isolated per test so tests run in parallel
+//! against the shared local Postgres and Redis.
+//!
+//! - [`TestDatabase`]: a fresh Postgres database, dropped when the test ends.
+//! - [`TestRedis`]: a key prefix of the test's own in the shared Redis, with
+//!   [`TestRedis::flush`] to lose exactly those keys.
+//! - [`TestServer`]: a service's `run` on port 0, ready (health SERVING) when
+//!   `start` returns, with a channel to call it.
+//! - [`poll_until`]: wait for a condition with a deadline, never a bare sleep.
+//!
+//! The servers are the ones on `OMS_DATABASE_URL` and `OMS_REDIS_URL`, or the
+//! local defaults.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail the test loudly when the machine is not set up"
+)]
+
+mod database;
+mod redis;
+mod server;
+
+use std::{future::Future, time::Duration};
+
+pub use database::TestDatabase;
+pub use redis::TestRedis;
+pub use server::{TestServer, client_config, server_config};
+
+/// Calls `check` until it returns `Some`, and returns that; panics naming `what`
+/// if `timeout` passes first.
+pub async fn poll_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

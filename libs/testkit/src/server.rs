@@ -1,0 +1,126 @@
+//! A service's `run` on port 0, for tests that call it over real gRPC.
+
+use std::{fmt::Display, future::Future, net::SocketAddr, time::Duration};
+
+use oms_platform::{
+    client::{self, OmsChannel},
+    config::{ClientConfig, Env, ServerConfig},
+};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+/// How long a test waits for a server to report SERVING or to stop.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Server settings for a service under test: port 0, and a short grace period so
+/// a test of shutdown does not wait long.
+pub fn server_config() -> ServerConfig {
+    ServerConfig {
+        listen_addr: "127.0.0.1:0".to_owned(),
+        request_timeout: Duration::from_secs(30),
+        concurrency_limit: 256,
+        shutdown_grace: Duration::from_secs(5),
+    }
+}
+
+/// Client settings for tests: the defaults, with peers at their default
+/// addresses (tests that need a peer point its address at a test server).
+pub fn client_config() -> ClientConfig {
+    ClientConfig::from_env(&Env::default()).expect("default client config is valid")
+}
+
+/// A service running in the test's runtime on 127.0.0.1 and a free port.
+pub struct TestServer {
+    address: SocketAddr,
+    channel: OmsChannel,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<Result<(), String>>>,
+}
+
+impl TestServer {
+    /// Starts `run` on a fresh listener and returns once its health check reports
+    /// SERVING. `run` is the service's `run(config, listener, shutdown)` with the
+    /// config already applied, e.g. `|listener, shutdown| run(config, listener, shutdown)`.
+    pub async fn start<F, Fut, E>(run: F) -> TestServer
+    where
+        F: FnOnce(TcpListener, CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Display,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let address = listener.local_addr().expect("listener address");
+        let shutdown = CancellationToken::new();
+        let serving = run(listener, shutdown.clone());
+        let task = tokio::spawn(async move { serving.await.map_err(|err| err.to_string()) });
+        let channel = client::channel(&address.to_string(), &client_config())
+            .expect("channel to the test server");
+
+        let server = TestServer {
+            address,
+            channel,
+            shutdown,
+            task: Some(task),
+        };
+        server.wait_until_serving().await;
+        server
+    }
+
+    async fn wait_until_serving(&self) {
+        let health = HealthClient::new(self.channel.clone());
+        crate::poll_until("the test server to report SERVING", READY_TIMEOUT, || {
+            let mut health = health.clone();
+            let finished = self.task.as_ref().is_none_or(JoinHandle::is_finished);
+            async move {
+                assert!(!finished, "the test server stopped while starting");
+                let response = health
+                    .check(HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                    .ok()?;
+                (response.into_inner().status == ServingStatus::Serving as i32).then_some(())
+            }
+        })
+        .await;
+    }
+
+    /// The address the server listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// A channel to the server, with the platform's client layer: pass it to a
+    /// generated client, e.g. `InventoryServiceClient::new(server.channel())`.
+    pub fn channel(&self) -> OmsChannel {
+        self.channel.clone()
+    }
+
+    /// The token that shuts the server down, as SIGTERM would.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Shuts the server down as SIGTERM would and waits for `run` to return.
+    pub async fn stop(mut self) -> Result<(), String> {
+        self.shutdown.cancel();
+        let Some(task) = self.task.take() else {
+            return Ok(());
+        };
+        match tokio::time::timeout(READY_TIMEOUT, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join_error)) => Err(format!("the server task failed: {join_error}")),
+            Err(_) => Err(format!("the server did not stop within {READY_TIMEOUT:?}")),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
