@@ -6,7 +6,7 @@
 //! #     fn server(&self) -> &oms_platform::config::ServerConfig { &self.server }
 //! # }
 //! # impl Config { fn from_env(env: &oms_platform::config::Env) -> Result<Self, oms_platform::config::ConfigError> { todo!() } }
-//! # async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: tokio_util::sync::CancellationToken) -> anyhow::Result<()> { Ok(()) }
+//! # async fn run(config: Config, listener: tokio::net::TcpListener, shutdown: tokio_util::sync::CancellationToken) -> std::io::Result<()> { Ok(()) }
 //! use oms_platform::{config::Service, process};
 //!
 //! fn main() -> std::process::ExitCode {
@@ -35,10 +35,23 @@ pub trait ServiceConfig {
     fn server(&self) -> &ServerConfig;
 }
 
-/// Exit code of a process whose configuration is invalid.
-pub const EXIT_BAD_CONFIG: u8 = 2;
-/// Exit code of a process that failed to start or to serve.
-pub const EXIT_FAILED: u8 = 1;
+/// How a service process ends when it does not end well.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The configuration is invalid: exit code 2.
+    BadConfig,
+    /// The service could not start or failed while serving: exit code 1.
+    Failed,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        match exit {
+            Exit::BadConfig => ExitCode::from(2),
+            Exit::Failed => ExitCode::from(1),
+        }
+    }
+}
 
 /// Runs `service`: reads its configuration with `load`, then `run`s it on a
 /// listener bound to the configured address until a shutdown signal.
@@ -57,7 +70,7 @@ where
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("{}: cannot start the runtime: {err}", service.binary_name());
-            return ExitCode::from(EXIT_FAILED);
+            return Exit::Failed.into();
         }
     };
     runtime.block_on(async {
@@ -69,10 +82,13 @@ where
             Ok(telemetry) => telemetry,
             Err(err) => {
                 eprintln!("{}: invalid configuration: {err}", service.binary_name());
-                return ExitCode::from(EXIT_BAD_CONFIG);
+                return Exit::BadConfig.into();
             }
         };
-        let code = serve(service, &env, load, run).await;
+        let code = match serve(service, &env, load, run).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(exit) => exit.into(),
+        };
         // The exporters block while flushing; keep the runtime's threads free.
         if let Err(err) = tokio::task::spawn_blocking(move || telemetry.shutdown()).await {
             eprintln!(
@@ -89,7 +105,7 @@ async fn serve<C, R, F, E>(
     env: &Env,
     load: impl FnOnce(&Env) -> Result<C, ConfigError>,
     run: R,
-) -> ExitCode
+) -> Result<(), Exit>
 where
     C: ServiceConfig,
     R: FnOnce(C, TcpListener, CancellationToken) -> F,
@@ -101,7 +117,7 @@ where
         Err(err) => {
             tracing::error!(variable = %err.variable, reason = %err.reason, "invalid configuration");
             eprintln!("{}: invalid configuration: {err}", service.binary_name());
-            return ExitCode::from(EXIT_BAD_CONFIG);
+            return Err(Exit::BadConfig);
         }
     };
     let address = config.server().listen_addr.clone();
@@ -109,7 +125,7 @@ where
         Ok(listener) => listener,
         Err(err) => {
             tracing::error!(%address, error = %err, "cannot listen");
-            return ExitCode::from(EXIT_FAILED);
+            return Err(Exit::Failed);
         }
     };
     tracing::info!(
@@ -118,11 +134,88 @@ where
         service = service.name(),
         "serving"
     );
-    match run(config, listener, shutdown::on_signal()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
+    run(config, listener, shutdown::on_signal())
+        .await
+        .map_err(|err| {
             tracing::error!(error = %err, "service failed");
-            ExitCode::from(EXIT_FAILED)
+            Exit::Failed
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    struct TestConfig(ServerConfig);
+
+    impl ServiceConfig for TestConfig {
+        fn server(&self) -> &ServerConfig {
+            &self.0
         }
+    }
+
+    fn load_on(address: &str) -> impl FnOnce(&Env) -> Result<TestConfig, ConfigError> {
+        let env = Env::from_pairs([("OMS_LISTEN_ADDR", address)]);
+        move |_| Ok(TestConfig(ServerConfig::from_env(&env, Service::Order)?))
+    }
+
+    #[tokio::test]
+    async fn a_bad_configuration_exits_2_and_never_serves() {
+        let ran = AtomicBool::new(false);
+        let load = |env: &Env| ServerConfig::from_env(env, Service::Order).map(TestConfig);
+        let env = Env::from_pairs([("OMS_CONCURRENCY_LIMIT", "-1")]);
+
+        let exit = serve(Service::Order, &env, load, |_, _, _| async {
+            ran.store(true, Ordering::SeqCst);
+            Ok::<_, String>(())
+        })
+        .await;
+
+        assert_eq!(exit, Err(Exit::BadConfig));
+        assert!(!ran.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn an_address_in_use_fails_to_start() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = taken.local_addr().unwrap().to_string();
+
+        let exit = serve(
+            Service::Order,
+            &Env::default(),
+            load_on(&address),
+            |_, _, _| async { Ok::<_, String>(()) },
+        )
+        .await;
+
+        assert_eq!(exit, Err(Exit::Failed));
+    }
+
+    #[tokio::test]
+    async fn run_gets_a_listener_on_the_configured_address_and_its_result_decides_the_exit() {
+        let exit = serve(
+            Service::Order,
+            &Env::default(),
+            load_on("127.0.0.1:0"),
+            |config, listener, _| async move {
+                let bound = listener.local_addr().map_err(|err| err.to_string())?;
+                assert_eq!(config.server().listen_addr, "127.0.0.1:0");
+                assert_eq!(bound.ip().to_string(), "127.0.0.1");
+                Ok::<_, String>(())
+            },
+        )
+        .await;
+        assert_eq!(exit, Ok(()));
+
+        let exit = serve(
+            Service::Order,
+            &Env::default(),
+            load_on("127.0.0.1:0"),
+            |_, _, _| async { Err("lost the database".to_owned()) },
+        )
+        .await;
+        assert_eq!(exit, Err(Exit::Failed));
     }
 }
