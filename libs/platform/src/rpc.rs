@@ -33,6 +33,24 @@ const GRPC_TIMEOUT: &str = "grpc-timeout";
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// A span named `$name` with the RPC attributes; the status fields are recorded
+/// when the call ends. `$level` must be a constant.
+macro_rules! rpc_span {
+    ($level:expr, $name:literal, $kind:literal, $service:expr, $method:expr) => {
+        tracing::span!(
+            $level,
+            $name,
+            otel.name = format!("{}/{}", $service, $method),
+            otel.kind = $kind,
+            rpc.system = "grpc",
+            rpc.service = $service,
+            rpc.method = $method,
+            rpc.grpc.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        )
+    };
+}
+
 /// Server side: trace context in, one span per call, deadline, metrics.
 #[derive(Clone, Debug)]
 pub struct ServerLayer {
@@ -93,26 +111,20 @@ where
         let (service, method) = rpc_name(request.uri().path());
         let span = if is_infrastructure(service) {
             // Probes call health every few seconds; their spans are noise at `info`.
-            tracing::debug_span!(
+            rpc_span!(
+                tracing::Level::DEBUG,
                 "grpc.server",
-                otel.name = format!("{service}/{method}"),
-                otel.kind = "server",
-                rpc.system = "grpc",
-                rpc.service = service,
-                rpc.method = method,
-                rpc.grpc.status_code = tracing::field::Empty,
-                otel.status_code = tracing::field::Empty,
+                "server",
+                service,
+                method
             )
         } else {
-            tracing::info_span!(
+            rpc_span!(
+                tracing::Level::INFO,
                 "grpc.server",
-                otel.name = format!("{service}/{method}"),
-                otel.kind = "server",
-                rpc.system = "grpc",
-                rpc.service = service,
-                rpc.method = method,
-                rpc.grpc.status_code = tracing::field::Empty,
-                otel.status_code = tracing::field::Empty,
+                "server",
+                service,
+                method
             )
         };
         let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
@@ -205,15 +217,12 @@ where
 
     fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
         let (service, method) = rpc_name(request.uri().path());
-        let span = tracing::info_span!(
+        let span = rpc_span!(
+            tracing::Level::INFO,
             "grpc.client",
-            otel.name = format!("{service}/{method}"),
-            otel.kind = "client",
-            rpc.system = "grpc",
-            rpc.service = service,
-            rpc.method = method,
-            rpc.grpc.status_code = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
+            "client",
+            service,
+            method
         );
         TraceContextPropagator::new()
             .inject_context(&span.context(), &mut HeaderInjector(request.headers_mut()));
@@ -334,30 +343,16 @@ mod tests {
 
     #[test]
     fn grpc_timeouts_parse_in_every_unit() {
-        assert_eq!(
-            parse_grpc_timeout(&header("2H")),
-            Ok(Duration::from_secs(7200))
-        );
-        assert_eq!(
-            parse_grpc_timeout(&header("3M")),
-            Ok(Duration::from_secs(180))
-        );
-        assert_eq!(
-            parse_grpc_timeout(&header("10S")),
-            Ok(Duration::from_secs(10))
-        );
-        assert_eq!(
-            parse_grpc_timeout(&header("250m")),
-            Ok(Duration::from_millis(250))
-        );
-        assert_eq!(
-            parse_grpc_timeout(&header("7u")),
-            Ok(Duration::from_micros(7))
-        );
-        assert_eq!(
-            parse_grpc_timeout(&header("99999999n")),
-            Ok(Duration::from_nanos(99_999_999))
-        );
+        for (value, expected) in [
+            ("2H", Duration::from_secs(7200)),
+            ("3M", Duration::from_secs(180)),
+            ("10S", Duration::from_secs(10)),
+            ("250m", Duration::from_millis(250)),
+            ("7u", Duration::from_micros(7)),
+            ("99999999n", Duration::from_nanos(99_999_999)),
+        ] {
+            assert_eq!(parse_grpc_timeout(&header(value)), Ok(expected), "{value}");
+        }
     }
 
     #[test]

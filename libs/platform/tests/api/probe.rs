@@ -64,6 +64,19 @@ impl ProbeState {
         Self::with_permits(0)
     }
 
+    /// Returns once `calls` calls have reached the handler.
+    pub async fn wait_until_entered(&self, calls: usize) {
+        oms_testkit::poll_until(
+            "calls to reach the handler",
+            std::time::Duration::from_secs(10),
+            || {
+                let entered = self.entered.load(Ordering::SeqCst);
+                async move { (entered >= calls).then_some(()) }
+            },
+        )
+        .await;
+    }
+
     fn with_permits(permits: usize) -> Arc<Self> {
         Arc::new(ProbeState {
             entered: AtomicUsize::new(0),

@@ -146,15 +146,7 @@ async fn shutdown_stops_serving_refuses_new_calls_and_finishes_calls_in_flight()
         ServingStatus::Serving as i32
     );
     let in_flight = tokio::spawn(probe::wait(server.channel(), probe::request("in flight")));
-    poll_until(
-        "the call to reach the handler",
-        Duration::from_secs(10),
-        || {
-            let entered = state.entered.load(Ordering::SeqCst);
-            async move { (entered == 1).then_some(()) }
-        },
-    )
-    .await;
+    state.wait_until_entered(1).await;
 
     server.shutdown_token().cancel();
 
@@ -193,15 +185,7 @@ async fn serve_returns_when_the_grace_period_is_over_even_if_a_call_is_stuck() {
     config.shutdown_grace = Duration::from_millis(300);
     let server = TestServer::start(probe::serve(state.clone(), config)).await;
     let stuck = tokio::spawn(probe::wait(server.channel(), probe::request("stuck")));
-    poll_until(
-        "the call to reach the handler",
-        Duration::from_secs(10),
-        || {
-            let entered = state.entered.load(Ordering::SeqCst);
-            async move { (entered == 1).then_some(()) }
-        },
-    )
-    .await;
+    state.wait_until_entered(1).await;
 
     // Without the grace period `stop` would wait for the call and time out; once
     // `serve` returns, the process exits and the call goes with it.

@@ -10,14 +10,18 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 use crate::probe::{self, ProbeState};
 
-// One thread: the subscriber set below is the thread's, and the server and the
-// client run on it too.
-#[tokio::test(flavor = "current_thread")]
-async fn the_callers_trace_continues_in_the_server_span() {
+/// Records spans with OpenTelemetry ids on this thread until the guard drops.
+/// Each test runs on one thread, so the server and the client use it too.
+fn trace_this_thread() -> tracing::subscriber::DefaultGuard {
     let provider = SdkTracerProvider::builder().build();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("platform-test")));
-    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_default(subscriber)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_callers_trace_continues_in_the_server_span() {
+    let _guard = trace_this_thread();
 
     let state = ProbeState::open();
     let server = TestServer::start(probe::serve(state.clone(), server_config())).await;
@@ -49,10 +53,7 @@ async fn the_callers_trace_continues_in_the_server_span() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_call_without_trace_context_starts_a_new_trace() {
-    let provider = SdkTracerProvider::builder().build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("platform-test")));
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = trace_this_thread();
 
     let state = ProbeState::open();
     let server = TestServer::start(probe::serve(state.clone(), server_config())).await;
