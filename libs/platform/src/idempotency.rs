@@ -23,7 +23,8 @@
 //!
 //! Concurrent calls with one key are serialised by the record's primary key: the
 //! second waits for the first transaction, then replays its response (or, if the
-//! first rolled back, goes ahead itself).
+//! first rolled back, goes ahead itself). This relies on Postgres's default READ
+//! COMMITTED isolation, in which the second call's read sees the first's commit.
 
 use std::time::Duration;
 
