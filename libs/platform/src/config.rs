@@ -76,10 +76,14 @@ impl Service {
         format!("oms_{}", self.name())
     }
 
-    /// The address of the service: `OMS_<SERVICE>_ADDR`, or `127.0.0.1:<port>`.
+    /// Where the service is on a developer machine: `127.0.0.1:<port>`.
+    pub fn default_addr(self) -> String {
+        format!("127.0.0.1:{}", self.default_port())
+    }
+
+    /// The address of the service: `OMS_<SERVICE>_ADDR`, or the default one.
     pub fn addr(self, env: &Env) -> Result<String, ConfigError> {
-        let default = format!("127.0.0.1:{}", self.default_port());
-        env.get(&self.addr_var(), default, parse_host_port)
+        env.get(&self.addr_var(), self.default_addr(), parse_host_port)
     }
 }
 
@@ -256,7 +260,7 @@ impl ClientConfig {
         self.peers
             .get(&service)
             .cloned()
-            .unwrap_or_else(|| format!("127.0.0.1:{}", service.default_port()))
+            .unwrap_or_else(|| service.default_addr())
     }
 }
 
