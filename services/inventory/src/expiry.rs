@@ -1,0 +1,50 @@
+//! The expiry sweep: holds not committed before their expire time return their
+//! stock.
+//!
+//! Driven by Postgres alone (a partial index on the expire time of held
+//! reservations), so holds expire even when Redis has been flushed. Several
+//! instances may sweep at once: each expiry is a guarded transition
+//! (`state = 'held' AND expire_time <= now()`), so only one of them applies it.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::{store::Store, watch::LedgerFeed};
+
+/// Reservations expired per transaction batch before looking again.
+const BATCH: i64 = 200;
+
+/// Sweeps every `interval` until `shutdown`.
+pub async fn run(store: Store, feed: LedgerFeed, interval: Duration, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        match sweep(&store).await {
+            Ok(0) => {}
+            Ok(expired) => {
+                tracing::info!(expired, "holds expired");
+                feed.wake();
+            }
+            Err(err) => tracing::warn!(error = %err, "expiry sweep failed; retrying"),
+        }
+    }
+}
+
+/// Expires every due hold; returns how many.
+pub async fn sweep(store: &Store) -> Result<usize, crate::error::InventoryError> {
+    let mut expired = 0;
+    loop {
+        let due = store.due_reservations(BATCH).await?;
+        for reservation_id in &due {
+            if store.expire(*reservation_id).await? {
+                expired += 1;
+            }
+        }
+        if due.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) {
+            return Ok(expired);
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! oms-inventory: one true picture of stock across warehouses, stores and 3PL
+//! sites, and reservations that never oversell.
+//!
+//! - [`domain`]: identifiers, stock figures, the reservation state machine.
+//! - [`grpc`]: the `oms.inventory.v1.InventoryService` handlers.
+//! - [`store`]: Postgres, the truth; every change and its ledger entry.
+//! - [`locks`]: per-SKU stock locks in Redis, in front of the guarded writes.
+//! - [`expiry`]: the sweep that returns the stock of lapsed holds.
+//! - [`watch`]: the ledger feed behind WatchAvailability.
+//!
+//! [`run`] serves it all on a listener until shutdown; `main.rs` calls it with
+//! the configuration from the environment, tests with a fresh database.
+
+pub mod domain;
+pub mod error;
+pub mod expiry;
+pub mod grpc;
+pub mod locks;
+pub mod store;
+pub mod watch;
+
+use std::{sync::Arc, time::Duration};
+
+use oms_platform::{
+    config::{ConfigError, DatabaseConfig, Env, RedisConfig, ServerConfig, Service},
+    db,
+    process::ServiceConfig,
+    server::GrpcServer,
+};
+use oms_proto::inventory::v1::inventory_service_server::InventoryServiceServer;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    locks::{LockConfig, StockLocks},
+    store::Store,
+    watch::{LedgerFeed, WatchConfig},
+};
+
+/// The service's own migrations, run at start after the platform's.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Everything the inventory service is configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    /// How long a stock lock lives if its holder dies (`OMS_INVENTORY_STOCK_LOCK_LEASE`).
+    pub stock_lock_lease: Duration,
+    /// How long Reserve waits for a stock lock before going ahead without it
+    /// (`OMS_INVENTORY_STOCK_LOCK_WAIT`).
+    pub stock_lock_wait: Duration,
+    /// How often lapsed holds are looked for (`OMS_INVENTORY_EXPIRY_INTERVAL`).
+    pub expiry_interval: Duration,
+    /// How often the ledger feed looks for other instances' changes
+    /// (`OMS_INVENTORY_LEDGER_POLL`).
+    pub ledger_poll: Duration,
+    /// Heartbeat of idle WatchAvailability streams (`OMS_INVENTORY_WATCH_HEARTBEAT`).
+    pub watch_heartbeat: Duration,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        Ok(Config {
+            server: ServerConfig::from_env(env, Service::Inventory)?,
+            database: DatabaseConfig::from_env(env, Service::Inventory)?,
+            redis: RedisConfig::from_env(env, Service::Inventory)?,
+            stock_lock_lease: env
+                .duration("OMS_INVENTORY_STOCK_LOCK_LEASE", Duration::from_secs(5))?,
+            stock_lock_wait: env
+                .duration("OMS_INVENTORY_STOCK_LOCK_WAIT", Duration::from_secs(2))?,
+            expiry_interval: env
+                .duration("OMS_INVENTORY_EXPIRY_INTERVAL", Duration::from_secs(1))?,
+            ledger_poll: env.duration("OMS_INVENTORY_LEDGER_POLL", Duration::from_millis(200))?,
+            watch_heartbeat: env
+                .duration("OMS_INVENTORY_WATCH_HEARTBEAT", Duration::from_secs(15))?,
+        })
+    }
+}
+
+impl ServiceConfig for Config {
+    fn server(&self) -> &ServerConfig {
+        &self.server
+    }
+}
+
+/// Why the service could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("database: {0}")]
+    Database(#[from] db::DbError),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Serve(#[from] oms_platform::server::ServeError),
+}
+
+/// Serves the inventory on `listener` until `shutdown`, with its background
+/// tasks: the ledger feed and the expiry sweep.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let pool = db::connect(&config.database, &MIGRATOR).await?;
+    let store = Store::new(pool);
+    let redis = oms_platform::redis::connect(&config.redis)?;
+    let locks = Arc::new(StockLocks::new(
+        redis,
+        LockConfig {
+            key_prefix: config.redis.key_prefix.clone(),
+            lease: config.stock_lock_lease,
+            wait: config.stock_lock_wait,
+        },
+    ));
+
+    // Background tasks outlive the drain of calls, and stop after it.
+    let background = CancellationToken::new();
+    let feed = LedgerFeed::new();
+    let feed_task = tokio::spawn(feed.clone().run(
+        store.clone(),
+        config.ledger_poll,
+        background.clone(),
+    ));
+    let expiry_task = tokio::spawn(expiry::run(
+        store.clone(),
+        feed.clone(),
+        config.expiry_interval,
+        background.clone(),
+    ));
+
+    let inventory = grpc::Inventory::new(
+        store,
+        locks,
+        feed,
+        WatchConfig {
+            heartbeat: config.watch_heartbeat,
+        },
+        shutdown.clone(),
+    );
+    let served = GrpcServer::new(&config.server)
+        .add_service(InventoryServiceServer::new(inventory))
+        .serve(listener, shutdown)
+        .await;
+    background.cancel();
+    for task in [feed_task, expiry_task] {
+        if let Err(err) = task.await {
+            tracing::error!(error = %err, "background task failed");
+        }
+    }
+    served?;
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! Reading the ledger's tail in position order, without skipping a position
+//! that is still being written.
+//!
+//! Positions come from a sequence when a change is written, so they are handed
+//! out in allocation order while transactions commit in any order: a reader may
+//! see position 8 before 7 commits. Each read returns the snapshot it was made
+//! in; a gap below a visible position belongs to a transaction that was running
+//! at that snapshot (it took its position earlier) or to one that rolled back.
+//! Once every transaction running at that snapshot has finished, a new read
+//! shows the gap filled or, if still empty, empty for good.
+
+use sqlx::FromRow;
+
+use super::{MOVEMENT_COLUMNS, MovementRow, Store, stock::qualified};
+use crate::error::InventoryError;
+
+/// A ledger entry with the current threshold of its stock row.
+#[derive(Debug, Clone, FromRow)]
+pub struct TailRow {
+    #[sqlx(flatten)]
+    pub movement: MovementRow,
+    pub low_stock_threshold: i32,
+}
+
+/// Entries after a position, and the snapshot they were read in.
+#[derive(Debug)]
+pub struct Tail {
+    pub rows: Vec<TailRow>,
+    pub snapshot: String,
+}
+
+impl Store {
+    /// Up to `limit` entries after `after`, in position order.
+    pub async fn tail(&self, after: i64, limit: i64) -> Result<Tail, InventoryError> {
+        let mut tx = self.pool.begin().await?;
+        // One snapshot for both statements: the rows are exactly what it shows.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let sql = format!(
+            "SELECT {}, coalesce(s.low_stock_threshold, 0) AS low_stock_threshold
+             FROM stock_movements m
+             LEFT JOIN stock s ON s.sku = m.sku AND s.location_id = m.location_id
+             WHERE m.sequence > $1
+             ORDER BY m.sequence
+             LIMIT $2",
+            qualified(MOVEMENT_COLUMNS, "m")
+        );
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        let snapshot = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Tail { rows, snapshot })
+    }
+
+    /// True when every transaction running at `snapshot` has finished.
+    pub async fn snapshot_settled(&self, snapshot: &str) -> Result<bool, InventoryError> {
+        let settled = sqlx::query_scalar(
+            "SELECT coalesce(bool_and(pg_xact_status(x) IS DISTINCT FROM 'in progress'), true)
+             FROM pg_snapshot_xip($1::text::pg_snapshot) AS x",
+        )
+        .bind(snapshot)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(settled)
+    }
+
+    /// Entries in (after, up_to], in position order, for a watcher catching up.
+    pub async fn movements_between(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: i64,
+    ) -> Result<Vec<TailRow>, InventoryError> {
+        let sql = format!(
+            "SELECT {}, coalesce(s.low_stock_threshold, 0) AS low_stock_threshold
+             FROM stock_movements m
+             LEFT JOIN stock s ON s.sku = m.sku AND s.location_id = m.location_id
+             WHERE m.sequence > $1 AND m.sequence <= $2
+             ORDER BY m.sequence
+             LIMIT $3",
+            qualified(MOVEMENT_COLUMNS, "m")
+        );
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(after)
+            .bind(up_to)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows)
+    }
+
+    /// The oldest position the ledger still holds (0 when empty).
+    pub async fn oldest_position(&self) -> Result<i64, InventoryError> {
+        let oldest: Option<i64> = sqlx::query_scalar("SELECT min(sequence) FROM stock_movements")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(oldest.unwrap_or(0))
+    }
+}
+
+impl Store {
+    /// The last position taken and the snapshot it was read in.
+    pub async fn last_position(&self) -> Result<(i64, String), InventoryError> {
+        let (last, snapshot): (Option<i64>, String) = sqlx::query_as(
+            "SELECT (SELECT max(sequence) FROM stock_movements), pg_current_snapshot()::text",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((last.unwrap_or(0), snapshot))
+    }
+}

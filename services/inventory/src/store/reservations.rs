@@ -1,0 +1,700 @@
+//! Reservations, the hot path: Reserve, Release, CommitReservation and expiry.
+//!
+//! Each is one guarded statement inside a short transaction. The statement locks
+//! the stock rows it touches in (sku, location_id) order, so concurrent
+//! multi-line reservations never deadlock, and the guard
+//! `on_hand - reserved >= quantity` is evaluated on the latest row version
+//! after the lock: that guard, not any lock in Redis, is what makes oversell
+//! impossible.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+use super::{Store, page_size};
+use crate::{
+    domain::{
+        Actor, Channel, LocationId, MovementKind, OrderId, Quantity, ReservationLine,
+        ReservationState, Sku, reservation::same_lines,
+    },
+    error::{InventoryError, Shortage},
+};
+
+/// A reservation and its lines.
+#[derive(Debug, Clone)]
+pub struct ReservationRecord {
+    pub reservation_id: Uuid,
+    pub order_id: String,
+    pub channel: Option<Channel>,
+    pub state: ReservationState,
+    pub lines: Vec<ReservationLine>,
+    pub create_time: DateTime<Utc>,
+    pub expire_time: Option<DateTime<Utc>>,
+    pub update_time: DateTime<Utc>,
+    pub release_reason: String,
+}
+
+#[derive(FromRow)]
+struct ReservationRow {
+    reservation_id: Uuid,
+    order_id: String,
+    channel_kind: i16,
+    channel_name: String,
+    state: String,
+    create_time: DateTime<Utc>,
+    expire_time: Option<DateTime<Utc>>,
+    update_time: DateTime<Utc>,
+    release_reason: String,
+    skus: Vec<String>,
+    location_ids: Vec<String>,
+    quantities: Vec<i32>,
+}
+
+const RESERVATION_SELECT: &str = "SELECT r.reservation_id, r.order_id, r.channel_kind,
+        r.channel_name, r.state, r.create_time, r.expire_time, r.update_time, r.release_reason,
+        coalesce(array_agg(l.sku ORDER BY l.position) FILTER (WHERE l.sku IS NOT NULL), '{}') AS skus,
+        coalesce(array_agg(l.location_id ORDER BY l.position) FILTER (WHERE l.sku IS NOT NULL), '{}') AS location_ids,
+        coalesce(array_agg(l.quantity ORDER BY l.position) FILTER (WHERE l.sku IS NOT NULL), '{}') AS quantities
+    FROM reservations r LEFT JOIN reservation_lines l USING (reservation_id)";
+
+impl TryFrom<ReservationRow> for ReservationRecord {
+    type Error = InventoryError;
+
+    fn try_from(row: ReservationRow) -> Result<Self, Self::Error> {
+        let corrupt = |what: &str| {
+            InventoryError::Corrupt(format!("reservation {}: {what}", row.reservation_id))
+        };
+        let state = ReservationState::parse(&row.state).ok_or_else(|| corrupt("state"))?;
+        let lines = row
+            .skus
+            .iter()
+            .zip(&row.location_ids)
+            .zip(&row.quantities)
+            .map(|((sku, location_id), quantity)| {
+                Some(ReservationLine {
+                    sku: Sku::parse(sku).ok()?,
+                    location_id: LocationId::parse(location_id).ok()?,
+                    quantity: Quantity::new(*quantity).ok()?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| corrupt("line"))?;
+        let channel = (row.channel_kind != 0).then(|| Channel {
+            kind: row.channel_kind,
+            name: row.channel_name.clone(),
+        });
+        Ok(ReservationRecord {
+            reservation_id: row.reservation_id,
+            order_id: row.order_id,
+            channel,
+            state,
+            lines,
+            create_time: row.create_time,
+            expire_time: row.expire_time,
+            update_time: row.update_time,
+            release_reason: row.release_reason,
+        })
+    }
+}
+
+/// What Reserve asks for.
+#[derive(Debug)]
+pub struct NewReservation<'a> {
+    pub order_id: &'a OrderId,
+    pub lines: &'a [ReservationLine],
+    pub ttl: Duration,
+    pub channel: Option<&'a Channel>,
+    pub actor: &'a Actor,
+}
+
+/// Filters of ListReservations.
+#[derive(Debug, Default)]
+pub struct ReservationFilter {
+    pub states: Vec<String>,
+    pub sku: Option<String>,
+    pub location_id: Option<String>,
+    pub channel: Option<Channel>,
+    pub expire_before: Option<DateTime<Utc>>,
+}
+
+/// The outcome of Release.
+#[derive(Debug)]
+pub struct Released {
+    pub reservation: ReservationRecord,
+    pub changed: bool,
+}
+
+/// How often Reserve tries again when its guard refused a line but the
+/// diagnosis finds enough stock (a hold was returned in between).
+const RESERVE_ATTEMPTS: usize = 3;
+
+impl Store {
+    /// Holds every line for the order, or nothing. A retry with the same lines
+    /// returns the reservation made first.
+    pub async fn reserve(
+        &self,
+        request: &NewReservation<'_>,
+    ) -> Result<ReservationRecord, InventoryError> {
+        let skus: Vec<&str> = request.lines.iter().map(|line| line.sku.as_str()).collect();
+        let locations: Vec<&str> = request
+            .lines
+            .iter()
+            .map(|line| line.location_id.as_str())
+            .collect();
+        let quantities: Vec<i32> = request
+            .lines
+            .iter()
+            .map(|line| line.quantity.get())
+            .collect();
+        let (channel_kind, channel_name) = request
+            .channel
+            .map_or((0, ""), |channel| (channel.kind, channel.name.as_str()));
+
+        let mut shortages = Vec::new();
+        for _ in 0..RESERVE_ATTEMPTS {
+            let mut tx = self.pool.begin().await?;
+            let reservation_id = Uuid::now_v7();
+            let held: Option<(DateTime<Utc>, Option<DateTime<Utc>>, i64)> = sqlx::query_as(
+                "WITH request AS (
+                     SELECT * FROM unnest($1::text[], $2::text[], $3::int4[]) WITH ORDINALITY
+                         AS r(sku, location_id, quantity, position)
+                 ),
+                 inserted AS (
+                     INSERT INTO reservations (reservation_id, order_id, channel_kind, channel_name,
+                         state, expire_time)
+                     VALUES ($4, $5, $6, $7, 'held', now() + make_interval(secs => $8))
+                     ON CONFLICT (order_id) DO NOTHING
+                     RETURNING reservation_id, create_time, expire_time
+                 ),
+                 lines AS (
+                     INSERT INTO reservation_lines (reservation_id, position, sku, location_id, quantity)
+                     SELECT i.reservation_id, r.position, r.sku, r.location_id, r.quantity
+                     FROM inserted i, request r
+                 ),
+                 locked AS (
+                     SELECT s.sku, s.location_id
+                     FROM stock s
+                     JOIN request r ON r.sku = s.sku AND r.location_id = s.location_id
+                     JOIN locations l ON l.location_id = s.location_id AND l.active
+                     WHERE EXISTS (SELECT 1 FROM inserted)
+                     ORDER BY s.sku, s.location_id
+                     FOR UPDATE OF s
+                 ),
+                 updated AS (
+                     UPDATE stock s
+                     SET reserved = s.reserved + r.quantity,
+                         sequence = nextval('stock_ledger_sequence'),
+                         update_time = now()
+                     FROM request r, locked k
+                     WHERE s.sku = r.sku AND s.location_id = r.location_id
+                       AND k.sku = r.sku AND k.location_id = r.location_id
+                       AND s.on_hand - s.reserved >= r.quantity
+                     RETURNING s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock,
+                         s.sequence, r.quantity
+                 ),
+                 moved AS (
+                     INSERT INTO stock_movements (sequence, movement_id, sku, location_id, kind,
+                         on_hand_before, on_hand_after, reserved_before, reserved_after,
+                         safety_stock_before, safety_stock_after, actor_kind, actor_id, reference_id)
+                     SELECT sequence, gen_random_uuid(), sku, location_id, $9, on_hand, on_hand,
+                         reserved - quantity, reserved, safety_stock, safety_stock, $10, $11, $5
+                     FROM updated
+                     RETURNING 1
+                 )
+                 SELECT i.create_time, i.expire_time, (SELECT count(*) FROM moved)
+                 FROM inserted i",
+            )
+            .bind(&skus)
+            .bind(&locations)
+            .bind(&quantities)
+            .bind(reservation_id)
+            .bind(request.order_id.as_str())
+            .bind(channel_kind)
+            .bind(channel_name)
+            .bind(request.ttl.as_secs_f64())
+            .bind(MovementKind::Reserve.code())
+            .bind(request.actor.kind.code())
+            .bind(&request.actor.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+
+            let Some((create_time, expire_time, moved)) = held else {
+                // The order has a reservation already.
+                tx.rollback().await?;
+                return self.existing_reservation(request).await;
+            };
+            if usize::try_from(moved).ok() == Some(request.lines.len()) {
+                tx.commit().await?;
+                return Ok(ReservationRecord {
+                    reservation_id,
+                    order_id: request.order_id.to_string(),
+                    channel: request.channel.cloned(),
+                    state: ReservationState::Held,
+                    lines: request.lines.to_vec(),
+                    create_time,
+                    expire_time,
+                    update_time: create_time,
+                    release_reason: String::new(),
+                });
+            }
+            tx.rollback().await?;
+            shortages = self.diagnose(request.lines).await?;
+            if !shortages.is_empty() {
+                break;
+            }
+        }
+        Err(InventoryError::InsufficientStock(shortages))
+    }
+
+    /// Why a Reserve was refused: an unknown location or SKU, an inactive
+    /// location, or the lines stock cannot cover (empty when all fit now).
+    async fn diagnose(&self, lines: &[ReservationLine]) -> Result<Vec<Shortage>, InventoryError> {
+        let skus: Vec<&str> = lines.iter().map(|line| line.sku.as_str()).collect();
+        let locations: Vec<&str> = lines.iter().map(|line| line.location_id.as_str()).collect();
+        let rows: Vec<(String, String, bool, bool, bool, i32)> = sqlx::query_as(
+            "SELECT r.sku, r.location_id, l.location_id IS NOT NULL, coalesce(l.active, false),
+                 EXISTS (SELECT 1 FROM stock x WHERE x.sku = r.sku),
+                 coalesce(greatest(s.on_hand - s.reserved, 0), 0)
+             FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r(sku, location_id, position)
+             LEFT JOIN locations l ON l.location_id = r.location_id
+             LEFT JOIN stock s ON s.sku = r.sku AND s.location_id = r.location_id
+             ORDER BY r.position",
+        )
+        .bind(&skus)
+        .bind(&locations)
+        .fetch_all(&self.pool)
+        .await?;
+        if let Some((_, location_id, ..)) = rows.iter().find(|row| !row.2) {
+            return Err(InventoryError::not_found("location", location_id));
+        }
+        if let Some((sku, ..)) = rows.iter().find(|row| !row.4) {
+            return Err(InventoryError::not_found("sku", sku));
+        }
+        if let Some((_, location_id, ..)) = rows.iter().find(|row| !row.3) {
+            return Err(InventoryError::LocationInactive(location_id.clone()));
+        }
+        Ok(lines
+            .iter()
+            .zip(rows)
+            .filter(|(line, row)| line.quantity.get() > row.5)
+            .map(|(line, row)| Shortage {
+                sku: row.0,
+                location_id: row.1,
+                requested: line.quantity.get(),
+                available: row.5,
+            })
+            .collect())
+    }
+
+    /// Reserve for an order that has a reservation: the same one back, or why not.
+    async fn existing_reservation(
+        &self,
+        request: &NewReservation<'_>,
+    ) -> Result<ReservationRecord, InventoryError> {
+        let existing = self
+            .reservation_by_order(request.order_id)
+            .await?
+            .ok_or_else(|| {
+                InventoryError::Corrupt(format!(
+                    "reservation of order {} vanished",
+                    request.order_id
+                ))
+            })?;
+        match existing.state {
+            ReservationState::Released => {
+                return Err(InventoryError::IllegalTransition {
+                    from: ReservationState::Released,
+                    to: ReservationState::Held,
+                });
+            }
+            ReservationState::Expired => return Err(expired(&existing)),
+            ReservationState::Held if is_past(existing.expire_time) => {
+                self.expire(existing.reservation_id).await?;
+                return Err(expired(&existing));
+            }
+            ReservationState::Held | ReservationState::Committed => {}
+        }
+        if !same_lines(&existing.lines, request.lines) {
+            return Err(InventoryError::KeyReused(vec![(
+                "order_id",
+                request.order_id.to_string(),
+            )]));
+        }
+        Ok(existing)
+    }
+
+    /// Returns the holds of the order's reservation; records a tombstone when the
+    /// order has none, so a late Reserve holds nothing.
+    pub async fn release(
+        &self,
+        order_id: &OrderId,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<Released, InventoryError> {
+        let mut tx = self.pool.begin().await?;
+        let outcome = return_holds(&mut tx, order_id, Holds::Release { reason }, actor).await?;
+        if outcome == HoldsOutcome::Changed {
+            tx.commit().await?;
+            let reservation = self.require_reservation(order_id).await?;
+            return Ok(Released {
+                reservation,
+                changed: true,
+            });
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO reservations (reservation_id, order_id, state, release_reason)
+             VALUES ($1, $2, 'released', $3)
+             ON CONFLICT (order_id) DO NOTHING",
+        )
+        .bind(Uuid::now_v7())
+        .bind(order_id.as_str())
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        let reservation = self.require_reservation(order_id).await?;
+        match reservation.state {
+            ReservationState::Committed => Err(InventoryError::IllegalTransition {
+                from: ReservationState::Committed,
+                to: ReservationState::Released,
+            }),
+            // Made HELD between the two statements: release that hold.
+            ReservationState::Held => Box::pin(self.release(order_id, reason, actor)).await,
+            ReservationState::Released | ReservationState::Expired => Ok(Released {
+                reservation,
+                changed: inserted == 1,
+            }),
+        }
+    }
+
+    /// Takes a held reservation's units off hand.
+    pub async fn commit(
+        &self,
+        order_id: &OrderId,
+        actor: &Actor,
+    ) -> Result<ReservationRecord, InventoryError> {
+        let existing = self
+            .reservation_by_order(order_id)
+            .await?
+            .ok_or_else(|| InventoryError::not_found("reservation", order_id.as_str()))?;
+        match existing.state {
+            ReservationState::Committed => return Ok(existing),
+            ReservationState::Released => {
+                return Err(InventoryError::IllegalTransition {
+                    from: ReservationState::Released,
+                    to: ReservationState::Committed,
+                });
+            }
+            ReservationState::Expired => return Err(expired(&existing)),
+            ReservationState::Held => {}
+        }
+        let mut tx = self.pool.begin().await?;
+        match return_holds(&mut tx, order_id, Holds::Commit, actor).await? {
+            HoldsOutcome::Changed => {
+                tx.commit().await?;
+                self.require_reservation(order_id).await
+            }
+            HoldsOutcome::Short => {
+                tx.rollback().await?;
+                let now = self.require_reservation(order_id).await?;
+                Err(InventoryError::InsufficientStock(
+                    self.on_hand_shortages(&now.lines).await?,
+                ))
+            }
+            HoldsOutcome::NotHeld => {
+                tx.rollback().await?;
+                let now = self.require_reservation(order_id).await?;
+                if now.state == ReservationState::Held {
+                    // Held but past its expire time by the database's clock.
+                    self.expire(now.reservation_id).await?;
+                    return Err(expired(&now));
+                }
+                Box::pin(self.commit(order_id, actor)).await
+            }
+        }
+    }
+
+    async fn on_hand_shortages(
+        &self,
+        lines: &[ReservationLine],
+    ) -> Result<Vec<Shortage>, InventoryError> {
+        let mut shortages = Vec::new();
+        for line in lines {
+            let on_hand: i32 =
+                sqlx::query_scalar("SELECT on_hand FROM stock WHERE sku = $1 AND location_id = $2")
+                    .bind(line.sku.as_str())
+                    .bind(line.location_id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .unwrap_or(0);
+            if on_hand < line.quantity.get() {
+                shortages.push(Shortage {
+                    sku: line.sku.to_string(),
+                    location_id: line.location_id.to_string(),
+                    requested: line.quantity.get(),
+                    available: on_hand,
+                });
+            }
+        }
+        Ok(shortages)
+    }
+
+    /// Expires one held reservation whose time has passed; false when it was
+    /// not (any more) held and due.
+    pub async fn expire(&self, reservation_id: Uuid) -> Result<bool, InventoryError> {
+        let order_id: Option<String> =
+            sqlx::query_scalar("SELECT order_id FROM reservations WHERE reservation_id = $1")
+                .bind(reservation_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(order_id) = order_id else {
+            return Ok(false);
+        };
+        let order_id = OrderId::parse(&order_id)
+            .map_err(|_| InventoryError::Corrupt(format!("order id of {reservation_id}")))?;
+        let mut tx = self.pool.begin().await?;
+        let outcome = return_holds(&mut tx, &order_id, Holds::Expire, &Actor::system()).await?;
+        tx.commit().await?;
+        Ok(outcome == HoldsOutcome::Changed)
+    }
+
+    /// Held reservations whose expire time has passed, soonest first.
+    pub async fn due_reservations(&self, limit: i64) -> Result<Vec<Uuid>, InventoryError> {
+        let due = sqlx::query_scalar(
+            "SELECT reservation_id FROM reservations
+             WHERE state = 'held' AND expire_time <= now()
+             ORDER BY expire_time LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(due)
+    }
+
+    /// When the next held reservation expires, if any is held.
+    pub async fn next_expiry(&self) -> Result<Option<DateTime<Utc>>, InventoryError> {
+        let next =
+            sqlx::query_scalar("SELECT min(expire_time) FROM reservations WHERE state = 'held'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(next)
+    }
+
+    pub async fn reservation_by_order(
+        &self,
+        order_id: &OrderId,
+    ) -> Result<Option<ReservationRecord>, InventoryError> {
+        let sql = format!("{RESERVATION_SELECT} WHERE r.order_id = $1 GROUP BY r.reservation_id");
+        let row: Option<ReservationRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(order_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(ReservationRecord::try_from).transpose()
+    }
+
+    pub async fn reservation_by_id(
+        &self,
+        reservation_id: Uuid,
+    ) -> Result<Option<ReservationRecord>, InventoryError> {
+        let sql =
+            format!("{RESERVATION_SELECT} WHERE r.reservation_id = $1 GROUP BY r.reservation_id");
+        let row: Option<ReservationRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(reservation_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(ReservationRecord::try_from).transpose()
+    }
+
+    async fn require_reservation(
+        &self,
+        order_id: &OrderId,
+    ) -> Result<ReservationRecord, InventoryError> {
+        self.reservation_by_order(order_id)
+            .await?
+            .ok_or_else(|| InventoryError::not_found("reservation", order_id.as_str()))
+    }
+
+    /// A page of reservations after `after` (create time and id), newest first.
+    pub async fn list_reservations(
+        &self,
+        filter: &ReservationFilter,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        page_size_requested: i32,
+    ) -> Result<(Vec<ReservationRecord>, String), InventoryError> {
+        let limit = page_size(page_size_requested);
+        let (channel_kind, channel_name) = filter
+            .channel
+            .as_ref()
+            .map_or((0, String::new()), |channel| {
+                (channel.kind, channel.name.clone())
+            });
+        let sql = format!(
+            "{RESERVATION_SELECT}
+             WHERE ($1::timestamptz IS NULL OR (r.create_time, r.reservation_id) < ($1, $2))
+               AND (cardinality($3::text[]) = 0 OR r.state = ANY($3))
+               AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM reservation_lines x
+                        WHERE x.reservation_id = r.reservation_id AND x.sku = $4))
+               AND ($5::text IS NULL OR EXISTS (SELECT 1 FROM reservation_lines x
+                        WHERE x.reservation_id = r.reservation_id AND x.location_id = $5))
+               AND ($6 = 0 OR (r.channel_kind = $6 AND r.channel_name = $7))
+               AND ($8::timestamptz IS NULL OR r.expire_time < $8)
+             GROUP BY r.reservation_id
+             ORDER BY r.create_time DESC, r.reservation_id DESC
+             LIMIT $9"
+        );
+        let rows: Vec<ReservationRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(after.map(|(time, _)| time))
+            .bind(after.map_or(Uuid::nil(), |(_, id)| id))
+            .bind(&filter.states)
+            .bind(&filter.sku)
+            .bind(&filter.location_id)
+            .bind(channel_kind)
+            .bind(channel_name)
+            .bind(filter.expire_before)
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let records = rows
+            .into_iter()
+            .map(ReservationRecord::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(super::locations::next_page(records, limit, |record| {
+            format!(
+                "{}/{}",
+                record.create_time.to_rfc3339(),
+                record.reservation_id
+            )
+        }))
+    }
+}
+
+/// What becomes of a held reservation's units.
+#[derive(Debug, Clone, Copy)]
+enum Holds<'a> {
+    /// Back to available (Release).
+    Release { reason: &'a str },
+    /// Back to available after the TTL (expiry); only when due.
+    Expire,
+    /// Off hand (CommitReservation); only while on hand covers every line.
+    Commit,
+}
+
+/// What [`return_holds`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HoldsOutcome {
+    /// The reservation left HELD with all its stock rows and ledger entries.
+    Changed,
+    /// Not HELD, not due (expiry) or past due (commit): nothing changed.
+    NotHeld,
+    /// A commit that on hand does not cover: the transaction must roll back.
+    Short,
+}
+
+/// Moves the order's reservation out of HELD as `holds` says, with its stock
+/// rows and ledger entries, in `tx`.
+async fn return_holds(
+    tx: &mut PgConnection,
+    order_id: &OrderId,
+    holds: Holds<'_>,
+    actor: &Actor,
+) -> Result<HoldsOutcome, InventoryError> {
+    let (state, kind, reason, due_only, commit) = match holds {
+        Holds::Release { reason } => (
+            ReservationState::Released,
+            MovementKind::Release,
+            reason,
+            false,
+            false,
+        ),
+        Holds::Expire => (
+            ReservationState::Expired,
+            MovementKind::Expire,
+            "",
+            true,
+            false,
+        ),
+        Holds::Commit => (
+            ReservationState::Committed,
+            MovementKind::Commit,
+            "",
+            false,
+            true,
+        ),
+    };
+    let (changed, lines, moved): (i64, i64, i64) = sqlx::query_as(
+        "WITH held AS (
+             UPDATE reservations
+             SET state = $2, update_time = now(), release_reason = $3
+             WHERE order_id = $1 AND state = 'held'
+               AND (CASE WHEN $4 THEN expire_time <= now()
+                         WHEN $5 THEN expire_time > now()
+                         ELSE true END)
+             RETURNING reservation_id
+         ),
+         lines AS (
+             SELECT l.sku, l.location_id, l.quantity
+             FROM reservation_lines l JOIN held USING (reservation_id)
+         ),
+         locked AS (
+             SELECT s.sku, s.location_id
+             FROM stock s JOIN lines l ON l.sku = s.sku AND l.location_id = s.location_id
+             ORDER BY s.sku, s.location_id
+             FOR UPDATE OF s
+         ),
+         updated AS (
+             UPDATE stock s
+             SET reserved = s.reserved - l.quantity,
+                 on_hand = s.on_hand - CASE WHEN $5 THEN l.quantity ELSE 0 END,
+                 sequence = nextval('stock_ledger_sequence'),
+                 update_time = now()
+             FROM lines l, locked k
+             WHERE s.sku = l.sku AND s.location_id = l.location_id
+               AND k.sku = l.sku AND k.location_id = l.location_id
+               AND (NOT $5 OR s.on_hand >= l.quantity)
+             RETURNING s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock, s.sequence,
+                 l.quantity
+         ),
+         moved AS (
+             INSERT INTO stock_movements (sequence, movement_id, sku, location_id, kind,
+                 on_hand_before, on_hand_after, reserved_before, reserved_after,
+                 safety_stock_before, safety_stock_after, actor_kind, actor_id, reference_id)
+             SELECT sequence, gen_random_uuid(), sku, location_id, $6,
+                 on_hand + CASE WHEN $5 THEN quantity ELSE 0 END, on_hand,
+                 reserved + quantity, reserved, safety_stock, safety_stock, $7, $8, $1
+             FROM updated
+             RETURNING 1
+         )
+         SELECT (SELECT count(*) FROM held), (SELECT count(*) FROM lines), (SELECT count(*) FROM moved)",
+    )
+    .bind(order_id.as_str())
+    .bind(state.as_str())
+    .bind(reason)
+    .bind(due_only)
+    .bind(commit)
+    .bind(kind.code())
+    .bind(actor.kind.code())
+    .bind(&actor.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    match (changed, moved == lines) {
+        (0, _) => Ok(HoldsOutcome::NotHeld),
+        (_, true) => Ok(HoldsOutcome::Changed),
+        (_, false) if commit => Ok(HoldsOutcome::Short),
+        (_, false) => Err(InventoryError::Corrupt(format!(
+            "reservation of order {order_id} holds units its stock rows do not"
+        ))),
+    }
+}
+
+fn is_past(time: Option<DateTime<Utc>>) -> bool {
+    time.is_some_and(|time| time <= Utc::now())
+}
+
+fn expired(reservation: &ReservationRecord) -> InventoryError {
+    InventoryError::ReservationExpired {
+        reservation_id: reservation.reservation_id.to_string(),
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests of oms-inventory: the real service on port 0 over gRPC,
+//! each test with a fresh Postgres database and its own Redis key prefix. Every
+//! test ends with the shared invariant check (`TestInventory::finish`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod contention;
+mod helpers;
+mod locations;
+mod reservations;
+mod stock;
+mod watch;
