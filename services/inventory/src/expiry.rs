@@ -38,12 +38,20 @@ pub async fn sweep(store: &Store) -> Result<usize, crate::error::InventoryError>
     let mut expired = 0;
     loop {
         let due = store.due_reservations(BATCH).await?;
+        let mut failed = 0;
         for reservation_id in &due {
-            if store.expire(*reservation_id).await? {
-                expired += 1;
+            match store.expire(*reservation_id).await {
+                Ok(true) => expired += 1,
+                Ok(false) => {}
+                // One bad hold must not keep every later one from expiring.
+                Err(err) => {
+                    failed += 1;
+                    tracing::error!(error = %err, %reservation_id, "hold could not expire");
+                }
             }
         }
-        if due.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) {
+        // A full batch of failures would be fetched again: wait for the next sweep.
+        if due.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) || failed == due.len() {
             return Ok(expired);
         }
     }

@@ -137,6 +137,7 @@ pub async fn run(
         feed,
         WatchConfig {
             heartbeat: config.watch_heartbeat,
+            view_check: config.watch_heartbeat.min(Duration::from_secs(5)),
         },
         shutdown.clone(),
     );

@@ -5,8 +5,10 @@
 //! SKU occupies one pooled connection per instance instead of parking every
 //! connection on the same row lock while other SKUs wait for the pool. Within
 //! an instance the turns are a FIFO async mutex; across instances, the Redis
-//! lease. A lease expires by itself, so a crashed holder blocks nobody for
-//! longer than the TTL.
+//! lease. An instance hands a young lease from one of its callers to the next
+//! (lock cohorting), so a queue of callers costs one lease, not one per call,
+//! and gives it back within 100 ms so other instances get their turn. A lease
+//! expires by itself, so a crashed holder blocks nobody for longer than the TTL.
 //!
 //! Nothing depends on the lock for correctness: the guarded write in Postgres
 //! decides. When Redis is unreachable, or a lease is not granted in time, the
@@ -14,7 +16,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, Weak},
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -49,16 +54,35 @@ pub struct StockLocks {
     redis: ConnectionManager,
     config: LockConfig,
     release: Script,
-    local: Mutex<HashMap<String, Weak<AsyncMutex<()>>>>,
+    local: Mutex<HashMap<String, Weak<Turn>>>,
 }
 
-/// Leases held for one reservation; released by [`Leases::release`] or on drop.
+/// One SKU's queue in this instance, and the lease the instance holds for it.
+struct Turn {
+    lease: Arc<AsyncMutex<Option<Lease>>>,
+    /// Callers of this instance waiting for the SKU.
+    waiting: AtomicUsize,
+}
+
+/// A lease granted by Redis.
+struct Lease {
+    key: String,
+    token: String,
+    granted: Instant,
+}
+
+/// The turns taken for one reservation; given back by [`Leases::release`] or
+/// on drop.
 pub struct Leases {
     redis: ConnectionManager,
     release: Script,
-    keys: Vec<(String, String)>,
-    _turns: Vec<OwnedMutexGuard<()>>,
+    handoff: Duration,
+    turns: Vec<(Arc<Turn>, OwnedMutexGuard<Option<Lease>>)>,
 }
+
+/// How long an instance may keep a lease for its own queue before giving
+/// other instances a chance: well inside the lease's TTL.
+const MAX_HANDOFF: Duration = Duration::from_millis(100);
 
 impl StockLocks {
     pub fn new(redis: ConnectionManager, config: LockConfig) -> StockLocks {
@@ -70,8 +94,8 @@ impl StockLocks {
         }
     }
 
-    /// Takes the lock of every SKU, in sorted order so two callers never wait on
-    /// each other in a cycle.
+    /// Takes the turn of every SKU, in sorted order so two callers never wait
+    /// on each other in a cycle.
     pub async fn acquire<'a>(&self, skus: impl IntoIterator<Item = &'a Sku>) -> Leases {
         let mut skus: Vec<&Sku> = skus.into_iter().collect();
         skus.sort();
@@ -80,35 +104,51 @@ impl StockLocks {
         let mut leases = Leases {
             redis: self.redis.clone(),
             release: self.release.clone(),
-            keys: Vec::with_capacity(skus.len()),
-            _turns: Vec::with_capacity(skus.len()),
+            handoff: MAX_HANDOFF.min(self.config.lease / 2),
+            turns: Vec::with_capacity(skus.len()),
         };
         let mut redis_up = true;
         for sku in skus {
             let turn = self.turn(sku.as_str());
-            match tokio::time::timeout_at(deadline, turn.lock_owned()).await {
-                Ok(guard) => leases._turns.push(guard),
-                Err(_) => continue,
-            }
-            if !redis_up {
+            turn.waiting.fetch_add(1, Ordering::AcqRel);
+            let taken = tokio::time::timeout_at(deadline, turn.lease.clone().lock_owned()).await;
+            turn.waiting.fetch_sub(1, Ordering::AcqRel);
+            let Ok(mut lease) = taken else {
+                tracing::debug!(sku = sku.as_str(), "stock lock: turn not granted in time");
                 continue;
+            };
+            // A lease handed over by the previous caller of this instance is
+            // used while it is young; an old one goes back to Redis first.
+            if let Some(old) = lease.take_if(|old| old.granted.elapsed() >= leases.handoff) {
+                release_all(&mut leases.redis, &leases.release, vec![old]).await;
             }
-            let key = format!("{}stock-lock:{}", self.config.key_prefix, sku.as_str());
-            let token = uuid::Uuid::new_v4().simple().to_string();
-            match self.lease(&key, &token, deadline).await {
-                Ok(true) => leases.keys.push((key, token)),
-                Ok(false) => tracing::debug!(sku = sku.as_str(), "stock lock not granted in time"),
-                Err(err) => {
-                    tracing::warn!(error = %err, "redis unavailable: reserving without stock locks");
-                    redis_up = false;
+            if lease.is_none() && redis_up {
+                let key = format!("{}stock-lock:{}", self.config.key_prefix, sku.as_str());
+                let token = uuid::Uuid::new_v4().simple().to_string();
+                match self.lease(&key, &token, deadline).await {
+                    Ok(true) => {
+                        *lease = Some(Lease {
+                            key,
+                            token,
+                            granted: Instant::now(),
+                        })
+                    }
+                    Ok(false) => {
+                        tracing::debug!(sku = sku.as_str(), "stock lock not granted in time")
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "redis unavailable: reserving without stock locks");
+                        redis_up = false;
+                    }
                 }
             }
+            leases.turns.push((turn, lease));
         }
         leases
     }
 
     /// This instance's queue for one SKU, shared by every caller waiting on it.
-    fn turn(&self, sku: &str) -> Arc<AsyncMutex<()>> {
+    fn turn(&self, sku: &str) -> Arc<Turn> {
         let mut local = self
             .local
             .lock()
@@ -120,7 +160,10 @@ impl StockLocks {
         if local.len() > 1024 {
             local.retain(|_, turn| turn.strong_count() > 0);
         }
-        let turn = Arc::new(AsyncMutex::new(()));
+        let turn = Arc::new(Turn {
+            lease: Arc::new(AsyncMutex::new(None)),
+            waiting: AtomicUsize::new(0),
+        });
         local.insert(sku.to_owned(), Arc::downgrade(&turn));
         turn
     }
@@ -153,32 +196,49 @@ impl StockLocks {
 }
 
 impl Leases {
-    /// Gives the leases back at once.
+    /// Gives the turns back: a young lease stays with the instance when another
+    /// of its callers waits for the SKU, otherwise it goes back to Redis.
     pub async fn release(mut self) {
-        let keys = std::mem::take(&mut self.keys);
-        release_all(&mut self.redis, &self.release, keys).await;
+        let mut returned = Vec::new();
+        for (turn, lease) in &mut self.turns {
+            let keep = turn.waiting.load(Ordering::Acquire) > 0;
+            if let Some(old) = lease.take_if(|held| !keep || held.granted.elapsed() >= self.handoff)
+            {
+                returned.push(old);
+            }
+        }
+        self.turns.clear();
+        release_all(&mut self.redis, &self.release, returned).await;
     }
 }
 
 impl Drop for Leases {
     fn drop(&mut self) {
         // A call dropped mid-way (cancelled by its client) still frees its leases.
-        let keys = std::mem::take(&mut self.keys);
-        if keys.is_empty() {
+        let returned: Vec<Lease> = self
+            .turns
+            .iter_mut()
+            .filter_map(|(_, lease)| lease.take())
+            .collect();
+        self.turns.clear();
+        if returned.is_empty() {
             return;
         }
         let mut redis = self.redis.clone();
         let release = self.release.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { release_all(&mut redis, &release, keys).await });
+            runtime.spawn(async move { release_all(&mut redis, &release, returned).await });
         }
     }
 }
 
-async fn release_all(redis: &mut ConnectionManager, release: &Script, keys: Vec<(String, String)>) {
-    for (key, token) in keys {
-        let released: redis::RedisResult<i64> =
-            release.key(&key).arg(&token).invoke_async(redis).await;
+async fn release_all(redis: &mut ConnectionManager, release: &Script, leases: Vec<Lease>) {
+    for lease in leases {
+        let released: redis::RedisResult<i64> = release
+            .key(&lease.key)
+            .arg(&lease.token)
+            .invoke_async(redis)
+            .await;
         if let Err(err) = released {
             // The lease lapses on its own at the end of its TTL.
             tracing::debug!(error = %err, "stock lock not released");

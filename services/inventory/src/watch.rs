@@ -83,6 +83,7 @@ impl LedgerFeed {
             store,
             feed: self,
             gap: None,
+            start: None,
         };
         loop {
             let step = tokio::select! {
@@ -118,6 +119,8 @@ struct Follower {
     feed: LedgerFeed,
     /// The first missing position and the snapshot in which it was missing.
     gap: Option<(i64, String)>,
+    /// Before the start: the last position and the snapshot it was read in.
+    start: Option<(i64, String)>,
 }
 
 impl Follower {
@@ -161,8 +164,13 @@ impl Follower {
     /// Starts at the last position of a snapshot once every transaction that
     /// was running in it has finished: nothing at or below it can appear later.
     async fn start(&mut self) -> Result<bool, InventoryError> {
-        let (last, snapshot) = self.store.last_position().await?;
+        let (last, snapshot) = match self.start.take() {
+            Some(start) => start,
+            None => self.store.last_position().await?,
+        };
+        // The same snapshot until it settles: a fresh one each time might never.
         if !self.store.snapshot_settled(&snapshot).await? {
+            self.start = Some((last, snapshot));
             return Ok(false);
         }
         self.feed.inner.position.store(last, Ordering::Release);
@@ -176,6 +184,8 @@ impl Follower {
 pub struct WatchConfig {
     /// A heartbeat is sent after this long without anything else.
     pub heartbeat: Duration,
+    /// How often a watcher looks for changed locations or channel policy.
+    pub view_check: Duration,
 }
 
 /// What one watcher follows.
@@ -228,6 +238,7 @@ pub fn watch(
             filter,
             sender,
             last: start_after,
+            last_sent: tokio::time::Instant::now(),
         };
         let result = tokio::select! {
             result = watcher.run(&feed, start_after, &config) => result,
@@ -248,6 +259,8 @@ struct Watcher {
     sender: Sender,
     /// The last position delivered or skipped.
     last: i64,
+    /// When the watcher was last sent anything; heartbeats fill the silence.
+    last_sent: tokio::time::Instant,
 }
 
 impl Watcher {
@@ -268,28 +281,50 @@ impl Watcher {
                 self.last = head;
             }
         }
+        let channel = self
+            .filter
+            .channel
+            .as_ref()
+            .map(|(channel, _)| channel.clone());
+        let mut view = self
+            .store
+            .view_version(channel.as_ref())
+            .await
+            .map_err(Status::from)?;
         self.catch_up(head).await?;
+        let mut view_check = tokio::time::interval(config.view_check);
         loop {
-            let received = tokio::time::timeout(config.heartbeat, live.recv()).await;
-            match received {
-                Err(_) => {
+            let heartbeat_due = self.last_sent + config.heartbeat;
+            let received = tokio::select! {
+                received = live.recv() => received,
+                () = tokio::time::sleep_until(heartbeat_due) => {
                     let heartbeat = pb::Heartbeat {
                         sequence: self.last,
                         time: Some(crate::grpc::timestamp(chrono::Utc::now())),
                     };
-                    self.send(pb::watch_availability_response::Event::Heartbeat(heartbeat))
-                        .await?;
+                    self.send(pb::watch_availability_response::Event::Heartbeat(heartbeat)).await?;
+                    continue;
                 }
-                Ok(Ok(row)) => {
+                _ = view_check.tick() => {
+                    let now = self.store.view_version(channel.as_ref()).await.map_err(Status::from)?;
+                    if now != view {
+                        view = now;
+                        self.refresh_policy().await?;
+                    }
+                    continue;
+                }
+            };
+            match received {
+                Ok(row) => {
                     if row.movement.sequence > self.last {
                         self.deliver(&row).await?;
                     }
                 }
-                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                Err(broadcast::error::RecvError::Lagged(_)) => {
                     let head = feed.position().await;
                     self.catch_up(head).await?;
                 }
-                Ok(Err(broadcast::error::RecvError::Closed)) => {
+                Err(broadcast::error::RecvError::Closed) => {
                     return Err(Status::unavailable(
                         "ledger feed stopped; reconnect with the last sequence",
                     ));
@@ -362,6 +397,37 @@ impl Watcher {
             .await
     }
 
+    /// The channel's policy or a location changed: re-read the policy and tell
+    /// the watcher to re-read availability.
+    async fn refresh_policy(&mut self) -> Result<(), Status> {
+        let reason = match &mut self.filter.channel {
+            Some((channel, policy)) => {
+                let now = match self
+                    .store
+                    .get_channel_policy(channel)
+                    .await
+                    .map_err(Status::from)?
+                {
+                    Some(row) => crate::grpc::policy_to_proto(row),
+                    None => pb::ChannelAvailabilityPolicy {
+                        channel: Some(crate::grpc::channel_to_proto(channel)),
+                        ..Default::default()
+                    },
+                };
+                let changed = (now.safety_buffer, &now.location_ids)
+                    != (policy.safety_buffer, &policy.location_ids);
+                *policy = now;
+                if changed {
+                    pb::ResyncReason::ChannelPolicyChanged
+                } else {
+                    pb::ResyncReason::LocationChanged
+                }
+            }
+            None => pb::ResyncReason::LocationChanged,
+        };
+        self.resync(reason, self.last).await
+    }
+
     async fn resync(&mut self, reason: pb::ResyncReason, sequence: i64) -> Result<(), Status> {
         let resync = pb::ResyncRequired {
             reason: reason as i32,
@@ -375,6 +441,7 @@ impl Watcher {
 
     async fn send(&mut self, event: pb::watch_availability_response::Event) -> Result<(), Status> {
         let response = pb::WatchAvailabilityResponse { event: Some(event) };
+        self.last_sent = tokio::time::Instant::now();
         self.sender
             .send(Ok(response))
             .await

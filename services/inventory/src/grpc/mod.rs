@@ -4,7 +4,7 @@
 
 mod convert;
 
-pub(crate) use convert::{level_from, timestamp};
+pub(crate) use convert::{channel_to_proto, level_from, policy_to_proto, timestamp};
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet},
@@ -255,7 +255,9 @@ impl InventoryService for Inventory {
         let reason = AdjustmentReason::from_code(request.reason);
         match reason {
             None => violations.add("reason", "required"),
-            Some(_) if request.delta == 0 => violations.add("delta", "must not be 0"),
+            Some(_) if request.delta == 0 || request.delta == i32::MIN => {
+                violations.add("delta", "must be non-zero and above -2147483648")
+            }
             Some(reason) if !reason.allows(request.delta) => {
                 violations.add("delta", "sign does not fit the reason")
             }
@@ -972,8 +974,8 @@ impl InventoryService for Inventory {
         {
             return Err(InventoryError::not_found("location", unknown).into());
         }
-        let head = self.feed.position().await;
-        if request.start_after_sequence > head {
+        // The database's position, not this instance's feed, which may lag.
+        if request.start_after_sequence > self.store.latest_position().await? {
             return Err(InventoryError::invalid(
                 "start_after_sequence",
                 "after the latest ledger position",
@@ -1108,10 +1110,11 @@ fn sku_availability(
     for row in rows.iter().filter(listed) {
         let figures = row.stock.figures();
         if row.active {
-            availability.on_hand += figures.on_hand;
-            availability.reserved += figures.reserved;
-            availability.available += figures.available();
-            availability.sellable += figures.sellable();
+            // Totals over many locations may pass i32: they stop at its maximum.
+            availability.on_hand = availability.on_hand.saturating_add(figures.on_hand);
+            availability.reserved = availability.reserved.saturating_add(figures.reserved);
+            availability.available = availability.available.saturating_add(figures.available());
+            availability.sellable = availability.sellable.saturating_add(figures.sellable());
         }
         availability.locations.push(stock_level(&row.stock));
     }
@@ -1135,11 +1138,11 @@ pub(crate) fn channel_view<'a>(
     let visible = |location: &str| {
         policy.location_ids.is_empty() || policy.location_ids.iter().any(|id| id == location)
     };
-    let mut sellable = 0;
+    let mut sellable: i32 = 0;
     let mut location_ids = Vec::new();
     for (row, active) in rows {
         if active && visible(&row.location_id) {
-            sellable += row.figures().sellable();
+            sellable = sellable.saturating_add(row.figures().sellable());
             location_ids.push(row.location_id.clone());
         }
     }

@@ -58,11 +58,17 @@ impl Store {
         Ok(Tail { rows, snapshot })
     }
 
-    /// True when every transaction running at `snapshot` has finished.
+    /// True when every transaction of this database that was running at
+    /// `snapshot` has finished. Transactions of other databases on the server
+    /// never write this ledger, so a long one there delays nothing here.
     pub async fn snapshot_settled(&self, snapshot: &str) -> Result<bool, InventoryError> {
         let settled = sqlx::query_scalar(
-            "SELECT coalesce(bool_and(pg_xact_status(x) IS DISTINCT FROM 'in progress'), true)
-             FROM pg_snapshot_xip($1::text::pg_snapshot) AS x",
+            "SELECT NOT EXISTS (
+                 SELECT 1
+                 FROM pg_snapshot_xip($1::text::pg_snapshot) AS x
+                 JOIN pg_stat_activity a ON a.backend_xid = xid(x)
+                 WHERE a.datname = current_database()
+             )",
         )
         .bind(snapshot)
         .fetch_one(&self.pool)
@@ -93,6 +99,37 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows)
+    }
+
+    /// The last position taken so far (0 when none), committed or not.
+    pub async fn latest_position(&self) -> Result<i64, InventoryError> {
+        let latest: Option<i64> = sqlx::query_scalar(
+            "SELECT CASE WHEN is_called THEN last_value END FROM stock_ledger_sequence",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(latest.unwrap_or(0))
+    }
+
+    /// Fingerprint of what a channel watcher sees besides stock: the channel's
+    /// policy and the locations' settings. A change means the watcher must resync.
+    pub async fn view_version(
+        &self,
+        channel: Option<&crate::domain::Channel>,
+    ) -> Result<String, InventoryError> {
+        let (kind, name) = channel.map_or((0, ""), |channel| (channel.kind, channel.name.as_str()));
+        let version = sqlx::query_scalar(
+            "SELECT concat_ws('/',
+                 (SELECT max(update_time)::text FROM locations),
+                 (SELECT count(*)::text FROM locations),
+                 (SELECT update_time::text FROM channel_policies
+                  WHERE channel_kind = $1 AND channel_name = $2))",
+        )
+        .bind(kind)
+        .bind(name)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(version)
     }
 
     /// The oldest position the ledger still holds (0 when empty).

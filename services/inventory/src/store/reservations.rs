@@ -240,17 +240,34 @@ impl Store {
                 });
             }
             tx.rollback().await?;
-            shortages = self.diagnose(request.lines).await?;
-            if !shortages.is_empty() {
+            let available = self.diagnose(request.lines).await?;
+            shortages = request
+                .lines
+                .iter()
+                .zip(available)
+                .map(|(line, available)| Shortage {
+                    sku: line.sku.to_string(),
+                    location_id: line.location_id.to_string(),
+                    requested: line.quantity.get(),
+                    available,
+                })
+                .collect();
+            if shortages
+                .iter()
+                .any(|short| short.requested > short.available)
+            {
+                shortages.retain(|short| short.requested > short.available);
                 break;
             }
+            // Every line fits now: a hold was returned in between. Try again;
+            // after the last attempt every line is reported as contended.
         }
         Err(InventoryError::InsufficientStock(shortages))
     }
 
     /// Why a Reserve was refused: an unknown location or SKU, an inactive
-    /// location, or the lines stock cannot cover (empty when all fit now).
-    async fn diagnose(&self, lines: &[ReservationLine]) -> Result<Vec<Shortage>, InventoryError> {
+    /// location, or else the units available for each line now.
+    async fn diagnose(&self, lines: &[ReservationLine]) -> Result<Vec<i32>, InventoryError> {
         let skus: Vec<&str> = lines.iter().map(|line| line.sku.as_str()).collect();
         let locations: Vec<&str> = lines.iter().map(|line| line.location_id.as_str()).collect();
         let rows: Vec<(String, String, bool, bool, bool, i32)> = sqlx::query_as(
@@ -275,17 +292,7 @@ impl Store {
         if let Some((_, location_id, ..)) = rows.iter().find(|row| !row.3) {
             return Err(InventoryError::LocationInactive(location_id.clone()));
         }
-        Ok(lines
-            .iter()
-            .zip(rows)
-            .filter(|(line, row)| line.quantity.get() > row.5)
-            .map(|(line, row)| Shortage {
-                sku: row.0,
-                location_id: row.1,
-                requested: line.quantity.get(),
-                available: row.5,
-            })
-            .collect())
+        Ok(rows.into_iter().map(|row| row.5).collect())
     }
 
     /// Reserve for an order that has a reservation: the same one back, or why not.
@@ -310,8 +317,11 @@ impl Store {
                 });
             }
             ReservationState::Expired => return Err(expired(&existing)),
-            ReservationState::Held if is_past(existing.expire_time) => {
-                self.expire(existing.reservation_id).await?;
+            // The database's clock decides; the sweep may not have run yet.
+            ReservationState::Held
+                if is_past(existing.expire_time)
+                    && self.expire(existing.reservation_id).await? =>
+            {
                 return Err(expired(&existing));
             }
             ReservationState::Held | ReservationState::Committed => {}

@@ -50,20 +50,24 @@ impl Change {
         before: StockFigures,
         sku: &Sku,
         location_id: &LocationId,
-    ) -> Result<StockFigures, Shortage> {
+    ) -> Result<StockFigures, InventoryError> {
         let mut after = before;
-        let short = |requested: i32, available: i32| Shortage {
-            sku: sku.to_string(),
-            location_id: location_id.to_string(),
-            requested,
-            available,
+        let short = |requested: i32, available: i32| {
+            InventoryError::InsufficientStock(vec![Shortage {
+                sku: sku.to_string(),
+                location_id: location_id.to_string(),
+                requested,
+                available,
+            }])
         };
+        let too_many =
+            || InventoryError::invalid("quantity", "on hand would exceed 2147483647 units");
         match self {
             Change::Count { on_hand } => after.on_hand = on_hand,
             Change::Adjust { delta, .. } => {
-                after.on_hand = before.on_hand.saturating_add(delta);
+                after.on_hand = before.on_hand.checked_add(delta).ok_or_else(too_many)?;
                 if after.on_hand < 0 {
-                    return Err(short(-delta, before.on_hand));
+                    return Err(short(delta.saturating_neg(), before.on_hand));
                 }
             }
             Change::TransferOut(quantity) => {
@@ -73,7 +77,10 @@ impl Change {
                 after.on_hand -= quantity.get();
             }
             Change::TransferIn(quantity) | Change::Restock(quantity) => {
-                after.on_hand = before.on_hand.saturating_add(quantity.get());
+                after.on_hand = before
+                    .on_hand
+                    .checked_add(quantity.get())
+                    .ok_or_else(too_many)?;
             }
             Change::SafetyStock(units) => after.safety_stock = units,
         }
@@ -135,9 +142,7 @@ impl Store {
             .bind(location_id.as_str())
             .fetch_one(&mut *tx)
             .await?;
-        let after = change
-            .apply(before.figures(), sku, location_id)
-            .map_err(|shortage| InventoryError::InsufficientStock(vec![shortage]))?;
+        let after = change.apply(before.figures(), sku, location_id)?;
         if matches!(change, Change::SafetyStock(_)) && after == before.figures() {
             return Ok(None);
         }

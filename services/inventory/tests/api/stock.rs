@@ -312,3 +312,56 @@ async fn low_stock_lists_what_is_at_or_under_its_threshold_furthest_under_first(
     assert!(low.stock.iter().all(|s| s.low_stock));
     inventory.finish().await;
 }
+
+#[tokio::test]
+async fn quantities_that_would_overflow_on_hand_are_refused() {
+    let inventory = TestInventory::start().await;
+    inventory.location("wh-1").await;
+    inventory.set_stock("tee-m", "wh-1", i32::MAX - 1).await;
+    let mut client = inventory.client();
+
+    let past_max = client
+        .adjust_stock(keyed(adjust("tee-m", 2, AdjustmentReason::Receipt), "o1"))
+        .await
+        .unwrap_err();
+    let min = client
+        .adjust_stock(keyed(
+            adjust("tee-m", i32::MIN, AdjustmentReason::Loss),
+            "o2",
+        ))
+        .await
+        .unwrap_err();
+
+    assert_eq!(bad_fields(&past_max), ["quantity"]);
+    assert_eq!(bad_fields(&min), ["delta"]);
+    assert_eq!(
+        inventory.availability("tee-m", None).await.on_hand,
+        i32::MAX - 1
+    );
+    inventory.finish().await;
+}
+
+#[tokio::test]
+async fn stock_keys_sort_byte_wise_whatever_the_database_locale() {
+    // Writers lock stock rows in (sku, location_id) order both in SQL and in
+    // Rust; the two orders agree only under the "C" collation.
+    let inventory = TestInventory::start().await;
+    let pool = inventory.db.pool().await;
+    let collations: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text, collation_name::text
+         FROM information_schema.columns
+         WHERE column_name IN ('sku', 'location_id')
+           AND table_name IN ('stock', 'reservation_lines', 'locations')
+         ORDER BY 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    assert_eq!(collations.len(), 5);
+    for (table, column, collation) in collations {
+        assert_eq!(collation.as_deref(), Some("C"), "{table}.{column}");
+    }
+    inventory.finish().await;
+}

@@ -152,3 +152,55 @@ async fn an_idle_watcher_gets_heartbeats_with_the_latest_position() {
     drop(stream);
     inventory.finish().await;
 }
+
+#[tokio::test]
+async fn a_channel_watcher_is_told_to_resync_when_its_policy_changes() {
+    use oms_proto::{
+        common::v1::ChannelKind,
+        inventory::v1::{
+            ChannelAvailabilityPolicy, PutChannelAvailabilityPolicyRequest, ResyncReason,
+        },
+    };
+    let inventory = TestInventory::start().await;
+    inventory.location("wh-1").await;
+    inventory.set_stock("tee-m", "wh-1", 5).await;
+    let amazon = channel(ChannelKind::Marketplace, "amazon-de");
+    let mut stream = inventory
+        .client()
+        .watch_availability(WatchAvailabilityRequest {
+            channel: Some(amazon.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    inventory
+        .client()
+        .put_channel_availability_policy(PutChannelAvailabilityPolicyRequest {
+            policy: Some(ChannelAvailabilityPolicy {
+                channel: Some(amazon),
+                safety_buffer: 2,
+                ..Default::default()
+            }),
+            actor: Some(operator()),
+        })
+        .await
+        .unwrap();
+
+    let resync = loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("a message within 10 s")
+            .unwrap()
+            .unwrap();
+        match message.event {
+            Some(Event::ResyncRequired(resync)) => break resync,
+            Some(Event::Heartbeat(_) | Event::Change(_)) => continue,
+            None => panic!("an empty message"),
+        }
+    };
+    assert_eq!(resync.reason, ResyncReason::ChannelPolicyChanged as i32);
+    drop(stream);
+    inventory.finish().await;
+}
