@@ -1,9 +1,11 @@
 //! Reservations per second through the real service: gRPC on loopback, the
 //! local Postgres and Redis, one instance, many callers at once.
 //!
-//! Two workloads, each run several rounds and reported as the median round:
+//! Workloads, each run several rounds and reported as the median round:
 //! - spread: each Reserve takes 1 unit of one of 1,000 SKUs, round robin;
-//! - hot: every Reserve takes 1 unit of the same SKU.
+//! - hot: every Reserve takes 1 unit of the same SKU;
+//! - read cached / read db: GetAvailability of 10 SKUs, from an instance with
+//!   the Redis cache and from one without it (same database).
 //!
 //! `make bench` runs it. `BENCH_ROUNDS`, `BENCH_RESERVATIONS` and
 //! `BENCH_CALLERS` change the sizes.
@@ -24,8 +26,8 @@ use oms_inventory::{Config, run};
 use oms_proto::{
     common::v1::{Actor, ActorKind, Address, GeoPoint},
     inventory::v1::{
-        Location, LocationKind, PutLocationRequest, ReservationLine, ReserveRequest,
-        SetStockRequest, inventory_service_client::InventoryServiceClient,
+        GetAvailabilityRequest, Location, LocationKind, PutLocationRequest, ReservationLine,
+        ReserveRequest, SetStockRequest, inventory_service_client::InventoryServiceClient,
     },
 };
 use oms_testkit::{TestDatabase, TestRedis, TestServer, server_config};
@@ -133,6 +135,41 @@ async fn round(
     (started.elapsed(), latencies)
 }
 
+/// One round of `count` GetAvailability calls of 10 SKUs each.
+async fn read_round(
+    client: &Client,
+    skus: &[String],
+    count: usize,
+    callers: usize,
+) -> (Duration, Vec<Duration>) {
+    let permits = Arc::new(Semaphore::new(callers));
+    let started = Instant::now();
+    let mut calls = Vec::with_capacity(count);
+    for index in 0..count {
+        let permit = permits.clone().acquire_owned().await.unwrap();
+        let mut client = client.clone();
+        let first = (index * 10) % skus.len();
+        let wanted = skus[first..(first + 10).min(skus.len())].to_vec();
+        calls.push(tokio::spawn(async move {
+            let call = Instant::now();
+            client
+                .get_availability(GetAvailabilityRequest {
+                    skus: wanted,
+                    ..Default::default()
+                })
+                .await
+                .expect("availability");
+            drop(permit);
+            call.elapsed()
+        }));
+    }
+    let mut latencies = Vec::with_capacity(count);
+    for call in calls {
+        latencies.push(call.await.unwrap());
+    }
+    (started.elapsed(), latencies)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index]
@@ -149,15 +186,18 @@ async fn workload(
     let mut rates = Vec::new();
     let mut latencies = Vec::new();
     for r in 0..rounds {
-        let (elapsed, mut round_latencies) =
-            round(client, skus, count, callers, &format!("{name}-{r}")).await;
+        let (elapsed, mut round_latencies) = if name.starts_with("read") {
+            read_round(client, skus, count, callers).await
+        } else {
+            round(client, skus, count, callers, &format!("{name}-{r}")).await
+        };
         rates.push(count as f64 / elapsed.as_secs_f64());
         latencies.append(&mut round_latencies);
     }
     rates.sort_by(f64::total_cmp);
     latencies.sort();
     println!(
-        "{name:<7} {callers:>7} {count:>6} x {rounds}  median {:>7.0}/s  (min {:>6.0}, max {:>6.0})  latency p50 {:>6.2} ms  p99 {:>6.2} ms",
+        "{name:<11} {callers:>3} {count:>6} x {rounds}  median {:>7.0}/s  (min {:>6.0}, max {:>6.0})  latency p50 {:>6.2} ms  p99 {:>6.2} ms",
         rates[rates.len() / 2],
         rates[0],
         rates[rates.len() - 1],
@@ -194,9 +234,24 @@ fn main() {
         round(&client, &spread, 500, callers, "warmup").await;
 
         println!("oms-inventory Reserve throughput (one instance, gRPC loopback, local Postgres and Redis)");
-        println!("workload callers  calls x rounds");
+        println!("workload    callers  calls x rounds");
         workload(&client, "spread", &spread, rounds, count, callers).await;
         workload(&client, "hot", &hot, rounds, count, callers).await;
+
+        let uncached_config = Config {
+            server: server_config(),
+            database: db.config(),
+            redis: redis.config(),
+            availability_cache_ttl: Duration::ZERO,
+            ..Config::from_env(&oms_platform::config::Env::default()).unwrap()
+        };
+        let uncached = TestServer::start(|listener, shutdown| run(uncached_config, listener, shutdown)).await;
+        let uncached_client = InventoryServiceClient::new(uncached.channel());
+        read_round(&client, &spread, 500, callers).await;
+        println!("workload    callers  calls x rounds   (GetAvailability, 10 SKUs per call)");
+        workload(&client, "read cached", &spread, rounds, count, callers).await;
+        workload(&uncached_client, "read db", &spread, rounds, count, callers).await;
+        uncached.stop().await.unwrap();
         server.stop().await.unwrap();
     });
 }

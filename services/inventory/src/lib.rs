@@ -11,6 +11,7 @@
 //! [`run`] serves it all on a listener until shutdown; `main.rs` calls it with
 //! the configuration from the environment, tests with a fresh database.
 
+pub mod cache;
 pub mod domain;
 pub mod error;
 pub mod expiry;
@@ -33,6 +34,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    cache::AvailabilityCache,
     locks::{LockConfig, StockLocks},
     store::Store,
     watch::{LedgerFeed, WatchConfig},
@@ -59,6 +61,9 @@ pub struct Config {
     pub ledger_poll: Duration,
     /// Heartbeat of idle WatchAvailability streams (`OMS_INVENTORY_WATCH_HEARTBEAT`).
     pub watch_heartbeat: Duration,
+    /// Life of a cached availability entry; 0 turns the cache off
+    /// (`OMS_INVENTORY_AVAILABILITY_CACHE_TTL`).
+    pub availability_cache_ttl: Duration,
 }
 
 impl Config {
@@ -76,6 +81,10 @@ impl Config {
             ledger_poll: env.duration("OMS_INVENTORY_LEDGER_POLL", Duration::from_millis(200))?,
             watch_heartbeat: env
                 .duration("OMS_INVENTORY_WATCH_HEARTBEAT", Duration::from_secs(15))?,
+            availability_cache_ttl: env.duration(
+                "OMS_INVENTORY_AVAILABILITY_CACHE_TTL",
+                Duration::from_secs(5),
+            )?,
         })
     }
 }
@@ -107,6 +116,11 @@ pub async fn run(
     let pool = db::connect(&config.database, &MIGRATOR).await?;
     let store = Store::new(pool);
     let redis = oms_platform::redis::connect(&config.redis)?;
+    let cache = Arc::new(AvailabilityCache::new(
+        redis.clone(),
+        config.redis.key_prefix.clone(),
+        config.availability_cache_ttl,
+    ));
     let locks = Arc::new(StockLocks::new(
         redis,
         LockConfig {
@@ -121,6 +135,7 @@ pub async fn run(
     let feed = LedgerFeed::new();
     let feed_task = tokio::spawn(feed.clone().run(
         store.clone(),
+        cache.clone(),
         config.ledger_poll,
         background.clone(),
     ));
@@ -134,6 +149,7 @@ pub async fn run(
     let inventory = grpc::Inventory::new(
         store,
         locks,
+        cache,
         feed,
         WatchConfig {
             heartbeat: config.watch_heartbeat,

@@ -20,6 +20,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    cache::AvailabilityCache,
     error::InventoryError,
     store::{Store, ledger::TailRow},
 };
@@ -78,9 +79,16 @@ impl LedgerFeed {
     }
 
     /// Follows the tail until `shutdown`, polling every `poll` when not woken.
-    pub async fn run(self, store: Store, poll: Duration, shutdown: CancellationToken) {
+    pub async fn run(
+        self,
+        store: Store,
+        cache: Arc<AvailabilityCache>,
+        poll: Duration,
+        shutdown: CancellationToken,
+    ) {
         let mut follower = Follower {
             store,
+            cache,
             feed: self,
             gap: None,
             start: None,
@@ -116,6 +124,8 @@ impl Default for LedgerFeed {
 
 struct Follower {
     store: Store,
+    /// Invalidated for every entry published, whichever instance wrote it.
+    cache: Arc<AvailabilityCache>,
     feed: LedgerFeed,
     /// The first missing position and the snapshot in which it was missing.
     gap: Option<(i64, String)>,
@@ -137,6 +147,7 @@ impl Follower {
         };
         let tail = self.store.tail(position, TAIL_BATCH).await?;
         let start = position;
+        let mut changed = std::collections::BTreeSet::new();
         for row in tail.rows {
             let sequence = row.movement.sequence;
             if sequence != position + 1 {
@@ -154,10 +165,14 @@ impl Follower {
             }
             self.gap = None;
             position = sequence;
+            changed.insert(row.movement.sku.clone());
             inner.position.store(position, Ordering::Release);
             // No subscriber is fine: nobody is watching.
             let _ = inner.sender.send(Arc::new(row));
         }
+        self.cache
+            .invalidate(changed.iter().map(String::as_str))
+            .await;
         Ok(position > start)
     }
 

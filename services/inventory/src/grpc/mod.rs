@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::{
+    cache::AvailabilityCache,
     domain::{AdjustmentReason, Channel, LocationId, Sku, reservation},
     error::InventoryError,
     locks::StockLocks,
@@ -46,6 +47,7 @@ const MAX_SKUS: usize = 1000;
 pub struct Inventory {
     store: Store,
     locks: Arc<StockLocks>,
+    cache: Arc<AvailabilityCache>,
     feed: LedgerFeed,
     watch: watch::WatchConfig,
     shutdown: CancellationToken,
@@ -56,6 +58,7 @@ impl Inventory {
     pub fn new(
         store: Store,
         locks: Arc<StockLocks>,
+        cache: Arc<AvailabilityCache>,
         feed: LedgerFeed,
         watch: watch::WatchConfig,
         shutdown: CancellationToken,
@@ -67,11 +70,19 @@ impl Inventory {
         Inventory {
             store,
             locks,
+            cache,
             feed,
             watch,
             shutdown,
             reservations,
         }
+    }
+
+    /// After a commit that changed these SKUs: their cached availability is
+    /// stale, and the ledger feed has news.
+    async fn changed<'a>(&self, skus: impl IntoIterator<Item = &'a str>) {
+        self.cache.invalidate(skus).await;
+        self.feed.wake();
     }
 
     /// Runs a change with an `idempotency-key`: the first response is recorded
@@ -95,7 +106,6 @@ impl Inventory {
         let response = change(&mut tx).await?;
         idempotency::record(&mut tx, scope, key, &response).await?;
         tx.commit().await?;
-        self.feed.wake();
         Ok(response)
     }
 }
@@ -146,6 +156,8 @@ impl InventoryService for Inventory {
         let _actor = actor(&mut violations, request.actor.as_ref());
         invalid(violations)?;
         let (row, created) = self.store.put_location(&checked(location)?).await?;
+        // Active or not changes every total the location counts in.
+        self.cache.invalidate_all().await;
         Ok(Response::new(pb::PutLocationResponse {
             location: Some(location_to_proto(row)),
             created,
@@ -240,6 +252,7 @@ impl InventoryService for Inventory {
                 },
             )
             .await?;
+        self.changed([sku.as_str()]).await;
         Ok(Response::new(response))
     }
 
@@ -306,6 +319,7 @@ impl InventoryService for Inventory {
                 },
             )
             .await?;
+        self.changed([sku.as_str()]).await;
         Ok(Response::new(response))
     }
 
@@ -400,6 +414,8 @@ impl InventoryService for Inventory {
                 },
             )
             .await?;
+        self.changed(lines.iter().map(|(_, sku, _)| sku.as_str()))
+            .await;
         Ok(Response::new(response))
     }
 
@@ -482,21 +498,36 @@ impl InventoryService for Inventory {
             Some(channel) => Some(self.policy(channel).await?),
             None => None,
         };
-        // The position is read before the rows: every entry at or below it is in them.
-        let sequence = self.feed.position().await;
-        let rows = self.store.levels(&skus).await?;
-        let named: BTreeSet<String> = named.into_iter().collect();
-        let mut by_sku: HashMap<&str, Vec<&LevelRow>> = HashMap::new();
+        // Tags and position are read before the rows: rows read after a commit
+        // are stored under a stale tag, and every entry at or below the
+        // position is in them.
+        let cached = self.cache.get(&skus).await;
+        let position = self.feed.position().await;
+        let misses: Vec<String> = skus
+            .iter()
+            .filter(|sku| !cached.hits.contains_key(*sku))
+            .cloned()
+            .collect();
+        let rows = if misses.is_empty() {
+            Vec::new()
+        } else {
+            self.store.levels(&misses).await?
+        };
+        let mut by_sku: HashMap<String, Vec<&LevelRow>> = HashMap::new();
         for row in &rows {
-            by_sku.entry(row.stock.sku.as_str()).or_default().push(row);
+            by_sku.entry(row.stock.sku.clone()).or_default().push(row);
         }
+        self.cache.put(position, &by_sku, &cached.tags).await;
+        let mut sequence = position;
+        for (sku, (cached_position, rows)) in &cached.hits {
+            sequence = sequence.min(*cached_position);
+            by_sku.insert(sku.clone(), rows.iter().collect());
+        }
+        let named: BTreeSet<String> = named.into_iter().collect();
         let skus = skus
             .iter()
             .map(|sku| {
-                let rows = by_sku
-                    .get(sku.as_str())
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
+                let rows = by_sku.get(sku).map(Vec::as_slice).unwrap_or_default();
                 sku_availability(sku, rows, &named, channel.as_ref().zip(policy.as_ref()))
             })
             .collect();
@@ -665,7 +696,8 @@ impl InventoryService for Inventory {
         self.reservations
             .add(1, &[KeyValue::new("outcome", outcome)]);
         let reservation = reserved?;
-        self.feed.wake();
+        self.changed(lines.iter().map(|line| line.sku.as_str()))
+            .await;
         tracing::debug!(order_id = %order_id, lines = lines.len(), "reserved");
         Ok(Response::new(pb::ReserveResponse {
             reservation: Some(convert::reservation(&reservation)),
@@ -686,7 +718,14 @@ impl InventoryService for Inventory {
             .store
             .release(&checked(order_id)?, &reason, &checked(actor)?)
             .await?;
-        self.feed.wake();
+        self.changed(
+            released
+                .reservation
+                .lines
+                .iter()
+                .map(|line| line.sku.as_str()),
+        )
+        .await;
         Ok(Response::new(pb::ReleaseResponse {
             reservation: Some(convert::reservation(&released.reservation)),
             changed: released.changed,
@@ -705,10 +744,11 @@ impl InventoryService for Inventory {
         let committed = self
             .store
             .commit(&checked(order_id)?, &checked(actor)?)
+            .await?;
+        self.changed(committed.lines.iter().map(|line| line.sku.as_str()))
             .await;
-        self.feed.wake();
         Ok(Response::new(pb::CommitReservationResponse {
-            reservation: Some(convert::reservation(&committed?)),
+            reservation: Some(convert::reservation(&committed)),
         }))
     }
 
@@ -852,7 +892,8 @@ impl InventoryService for Inventory {
             .store
             .restock(source, &request.source_id, &lines, &checked(actor)?, &note)
             .await?;
-        self.feed.wake();
+        self.changed(lines.iter().map(|line| line.sku.as_str()))
+            .await;
         Ok(Response::new(pb::RestockResponse {
             stock: applied
                 .iter()
@@ -883,7 +924,7 @@ impl InventoryService for Inventory {
             .store
             .set_safety_stock(&sku, &location, request.safety_stock, &actor)
             .await?;
-        self.feed.wake();
+        self.changed([sku.as_str()]).await;
         Ok(Response::new(pb::SetSafetyStockResponse {
             stock: Some(stock_level(&stock)),
         }))
@@ -902,10 +943,12 @@ impl InventoryService for Inventory {
         }
         let _actor = actor(&mut violations, request.actor.as_ref());
         invalid(violations)?;
+        let sku = checked(sku)?;
         let stock = self
             .store
-            .set_threshold(&checked(sku)?, &checked(location)?, request.threshold)
+            .set_threshold(&sku, &checked(location)?, request.threshold)
             .await?;
+        self.changed([sku.as_str()]).await;
         Ok(Response::new(pb::SetStockThresholdResponse {
             stock: Some(stock_level(&stock)),
         }))

@@ -111,6 +111,7 @@ async fn start_instance(db: &TestDatabase, redis: &TestRedis) -> TestServer {
         expiry_interval: Duration::from_millis(100),
         ledger_poll: Duration::from_millis(50),
         watch_heartbeat: Duration::from_millis(500),
+        availability_cache_ttl: Duration::from_secs(30),
     };
     TestServer::start(|listener, shutdown| run(config, listener, shutdown)).await
 }
