@@ -430,3 +430,101 @@ async fn bad_reserve_requests_name_the_field_and_change_nothing() {
     assert_eq!((availability.reserved, availability.available), (0, 5));
     inventory.finish().await;
 }
+
+#[tokio::test]
+async fn reservations_are_listed_newest_first_by_state_and_counted_per_location() {
+    use oms_proto::{
+        common::v1::PageRequest,
+        inventory::v1::{GetLocationLoadRequest, ListReservationsRequest, LocationLoadQuery},
+    };
+    let inventory = TestInventory::start().await;
+    inventory.location("wh-1").await;
+    inventory.location("wh-2").await;
+    inventory.set_stock("tee-m", "wh-1", 10).await;
+    inventory.set_stock("tee-m", "wh-2", 10).await;
+    let since =
+        prost_types::Timestamp::from(std::time::SystemTime::now() - Duration::from_secs(60));
+    let mut client = inventory.client();
+    reserve(&mut client, "order-1", vec![line("tee-m", "wh-1", 2)])
+        .await
+        .unwrap();
+    reserve(
+        &mut client,
+        "order-2",
+        vec![line("tee-m", "wh-1", 1), line("tee-m", "wh-2", 3)],
+    )
+    .await
+    .unwrap();
+    reserve(&mut client, "order-3", vec![line("tee-m", "wh-2", 1)])
+        .await
+        .unwrap();
+    client
+        .release(ReleaseRequest {
+            order_id: "order-3".into(),
+            reason: String::new(),
+            actor: Some(saga()),
+        })
+        .await
+        .unwrap();
+
+    let held = client
+        .list_reservations(ListReservationsRequest {
+            states: vec![ReservationState::Held as i32],
+            page: Some(PageRequest {
+                page_size: 1,
+                page_token: String::new(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let rest = client
+        .list_reservations(ListReservationsRequest {
+            states: vec![ReservationState::Held as i32],
+            page: Some(PageRequest {
+                page_size: 1,
+                page_token: held.page.unwrap().next_page_token,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let at_wh2 = client
+        .list_reservations(ListReservationsRequest {
+            location_id: "wh-2".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let loads = client
+        .get_location_load(GetLocationLoadRequest {
+            queries: ["wh-1", "wh-2", "wh-9"]
+                .into_iter()
+                .map(|id| LocationLoadQuery {
+                    location_id: id.into(),
+                    since: Some(since),
+                })
+                .collect(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .loads;
+
+    let orders = |list: &[oms_proto::inventory::v1::Reservation]| {
+        list.iter().map(|r| r.order_id.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(orders(&held.reservations), ["order-2"]);
+    assert_eq!(orders(&rest.reservations), ["order-1"]);
+    assert_eq!(orders(&at_wh2.reservations), ["order-3", "order-2"]);
+    let counted: Vec<_> = loads
+        .iter()
+        .map(|load| (load.location_id.as_str(), load.orders, load.units))
+        .collect();
+    // order-3 was released: it no longer counts against wh-2.
+    assert_eq!(counted, [("wh-1", 2, 3), ("wh-2", 1, 3), ("wh-9", 0, 0)]);
+    inventory.finish().await;
+}

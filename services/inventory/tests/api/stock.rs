@@ -365,3 +365,76 @@ async fn stock_keys_sort_byte_wise_whatever_the_database_locale() {
     }
     inventory.finish().await;
 }
+
+#[tokio::test]
+async fn a_channel_without_a_policy_gets_the_default_and_policies_are_listed_by_kind() {
+    use oms_proto::inventory::v1::{
+        GetChannelAvailabilityPolicyRequest, ListChannelAvailabilityPoliciesRequest,
+    };
+    let inventory = TestInventory::start().await;
+    inventory.location("wh-1").await;
+    let mut client = inventory.client();
+    for (kind, name, buffer) in [
+        (ChannelKind::Marketplace, "zalando", 1),
+        (ChannelKind::Marketplace, "amazon-de", 2),
+        (ChannelKind::Web, "", 0),
+    ] {
+        client
+            .put_channel_availability_policy(PutChannelAvailabilityPolicyRequest {
+                policy: Some(ChannelAvailabilityPolicy {
+                    channel: Some(channel(kind, name)),
+                    safety_buffer: buffer,
+                    ..Default::default()
+                }),
+                actor: Some(operator()),
+            })
+            .await
+            .unwrap();
+    }
+
+    let default = client
+        .get_channel_availability_policy(GetChannelAvailabilityPolicyRequest {
+            channel: Some(channel(ChannelKind::App, "")),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .policy
+        .unwrap();
+    let marketplaces = client
+        .list_channel_availability_policies(ListChannelAvailabilityPoliciesRequest {
+            channel_kind: ChannelKind::Marketplace as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let unknown_location = client
+        .put_channel_availability_policy(PutChannelAvailabilityPolicyRequest {
+            policy: Some(ChannelAvailabilityPolicy {
+                channel: Some(channel(ChannelKind::Web, "")),
+                location_ids: vec!["wh-9".into()],
+                ..Default::default()
+            }),
+            actor: Some(operator()),
+        })
+        .await
+        .unwrap_err();
+
+    assert!(!default.configured);
+    assert_eq!(default.safety_buffer, 0);
+    let names: Vec<_> = marketplaces
+        .policies
+        .iter()
+        .map(|policy| {
+            (
+                policy.channel.as_ref().unwrap().name.as_str(),
+                policy.safety_buffer,
+                policy.configured,
+            )
+        })
+        .collect();
+    assert_eq!(names, [("amazon-de", 2, true), ("zalando", 1, true)]);
+    assert_eq!(unknown_location.code(), Code::NotFound);
+    inventory.finish().await;
+}
