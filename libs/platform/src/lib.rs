@@ -12,6 +12,8 @@
 //! - [`error`]: `tonic::Status` values with the error details the contracts
 //!   promise, and the service error pattern.
 //! - [`idempotency`]: replaying the first response of a retried mutating call.
+//! - [`ids`]: identifiers every contract shares (SKU, location, order, channel,
+//!   actor), valid by construction.
 //! - [`db`] and [`redis`]: Postgres with migrations, and a Redis connection.
 //! - [`process`]: the life of a service process, from `main` to exit code.
 
@@ -20,6 +22,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod idempotency;
+pub mod ids;
 pub mod process;
 pub mod redis;
 pub mod rpc;

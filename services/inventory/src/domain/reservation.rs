@@ -20,17 +20,17 @@ pub const MAX_LINES: usize = 500;
 /// Returns the index of the first repeated line, if any.
 pub fn check_lines(lines: &[ReservationLine]) -> Result<(), (Option<usize>, Invalid)> {
     if lines.is_empty() {
-        return Err((None, Invalid("at least one line is required")));
+        return Err((None, Invalid::new("at least one line is required")));
     }
     if lines.len() > MAX_LINES {
-        return Err((None, Invalid("at most 500 lines")));
+        return Err((None, Invalid::new("at most 500 lines")));
     }
     let mut seen = HashSet::new();
     for (index, line) in lines.iter().enumerate() {
         if !seen.insert((&line.sku, &line.location_id)) {
             return Err((
                 Some(index),
-                Invalid("repeats the sku and location of an earlier line"),
+                Invalid::new("repeats the sku and location of an earlier line"),
             ));
         }
     }

@@ -466,7 +466,13 @@ impl Store {
         let order_id = OrderId::parse(&order_id)
             .map_err(|_| InventoryError::Corrupt(format!("order id of {reservation_id}")))?;
         let mut tx = self.pool.begin().await?;
-        let outcome = return_holds(&mut tx, &order_id, Holds::Expire, &Actor::system()).await?;
+        let outcome = return_holds(
+            &mut tx,
+            &order_id,
+            Holds::Expire,
+            &Actor::system("oms-inventory"),
+        )
+        .await?;
         tx.commit().await?;
         Ok(outcome == HoldsOutcome::Changed)
     }

@@ -1,0 +1,245 @@
+//! Identifiers and quantities every service shares, checked once at the edge:
+//! a value of these types is valid by construction.
+
+use std::fmt;
+
+/// Why a value was refused; the message goes to the caller as a field violation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(&'static str);
+
+impl Invalid {
+    /// A refusal with this description (lower case, no trailing period).
+    pub const fn new(description: &'static str) -> Invalid {
+        Invalid(description)
+    }
+}
+
+fn is_id_char(c: char, upper: bool) -> bool {
+    c.is_ascii_lowercase()
+        || c.is_ascii_digit()
+        || matches!(c, '.' | '_' | '-')
+        || (upper && c.is_ascii_uppercase())
+}
+
+/// A merchant SKU: 1 to 64 characters of `[A-Za-z0-9._-]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Sku(String);
+
+impl Sku {
+    pub fn parse(value: &str) -> Result<Sku, Invalid> {
+        if value.is_empty() || value.len() > 64 || !value.chars().all(|c| is_id_char(c, true)) {
+            return Err(Invalid::new("must be 1 to 64 characters of [A-Za-z0-9._-]"));
+        }
+        Ok(Sku(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A location id: 1 to 64 characters of `[a-z0-9._-]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LocationId(String);
+
+impl LocationId {
+    pub fn parse(value: &str) -> Result<LocationId, Invalid> {
+        if value.is_empty() || value.len() > 64 || !value.chars().all(|c| is_id_char(c, false)) {
+            return Err(Invalid::new("must be 1 to 64 characters of [a-z0-9._-]"));
+        }
+        Ok(LocationId(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An order id as the order service minted it: opaque, 1 to 128 printable
+/// ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OrderId(String);
+
+impl OrderId {
+    pub fn parse(value: &str) -> Result<OrderId, Invalid> {
+        if value.is_empty() || value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Invalid::new("must be 1 to 128 printable ASCII characters"));
+        }
+        Ok(OrderId(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Sku {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for LocationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for OrderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A number of units moved or held: at least 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Quantity(i32);
+
+impl Quantity {
+    pub fn new(units: i32) -> Result<Quantity, Invalid> {
+        if units < 1 {
+            return Err(Invalid::new("must be at least 1"));
+        }
+        Ok(Quantity(units))
+    }
+
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+/// Who caused a change, as recorded in the ledger. Mirrors `oms.common.v1.ActorKind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorKind {
+    Customer = 1,
+    Operator = 2,
+    System = 3,
+    Saga = 4,
+    Carrier = 5,
+    Channel = 6,
+}
+
+impl ActorKind {
+    pub fn from_code(code: i32) -> Option<ActorKind> {
+        Some(match code {
+            1 => ActorKind::Customer,
+            2 => ActorKind::Operator,
+            3 => ActorKind::System,
+            4 => ActorKind::Saga,
+            5 => ActorKind::Carrier,
+            6 => ActorKind::Channel,
+            _ => return None,
+        })
+    }
+
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+}
+
+/// The actor of a change: a kind and an id that is never PII.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub kind: ActorKind,
+    pub id: String,
+}
+
+impl Actor {
+    pub fn new(kind_code: i32, id: &str) -> Result<Actor, Invalid> {
+        let kind = ActorKind::from_code(kind_code).ok_or(Invalid::new("kind is required"))?;
+        if id.len() > 128 {
+            return Err(Invalid::new("id must be at most 128 characters"));
+        }
+        Ok(Actor {
+            kind,
+            id: id.to_owned(),
+        })
+    }
+
+    /// A service acting on its own, e.g. `system("oms-inventory")` expiring a hold.
+    pub fn system(service: &str) -> Actor {
+        Actor {
+            kind: ActorKind::System,
+            id: service.to_owned(),
+        }
+    }
+}
+
+/// A sales channel: a kind code (`oms.common.v1.ChannelKind`, never 0) and a name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Channel {
+    pub kind: i16,
+    pub name: String,
+}
+
+impl Channel {
+    const MARKETPLACE: i32 = 3;
+    const STORE: i32 = 4;
+
+    pub fn new(kind_code: i32, name: &str) -> Result<Channel, Invalid> {
+        if !(1..=5).contains(&kind_code) {
+            return Err(Invalid::new("kind is required"));
+        }
+        if name.is_empty() {
+            if kind_code == Self::MARKETPLACE || kind_code == Self::STORE {
+                return Err(Invalid(
+                    "name is required for marketplace and store channels",
+                ));
+            }
+        } else if name.len() > 64 || !name.chars().all(|c| is_id_char(c, false)) {
+            return Err(Invalid::new(
+                "name must be 1 to 64 characters of [a-z0-9._-]",
+            ));
+        }
+        Ok(Channel {
+            kind: kind_code as i16,
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// Checks an optional free-text note: at most `max` characters.
+pub fn note(value: &str, max: usize) -> Result<String, Invalid> {
+    if value.chars().count() > max {
+        return Err(Invalid::new("too long"));
+    }
+    Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skus_keep_case_and_location_ids_are_lower_case() {
+        assert!(Sku::parse("TEE-Blue_M.1").is_ok());
+        assert!(Sku::parse("").is_err());
+        assert!(Sku::parse("tee blue").is_err());
+        assert!(Sku::parse(&"a".repeat(65)).is_err());
+        assert!(LocationId::parse("wh-berlin.1").is_ok());
+        assert!(LocationId::parse("WH-Berlin").is_err());
+    }
+
+    #[test]
+    fn a_quantity_is_at_least_one() {
+        assert!(Quantity::new(0).is_err());
+        assert!(Quantity::new(-3).is_err());
+        assert_eq!(Quantity::new(2).map(Quantity::get), Ok(2));
+    }
+
+    #[test]
+    fn marketplace_channels_need_a_name() {
+        assert!(Channel::new(3, "").is_err());
+        assert!(Channel::new(3, "amazon-de").is_ok());
+        assert!(Channel::new(1, "").is_ok());
+        assert!(Channel::new(0, "web").is_err());
+        assert!(Channel::new(9, "web").is_err());
+    }
+
+    #[test]
+    fn an_actor_needs_a_kind() {
+        assert!(Actor::new(0, "x").is_err());
+        assert_eq!(Actor::new(4, "saga-1").map(|a| a.kind), Ok(ActorKind::Saga));
+    }
+}
