@@ -1,0 +1,104 @@
+-- The order service's database: orders with their customers (PII), lines, notes,
+-- shipments, the timeline, MarkStatus facts applied, and the outbox of saga starts.
+
+CREATE SEQUENCE order_number_sequence AS bigint;
+
+CREATE TABLE orders (
+    order_id                   uuid PRIMARY KEY,
+    order_number               text NOT NULL UNIQUE,
+    channel_kind               smallint NOT NULL,
+    channel_name               text NOT NULL,
+    external_reference         text NOT NULL,
+    -- SHA-256 of the PlaceOrder content: a retry with other content is refused.
+    fingerprint                bytea NOT NULL,
+    status                     smallint NOT NULL,
+    status_reason              text NOT NULL DEFAULT '',
+    confirmed                  boolean NOT NULL DEFAULT false,
+    customer_name              text NOT NULL,
+    customer_email             text NOT NULL,
+    customer_phone             text NOT NULL,
+    shipping_address           jsonb,
+    destination_country        text NOT NULL DEFAULT '',
+    destination_region         text NOT NULL DEFAULT '',
+    currency_code              text NOT NULL,
+    lines_total                bigint NOT NULL,
+    shipping_total             bigint NOT NULL,
+    credit_total               bigint NOT NULL,
+    grand_total                bigint NOT NULL,
+    line_count                 integer NOT NULL,
+    item_count                 integer NOT NULL,
+    delivery_method            smallint NOT NULL,
+    service_level              smallint NOT NULL,
+    pickup_location_id         text NOT NULL DEFAULT '',
+    payment_method             jsonb,
+    tags                       text[] NOT NULL DEFAULT '{}',
+    payment_id                 text NOT NULL DEFAULT '',
+    saga_id                    text NOT NULL DEFAULT '',
+    return_ids                 text[] NOT NULL DEFAULT '{}',
+    exchange                   jsonb,
+    shipping_address_lock_time timestamptz,
+    place_time                 timestamptz NOT NULL,
+    create_time                timestamptz NOT NULL DEFAULT now(),
+    update_time                timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (channel_kind, channel_name, external_reference)
+);
+
+CREATE TABLE order_lines (
+    order_id           uuid NOT NULL REFERENCES orders ON DELETE CASCADE,
+    line_number        integer NOT NULL,
+    line_id            uuid NOT NULL UNIQUE,
+    sku                text NOT NULL,
+    quantity           integer NOT NULL CHECK (quantity > 0),
+    unit_price         bigint NOT NULL CHECK (unit_price >= 0),
+    status             smallint NOT NULL,
+    shipped_quantity   integer NOT NULL DEFAULT 0,
+    delivered_quantity integer NOT NULL DEFAULT 0,
+    returned_quantity  integer NOT NULL DEFAULT 0,
+    cancelled_quantity integer NOT NULL DEFAULT 0,
+    delivery_time      timestamptz,
+    PRIMARY KEY (order_id, line_number)
+);
+
+CREATE TABLE order_notes (
+    note_id     uuid PRIMARY KEY,
+    order_id    uuid NOT NULL REFERENCES orders ON DELETE CASCADE,
+    text        text NOT NULL,
+    actor_kind  smallint NOT NULL,
+    actor_id    text NOT NULL,
+    create_time timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX order_notes_by_order ON order_notes (order_id, create_time);
+
+-- The timeline. seq orders events recorded in the same instant.
+CREATE TABLE timeline_events (
+    seq           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id      uuid NOT NULL UNIQUE,
+    order_id      uuid NOT NULL REFERENCES orders ON DELETE CASCADE,
+    kind          smallint NOT NULL,
+    event_time    timestamptz NOT NULL,
+    record_time   timestamptz NOT NULL DEFAULT now(),
+    actor_kind    smallint NOT NULL,
+    actor_id      text NOT NULL,
+    reason        text NOT NULL DEFAULT '',
+    from_status   smallint NOT NULL DEFAULT 0,
+    to_status     smallint NOT NULL DEFAULT 0,
+    lines         jsonb NOT NULL DEFAULT '[]',
+    refs          jsonb NOT NULL DEFAULT '[]'
+);
+CREATE INDEX timeline_events_by_order ON timeline_events (order_id, seq);
+
+-- Saga starts to deliver: written with the order change, delivered by the
+-- dispatcher until the coordinator accepts them.
+CREATE TABLE outbox (
+    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    order_id          uuid NOT NULL REFERENCES orders ON DELETE CASCADE,
+    kind              text NOT NULL CHECK (kind IN ('start_order_saga', 'start_cancel_saga')),
+    payload           bytea NOT NULL,
+    traceparent       text NOT NULL DEFAULT '',
+    attempts          integer NOT NULL DEFAULT 0,
+    next_attempt_time timestamptz NOT NULL DEFAULT now(),
+    delivered_time    timestamptz,
+    last_error        text NOT NULL DEFAULT '',
+    create_time       timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX outbox_pending ON outbox (next_attempt_time) WHERE delivered_time IS NULL;

@@ -1,0 +1,14 @@
+//! The order's types and rules, free of gRPC and SQL.
+//!
+//! - [`values`]: validated values of an order (email, phone, tag, currency,
+//!   money, external reference) and the raw card number check.
+//! - [`status`]: the order and line state machines and how the order's status
+//!   follows from its lines' units.
+//! - [`order`]: a new order as placed, and its totals.
+
+pub mod order;
+pub mod status;
+pub mod timeline;
+pub mod values;
+
+pub use oms_platform::ids::{Actor, ActorKind, Channel, Invalid, OrderId, Sku};

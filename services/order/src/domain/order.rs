@@ -1,0 +1,208 @@
+//! A new order as PlaceOrder accepts it, and its totals.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use oms_platform::ids::Quantity;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Actor, Channel, Invalid, Sku,
+    values::{Amount, CurrencyCode, Email, ExternalReference, Phone, Pii, Tag},
+};
+
+/// Who ordered. Personal data throughout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Customer {
+    pub name: Pii<String>,
+    pub email: Option<Email>,
+    pub phone: Option<Phone>,
+}
+
+/// A postal address. Personal data: `Debug` prints nothing of it.
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Address {
+    pub recipient_name: String,
+    pub company: String,
+    pub lines: Vec<String>,
+    pub city: String,
+    pub region: String,
+    pub postal_code: String,
+    pub country_code: String,
+    pub phone: String,
+    pub geo: Option<(f64, f64)>,
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Address(<pii>)")
+    }
+}
+
+/// How the customer receives the goods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryMethod {
+    Ship = 1,
+    Pickup = 2,
+}
+
+/// The delivery option of an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub method: DeliveryMethod,
+    /// `oms.common.v1.ServiceLevel`; 0 when unspecified.
+    pub service_level: i16,
+    pub pickup_location_id: Option<String>,
+}
+
+/// How the customer pays: tokens and codes, never a card number. `Debug`
+/// prints the kind only.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PaymentMethod {
+    Card { token: String },
+    GiftCard { code: String },
+    Invoice { billing_reference: String },
+}
+
+impl fmt::Debug for PaymentMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PaymentMethod::Card { .. } => "Card(<token>)",
+            PaymentMethod::GiftCard { .. } => "GiftCard(<code>)",
+            PaymentMethod::Invoice { .. } => "Invoice(<reference>)",
+        })
+    }
+}
+
+/// One line as sold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLine {
+    pub sku: Sku,
+    pub quantity: Quantity,
+    pub unit_price: Amount,
+}
+
+/// An exchange's replacement order: which return, which original order, and
+/// the credit of the returned goods.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exchange {
+    pub return_id: String,
+    pub original_order_id: String,
+    pub credit_minor: i64,
+}
+
+/// An order as placed, every field checked.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub channel: Channel,
+    pub external_reference: ExternalReference,
+    pub customer: Customer,
+    pub shipping_address: Option<Address>,
+    pub lines: Vec<NewLine>,
+    pub currency: CurrencyCode,
+    pub delivery: Delivery,
+    pub shipping_price: Amount,
+    pub payment_method: Option<PaymentMethod>,
+    pub notes: Vec<Pii<String>>,
+    pub tags: Vec<Tag>,
+    pub place_time: Option<DateTime<Utc>>,
+    pub actor: Actor,
+    pub exchange: Option<Exchange>,
+}
+
+/// The amounts of an order, computed by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    pub lines_total: Amount,
+    pub shipping_total: Amount,
+    pub credit_total: Amount,
+    pub grand_total: Amount,
+    pub item_count: i32,
+}
+
+/// Computes the totals of `lines`; `Err` when an amount overflows.
+pub fn totals(lines: &[NewLine], shipping: Amount, credit: Amount) -> Result<Totals, Invalid> {
+    let too_large = || Invalid::new("the order's amounts are too large");
+    let mut lines_total = Amount::ZERO;
+    let mut item_count: i32 = 0;
+    for line in lines {
+        let line_total = line
+            .unit_price
+            .checked_mul(line.quantity.get())
+            .ok_or_else(too_large)?;
+        lines_total = lines_total.checked_add(line_total).ok_or_else(too_large)?;
+        item_count = item_count
+            .checked_add(line.quantity.get())
+            .ok_or_else(too_large)?;
+    }
+    let before_credit = lines_total.checked_add(shipping).ok_or_else(too_large)?;
+    Ok(Totals {
+        lines_total,
+        shipping_total: shipping,
+        credit_total: credit,
+        grand_total: before_credit.saturating_sub(credit),
+        item_count,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(sku: &str, quantity: i32, price: i64) -> NewLine {
+        NewLine {
+            sku: Sku::parse(sku).unwrap(),
+            quantity: Quantity::new(quantity).unwrap(),
+            unit_price: Amount::new(price).unwrap(),
+        }
+    }
+
+    #[test]
+    fn totals_add_lines_and_shipping_and_take_the_credit_off() {
+        let lines = [line("a", 2, 1999), line("b", 1, 500)];
+        let totals = totals(
+            &lines,
+            Amount::new(495).unwrap(),
+            Amount::new(1000).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(totals.lines_total.minor(), 4498);
+        assert_eq!(totals.grand_total.minor(), 4498 + 495 - 1000);
+        assert_eq!(totals.item_count, 3);
+    }
+
+    #[test]
+    fn a_credit_above_the_price_leaves_nothing_to_pay() {
+        let totals = totals(
+            &[line("a", 1, 100)],
+            Amount::ZERO,
+            Amount::new(500).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(totals.grand_total, Amount::ZERO);
+    }
+
+    #[test]
+    fn amounts_that_overflow_are_refused() {
+        assert!(totals(&[line("a", 3, i64::MAX / 2)], Amount::ZERO, Amount::ZERO).is_err());
+    }
+
+    #[test]
+    fn personal_data_never_shows_in_debug() {
+        let address = Address {
+            city: "Berlin".into(),
+            ..Default::default()
+        };
+        let pii = Pii("ada@example.com".to_owned());
+        let card = PaymentMethod::Card {
+            token: "tok_visa".into(),
+        };
+        let printed = format!("{address:?} {pii:?} {card:?}");
+        assert!(
+            !printed.contains("Berlin")
+                && !printed.contains("ada")
+                && !printed.contains("tok_visa")
+        );
+    }
+}

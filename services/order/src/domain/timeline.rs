@@ -1,0 +1,78 @@
+//! What a timeline event records and what it may point to. Mirror
+//! `oms.order.v1.TimelineEventKind` and `ReferenceKind`.
+
+use serde::{Deserialize, Serialize};
+
+/// What happened to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    OrderPlaced = 1,
+    StatusChanged = 2,
+    LinesChanged = 3,
+    ShippingAddressUpdated = 4,
+    ShippingAddressLocked = 5,
+    NoteAdded = 6,
+    TagsAdded = 7,
+    TagRemoved = 8,
+    SagaStarted = 9,
+    PaymentRecorded = 10,
+    ShipmentRecorded = 11,
+    ReturnRecorded = 12,
+}
+
+impl EventKind {
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+}
+
+/// What a reference on an event points to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "i16", try_from = "i16")]
+pub enum RefKind {
+    SagaId = 1,
+    PaymentId = 2,
+    TransactionId = 3,
+    ReservationId = 4,
+    ShipmentId = 5,
+    TrackingNumber = 6,
+    Carrier = 7,
+    CarrierEventId = 8,
+    LocationId = 9,
+    ReturnId = 10,
+    OrderId = 11,
+    NoteId = 12,
+    Tag = 13,
+}
+
+impl From<RefKind> for i16 {
+    fn from(kind: RefKind) -> i16 {
+        kind as i16
+    }
+}
+
+impl TryFrom<i16> for RefKind {
+    type Error = String;
+
+    fn try_from(code: i16) -> Result<Self, Self::Error> {
+        use RefKind::*;
+        [
+            SagaId,
+            PaymentId,
+            TransactionId,
+            ReservationId,
+            ShipmentId,
+            TrackingNumber,
+            Carrier,
+            CarrierEventId,
+            LocationId,
+            ReturnId,
+            OrderId,
+            NoteId,
+            Tag,
+        ]
+        .into_iter()
+        .find(|kind| *kind as i16 == code)
+        .ok_or_else(|| format!("unknown reference kind {code}"))
+    }
+}

@@ -1,0 +1,285 @@
+//! Validated values of an order. Personal data (email, phone) is wrapped so
+//! that `Debug` never prints it.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::Invalid;
+
+/// Personal data: compared and stored as usual, never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Pii<T>(pub T);
+
+impl<T> fmt::Debug for Pii<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<pii>")
+    }
+}
+
+/// An email address, normalised: trimmed and lower case, at most 254 characters,
+/// one `@` with a local part and a dotted domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email(Pii<String>);
+
+impl Email {
+    pub fn parse(value: &str) -> Result<Email, Invalid> {
+        let email = value.trim().to_lowercase();
+        let valid = email.len() <= 254
+            && !email.chars().any(char::is_whitespace)
+            && match email.split_once('@') {
+                Some((local, domain)) => {
+                    !local.is_empty()
+                        && !domain.contains('@')
+                        && domain.contains('.')
+                        && !domain.starts_with('.')
+                        && !domain.ends_with('.')
+                        && !domain.contains("..")
+                }
+                None => false,
+            };
+        if !valid {
+            return Err(Invalid::new("must be an email address"));
+        }
+        Ok(Email(Pii(email)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0.0
+    }
+}
+
+/// A phone number normalised to E.164: `+` and 8 to 15 digits, after removing
+/// spaces, dashes, dots and brackets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone(Pii<String>);
+
+impl Phone {
+    pub fn parse(value: &str) -> Result<Phone, Invalid> {
+        let trimmed = value.trim();
+        let digits: String = trimmed
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+            .collect();
+        let number = digits.strip_prefix('+').unwrap_or(&digits);
+        let valid = trimmed.starts_with('+')
+            && (8..=15).contains(&number.len())
+            && number.bytes().all(|b| b.is_ascii_digit())
+            && !number.starts_with('0');
+        if !valid {
+            return Err(Invalid::new(
+                "must be an E.164 phone number: + and 8 to 15 digits",
+            ));
+        }
+        Ok(Phone(Pii(format!("+{number}"))))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0.0
+    }
+}
+
+/// A tag: 1 to 64 characters of `[a-z0-9._:-]`, upper case lowered.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Tag(String);
+
+impl Tag {
+    pub fn parse(value: &str) -> Result<Tag, Invalid> {
+        let tag = value.to_lowercase();
+        let valid = !tag.is_empty()
+            && tag.len() <= 64
+            && tag.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | ':' | '-')
+            });
+        if !valid {
+            return Err(Invalid::new("must be 1 to 64 characters of [a-z0-9._:-]"));
+        }
+        Ok(Tag(tag))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A channel's order reference: 1 to 128 printable ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalReference(String);
+
+impl ExternalReference {
+    pub fn parse(value: &str) -> Result<ExternalReference, Invalid> {
+        if value.is_empty() || value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Invalid::new("must be 1 to 128 printable ASCII characters"));
+        }
+        Ok(ExternalReference(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The ISO 4217 codes of currencies in use.
+const CURRENCIES: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB \
+    BRL BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB \
+    EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD \
+    JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP \
+    MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON \
+    RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP \
+    TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG";
+
+/// An ISO 4217 currency code in use, upper case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CurrencyCode(String);
+
+impl CurrencyCode {
+    pub fn parse(value: &str) -> Result<CurrencyCode, Invalid> {
+        let known = value.len() == 3
+            && CURRENCIES
+                .split_ascii_whitespace()
+                .any(|code| code == value);
+        if !known {
+            return Err(Invalid::new("must be an ISO 4217 currency code"));
+        }
+        Ok(CurrencyCode(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An amount in minor units of the order's currency, zero or more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Amount(i64);
+
+impl Amount {
+    pub const ZERO: Amount = Amount(0);
+
+    pub fn new(minor: i64) -> Result<Amount, Invalid> {
+        if minor < 0 {
+            return Err(Invalid::new("must not be negative"));
+        }
+        Ok(Amount(minor))
+    }
+
+    pub fn minor(self) -> i64 {
+        self.0
+    }
+
+    /// `self + other`, or `None` past `i64::MAX`.
+    pub fn checked_add(self, other: Amount) -> Option<Amount> {
+        self.0.checked_add(other.0).map(Amount)
+    }
+
+    /// `self * units`, or `None` past `i64::MAX`.
+    pub fn checked_mul(self, units: i32) -> Option<Amount> {
+        self.0.checked_mul(i64::from(units)).map(Amount)
+    }
+
+    /// `self - other`, never below zero.
+    pub fn saturating_sub(self, other: Amount) -> Amount {
+        Amount((self.0 - other.0).max(0))
+    }
+}
+
+/// True when `text` holds what looks like a raw card number: 13 to 19 digits,
+/// optionally grouped by single spaces or dashes, that pass the Luhn check.
+pub fn contains_card_number(text: &str) -> bool {
+    let mut digits: Vec<u8> = Vec::new();
+    let mut previous_separator = false;
+    for c in text.chars().chain(std::iter::once('\u{0}')) {
+        if let Some(digit) = c.to_digit(10) {
+            digits.push(u8::try_from(digit).unwrap_or(0));
+            previous_separator = false;
+        } else if matches!(c, ' ' | '-') && !digits.is_empty() && !previous_separator {
+            previous_separator = true;
+        } else {
+            if (13..=19).contains(&digits.len()) && luhn(&digits) {
+                return true;
+            }
+            digits.clear();
+            previous_separator = false;
+        }
+    }
+    false
+}
+
+fn luhn(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(index, &digit)| {
+            let digit = u32::from(digit);
+            if index % 2 == 1 {
+                let doubled = digit * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                digit
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_and_lowered() {
+        assert_eq!(
+            Email::parse("  Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "ada@@example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn phones_become_e164() {
+        assert_eq!(
+            Phone::parse("+49 (30) 123-456.78").unwrap().as_str(),
+            "+493012345678"
+        );
+        for bad in ["030 1234567", "+49 30", "+49 30 12a4567", "+0301234567"] {
+            assert!(Phone::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tags_are_lowered_and_checked() {
+        assert_eq!(Tag::parse("VIP:Gold").unwrap().as_str(), "vip:gold");
+        assert!(Tag::parse("has space").is_err());
+        assert!(Tag::parse("").is_err());
+    }
+
+    #[test]
+    fn only_currencies_in_use_are_accepted() {
+        assert!(CurrencyCode::parse("EUR").is_ok());
+        assert!(CurrencyCode::parse("eur").is_err());
+        assert!(CurrencyCode::parse("XXX").is_err());
+    }
+
+    #[test]
+    fn card_numbers_are_found_in_any_grouping_and_other_numbers_are_not() {
+        assert!(contains_card_number("4111111111111111"));
+        assert!(contains_card_number("pay with 4111 1111 1111 1111 please"));
+        assert!(contains_card_number("5500-0000-0000-0004"));
+        assert!(!contains_card_number("4111111111111112"));
+        assert!(!contains_card_number("order 123456789012"));
+        assert!(!contains_card_number("tok_visa_4242"));
+        assert!(!contains_card_number("+493012345678"));
+    }
+}

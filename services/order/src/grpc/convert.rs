@@ -1,0 +1,562 @@
+//! Proto <-> domain for orders: PlaceOrder checked field by field into a
+//! [`NewOrder`], stored orders back into `oms.order.v1.Order`.
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use oms_platform::{error::FieldViolations, ids::Quantity};
+use oms_proto::{common::v1 as common, order::v1 as pb};
+use prost_types::Timestamp;
+
+use crate::{
+    domain::{
+        Actor, Channel, Sku,
+        order::{
+            Address, Customer, Delivery, DeliveryMethod, Exchange, NewLine, NewOrder, PaymentMethod,
+        },
+        values::{
+            Amount, CurrencyCode, Email, ExternalReference, Phone, Pii, Tag, contains_card_number,
+        },
+    },
+    error::OrderError,
+    store::orders::{EventLine, OrderRecord},
+};
+
+pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn from_timestamp(time: &Timestamp) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).ok()?)
+}
+
+pub fn actor(violations: &mut FieldViolations, actor: Option<&common::Actor>) -> Option<Actor> {
+    match actor {
+        None => {
+            violations.add("actor", "required");
+            None
+        }
+        Some(actor) => violations.check("actor", Actor::new(actor.kind, &actor.id)),
+    }
+}
+
+pub fn tags(violations: &mut FieldViolations, field: &str, values: &[String]) -> Vec<Tag> {
+    let mut tags: Vec<Tag> = values
+        .iter()
+        .enumerate()
+        .filter_map(|(index, tag)| violations.check(format!("{field}[{index}]"), Tag::parse(tag)))
+        .collect();
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+/// Every text a caller sent that could hide a card number, with its field.
+fn texts(request: &pb::PlaceOrderRequest) -> Vec<(String, &str)> {
+    let mut texts = vec![(
+        "external_reference".to_owned(),
+        request.external_reference.as_str(),
+    )];
+    if let Some(customer) = &request.customer {
+        texts.push(("customer.name".into(), &customer.name));
+        texts.push(("customer.email".into(), &customer.email));
+    }
+    if let Some(address) = &request.shipping_address {
+        texts.push((
+            "shipping_address.recipient_name".into(),
+            &address.recipient_name,
+        ));
+        texts.push(("shipping_address.company".into(), &address.company));
+        for (index, line) in address.lines.iter().enumerate() {
+            texts.push((format!("shipping_address.lines[{index}]"), line));
+        }
+        texts.push(("shipping_address.city".into(), &address.city));
+        texts.push(("shipping_address.postal_code".into(), &address.postal_code));
+    }
+    for (index, note) in request.notes.iter().enumerate() {
+        texts.push((format!("notes[{index}]"), note));
+    }
+    if let Some(method) = request
+        .payment_method
+        .as_ref()
+        .and_then(|m| m.method.as_ref())
+    {
+        let (field, value) = match method {
+            common::payment_method::Method::Card(card) => {
+                ("payment_method.card.token", &card.token)
+            }
+            common::payment_method::Method::GiftCard(card) => {
+                ("payment_method.gift_card.code", &card.code)
+            }
+            common::payment_method::Method::Invoice(invoice) => (
+                "payment_method.invoice.billing_reference",
+                &invoice.billing_reference,
+            ),
+        };
+        texts.push((field.into(), value));
+    }
+    texts
+}
+
+/// Checks a PlaceOrder request; every bad field is reported.
+pub fn new_order(
+    request: &pb::PlaceOrderRequest,
+    now: DateTime<Utc>,
+) -> Result<NewOrder, OrderError> {
+    let mut v = FieldViolations::new();
+    for (field, text) in texts(request) {
+        if contains_card_number(text) {
+            v.add(field, "must not hold a card number; send a PSP token");
+        }
+    }
+    let channel = match &request.channel {
+        Some(channel) => v.check("channel", Channel::new(channel.kind, &channel.name)),
+        None => {
+            v.add("channel", "required");
+            None
+        }
+    };
+    let external_reference = v.check(
+        "external_reference",
+        ExternalReference::parse(&request.external_reference),
+    );
+    let customer = customer(&mut v, request.customer.as_ref());
+    let currency = v.check("currency_code", CurrencyCode::parse(&request.currency_code));
+    let money =
+        |v: &mut FieldViolations, field: String, value: Option<&common::Money>| -> Option<Amount> {
+            let value = value?;
+            if let Some(currency) = &currency
+                && value.currency_code != currency.as_str()
+            {
+                v.add(
+                    format!("{field}.currency_code"),
+                    "must be the order's currency",
+                );
+            }
+            v.check(
+                format!("{field}.amount_minor"),
+                Amount::new(value.amount_minor),
+            )
+        };
+
+    if request.lines.is_empty() || request.lines.len() > 200 {
+        v.add("lines", "must hold 1 to 200 lines");
+    }
+    let mut lines = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (index, line) in request.lines.iter().enumerate() {
+        let sku = v.check(format!("lines[{index}].sku"), Sku::parse(&line.sku));
+        if !seen.insert(line.sku.as_str()) {
+            v.add(format!("lines[{index}].sku"), "is on an earlier line");
+        }
+        let quantity = v.check(
+            format!("lines[{index}].quantity"),
+            Quantity::new(line.quantity),
+        );
+        let price = match &line.unit_price {
+            Some(price) => money(&mut v, format!("lines[{index}].unit_price"), Some(price)),
+            None => {
+                v.add(format!("lines[{index}].unit_price"), "required");
+                None
+            }
+        };
+        if let (Some(sku), Some(quantity), Some(unit_price)) = (sku, quantity, price) {
+            lines.push(NewLine {
+                sku,
+                quantity,
+                unit_price,
+            });
+        }
+    }
+    let shipping_price = match &request.shipping_price {
+        Some(price) => money(&mut v, "shipping_price".into(), Some(price)),
+        None => Some(Amount::ZERO),
+    };
+    let exchange = match &request.exchange {
+        None => None,
+        Some(exchange) => {
+            if exchange.return_id.is_empty() {
+                v.add("exchange.return_id", "required");
+            }
+            if exchange.original_order_id.is_empty() {
+                v.add("exchange.original_order_id", "required");
+            }
+            let credit = match &exchange.credit {
+                Some(credit) => money(&mut v, "exchange.credit".into(), Some(credit)),
+                None => Some(Amount::ZERO),
+            };
+            credit.map(|credit| Exchange {
+                return_id: exchange.return_id.clone(),
+                original_order_id: exchange.original_order_id.clone(),
+                credit_minor: credit.minor(),
+            })
+        }
+    };
+    let delivery = delivery(&mut v, request);
+    let shipping_address = request.shipping_address.as_ref().map(address);
+    if let Some(delivery) = &delivery {
+        match delivery.method {
+            DeliveryMethod::Ship => {
+                check_complete_address(&mut v, request.shipping_address.as_ref())
+            }
+            DeliveryMethod::Pickup => {
+                let has_geo = request
+                    .shipping_address
+                    .as_ref()
+                    .is_some_and(|a| a.geo.is_some());
+                if delivery.pickup_location_id.is_none() && !has_geo {
+                    v.add(
+                        "delivery_option.pickup_location_id",
+                        "required unless the shipping address has coordinates",
+                    );
+                }
+            }
+        }
+    }
+    let payment_method = payment_method(request.payment_method.as_ref());
+    if request.notes.len() > 10 {
+        v.add("notes", "at most 10 notes");
+    }
+    for (index, note) in request.notes.iter().enumerate() {
+        if note.is_empty() || note.chars().count() > 2000 {
+            v.add(format!("notes[{index}]"), "must be 1 to 2000 characters");
+        }
+    }
+    let tags = tags(&mut v, "tags", &request.tags);
+    if tags.len() > 50 {
+        v.add("tags", "at most 50 tags");
+    }
+    let place_time = request.place_time.as_ref().and_then(|time| {
+        let parsed = from_timestamp(time);
+        match parsed {
+            Some(time) if time > now + ChronoDuration::hours(24) => {
+                v.add("place_time", "more than 24 hours in the future");
+                None
+            }
+            None => {
+                v.add("place_time", "not a valid timestamp");
+                None
+            }
+            Some(time) => Some(time),
+        }
+    });
+    let actor = match &request.actor {
+        Some(actor) => v.check("actor", Actor::new(actor.kind, &actor.id)),
+        None => channel.as_ref().map(|channel| {
+            let name = if channel.name.is_empty() {
+                "channel"
+            } else {
+                channel.name.as_str()
+            };
+            crate::store::orders::channel_actor(name)
+        }),
+    };
+    let totals = crate::domain::order::totals(
+        &lines,
+        shipping_price.unwrap_or_default(),
+        Amount::new(exchange.as_ref().map_or(0, |e| e.credit_minor)).unwrap_or_default(),
+    );
+    match &totals {
+        Err(err) => v.add("lines", err.to_string()),
+        Ok(totals) if totals.grand_total > Amount::ZERO && payment_method.is_none() => {
+            v.add(
+                "payment_method",
+                "required while the grand total is above zero",
+            );
+        }
+        Ok(_) => {}
+    }
+    if !v.is_empty() {
+        return Err(OrderError::Invalid(v));
+    }
+    let missing = || OrderError::invalid("request", "invalid");
+    Ok(NewOrder {
+        channel: channel.ok_or_else(missing)?,
+        external_reference: external_reference.ok_or_else(missing)?,
+        customer: customer.ok_or_else(missing)?,
+        shipping_address,
+        lines,
+        currency: currency.ok_or_else(missing)?,
+        delivery: delivery.ok_or_else(missing)?,
+        shipping_price: shipping_price.ok_or_else(missing)?,
+        payment_method,
+        notes: request.notes.iter().cloned().map(Pii).collect(),
+        tags,
+        place_time,
+        actor: actor.ok_or_else(missing)?,
+        exchange,
+    })
+}
+
+fn customer(v: &mut FieldViolations, customer: Option<&pb::Customer>) -> Option<Customer> {
+    let Some(customer) = customer else {
+        v.add("customer", "required");
+        return None;
+    };
+    let name = customer.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        v.add("customer.name", "must be 1 to 200 characters");
+    }
+    if customer.email.trim().is_empty() && customer.phone.trim().is_empty() {
+        v.add("customer.email", "email or phone is required");
+    }
+    let email = (!customer.email.trim().is_empty())
+        .then(|| v.check("customer.email", Email::parse(&customer.email)))
+        .flatten();
+    let phone = (!customer.phone.trim().is_empty())
+        .then(|| v.check("customer.phone", Phone::parse(&customer.phone)))
+        .flatten();
+    Some(Customer {
+        name: Pii(name.to_owned()),
+        email,
+        phone,
+    })
+}
+
+fn delivery(v: &mut FieldViolations, request: &pb::PlaceOrderRequest) -> Option<Delivery> {
+    let Some(option) = &request.delivery_option else {
+        v.add("delivery_option", "required");
+        return None;
+    };
+    let method = match common::DeliveryMethod::try_from(option.method) {
+        Ok(common::DeliveryMethod::Ship) => DeliveryMethod::Ship,
+        Ok(common::DeliveryMethod::Pickup) => DeliveryMethod::Pickup,
+        _ => {
+            v.add("delivery_option.method", "required");
+            return None;
+        }
+    };
+    let pickup = Some(option.pickup_location_id.clone()).filter(|id| !id.is_empty());
+    if method == DeliveryMethod::Ship && pickup.is_some() {
+        v.add(
+            "delivery_option.pickup_location_id",
+            "must be empty for SHIP",
+        );
+    }
+    if !(0..=3).contains(&option.service_level) {
+        v.add("delivery_option.service_level", "unknown service level");
+    }
+    Some(Delivery {
+        method,
+        service_level: i16::try_from(option.service_level).unwrap_or_default(),
+        pickup_location_id: pickup,
+    })
+}
+
+fn check_complete_address(v: &mut FieldViolations, address: Option<&common::Address>) {
+    let Some(address) = address else {
+        v.add("shipping_address", "required for SHIP");
+        return;
+    };
+    if address.recipient_name.trim().is_empty() {
+        v.add("shipping_address.recipient_name", "required");
+    }
+    if address.lines.iter().all(|line| line.trim().is_empty()) || address.lines.len() > 3 {
+        v.add("shipping_address.lines", "must hold 1 to 3 lines");
+    }
+    if address.city.trim().is_empty() {
+        v.add("shipping_address.city", "required");
+    }
+    let country = &address.country_code;
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        v.add(
+            "shipping_address.country_code",
+            "must be an ISO 3166-1 alpha-2 code",
+        );
+    }
+}
+
+pub fn address(address: &common::Address) -> Address {
+    Address {
+        recipient_name: address.recipient_name.clone(),
+        company: address.company.clone(),
+        lines: address.lines.clone(),
+        city: address.city.clone(),
+        region: address.region.clone(),
+        postal_code: address.postal_code.clone(),
+        country_code: address.country_code.clone(),
+        phone: address.phone.clone(),
+        geo: address
+            .geo
+            .as_ref()
+            .map(|geo| (geo.latitude, geo.longitude)),
+    }
+}
+
+fn payment_method(method: Option<&common::PaymentMethod>) -> Option<PaymentMethod> {
+    Some(match method?.method.as_ref()? {
+        common::payment_method::Method::Card(card) => PaymentMethod::Card {
+            token: card.token.clone(),
+        },
+        common::payment_method::Method::GiftCard(card) => PaymentMethod::GiftCard {
+            code: card.code.clone(),
+        },
+        common::payment_method::Method::Invoice(invoice) => PaymentMethod::Invoice {
+            billing_reference: invoice.billing_reference.clone(),
+        },
+    })
+}
+
+fn money(currency: &str, minor: i64) -> Option<common::Money> {
+    Some(common::Money {
+        currency_code: currency.to_owned(),
+        amount_minor: minor,
+    })
+}
+
+/// The order as the contract shows it; the payment method only when asked.
+pub fn order(record: &OrderRecord, include_payment_method: bool) -> Result<pb::Order, OrderError> {
+    let row = &record.row;
+    let currency = row.currency_code.as_str();
+    let address = row.address()?.map(|a| common::Address {
+        recipient_name: a.recipient_name,
+        company: a.company,
+        lines: a.lines,
+        city: a.city,
+        region: a.region,
+        postal_code: a.postal_code,
+        country_code: a.country_code,
+        phone: a.phone,
+        geo: a.geo.map(|(latitude, longitude)| common::GeoPoint {
+            latitude,
+            longitude,
+        }),
+    });
+    let payment_method = if include_payment_method {
+        row.payment()?.map(|method| common::PaymentMethod {
+            method: Some(match method {
+                PaymentMethod::Card { token } => {
+                    common::payment_method::Method::Card(common::CardToken { token })
+                }
+                PaymentMethod::GiftCard { code } => {
+                    common::payment_method::Method::GiftCard(common::GiftCard { code })
+                }
+                PaymentMethod::Invoice { billing_reference } => {
+                    common::payment_method::Method::Invoice(common::Invoice { billing_reference })
+                }
+            }),
+        })
+    } else {
+        None
+    };
+    let exchange = row.exchange()?.map(|e| pb::Exchange {
+        return_id: e.return_id,
+        original_order_id: e.original_order_id,
+        credit: money(currency, e.credit_minor),
+    });
+    let mut timeline = Vec::with_capacity(record.timeline.len());
+    for event in &record.timeline {
+        let lines: Vec<EventLine> = serde_json::from_str(&event.lines)?;
+        let references: Vec<(i16, String)> = serde_json::from_str(&event.refs)?;
+        timeline.push(pb::TimelineEvent {
+            event_id: event.event_id.to_string(),
+            kind: i32::from(event.kind),
+            event_time: Some(timestamp(event.event_time)),
+            record_time: Some(timestamp(event.record_time)),
+            actor: Some(common::Actor {
+                kind: i32::from(event.actor_kind),
+                id: event.actor_id.clone(),
+            }),
+            reason: event.reason.clone(),
+            from_status: i32::from(event.from_status),
+            to_status: i32::from(event.to_status),
+            lines: lines
+                .into_iter()
+                .map(|line| pb::LineQuantity {
+                    line_id: line.line_id,
+                    sku: String::new(),
+                    quantity: line.quantity,
+                })
+                .collect(),
+            references: references
+                .into_iter()
+                .map(|(kind, value)| pb::Reference {
+                    kind: i32::from(kind),
+                    value,
+                })
+                .collect(),
+        });
+    }
+    Ok(pb::Order {
+        order_id: row.order_id.to_string(),
+        order_number: row.order_number.clone(),
+        channel: Some(common::Channel {
+            kind: i32::from(row.channel_kind),
+            name: row.channel_name.clone(),
+        }),
+        external_reference: row.external_reference.clone(),
+        status: i32::from(row.status),
+        status_reason: row.status_reason.clone(),
+        customer: Some(pb::Customer {
+            name: row.customer_name.clone(),
+            email: row.customer_email.clone(),
+            phone: row.customer_phone.clone(),
+        }),
+        shipping_address: address,
+        lines: record
+            .lines
+            .iter()
+            .map(|line| pb::OrderLine {
+                line_id: line.line_id.to_string(),
+                line_number: line.line_number,
+                sku: line.sku.clone(),
+                quantity: line.quantity,
+                unit_price: money(currency, line.unit_price),
+                line_total: money(
+                    currency,
+                    line.unit_price.saturating_mul(i64::from(line.quantity)),
+                ),
+                status: i32::from(line.status),
+                shipped_quantity: line.shipped_quantity,
+                delivered_quantity: line.delivered_quantity,
+                returned_quantity: line.returned_quantity,
+                cancelled_quantity: line.cancelled_quantity,
+                delivery_time: line.delivery_time.map(timestamp),
+            })
+            .collect(),
+        currency_code: row.currency_code.clone(),
+        delivery_option: Some(common::DeliveryOption {
+            method: i32::from(row.delivery_method),
+            service_level: i32::from(row.service_level),
+            pickup_location_id: if row.delivery_method == DeliveryMethod::Pickup as i16 {
+                row.pickup_location_id.clone()
+            } else {
+                String::new()
+            },
+        }),
+        payment_method,
+        totals: Some(pb::OrderTotals {
+            lines_total: money(currency, row.lines_total),
+            shipping_total: money(currency, row.shipping_total),
+            credit_total: money(currency, row.credit_total),
+            grand_total: money(currency, row.grand_total),
+            item_count: row.item_count,
+        }),
+        notes: record
+            .notes
+            .iter()
+            .map(|note| pb::Note {
+                note_id: note.note_id.to_string(),
+                text: note.text.clone(),
+                actor: Some(common::Actor {
+                    kind: i32::from(note.actor_kind),
+                    id: note.actor_id.clone(),
+                }),
+                create_time: Some(timestamp(note.create_time)),
+            })
+            .collect(),
+        tags: row.tags.clone(),
+        shipments: Vec::new(),
+        payment_id: row.payment_id.clone(),
+        return_ids: row.return_ids.clone(),
+        exchange,
+        saga_id: row.saga_id.clone(),
+        shipping_address_lock_time: row.shipping_address_lock_time.map(timestamp),
+        timeline,
+        place_time: Some(timestamp(row.place_time)),
+        create_time: Some(timestamp(row.create_time)),
+        update_time: Some(timestamp(row.update_time)),
+        pickup_location_id: String::new(),
+    })
+}

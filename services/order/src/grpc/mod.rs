@@ -1,0 +1,356 @@
+//! The gRPC face of the order service: each handler converts its request into
+//! domain values (collecting every field violation), calls the store, and
+//! converts the result back. Proto types stop here.
+
+mod convert;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use oms_platform::{
+    error::FieldViolations,
+    idempotency::{self, Claim, IdempotencyKey},
+    rpc::current_traceparent,
+};
+use oms_proto::{
+    common::v1 as common,
+    order::v1::{self as pb, order_service_server::OrderService},
+    saga::v1 as saga,
+};
+use prost::Message as _;
+use tokio::sync::Notify;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::{
+    domain::values::Tag,
+    error::OrderError,
+    store::{Store, orders::Placement},
+};
+
+pub use convert::timestamp;
+
+/// The order service.
+pub struct Orders {
+    store: Store,
+    /// Wakes the outbox dispatcher after a commit that queued a saga start.
+    outbox: Arc<Notify>,
+}
+
+impl Orders {
+    pub fn new(store: Store, outbox: Arc<Notify>) -> Orders {
+        Orders { store, outbox }
+    }
+
+    async fn order(&self, order_id: Uuid) -> Result<pb::Order, OrderError> {
+        let record = self
+            .store
+            .get(order_id)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
+        convert::order(&record, false)
+    }
+}
+
+/// The order id of a request; an id that is not a UUID names no order.
+fn order_id(violations: &mut FieldViolations, value: &str) -> Option<Result<Uuid, String>> {
+    if value.is_empty() {
+        violations.add("order_id", "required");
+        return None;
+    }
+    Some(Uuid::parse_str(value).map_err(|_| value.to_owned()))
+}
+
+fn require_order_id(found: Option<Result<Uuid, String>>) -> Result<Uuid, OrderError> {
+    match found {
+        Some(Ok(id)) => Ok(id),
+        Some(Err(id)) => Err(OrderError::NotFound(id)),
+        None => Err(OrderError::invalid("order_id", "required")),
+    }
+}
+
+fn invalid(violations: FieldViolations) -> Result<(), OrderError> {
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(OrderError::Invalid(violations))
+    }
+}
+
+fn reason(violations: &mut FieldViolations, value: &str, required: bool) {
+    if (required && value.trim().is_empty()) || value.chars().count() > 500 {
+        let what = if required {
+            "must be 1 to 500 characters"
+        } else {
+            "at most 500 characters"
+        };
+        violations.add("reason", what);
+    }
+}
+
+#[tonic::async_trait]
+impl OrderService for Orders {
+    async fn place_order(
+        &self,
+        request: Request<pb::PlaceOrderRequest>,
+    ) -> Result<Response<pb::PlaceOrderResponse>, Status> {
+        let request = request.into_inner();
+        let new = convert::new_order(&request, Utc::now())?;
+        // The content decides whether a retry is the same order: who sent it and
+        // when it says it was placed do not.
+        let mut content = request.clone();
+        content.actor = None;
+        content.place_time = None;
+        let fingerprint = idempotency::fingerprint(&content);
+        let totals = crate::domain::order::totals(
+            &new.lines,
+            new.shipping_price,
+            crate::domain::values::Amount::new(new.exchange.as_ref().map_or(0, |e| e.credit_minor))
+                .unwrap_or_default(),
+        )
+        .map_err(|err| OrderError::invalid("lines", err.to_string()))?;
+        let saga_start = |order_id: Uuid| {
+            saga::StartOrderSagaRequest {
+                order_id: order_id.to_string(),
+                actor: Some(common::Actor {
+                    kind: common::ActorKind::System as i32,
+                    id: "order".into(),
+                }),
+            }
+            .encode_to_vec()
+        };
+        let traceparent = current_traceparent();
+        let (record, created) = self
+            .store
+            .place(&Placement {
+                order: &new,
+                totals,
+                fingerprint,
+                saga_start: &saga_start,
+                traceparent: &traceparent,
+            })
+            .await?;
+        if created {
+            self.outbox.notify_one();
+            tracing::info!(order_id = %record.row.order_id, order_number = %record.row.order_number, "order placed");
+        }
+        Ok(Response::new(pb::PlaceOrderResponse {
+            order: Some(convert::order(&record, false)?),
+            created,
+        }))
+    }
+
+    async fn get_order(
+        &self,
+        request: Request<pb::GetOrderRequest>,
+    ) -> Result<Response<pb::GetOrderResponse>, Status> {
+        let request = request.into_inner();
+        let by_key = request.channel.is_some() || !request.external_reference.is_empty();
+        let record = match (request.order_id.is_empty(), by_key) {
+            (false, false) => match Uuid::parse_str(&request.order_id) {
+                Ok(id) => self.store.get(id).await?,
+                Err(_) => None,
+            },
+            (true, true) => {
+                let channel = request.channel.unwrap_or_default();
+                let mut violations = FieldViolations::new();
+                let channel = violations.check(
+                    "channel",
+                    crate::domain::Channel::new(channel.kind, &channel.name),
+                );
+                if request.external_reference.is_empty() {
+                    violations.add("external_reference", "required with channel");
+                }
+                invalid(violations)?;
+                let channel = channel.ok_or_else(|| OrderError::invalid("channel", "required"))?;
+                self.store
+                    .by_natural_key(channel.kind, &channel.name, &request.external_reference)
+                    .await?
+            }
+            _ => {
+                return Err(OrderError::invalid(
+                    "order_id",
+                    "give order_id, or channel with external_reference, not both",
+                )
+                .into());
+            }
+        };
+        let name = if request.order_id.is_empty() {
+            request.external_reference.clone()
+        } else {
+            request.order_id.clone()
+        };
+        let record = record.ok_or(OrderError::NotFound(name))?;
+        Ok(Response::new(pb::GetOrderResponse {
+            order: Some(convert::order(&record, request.include_payment_method)?),
+        }))
+    }
+
+    async fn search_orders(
+        &self,
+        _request: Request<pb::SearchOrdersRequest>,
+    ) -> Result<Response<pb::SearchOrdersResponse>, Status> {
+        Err(Status::unimplemented("SearchOrders is not served yet"))
+    }
+
+    async fn order_stats(
+        &self,
+        _request: Request<pb::OrderStatsRequest>,
+    ) -> Result<Response<pb::OrderStatsResponse>, Status> {
+        Err(Status::unimplemented("OrderStats is not served yet"))
+    }
+
+    async fn customer_summary(
+        &self,
+        _request: Request<pb::CustomerSummaryRequest>,
+    ) -> Result<Response<pb::CustomerSummaryResponse>, Status> {
+        Err(Status::unimplemented("CustomerSummary is not served yet"))
+    }
+
+    async fn update_shipping_address(
+        &self,
+        _request: Request<pb::UpdateShippingAddressRequest>,
+    ) -> Result<Response<pb::UpdateShippingAddressResponse>, Status> {
+        Err(Status::unimplemented(
+            "UpdateShippingAddress is not served yet",
+        ))
+    }
+
+    async fn cancel_order(
+        &self,
+        request: Request<pb::CancelOrderRequest>,
+    ) -> Result<Response<pb::CancelOrderResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let order_id = order_id(&mut violations, &request.order_id);
+        reason(&mut violations, &request.reason, true);
+        let actor = convert::actor(&mut violations, request.actor.as_ref());
+        invalid(violations)?;
+        let order_id = require_order_id(order_id)?;
+        let actor = actor.ok_or_else(|| OrderError::invalid("actor", "required"))?;
+        let start = saga::StartCancelSagaRequest {
+            order_id: order_id.to_string(),
+            reason: request.reason.clone(),
+            actor: request.actor.clone(),
+        }
+        .encode_to_vec();
+        let record = self
+            .store
+            .cancel(
+                order_id,
+                &request.reason,
+                &actor,
+                &start,
+                &current_traceparent(),
+            )
+            .await?;
+        self.outbox.notify_one();
+        Ok(Response::new(pb::CancelOrderResponse {
+            order: Some(convert::order(&record, false)?),
+        }))
+    }
+
+    async fn add_note(
+        &self,
+        request: Request<pb::AddNoteRequest>,
+    ) -> Result<Response<pb::AddNoteResponse>, Status> {
+        let key = IdempotencyKey::require(request.metadata())?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let order_id = order_id(&mut violations, &request.order_id);
+        if request.text.is_empty() || request.text.chars().count() > 2000 {
+            violations.add("text", "must be 1 to 2000 characters");
+        }
+        let actor = convert::actor(&mut violations, request.actor.as_ref());
+        invalid(violations)?;
+        let order_id = require_order_id(order_id)?;
+        let actor = actor.ok_or_else(|| OrderError::invalid("actor", "required"))?;
+        const SCOPE: &str = "oms.order.v1.OrderService/AddNote";
+        let mut tx = self.store.pool().begin().await.map_err(OrderError::from)?;
+        let response =
+            match idempotency::claim::<pb::AddNoteResponse>(&mut tx, SCOPE, &key, &request)
+                .await
+                .map_err(OrderError::from)?
+            {
+                Claim::Replay(response) => response,
+                Claim::New => {
+                    let note_id = Store::add_note(&mut tx, order_id, &request.text, &actor).await?;
+                    // The response names the note; the order is read after the commit.
+                    let response = pb::AddNoteResponse {
+                        note: Some(pb::Note {
+                            note_id: note_id.to_string(),
+                            text: request.text.clone(),
+                            actor: request.actor.clone(),
+                            create_time: Some(timestamp(Utc::now())),
+                        }),
+                        order: None,
+                    };
+                    idempotency::record(&mut tx, SCOPE, &key, &response)
+                        .await
+                        .map_err(OrderError::from)?;
+                    tx.commit().await.map_err(OrderError::from)?;
+                    response
+                }
+            };
+        let order = self.order(order_id).await?;
+        let note = order
+            .notes
+            .iter()
+            .find(|note| Some(&note.note_id) == response.note.as_ref().map(|n| &n.note_id))
+            .cloned()
+            .or(response.note);
+        Ok(Response::new(pb::AddNoteResponse {
+            note,
+            order: Some(order),
+        }))
+    }
+
+    async fn add_tags(
+        &self,
+        request: Request<pb::AddTagsRequest>,
+    ) -> Result<Response<pb::AddTagsResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let order_id = order_id(&mut violations, &request.order_id);
+        if request.tags.is_empty() || request.tags.len() > 20 {
+            violations.add("tags", "must hold 1 to 20 tags");
+        }
+        let tags = convert::tags(&mut violations, "tags", &request.tags);
+        let actor = convert::actor(&mut violations, request.actor.as_ref());
+        invalid(violations)?;
+        let order_id = require_order_id(order_id)?;
+        let actor = actor.ok_or_else(|| OrderError::invalid("actor", "required"))?;
+        let record = self.store.add_tags(order_id, &tags, &actor).await?;
+        Ok(Response::new(pb::AddTagsResponse {
+            order: Some(convert::order(&record, false)?),
+        }))
+    }
+
+    async fn remove_tag(
+        &self,
+        request: Request<pb::RemoveTagRequest>,
+    ) -> Result<Response<pb::RemoveTagResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let order_id = order_id(&mut violations, &request.order_id);
+        let tag = violations.check("tag", Tag::parse(&request.tag));
+        let actor = convert::actor(&mut violations, request.actor.as_ref());
+        invalid(violations)?;
+        let order_id = require_order_id(order_id)?;
+        let (tag, actor) = (
+            tag.ok_or_else(|| OrderError::invalid("tag", "required"))?,
+            actor.ok_or_else(|| OrderError::invalid("actor", "required"))?,
+        );
+        let record = self.store.remove_tag(order_id, &tag, &actor).await?;
+        Ok(Response::new(pb::RemoveTagResponse {
+            order: Some(convert::order(&record, false)?),
+        }))
+    }
+
+    async fn mark_status(
+        &self,
+        _request: Request<pb::MarkStatusRequest>,
+    ) -> Result<Response<pb::MarkStatusResponse>, Status> {
+        Err(Status::unimplemented("MarkStatus is not served yet"))
+    }
+}

@@ -1,0 +1,112 @@
+//! oms-order: takes orders from every channel exactly once, keeps each order's
+//! status and timeline exact, and starts its sagas through an outbox.
+//!
+//! - [`domain`]: values of an order, the state machines, totals.
+//! - [`grpc`]: the `oms.order.v1.OrderService` handlers.
+//! - [`store`]: Postgres: orders, lines, notes, timeline, outbox.
+//! - [`outbox`]: delivers queued saga starts to the coordinator.
+//!
+//! [`run`] serves it on a listener until shutdown; `main.rs` calls it with the
+//! configuration from the environment, tests with a fresh database.
+
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod outbox;
+pub mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use oms_platform::{
+    client,
+    config::{ClientConfig, ConfigError, DatabaseConfig, Env, ServerConfig, Service},
+    db,
+    process::ServiceConfig,
+    server::GrpcServer,
+};
+use oms_proto::{
+    order::v1::order_service_server::OrderServiceServer,
+    saga::v1::saga_service_client::SagaServiceClient,
+};
+use sqlx::migrate::Migrator;
+use tokio::{net::TcpListener, sync::Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Store;
+
+/// The service's own migrations, run at start after the platform's.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Everything the order service is configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    /// Where the saga coordinator is (`OMS_SAGA_ADDR`).
+    pub client: ClientConfig,
+    /// How often the outbox looks for due saga starts when not woken
+    /// (`OMS_ORDER_OUTBOX_POLL`).
+    pub outbox_poll: Duration,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        Ok(Config {
+            server: ServerConfig::from_env(env, Service::Order)?,
+            database: DatabaseConfig::from_env(env, Service::Order)?,
+            client: ClientConfig::from_env(env)?,
+            outbox_poll: env.duration("OMS_ORDER_OUTBOX_POLL", Duration::from_secs(1))?,
+        })
+    }
+}
+
+impl ServiceConfig for Config {
+    fn server(&self) -> &ServerConfig {
+        &self.server
+    }
+}
+
+/// Why the service could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("database: {0}")]
+    Database(#[from] db::DbError),
+    #[error("saga coordinator address: {0}")]
+    Peer(#[from] client::ClientError),
+    #[error(transparent)]
+    Serve(#[from] oms_platform::server::ServeError),
+}
+
+/// Serves the order service on `listener` until `shutdown`, with the outbox
+/// dispatcher in the background.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let pool = db::connect(&config.database, &MIGRATOR).await?;
+    let store = Store::new(pool);
+    let saga = SagaServiceClient::new(client::peer_channel(Service::Saga, &config.client)?);
+
+    // The dispatcher outlives the drain of calls and stops after it.
+    let background = CancellationToken::new();
+    let wake = Arc::new(Notify::new());
+    let dispatcher = tokio::spawn(outbox::run(
+        store.clone(),
+        saga,
+        wake.clone(),
+        config.outbox_poll,
+        background.clone(),
+    ));
+
+    let served = GrpcServer::new(&config.server)
+        .add_service(OrderServiceServer::new(grpc::Orders::new(store, wake)))
+        .serve(listener, shutdown)
+        .await;
+    background.cancel();
+    if let Err(err) = dispatcher.await {
+        tracing::error!(error = %err, "outbox dispatcher failed");
+    }
+    served?;
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! Postgres, the truth of every order: SQL, typed rows, one transaction per
+//! change.
+//!
+//! - [`orders`]: placing, reading and editing orders, with their timeline.
+//! - [`outbox`]: the saga starts written with an order change, and their delivery.
+
+pub mod orders;
+pub mod outbox;
+
+use sqlx::PgPool;
+
+/// The service's database.
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    pub fn new(pool: PgPool) -> Store {
+        Store { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}

@@ -1,0 +1,667 @@
+//! Orders: placing one exactly once, reading it whole, and the edits of
+//! customer service. Every change records its timeline event in the same
+//! transaction.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+use super::{Store, outbox};
+use crate::{
+    domain::{
+        Actor, ActorKind,
+        order::{Address, Exchange, NewOrder, PaymentMethod, Totals},
+        status::Status,
+        timeline::{EventKind, RefKind},
+        values::Tag,
+    },
+    error::OrderError,
+};
+
+/// An order as stored, with its lines, notes and timeline.
+#[derive(Debug, Clone)]
+pub struct OrderRecord {
+    pub row: OrderRow,
+    pub lines: Vec<LineRow>,
+    pub notes: Vec<NoteRow>,
+    pub timeline: Vec<EventRow>,
+}
+
+#[derive(Clone, FromRow)]
+pub struct OrderRow {
+    pub order_id: Uuid,
+    pub order_number: String,
+    pub channel_kind: i16,
+    pub channel_name: String,
+    pub external_reference: String,
+    pub fingerprint: Vec<u8>,
+    pub status: i16,
+    pub status_reason: String,
+    pub customer_name: String,
+    pub customer_email: String,
+    pub customer_phone: String,
+    pub shipping_address: Option<String>,
+    pub currency_code: String,
+    pub lines_total: i64,
+    pub shipping_total: i64,
+    pub credit_total: i64,
+    pub grand_total: i64,
+    pub item_count: i32,
+    pub delivery_method: i16,
+    pub service_level: i16,
+    pub pickup_location_id: String,
+    pub payment_method: Option<String>,
+    pub tags: Vec<String>,
+    pub payment_id: String,
+    pub saga_id: String,
+    pub return_ids: Vec<String>,
+    pub exchange: Option<String>,
+    pub shipping_address_lock_time: Option<DateTime<Utc>>,
+    pub place_time: DateTime<Utc>,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+// Personal data and tokens stay out of logs even when a row is printed.
+impl std::fmt::Debug for OrderRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OrderRow")
+            .field("order_id", &self.order_id)
+            .field("order_number", &self.order_number)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OrderRow {
+    pub fn status(&self) -> Result<Status, OrderError> {
+        Status::from_code(i32::from(self.status))
+            .ok_or_else(|| OrderError::Corrupt(format!("status of order {}", self.order_id)))
+    }
+
+    pub fn address(&self) -> Result<Option<Address>, OrderError> {
+        Ok(self
+            .shipping_address
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()?)
+    }
+
+    pub fn payment(&self) -> Result<Option<PaymentMethod>, OrderError> {
+        Ok(self
+            .payment_method
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()?)
+    }
+
+    pub fn exchange(&self) -> Result<Option<Exchange>, OrderError> {
+        Ok(self
+            .exchange
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()?)
+    }
+}
+
+const ORDER_COLUMNS: &str =
+    "order_id, order_number, channel_kind, channel_name, external_reference,
+    fingerprint, status, status_reason, customer_name, customer_email, customer_phone,
+    shipping_address::text AS shipping_address, currency_code, lines_total, shipping_total,
+    credit_total, grand_total, item_count, delivery_method, service_level, pickup_location_id,
+    payment_method::text AS payment_method, tags, payment_id, saga_id, return_ids,
+    exchange::text AS exchange, shipping_address_lock_time, place_time, create_time, update_time";
+
+#[derive(Debug, Clone, FromRow)]
+pub struct LineRow {
+    pub line_id: Uuid,
+    pub line_number: i32,
+    pub sku: String,
+    pub quantity: i32,
+    pub unit_price: i64,
+    pub status: i16,
+    pub shipped_quantity: i32,
+    pub delivered_quantity: i32,
+    pub returned_quantity: i32,
+    pub cancelled_quantity: i32,
+    pub delivery_time: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, FromRow)]
+pub struct NoteRow {
+    pub note_id: Uuid,
+    pub text: String,
+    pub actor_kind: i16,
+    pub actor_id: String,
+    pub create_time: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for NoteRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NoteRow")
+            .field("note_id", &self.note_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct EventRow {
+    pub event_id: Uuid,
+    pub kind: i16,
+    pub event_time: DateTime<Utc>,
+    pub record_time: DateTime<Utc>,
+    pub actor_kind: i16,
+    pub actor_id: String,
+    pub reason: String,
+    pub from_status: i16,
+    pub to_status: i16,
+    pub lines: String,
+    pub refs: String,
+}
+
+/// Units of a line on a timeline event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventLine {
+    pub line_id: String,
+    pub quantity: i32,
+}
+
+/// A timeline event to record.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: EventKind,
+    pub event_time: Option<DateTime<Utc>>,
+    pub actor: Actor,
+    pub reason: String,
+    pub from: Option<Status>,
+    pub to: Option<Status>,
+    pub lines: Vec<EventLine>,
+    pub references: Vec<(RefKind, String)>,
+}
+
+impl Event {
+    /// An event of the service itself, with nothing else set.
+    pub fn system(service: &str) -> Event {
+        Event::by(EventKind::OrderPlaced, Actor::system(service))
+    }
+
+    pub fn by(kind: EventKind, actor: Actor) -> Event {
+        Event {
+            kind,
+            event_time: None,
+            actor,
+            reason: String::new(),
+            from: None,
+            to: None,
+            lines: Vec::new(),
+            references: Vec::new(),
+        }
+    }
+}
+
+/// Writes one timeline event.
+pub async fn record_event(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    event: &Event,
+) -> Result<(), OrderError> {
+    let references: Vec<(i16, &str)> = event
+        .references
+        .iter()
+        .map(|(kind, value)| (i16::from(*kind), value.as_str()))
+        .collect();
+    sqlx::query(
+        "INSERT INTO timeline_events (event_id, order_id, kind, event_time, actor_kind, actor_id,
+             reason, from_status, to_status, lines, refs)
+         VALUES ($1, $2, $3, coalesce($4, now()), $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(order_id)
+    .bind(event.kind.code())
+    .bind(event.event_time)
+    .bind(event.actor.kind.code())
+    .bind(&event.actor.id)
+    .bind(&event.reason)
+    .bind(event.from.map_or(0, Status::code))
+    .bind(event.to.map_or(0, Status::code))
+    .bind(serde_json::to_string(&event.lines)?)
+    .bind(serde_json::to_string(&references)?)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// What placing an order needs besides the order itself.
+pub struct Placement<'a> {
+    pub order: &'a NewOrder,
+    pub totals: Totals,
+    /// SHA-256 of the request's content, to tell a retry from a conflict.
+    pub fingerprint: [u8; 32],
+    /// The StartOrderSaga request for the outbox, built once the id is known.
+    pub saga_start: &'a (dyn Fn(Uuid) -> Vec<u8> + Send + Sync),
+    pub traceparent: &'a str,
+}
+
+impl Store {
+    /// Creates the order with its lines, notes, ORDER_PLACED event and the
+    /// outbox entry of its saga start, in one transaction; or returns the order
+    /// its natural key already names (created = false).
+    pub async fn place(
+        &self,
+        placement: &Placement<'_>,
+    ) -> Result<(OrderRecord, bool), OrderError> {
+        let order = placement.order;
+        let totals = &placement.totals;
+        let order_id = Uuid::now_v7();
+        let mut tx = self.pool.begin().await?;
+        let address = order
+            .shipping_address
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
+        let payment = order
+            .payment_method
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
+        let exchange = order
+            .exchange
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?;
+        let tags: Vec<&str> = order.tags.iter().map(Tag::as_str).collect();
+        let (country, region) = order
+            .shipping_address
+            .as_ref()
+            .map_or((String::new(), String::new()), |a| {
+                (a.country_code.clone(), a.region.clone())
+            });
+        // Waits while another transaction holds the same natural key.
+        let inserted: Option<Uuid> = sqlx::query_scalar(
+            "INSERT INTO orders (order_id, order_number, channel_kind, channel_name,
+                 external_reference, fingerprint, status, customer_name, customer_email,
+                 customer_phone, shipping_address, destination_country, destination_region,
+                 currency_code, lines_total, shipping_total, credit_total, grand_total,
+                 line_count, item_count, delivery_method, service_level, pickup_location_id,
+                 payment_method, tags, exchange, place_time)
+             VALUES ($1, 'OMS-' || lpad(nextval('order_number_sequence')::text, 7, '0'), $2, $3,
+                 $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+                 $20, $21, $22, $23::jsonb, $24, $25::jsonb, coalesce($26, now()))
+             ON CONFLICT (channel_kind, channel_name, external_reference) DO NOTHING
+             RETURNING order_id",
+        )
+        .bind(order_id)
+        .bind(order.channel.kind)
+        .bind(&order.channel.name)
+        .bind(order.external_reference.as_str())
+        .bind(placement.fingerprint.as_slice())
+        .bind(Status::Pending.code())
+        .bind(&order.customer.name.0)
+        .bind(
+            order
+                .customer
+                .email
+                .as_ref()
+                .map_or("", |email| email.as_str()),
+        )
+        .bind(
+            order
+                .customer
+                .phone
+                .as_ref()
+                .map_or("", |phone| phone.as_str()),
+        )
+        .bind(address)
+        .bind(country)
+        .bind(region)
+        .bind(order.currency.as_str())
+        .bind(totals.lines_total.minor())
+        .bind(totals.shipping_total.minor())
+        .bind(totals.credit_total.minor())
+        .bind(totals.grand_total.minor())
+        .bind(i32::try_from(order.lines.len()).unwrap_or(i32::MAX))
+        .bind(totals.item_count)
+        .bind(order.delivery.method as i16)
+        .bind(order.delivery.service_level)
+        .bind(order.delivery.pickup_location_id.as_deref().unwrap_or(""))
+        .bind(payment)
+        .bind(&tags)
+        .bind(exchange)
+        .bind(order.place_time)
+        .fetch_optional(&mut *tx)
+        .await?;
+
+        let Some(order_id) = inserted else {
+            tx.rollback().await?;
+            let existing = self
+                .by_natural_key(
+                    order.channel.kind,
+                    &order.channel.name,
+                    order.external_reference.as_str(),
+                )
+                .await?
+                .ok_or_else(|| {
+                    OrderError::Corrupt("an order vanished under its natural key".into())
+                })?;
+            if existing.row.fingerprint != placement.fingerprint {
+                return Err(OrderError::NaturalKeyConflict {
+                    channel_kind: order.channel.kind,
+                    channel_name: order.channel.name.clone(),
+                    external_reference: order.external_reference.as_str().to_owned(),
+                    order_id: existing.row.order_id.to_string(),
+                });
+            }
+            return Ok((existing, false));
+        };
+
+        let skus: Vec<&str> = order.lines.iter().map(|line| line.sku.as_str()).collect();
+        let quantities: Vec<i32> = order.lines.iter().map(|line| line.quantity.get()).collect();
+        let prices: Vec<i64> = order
+            .lines
+            .iter()
+            .map(|line| line.unit_price.minor())
+            .collect();
+        let line_ids: Vec<Uuid> = order.lines.iter().map(|_| Uuid::now_v7()).collect();
+        sqlx::query(
+            "INSERT INTO order_lines (order_id, line_number, line_id, sku, quantity, unit_price, status)
+             SELECT $1, n::integer, id, sku, quantity, price, $6
+             FROM unnest($2::uuid[], $3::text[], $4::int4[], $5::int8[]) WITH ORDINALITY
+                 AS l(id, sku, quantity, price, n)",
+        )
+        .bind(order_id)
+        .bind(&line_ids)
+        .bind(&skus)
+        .bind(&quantities)
+        .bind(&prices)
+        .bind(Status::Pending.code())
+        .execute(&mut *tx)
+        .await?;
+        for note in &order.notes {
+            insert_note(&mut tx, order_id, &note.0, &order.actor).await?;
+        }
+        let mut placed = Event::by(EventKind::OrderPlaced, order.actor.clone());
+        placed.event_time = order.place_time;
+        placed.to = Some(Status::Pending);
+        record_event(&mut tx, order_id, &placed).await?;
+        outbox::enqueue(
+            &mut tx,
+            order_id,
+            outbox::OutboxKind::StartOrderSaga,
+            &(placement.saga_start)(order_id),
+            placement.traceparent,
+        )
+        .await?;
+        tx.commit().await?;
+        let record = self
+            .get(order_id)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
+        Ok((record, true))
+    }
+
+    /// The order with its lines, notes and timeline.
+    pub async fn get(&self, order_id: Uuid) -> Result<Option<OrderRecord>, OrderError> {
+        let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1");
+        let row: Option<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(order_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(self.complete(row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The order a channel knows by `external_reference`.
+    pub async fn by_natural_key(
+        &self,
+        channel_kind: i16,
+        channel_name: &str,
+        external_reference: &str,
+    ) -> Result<Option<OrderRecord>, OrderError> {
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders
+             WHERE channel_kind = $1 AND channel_name = $2 AND external_reference = $3"
+        );
+        let row: Option<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(channel_kind)
+            .bind(channel_name)
+            .bind(external_reference)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(self.complete(row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn complete(&self, row: OrderRow) -> Result<OrderRecord, OrderError> {
+        let lines = sqlx::query_as(
+            "SELECT line_id, line_number, sku, quantity, unit_price, status, shipped_quantity,
+                 delivered_quantity, returned_quantity, cancelled_quantity, delivery_time
+             FROM order_lines WHERE order_id = $1 ORDER BY line_number",
+        )
+        .bind(row.order_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let notes = sqlx::query_as(
+            "SELECT note_id, text, actor_kind, actor_id, create_time
+             FROM order_notes WHERE order_id = $1 ORDER BY create_time, note_id",
+        )
+        .bind(row.order_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let timeline = sqlx::query_as(
+            "SELECT event_id, kind, event_time, record_time, actor_kind, actor_id, reason,
+                 from_status, to_status, lines::text AS lines, refs::text AS refs
+             FROM timeline_events WHERE order_id = $1 ORDER BY record_time, seq",
+        )
+        .bind(row.order_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(OrderRecord {
+            row,
+            lines,
+            notes,
+            timeline,
+        })
+    }
+
+    /// The order row locked for a change, in `tx`.
+    async fn lock(tx: &mut PgConnection, order_id: Uuid) -> Result<OrderRow, OrderError> {
+        let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1 FOR UPDATE");
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(order_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(order_id.to_string()))
+    }
+
+    /// Moves the order and its lines to CANCEL_REQUESTED and queues the cancel
+    /// saga's start; an order already cancelling or cancelled is returned as is.
+    pub async fn cancel(
+        &self,
+        order_id: Uuid,
+        reason: &str,
+        actor: &Actor,
+        saga_start: &[u8],
+        traceparent: &str,
+    ) -> Result<OrderRecord, OrderError> {
+        let mut tx = self.pool.begin().await?;
+        let row = Self::lock(&mut tx, order_id).await?;
+        let from = row.status()?;
+        if matches!(from, Status::CancelRequested | Status::Cancelled) {
+            tx.rollback().await?;
+        } else if !from.can_become(Status::CancelRequested) {
+            return Err(OrderError::IllegalTransition {
+                from,
+                to: Some(Status::CancelRequested),
+                action: "cancel",
+            });
+        } else {
+            sqlx::query(
+                "UPDATE orders SET status = $2, status_reason = $3, update_time = now() WHERE order_id = $1",
+            )
+            .bind(order_id)
+            .bind(Status::CancelRequested.code())
+            .bind(reason)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE order_lines SET status = $2 WHERE order_id = $1")
+                .bind(order_id)
+                .bind(Status::CancelRequested.code())
+                .execute(&mut *tx)
+                .await?;
+            let mut event = Event::by(EventKind::StatusChanged, actor.clone());
+            event.reason = reason.to_owned();
+            event.from = Some(from);
+            event.to = Some(Status::CancelRequested);
+            record_event(&mut tx, order_id, &event).await?;
+            outbox::enqueue(
+                &mut tx,
+                order_id,
+                outbox::OutboxKind::StartCancelSaga,
+                saga_start,
+                traceparent,
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        self.get(order_id)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(order_id.to_string()))
+    }
+
+    /// Adds a note in `tx` (the caller holds the idempotency claim); returns its id.
+    pub async fn add_note(
+        tx: &mut PgConnection,
+        order_id: Uuid,
+        text: &str,
+        actor: &Actor,
+    ) -> Result<Uuid, OrderError> {
+        Self::lock(tx, order_id).await?;
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM order_notes WHERE order_id = $1")
+            .bind(order_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if count >= 500 {
+            return Err(OrderError::invalid(
+                "order_id",
+                "the order has 500 notes, the most it may have",
+            ));
+        }
+        let note_id = insert_note(tx, order_id, text, actor).await?;
+        let mut event = Event::by(EventKind::NoteAdded, actor.clone());
+        event
+            .references
+            .push((RefKind::NoteId, note_id.to_string()));
+        record_event(tx, order_id, &event).await?;
+        touch(tx, order_id).await?;
+        Ok(note_id)
+    }
+
+    /// Adds the tags the order does not have yet; records TAGS_ADDED naming them.
+    pub async fn add_tags(
+        &self,
+        order_id: Uuid,
+        tags: &[Tag],
+        actor: &Actor,
+    ) -> Result<OrderRecord, OrderError> {
+        let mut tx = self.pool.begin().await?;
+        let row = Self::lock(&mut tx, order_id).await?;
+        let new: Vec<&str> = tags
+            .iter()
+            .map(Tag::as_str)
+            .filter(|tag| !row.tags.iter().any(|have| have == tag))
+            .collect();
+        if !new.is_empty() {
+            if row.tags.len() + new.len() > 50 {
+                return Err(OrderError::invalid(
+                    "tags",
+                    "the order would have more than 50 tags",
+                ));
+            }
+            sqlx::query(
+                "UPDATE orders SET tags = (SELECT array_agg(t ORDER BY t) FROM unnest(tags || $2::text[]) t),
+                     update_time = now()
+                 WHERE order_id = $1",
+            )
+            .bind(order_id)
+            .bind(&new)
+            .execute(&mut *tx)
+            .await?;
+            let mut event = Event::by(EventKind::TagsAdded, actor.clone());
+            event.references = new
+                .iter()
+                .map(|tag| (RefKind::Tag, (*tag).to_owned()))
+                .collect();
+            record_event(&mut tx, order_id, &event).await?;
+        }
+        tx.commit().await?;
+        self.get(order_id)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(order_id.to_string()))
+    }
+
+    /// Removes a tag if the order has it; records TAG_REMOVED.
+    pub async fn remove_tag(
+        &self,
+        order_id: Uuid,
+        tag: &Tag,
+        actor: &Actor,
+    ) -> Result<OrderRecord, OrderError> {
+        let mut tx = self.pool.begin().await?;
+        let row = Self::lock(&mut tx, order_id).await?;
+        if row.tags.iter().any(|have| have == tag.as_str()) {
+            sqlx::query("UPDATE orders SET tags = array_remove(tags, $2), update_time = now() WHERE order_id = $1")
+                .bind(order_id)
+                .bind(tag.as_str())
+                .execute(&mut *tx)
+                .await?;
+            let mut event = Event::by(EventKind::TagRemoved, actor.clone());
+            event
+                .references
+                .push((RefKind::Tag, tag.as_str().to_owned()));
+            record_event(&mut tx, order_id, &event).await?;
+        }
+        tx.commit().await?;
+        self.get(order_id)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(order_id.to_string()))
+    }
+}
+
+async fn insert_note(
+    tx: &mut PgConnection,
+    order_id: Uuid,
+    text: &str,
+    actor: &Actor,
+) -> Result<Uuid, OrderError> {
+    let note_id = Uuid::now_v7();
+    sqlx::query("INSERT INTO order_notes (note_id, order_id, text, actor_kind, actor_id) VALUES ($1, $2, $3, $4, $5)")
+        .bind(note_id)
+        .bind(order_id)
+        .bind(text)
+        .bind(actor.kind.code())
+        .bind(&actor.id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(note_id)
+}
+
+async fn touch(tx: &mut PgConnection, order_id: Uuid) -> Result<(), OrderError> {
+    sqlx::query("UPDATE orders SET update_time = now() WHERE order_id = $1")
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// The actor a channel places orders as when the request names none.
+pub fn channel_actor(name: &str) -> Actor {
+    Actor {
+        kind: ActorKind::Channel,
+        id: name.to_owned(),
+    }
+}
