@@ -102,3 +102,17 @@ CREATE TABLE outbox (
     create_time       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX outbox_pending ON outbox (next_attempt_time) WHERE delivered_time IS NULL;
+
+-- SearchOrders: one index per filter and sort, so that each stays fast at any size.
+CREATE INDEX orders_by_create_time ON orders (create_time DESC, order_id DESC);
+CREATE INDEX orders_by_status ON orders (status, create_time DESC, order_id DESC);
+CREATE INDEX orders_by_channel ON orders (channel_kind, channel_name, create_time DESC, order_id DESC);
+CREATE INDEX orders_by_grand_total ON orders (grand_total, order_id);
+CREATE INDEX orders_by_destination ON orders (destination_country, destination_region, create_time DESC);
+CREATE INDEX orders_by_region ON orders (destination_region, create_time DESC);
+CREATE INDEX orders_by_tags ON orders USING gin (tags);
+CREATE INDEX orders_by_email ON orders (customer_email) WHERE customer_email <> '';
+CREATE INDEX orders_by_phone ON orders (customer_phone) WHERE customer_phone <> '';
+CREATE INDEX orders_by_number ON orders (upper(order_number));
+CREATE INDEX orders_by_reference ON orders (lower(external_reference));
+CREATE INDEX order_lines_by_sku ON order_lines (sku, order_id);

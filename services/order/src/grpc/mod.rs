@@ -3,6 +3,7 @@
 //! converts the result back. Proto types stop here.
 
 mod convert;
+mod dashboard;
 
 use std::sync::Arc;
 
@@ -188,23 +189,56 @@ impl OrderService for Orders {
 
     async fn search_orders(
         &self,
-        _request: Request<pb::SearchOrdersRequest>,
+        request: Request<pb::SearchOrdersRequest>,
     ) -> Result<Response<pb::SearchOrdersResponse>, Status> {
-        Err(Status::unimplemented("SearchOrders is not served yet"))
+        let request = request.into_inner();
+        let (filter, page) = dashboard::search_request(&request)?;
+        let (rows, next) = self.store.search(&filter, &page).await?;
+        Ok(Response::new(pb::SearchOrdersResponse {
+            orders: rows.iter().map(dashboard::summary).collect(),
+            page: Some(common::PageResponse {
+                next_page_token: next
+                    .map(|cursor| dashboard::page_token(&request, &cursor))
+                    .unwrap_or_default(),
+            }),
+        }))
     }
 
     async fn order_stats(
         &self,
-        _request: Request<pb::OrderStatsRequest>,
+        request: Request<pb::OrderStatsRequest>,
     ) -> Result<Response<pb::OrderStatsResponse>, Status> {
-        Err(Status::unimplemented("OrderStats is not served yet"))
+        let request = request.into_inner();
+        let zone = if request.time_zone.is_empty() {
+            "UTC".to_owned()
+        } else {
+            request.time_zone.clone()
+        };
+        let Some(today) = self.store.today_in(&zone).await? else {
+            return Err(OrderError::invalid("time_zone", "not an IANA time zone").into());
+        };
+        let (start, end, channels) = dashboard::stats_request(&request, today)?;
+        let (counts, revenue) = self.store.stats(&zone, start, end, &channels).await?;
+        Ok(Response::new(dashboard::stats(
+            &zone, start, end, &counts, &revenue,
+        )))
     }
 
     async fn customer_summary(
         &self,
-        _request: Request<pb::CustomerSummaryRequest>,
+        request: Request<pb::CustomerSummaryRequest>,
     ) -> Result<Response<pb::CustomerSummaryResponse>, Status> {
-        Err(Status::unimplemented("CustomerSummary is not served yet"))
+        let request = request.into_inner();
+        let (email, phone) = dashboard::customer_request(&request)?;
+        let rows = self
+            .store
+            .customer_orders(email.as_deref(), phone.as_deref())
+            .await?;
+        let summary = dashboard::customer_summary(&rows)
+            .ok_or_else(|| OrderError::NotFound("customer".into()))?;
+        Ok(Response::new(pb::CustomerSummaryResponse {
+            summary: Some(summary),
+        }))
     }
 
     async fn update_shipping_address(

@@ -8,3 +8,4 @@ mod edits;
 mod helpers;
 mod outbox;
 mod place;
+mod search;

@@ -1,0 +1,385 @@
+//! The operator dashboard: SearchOrders with keyset pages, OrderStats and
+//! CustomerSummary. Queries are built from the filters present only, so each
+//! can use its index.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use super::Store;
+use crate::error::OrderError;
+
+/// A search result row: what a dashboard row shows.
+#[derive(Clone, FromRow)]
+pub struct SummaryRow {
+    pub order_id: Uuid,
+    pub order_number: String,
+    pub channel_kind: i16,
+    pub channel_name: String,
+    pub external_reference: String,
+    pub status: i16,
+    pub customer_name: String,
+    pub customer_email: String,
+    pub customer_phone: String,
+    pub destination_country: String,
+    pub destination_region: String,
+    pub currency_code: String,
+    pub grand_total: i64,
+    pub line_count: i32,
+    pub item_count: i32,
+    pub tags: Vec<String>,
+    pub place_time: DateTime<Utc>,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for SummaryRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SummaryRow")
+            .field("order_id", &self.order_id)
+            .finish_non_exhaustive()
+    }
+}
+
+const SUMMARY_COLUMNS: &str =
+    "order_id, order_number, channel_kind, channel_name, external_reference,
+    status, customer_name, customer_email, customer_phone, destination_country, destination_region,
+    currency_code, grand_total, line_count, item_count, tags, place_time, create_time, update_time";
+
+/// What to sort by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortField {
+    CreateTime,
+    GrandTotal,
+    Status,
+}
+
+/// Where a page starts: the sort key of the last row of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    CreateTime(DateTime<Utc>, Uuid),
+    GrandTotal(i64, Uuid),
+    Status(i16, DateTime<Utc>, Uuid),
+}
+
+impl Cursor {
+    fn of(sort: SortField, row: &SummaryRow) -> Cursor {
+        match sort {
+            SortField::CreateTime => Cursor::CreateTime(row.create_time, row.order_id),
+            SortField::GrandTotal => Cursor::GrandTotal(row.grand_total, row.order_id),
+            SortField::Status => Cursor::Status(row.status, row.create_time, row.order_id),
+        }
+    }
+
+    /// The cursor as text: the part of a page token after the filter hash.
+    pub fn encode(&self) -> String {
+        match self {
+            Cursor::CreateTime(time, id) => format!("c~{}~{id}", time.timestamp_micros()),
+            Cursor::GrandTotal(total, id) => format!("g~{total}~{id}"),
+            Cursor::Status(status, time, id) => {
+                format!("s~{status}~{}~{id}", time.timestamp_micros())
+            }
+        }
+    }
+
+    /// Reads a cursor of `sort`; `None` when it is not one.
+    pub fn decode(sort: SortField, text: &str) -> Option<Cursor> {
+        let parts: Vec<&str> = text.split('~').collect();
+        let time = |micros: &str| DateTime::from_timestamp_micros(micros.parse().ok()?);
+        match (sort, parts.as_slice()) {
+            (SortField::CreateTime, ["c", micros, id]) => {
+                Some(Cursor::CreateTime(time(micros)?, id.parse().ok()?))
+            }
+            (SortField::GrandTotal, ["g", total, id]) => {
+                Some(Cursor::GrandTotal(total.parse().ok()?, id.parse().ok()?))
+            }
+            (SortField::Status, ["s", status, micros, id]) => Some(Cursor::Status(
+                status.parse().ok()?,
+                time(micros)?,
+                id.parse().ok()?,
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// Channels to match: (kind, name); a `None` name matches every channel of the kind.
+pub type ChannelFilter = Vec<(i16, Option<String>)>;
+
+/// The filters of SearchOrders, each checked; empty or `None` matches all.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub statuses: Vec<i16>,
+    pub channels: ChannelFilter,
+    pub sku: Option<String>,
+    pub country: Option<String>,
+    pub region: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub tags: Vec<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub query: Option<String>,
+}
+
+/// A page request.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub sort: SortField,
+    pub ascending: bool,
+    pub size: i64,
+    pub after: Option<Cursor>,
+}
+
+fn push_filters(builder: &mut QueryBuilder<Postgres>, filter: &OrderFilter) {
+    builder.push(" WHERE true");
+    if !filter.statuses.is_empty() {
+        builder
+            .push(" AND status = ANY(")
+            .push_bind(filter.statuses.clone())
+            .push(")");
+    }
+    if !filter.channels.is_empty() {
+        builder.push(" AND (false");
+        for (kind, name) in &filter.channels {
+            builder.push(" OR (channel_kind = ").push_bind(*kind);
+            if let Some(name) = name {
+                builder.push(" AND channel_name = ").push_bind(name.clone());
+            }
+            builder.push(")");
+        }
+        builder.push(")");
+    }
+    if let Some(sku) = &filter.sku {
+        builder
+            .push(" AND order_id IN (SELECT order_id FROM order_lines WHERE sku = ")
+            .push_bind(sku.clone())
+            .push(")");
+    }
+    if let Some(country) = &filter.country {
+        builder
+            .push(" AND destination_country = ")
+            .push_bind(country.clone());
+    }
+    if let Some(region) = &filter.region {
+        builder
+            .push(" AND destination_region = ")
+            .push_bind(region.clone());
+    }
+    if let Some(from) = filter.from {
+        builder.push(" AND create_time >= ").push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        builder.push(" AND create_time < ").push_bind(to);
+    }
+    if !filter.tags.is_empty() {
+        builder.push(" AND tags @> ").push_bind(filter.tags.clone());
+    }
+    if let Some(email) = &filter.email {
+        builder
+            .push(" AND customer_email = ")
+            .push_bind(email.clone());
+    }
+    if let Some(phone) = &filter.phone {
+        builder
+            .push(" AND customer_phone = ")
+            .push_bind(phone.clone());
+    }
+    if let Some(query) = &filter.query {
+        builder
+            .push(" AND (upper(order_number) = upper(")
+            .push_bind(query.clone())
+            .push(") OR lower(external_reference) = lower(")
+            .push_bind(query.clone())
+            .push("))");
+    }
+}
+
+impl Store {
+    /// One page of orders; the second value is the cursor of the next page.
+    pub async fn search(
+        &self,
+        filter: &OrderFilter,
+        page: &Page,
+    ) -> Result<(Vec<SummaryRow>, Option<Cursor>), OrderError> {
+        let mut builder =
+            QueryBuilder::<Postgres>::new(format!("SELECT {SUMMARY_COLUMNS} FROM orders"));
+        push_filters(&mut builder, filter);
+        let (after, before) = if page.ascending {
+            (">", "ASC")
+        } else {
+            ("<", "DESC")
+        };
+        match &page.after {
+            None => {}
+            Some(Cursor::CreateTime(time, id)) => {
+                builder
+                    .push(format!(" AND (create_time, order_id) {after} ("))
+                    .push_bind(*time)
+                    .push(", ")
+                    .push_bind(*id)
+                    .push(")");
+            }
+            Some(Cursor::GrandTotal(total, id)) => {
+                builder
+                    .push(format!(" AND (grand_total, order_id) {after} ("))
+                    .push_bind(*total)
+                    .push(", ")
+                    .push_bind(*id)
+                    .push(")");
+            }
+            Some(Cursor::Status(status, time, id)) => {
+                // Status in the asked direction, then always newest first.
+                builder
+                    .push(format!(" AND (status {after} "))
+                    .push_bind(*status)
+                    .push(" OR (status = ")
+                    .push_bind(*status)
+                    .push(" AND (create_time, order_id) < (")
+                    .push_bind(*time)
+                    .push(", ")
+                    .push_bind(*id)
+                    .push(")))");
+            }
+        }
+        match page.sort {
+            SortField::CreateTime => {
+                builder.push(format!(" ORDER BY create_time {before}, order_id {before}"))
+            }
+            SortField::GrandTotal => {
+                builder.push(format!(" ORDER BY grand_total {before}, order_id {before}"))
+            }
+            SortField::Status => builder.push(format!(
+                " ORDER BY status {before}, create_time DESC, order_id DESC"
+            )),
+        };
+        builder.push(" LIMIT ").push_bind(page.size + 1);
+        let mut rows: Vec<SummaryRow> = builder.build_query_as().fetch_all(&self.pool).await?;
+        let size = usize::try_from(page.size).unwrap_or(usize::MAX);
+        let next = if rows.len() > size {
+            rows.truncate(size);
+            rows.last().map(|row| Cursor::of(page.sort, row))
+        } else {
+            None
+        };
+        Ok((rows, next))
+    }
+
+    /// Orders of a customer by email or phone (either matches), newest first.
+    pub async fn customer_orders(
+        &self,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<Vec<SummaryRow>, OrderError> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM orders
+             WHERE ($1::text IS NOT NULL AND customer_email = $1)
+                OR ($2::text IS NOT NULL AND customer_phone = $2)
+             ORDER BY create_time DESC, order_id DESC"
+        );
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(email)
+            .bind(phone)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows)
+    }
+
+    /// Today's date in an IANA time zone; `None` when Postgres does not know it.
+    pub async fn today_in(&self, zone: &str) -> Result<Option<chrono::NaiveDate>, OrderError> {
+        let today = sqlx::query_scalar(
+            "SELECT (now() AT TIME ZONE name)::date FROM pg_timezone_names WHERE name = $1",
+        )
+        .bind(zone)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(today)
+    }
+
+    /// Counts by (channel, status) and revenue by (local day, channel,
+    /// currency) of orders created in the local days `[start, end]` of `zone`.
+    pub async fn stats(
+        &self,
+        zone: &str,
+        start: chrono::NaiveDate,
+        end: chrono::NaiveDate,
+        channels: &[(i16, Option<String>)],
+    ) -> Result<(Vec<StatusRow>, Vec<RevenueRow>), OrderError> {
+        let range = |builder: &mut QueryBuilder<Postgres>| {
+            builder
+                .push(" AND create_time >= (")
+                .push_bind(start)
+                .push("::timestamp AT TIME ZONE ")
+                .push_bind(zone.to_owned())
+                .push(") AND create_time < ((")
+                .push_bind(end)
+                .push(" + 1)::timestamp AT TIME ZONE ")
+                .push_bind(zone.to_owned())
+                .push(")");
+        };
+        let channel_filter = OrderFilter {
+            channels: channels.to_vec(),
+            ..OrderFilter::default()
+        };
+        let mut counts = QueryBuilder::<Postgres>::new(
+            "SELECT channel_kind, channel_name, status, count(*) AS count FROM orders",
+        );
+        push_filters(&mut counts, &channel_filter);
+        range(&mut counts);
+        counts.push(" GROUP BY channel_kind, channel_name, status ORDER BY channel_kind, channel_name, status");
+        let counts: Vec<StatusRow> = counts.build_query_as().fetch_all(&self.pool).await?;
+
+        let mut revenue =
+            QueryBuilder::<Postgres>::new("SELECT to_char((create_time AT TIME ZONE ");
+        revenue.push_bind(zone.to_owned()).push(
+            ")::date, 'YYYY-MM-DD') AS day, channel_kind, channel_name, currency_code,
+                 sum(grand_total)::bigint AS revenue, count(*) AS count FROM orders",
+        );
+        push_filters(&mut revenue, &channel_filter);
+        range(&mut revenue);
+        revenue.push(" AND status NOT IN (6, 8) GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4");
+        let revenue: Vec<RevenueRow> = revenue.build_query_as().fetch_all(&self.pool).await?;
+        Ok((counts, revenue))
+    }
+}
+
+/// Orders of one channel in one status.
+#[derive(Debug, Clone, FromRow)]
+pub struct StatusRow {
+    pub channel_kind: i16,
+    pub channel_name: String,
+    pub status: i16,
+    pub count: i64,
+}
+
+/// Revenue of one channel on one local day in one currency.
+#[derive(Debug, Clone, FromRow)]
+pub struct RevenueRow {
+    pub day: String,
+    pub channel_kind: i16,
+    pub channel_name: String,
+    pub currency_code: String,
+    pub revenue: i64,
+    pub count: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_for_their_sort_only() {
+        let id = Uuid::now_v7();
+        let time = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        for (sort, cursor) in [
+            (SortField::CreateTime, Cursor::CreateTime(time, id)),
+            (SortField::GrandTotal, Cursor::GrandTotal(4999, id)),
+            (SortField::Status, Cursor::Status(2, time, id)),
+        ] {
+            assert_eq!(Cursor::decode(sort, &cursor.encode()), Some(cursor.clone()));
+        }
+        let created = Cursor::CreateTime(time, id).encode();
+        assert_eq!(Cursor::decode(SortField::GrandTotal, &created), None);
+        assert_eq!(Cursor::decode(SortField::CreateTime, "c~x~y"), None);
+    }
+}
