@@ -87,6 +87,40 @@ CREATE TABLE timeline_events (
 );
 CREATE INDEX timeline_events_by_order ON timeline_events (order_id, seq);
 
+-- The shipments of an order as MarkStatus reported them; lines is a list of
+-- {line_id, quantity}.
+CREATE TABLE order_shipments (
+    order_id        uuid NOT NULL REFERENCES orders ON DELETE CASCADE,
+    shipment_id     text NOT NULL,
+    location_id     text NOT NULL DEFAULT '',
+    carrier         text NOT NULL DEFAULT '',
+    tracking_number text NOT NULL DEFAULT '',
+    lines           jsonb NOT NULL DEFAULT '[]',
+    ship_time       timestamptz,
+    delivery_time   timestamptz,
+    cancel_time     timestamptz,
+    create_time     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (order_id, shipment_id)
+);
+
+-- MarkStatus facts applied, by their natural key, so a repeated fact applies once.
+CREATE TABLE status_facts (
+    order_id    uuid NOT NULL REFERENCES orders ON DELETE CASCADE,
+    event_id    text NOT NULL,
+    fingerprint bytea NOT NULL,
+    create_time timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (order_id, event_id)
+);
+
+-- Units returned per (return, line), so a return's units are counted once.
+CREATE TABLE returned_units (
+    order_id  uuid NOT NULL REFERENCES orders ON DELETE CASCADE,
+    return_id text NOT NULL,
+    line_id   uuid NOT NULL,
+    quantity  integer NOT NULL CHECK (quantity > 0),
+    PRIMARY KEY (order_id, return_id, line_id)
+);
+
 -- Saga starts to deliver: written with the order change, delivered by the
 -- dispatcher until the coordinator accepts them.
 CREATE TABLE outbox (

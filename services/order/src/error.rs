@@ -29,6 +29,12 @@ pub enum OrderError {
         to: Option<OrderStatus>,
         action: &'static str,
     },
+    #[error("natural key reused with a different request")]
+    KeyReused { key: &'static str, value: String },
+    #[error("shipping address locked")]
+    AddressLocked(String),
+    #[error("more units returned than delivered")]
+    ReturnNotEligible { sku: String, field: String },
     #[error(transparent)]
     Idempotency(#[from] IdempotencyError),
     #[error("database: {0}")]
@@ -83,6 +89,25 @@ impl From<OrderError> for Status {
                     metadata,
                 )
             }
+            OrderError::KeyReused { key, value } => error::failed_precondition(
+                ErrorReason::IdempotencyKeyReused,
+                format!("{key} reused with a different request"),
+                [(key, value)],
+            ),
+            OrderError::AddressLocked(order_id) => error::failed_precondition(
+                ErrorReason::ShippingAddressLocked,
+                "shipments exist or are being created for the order",
+                [("order_id", order_id)],
+            ),
+            OrderError::ReturnNotEligible { sku, field } => error::failed_precondition(
+                ErrorReason::ReturnNotEligible,
+                "more units returned than were delivered",
+                [
+                    ("rule", "quantity".to_owned()),
+                    ("sku", sku),
+                    ("field", field),
+                ],
+            ),
             OrderError::Idempotency(err) => err.into(),
             OrderError::Database(err) => error::database(&err),
             err @ OrderError::Corrupt(_) => error::internal(&err),

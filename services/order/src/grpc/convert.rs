@@ -16,9 +16,14 @@ use crate::{
             Amount, CurrencyCode, Email, ExternalReference, Phone, Pii, Tag, contains_card_number,
         },
     },
+    domain::{status::Status, timeline::RefKind},
     error::OrderError,
-    store::orders::{EventLine, OrderRecord},
+    store::{
+        orders::{EventLine, OrderRecord},
+        status::{Fact, LineRef, ShipmentFact},
+    },
 };
+use uuid::Uuid;
 
 pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
     Timestamp {
@@ -197,9 +202,7 @@ pub fn new_order(
     let shipping_address = request.shipping_address.as_ref().map(address);
     if let Some(delivery) = &delivery {
         match delivery.method {
-            DeliveryMethod::Ship => {
-                check_complete_address(&mut v, request.shipping_address.as_ref())
-            }
+            DeliveryMethod::Ship => complete_address(&mut v, request.shipping_address.as_ref()),
             DeliveryMethod::Pickup => {
                 let has_geo = request
                     .shipping_address
@@ -344,7 +347,7 @@ fn delivery(v: &mut FieldViolations, request: &pb::PlaceOrderRequest) -> Option<
     })
 }
 
-fn check_complete_address(v: &mut FieldViolations, address: Option<&common::Address>) {
+pub fn complete_address(v: &mut FieldViolations, address: Option<&common::Address>) {
     let Some(address) = address else {
         v.add("shipping_address", "required for SHIP");
         return;
@@ -547,7 +550,30 @@ pub fn order(record: &OrderRecord, include_payment_method: bool) -> Result<pb::O
             })
             .collect(),
         tags: row.tags.clone(),
-        shipments: Vec::new(),
+        shipments: record
+            .shipments
+            .iter()
+            .map(|shipment| {
+                let lines: Vec<EventLine> = serde_json::from_str(&shipment.lines)?;
+                Ok(pb::ShipmentRef {
+                    shipment_id: shipment.shipment_id.clone(),
+                    location_id: shipment.location_id.clone(),
+                    carrier: shipment.carrier.clone(),
+                    tracking_number: shipment.tracking_number.clone(),
+                    lines: lines
+                        .into_iter()
+                        .map(|line| pb::LineQuantity {
+                            line_id: line.line_id,
+                            sku: String::new(),
+                            quantity: line.quantity,
+                        })
+                        .collect(),
+                    ship_time: shipment.ship_time.map(timestamp),
+                    delivery_time: shipment.delivery_time.map(timestamp),
+                    cancel_time: shipment.cancel_time.map(timestamp),
+                })
+            })
+            .collect::<Result<Vec<_>, OrderError>>()?,
         payment_id: row.payment_id.clone(),
         return_ids: row.return_ids.clone(),
         exchange,
@@ -557,6 +583,156 @@ pub fn order(record: &OrderRecord, include_payment_method: bool) -> Result<pb::O
         place_time: Some(timestamp(row.place_time)),
         create_time: Some(timestamp(row.create_time)),
         update_time: Some(timestamp(row.update_time)),
-        pickup_location_id: String::new(),
+        pickup_location_id: row.pickup_location_id.clone(),
+    })
+}
+
+fn line_refs(v: &mut FieldViolations, field: &str, lines: &[pb::LineQuantity]) -> Vec<LineRef> {
+    lines
+        .iter()
+        .enumerate()
+        .filter_map(|(index, line)| {
+            let field = format!("{field}[{index}]");
+            if line.line_id.is_empty() == line.sku.is_empty() {
+                v.add(&field, "name the line by exactly one of line_id and sku");
+                return None;
+            }
+            if line.quantity < 1 {
+                v.add(format!("{field}.quantity"), "must be at least 1");
+                return None;
+            }
+            Some(LineRef {
+                line_id: Some(line.line_id.clone()).filter(|id| !id.is_empty()),
+                sku: Some(line.sku.clone()).filter(|sku| !sku.is_empty()),
+                quantity: line.quantity,
+            })
+        })
+        .collect()
+}
+
+/// Checks a MarkStatus request into a fact.
+pub fn fact(request: &pb::MarkStatusRequest) -> Result<Fact, OrderError> {
+    let mut v = FieldViolations::new();
+    let order_id = match Uuid::parse_str(&request.order_id) {
+        Ok(id) => Some(id),
+        Err(_) if request.order_id.is_empty() => {
+            v.add("order_id", "required");
+            None
+        }
+        Err(_) => return Err(OrderError::NotFound(request.order_id.clone())),
+    };
+    if request.event_id.is_empty() || request.event_id.len() > 128 {
+        v.add("event_id", "must be 1 to 128 characters");
+    }
+    let status = match request.status {
+        0 => None,
+        code => match Status::from_code(code) {
+            Some(
+                status @ (Status::Confirmed
+                | Status::Rejected
+                | Status::Shipped
+                | Status::Delivered
+                | Status::Cancelled
+                | Status::Returned),
+            ) => Some(status),
+            Some(status) => {
+                v.add("status", format!("{} cannot be named", status.name()));
+                None
+            }
+            None => {
+                v.add("status", "not an order status");
+                None
+            }
+        },
+    };
+    let needs_reason = matches!(status, Some(Status::Rejected | Status::Cancelled));
+    if (needs_reason && request.reason.trim().is_empty()) || request.reason.chars().count() > 500 {
+        v.add(
+            "reason",
+            if needs_reason {
+                "must be 1 to 500 characters"
+            } else {
+                "at most 500 characters"
+            },
+        );
+    }
+    let lines = line_refs(&mut v, "lines", &request.lines);
+    if status == Some(Status::Returned) {
+        if request.return_id.is_empty() {
+            v.add("return_id", "required for RETURNED");
+        }
+        if request.lines.is_empty() {
+            v.add("lines", "required for RETURNED");
+        }
+    }
+    let shipments = request
+        .shipments
+        .iter()
+        .enumerate()
+        .map(|(index, shipment)| {
+            if shipment.shipment_id.is_empty() {
+                v.add(format!("shipments[{index}].shipment_id"), "required");
+            }
+            ShipmentFact {
+                shipment_id: shipment.shipment_id.clone(),
+                location_id: shipment.location_id.clone(),
+                carrier: shipment.carrier.clone(),
+                tracking_number: shipment.tracking_number.clone(),
+                lines: line_refs(
+                    &mut v,
+                    &format!("shipments[{index}].lines"),
+                    &shipment.lines,
+                ),
+            }
+        })
+        .collect();
+    if !request.pickup_location_id.is_empty() && status != Some(Status::Confirmed) {
+        v.add("pickup_location_id", "only with CONFIRMED");
+    }
+    if request.references.len() > 20 {
+        v.add("references", "at most 20");
+    }
+    let references = request
+        .references
+        .iter()
+        .enumerate()
+        .filter_map(|(index, reference)| {
+            let kind = i16::try_from(reference.kind)
+                .ok()
+                .and_then(|kind| RefKind::try_from(kind).ok());
+            if kind.is_none() {
+                v.add(format!("references[{index}].kind"), "not a reference kind");
+            }
+            if reference.value.is_empty() || reference.value.len() > 128 {
+                v.add(
+                    format!("references[{index}].value"),
+                    "must be 1 to 128 characters",
+                );
+            }
+            kind.map(|kind| (kind, reference.value.clone()))
+        })
+        .collect();
+    let actor = actor(&mut v, request.actor.as_ref());
+    let event_time = request.event_time.as_ref().and_then(from_timestamp);
+    if !v.is_empty() {
+        return Err(OrderError::Invalid(v));
+    }
+    let text = |value: &str| Some(value.to_owned()).filter(|value| !value.is_empty());
+    Ok(Fact {
+        order_id: order_id.ok_or_else(|| OrderError::invalid("order_id", "required"))?,
+        event_id: request.event_id.clone(),
+        fingerprint: oms_platform::idempotency::fingerprint(request),
+        status,
+        lines,
+        shipments,
+        payment_id: text(&request.payment_id),
+        return_id: text(&request.return_id),
+        saga_id: text(&request.saga_id),
+        lock_shipping_address: request.lock_shipping_address,
+        references,
+        actor: actor.ok_or_else(|| OrderError::invalid("actor", "required"))?,
+        reason: request.reason.clone(),
+        event_time,
+        pickup_location_id: text(&request.pickup_location_id),
     })
 }

@@ -243,11 +243,57 @@ impl OrderService for Orders {
 
     async fn update_shipping_address(
         &self,
-        _request: Request<pb::UpdateShippingAddressRequest>,
+        request: Request<pb::UpdateShippingAddressRequest>,
     ) -> Result<Response<pb::UpdateShippingAddressResponse>, Status> {
-        Err(Status::unimplemented(
-            "UpdateShippingAddress is not served yet",
-        ))
+        let key = IdempotencyKey::from_metadata(request.metadata())?;
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let order_id = order_id(&mut violations, &request.order_id);
+        convert::complete_address(&mut violations, request.shipping_address.as_ref());
+        let actor = convert::actor(&mut violations, request.actor.as_ref());
+        reason(&mut violations, &request.reason, false);
+        invalid(violations)?;
+        let order_id = require_order_id(order_id)?;
+        let actor = actor.ok_or_else(|| OrderError::invalid("actor", "required"))?;
+        let address = convert::address(
+            request
+                .shipping_address
+                .as_ref()
+                .ok_or_else(|| OrderError::invalid("shipping_address", "required"))?,
+        );
+        const SCOPE: &str = "oms.order.v1.OrderService/UpdateShippingAddress";
+        if let Some(key) = &key {
+            // The key's first response is replayed; the change itself is natural.
+            let mut tx = self.store.pool().begin().await.map_err(OrderError::from)?;
+            if let Claim::Replay(response) =
+                idempotency::claim::<pb::UpdateShippingAddressResponse>(
+                    &mut tx, SCOPE, key, &request,
+                )
+                .await
+                .map_err(OrderError::from)?
+            {
+                return Ok(Response::new(response));
+            }
+            let record = self
+                .store
+                .update_address(order_id, &address, &actor, &request.reason)
+                .await?;
+            let response = pb::UpdateShippingAddressResponse {
+                order: Some(convert::order(&record, false)?),
+            };
+            idempotency::record(&mut tx, SCOPE, key, &response)
+                .await
+                .map_err(OrderError::from)?;
+            tx.commit().await.map_err(OrderError::from)?;
+            return Ok(Response::new(response));
+        }
+        let record = self
+            .store
+            .update_address(order_id, &address, &actor, &request.reason)
+            .await?;
+        Ok(Response::new(pb::UpdateShippingAddressResponse {
+            order: Some(convert::order(&record, false)?),
+        }))
     }
 
     async fn cancel_order(
@@ -383,8 +429,17 @@ impl OrderService for Orders {
 
     async fn mark_status(
         &self,
-        _request: Request<pb::MarkStatusRequest>,
+        request: Request<pb::MarkStatusRequest>,
     ) -> Result<Response<pb::MarkStatusResponse>, Status> {
-        Err(Status::unimplemented("MarkStatus is not served yet"))
+        let request = request.into_inner();
+        let fact = convert::fact(&request)?;
+        let (record, changed) = self.store.mark_status(&fact).await?;
+        if changed {
+            tracing::info!(order_id = %fact.order_id, event_id = %fact.event_id, status = record.row.status, "order fact recorded");
+        }
+        Ok(Response::new(pb::MarkStatusResponse {
+            order: Some(convert::order(&record, false)?),
+            changed,
+        }))
     }
 }

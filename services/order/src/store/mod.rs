@@ -8,6 +8,7 @@
 pub mod orders;
 pub mod outbox;
 pub mod search;
+pub mod status;
 
 use sqlx::PgPool;
 

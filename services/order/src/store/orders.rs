@@ -24,6 +24,7 @@ use crate::{
 pub struct OrderRecord {
     pub row: OrderRow,
     pub lines: Vec<LineRow>,
+    pub shipments: Vec<ShipmentRow>,
     pub notes: Vec<NoteRow>,
     pub timeline: Vec<EventRow>,
 }
@@ -126,6 +127,18 @@ pub struct LineRow {
     pub returned_quantity: i32,
     pub cancelled_quantity: i32,
     pub delivery_time: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ShipmentRow {
+    pub shipment_id: String,
+    pub location_id: String,
+    pub carrier: String,
+    pub tracking_number: String,
+    pub lines: String,
+    pub ship_time: Option<DateTime<Utc>>,
+    pub delivery_time: Option<DateTime<Utc>>,
+    pub cancel_time: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, FromRow)]
@@ -460,16 +473,28 @@ impl Store {
         .bind(row.order_id)
         .fetch_all(&self.pool)
         .await?;
+        let shipments = sqlx::query_as(
+            "SELECT shipment_id, location_id, carrier, tracking_number, lines::text AS lines,
+                 ship_time, delivery_time, cancel_time
+             FROM order_shipments WHERE order_id = $1 ORDER BY create_time, shipment_id",
+        )
+        .bind(row.order_id)
+        .fetch_all(&self.pool)
+        .await?;
         Ok(OrderRecord {
             row,
             lines,
+            shipments,
             notes,
             timeline,
         })
     }
 
     /// The order row locked for a change, in `tx`.
-    async fn lock(tx: &mut PgConnection, order_id: Uuid) -> Result<OrderRow, OrderError> {
+    pub(crate) async fn lock(
+        tx: &mut PgConnection,
+        order_id: Uuid,
+    ) -> Result<OrderRow, OrderError> {
         let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1 FOR UPDATE");
         sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(order_id)
@@ -663,5 +688,56 @@ pub fn channel_actor(name: &str) -> Actor {
     Actor {
         kind: ActorKind::Channel,
         id: name.to_owned(),
+    }
+}
+
+impl Store {
+    /// Replaces the shipping address while no shipment exists or is being
+    /// created; the same address again changes nothing.
+    pub async fn update_address(
+        &self,
+        order_id: Uuid,
+        address: &Address,
+        actor: &Actor,
+        reason: &str,
+    ) -> Result<OrderRecord, OrderError> {
+        let mut tx = self.pool.begin().await?;
+        let row = Self::lock(&mut tx, order_id).await?;
+        let status = row.status()?;
+        if !matches!(status, Status::Pending | Status::Confirmed) {
+            return Err(OrderError::IllegalTransition {
+                from: status,
+                to: None,
+                action: "update_shipping_address",
+            });
+        }
+        let shipments: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM order_shipments WHERE order_id = $1")
+                .bind(order_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if row.shipping_address_lock_time.is_some() || shipments > 0 {
+            return Err(OrderError::AddressLocked(order_id.to_string()));
+        }
+        if row.address()?.as_ref() != Some(address) {
+            sqlx::query(
+                "UPDATE orders SET shipping_address = $2::jsonb, destination_country = $3,
+                     destination_region = $4, update_time = now()
+                 WHERE order_id = $1",
+            )
+            .bind(order_id)
+            .bind(serde_json::to_string(address)?)
+            .bind(&address.country_code)
+            .bind(&address.region)
+            .execute(&mut *tx)
+            .await?;
+            let mut event = Event::by(EventKind::ShippingAddressUpdated, actor.clone());
+            event.reason = reason.to_owned();
+            record_event(&mut tx, order_id, &event).await?;
+        }
+        tx.commit().await?;
+        self.get(order_id)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(order_id.to_string()))
     }
 }

@@ -9,3 +9,4 @@ mod helpers;
 mod outbox;
 mod place;
 mod search;
+mod status;

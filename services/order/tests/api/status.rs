@@ -1,0 +1,475 @@
+//! MarkStatus and CancelOrder against the state machine: from every status,
+//! every fact either moves the order as the table allows, changes nothing, or
+//! is refused.
+
+use oms_proto::{
+    common::v1::Actor,
+    order::v1::{
+        CancelOrderRequest, LineQuantity, MarkStatusRequest, OrderStatus, ShipmentRef,
+        UpdateShippingAddressRequest,
+    },
+};
+use tonic::Code;
+
+use crate::helpers::*;
+
+/// The order of every case: TEE x2 shipped as s1, CAP x1 shipped as s2.
+fn two_line_order(reference: &str) -> oms_proto::order::v1::PlaceOrderRequest {
+    let mut request = web_order(reference);
+    request.lines[0].sku = "TEE".into();
+    request.lines[1].sku = "CAP".into();
+    request
+}
+
+fn units(sku: &str, quantity: i32) -> LineQuantity {
+    LineQuantity {
+        line_id: String::new(),
+        sku: sku.into(),
+        quantity,
+    }
+}
+
+fn shipment(id: &str, lines: Vec<LineQuantity>) -> ShipmentRef {
+    ShipmentRef {
+        shipment_id: id.into(),
+        location_id: "wh-1".into(),
+        carrier: "sim".into(),
+        tracking_number: format!("TRK-{id}"),
+        lines,
+        ..Default::default()
+    }
+}
+
+fn saga() -> Actor {
+    Actor {
+        kind: oms_proto::common::v1::ActorKind::Saga as i32,
+        id: "saga-1".into(),
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Fact {
+    Confirm,
+    Reject,
+    ShipS1,
+    DeliverS2,
+    Cancelled,
+    Return,
+    CancelOrder,
+}
+
+fn request(order_id: &str, fact: Fact, event_id: &str) -> MarkStatusRequest {
+    let base = MarkStatusRequest {
+        order_id: order_id.into(),
+        event_id: event_id.into(),
+        actor: Some(saga()),
+        ..Default::default()
+    };
+    match fact {
+        Fact::Confirm => MarkStatusRequest {
+            status: OrderStatus::Confirmed as i32,
+            shipments: vec![
+                shipment("s1", vec![units("TEE", 2)]),
+                shipment("s2", vec![units("CAP", 1)]),
+            ],
+            payment_id: "pay-1".into(),
+            ..base
+        },
+        Fact::Reject => MarkStatusRequest {
+            status: OrderStatus::Rejected as i32,
+            reason: "card declined".into(),
+            ..base
+        },
+        Fact::ShipS1 => MarkStatusRequest {
+            status: OrderStatus::Shipped as i32,
+            shipments: vec![shipment("s1", vec![units("TEE", 2)])],
+            ..base
+        },
+        Fact::DeliverS2 => MarkStatusRequest {
+            status: OrderStatus::Delivered as i32,
+            shipments: vec![shipment("s2", vec![units("CAP", 1)])],
+            ..base
+        },
+        Fact::Cancelled => MarkStatusRequest {
+            status: OrderStatus::Cancelled as i32,
+            reason: "customer asked".into(),
+            ..base
+        },
+        Fact::Return => MarkStatusRequest {
+            status: OrderStatus::Returned as i32,
+            return_id: format!("r-{event_id}"),
+            lines: vec![units("TEE", 1)],
+            ..base
+        },
+        Fact::CancelOrder => unreachable!("CancelOrder is its own call"),
+    }
+}
+
+/// Applies a fact; Ok((status, changed)) or the refusal.
+async fn apply(
+    client: &mut Client,
+    order_id: &str,
+    fact: Fact,
+    event_id: &str,
+) -> Result<(i32, bool), tonic::Status> {
+    if let Fact::CancelOrder = fact {
+        let order = client
+            .cancel_order(CancelOrderRequest {
+                order_id: order_id.into(),
+                reason: "customer changed mind".into(),
+                actor: Some(operator()),
+            })
+            .await?
+            .into_inner()
+            .order
+            .unwrap();
+        return Ok((order.status, true));
+    }
+    let response = client
+        .mark_status(request(order_id, fact, event_id))
+        .await?
+        .into_inner();
+    Ok((response.order.unwrap().status, response.changed))
+}
+
+/// Places an order and walks it to `state` with facts that the table allows.
+async fn order_in(client: &mut Client, state: &str, reference: &str) -> String {
+    let order_id = client
+        .place_order(two_line_order(reference))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap()
+        .order_id;
+    let marker = client.clone();
+    let mark = |request: MarkStatusRequest| {
+        let mut client = marker.clone();
+        async move { client.mark_status(request).await.unwrap() }
+    };
+    let steps: &[(&str, Fact)] = match state {
+        "pending" => &[],
+        "confirmed" => &[("a", Fact::Confirm)],
+        "partially_shipped" => &[("a", Fact::Confirm), ("b", Fact::ShipS1)],
+        "shipped" => &[("a", Fact::Confirm), ("b", Fact::ShipS1)],
+        "delivered" => &[("a", Fact::Confirm), ("b", Fact::ShipS1)],
+        "partially_returned" => &[("a", Fact::Confirm), ("b", Fact::ShipS1)],
+        "returned" => &[("a", Fact::Confirm), ("b", Fact::ShipS1)],
+        "rejected" => &[("a", Fact::Reject)],
+        "cancel_requested" | "cancelled" => &[],
+        other => panic!("no state {other}"),
+    };
+    for (event_id, fact) in steps {
+        mark(request(&order_id, *fact, event_id)).await;
+    }
+    let ship = |id: &str, sku: &str, quantity: i32, status: OrderStatus, event_id: &str| {
+        MarkStatusRequest {
+            order_id: order_id.clone(),
+            event_id: event_id.into(),
+            status: status as i32,
+            shipments: vec![shipment(id, vec![units(sku, quantity)])],
+            actor: Some(saga()),
+            ..Default::default()
+        }
+    };
+    if matches!(
+        state,
+        "shipped" | "delivered" | "partially_returned" | "returned"
+    ) {
+        mark(ship("s2", "CAP", 1, OrderStatus::Shipped, "c")).await;
+    }
+    if matches!(state, "delivered" | "partially_returned" | "returned") {
+        mark(ship("s1", "TEE", 2, OrderStatus::Delivered, "d")).await;
+        mark(ship("s2", "CAP", 1, OrderStatus::Delivered, "e")).await;
+    }
+    let returned = |lines: Vec<LineQuantity>| MarkStatusRequest {
+        order_id: order_id.clone(),
+        event_id: "f".into(),
+        status: OrderStatus::Returned as i32,
+        return_id: "r-1".into(),
+        lines,
+        actor: Some(saga()),
+        ..Default::default()
+    };
+    match state {
+        "partially_returned" => {
+            mark(returned(vec![units("TEE", 1)])).await;
+        }
+        "returned" => {
+            mark(returned(vec![units("TEE", 2), units("CAP", 1)])).await;
+        }
+        "cancel_requested" | "cancelled" => {
+            apply(client, &order_id, Fact::CancelOrder, "")
+                .await
+                .unwrap();
+        }
+        _ => {}
+    }
+    if state == "cancelled" {
+        mark(request(&order_id, Fact::Cancelled, "g")).await;
+    }
+    order_id
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Expect {
+    /// Moves (or stays) to this status, and something changed.
+    To(OrderStatus),
+    /// Accepted, nothing changed.
+    Same,
+    /// FAILED_PRECONDITION ILLEGAL_STATE_TRANSITION.
+    Illegal,
+    /// FAILED_PRECONDITION RETURN_NOT_ELIGIBLE.
+    NotEligible,
+}
+
+#[tokio::test]
+async fn from_every_status_every_fact_moves_the_order_as_the_table_says() {
+    use Expect::*;
+    use Fact::*;
+    use OrderStatus as S;
+    let orders = TestOrders::start().await;
+    let mut client = orders.client();
+    let facts = [
+        Confirm,
+        Reject,
+        ShipS1,
+        DeliverS2,
+        Cancelled,
+        Return,
+        CancelOrder,
+    ];
+    let table: [(&str, S, [Expect; 7]); 10] = [
+        (
+            "pending",
+            S::Pending,
+            [
+                To(S::Confirmed),
+                To(S::Rejected),
+                To(S::PartiallyShipped),
+                To(S::PartiallyShipped),
+                Illegal,
+                NotEligible,
+                To(S::CancelRequested),
+            ],
+        ),
+        (
+            "confirmed",
+            S::Confirmed,
+            [
+                Same,
+                Illegal,
+                To(S::PartiallyShipped),
+                To(S::PartiallyShipped),
+                Illegal,
+                NotEligible,
+                To(S::CancelRequested),
+            ],
+        ),
+        (
+            "partially_shipped",
+            S::PartiallyShipped,
+            [
+                Same,
+                Illegal,
+                Same,
+                To(S::Shipped),
+                Illegal,
+                NotEligible,
+                Illegal,
+            ],
+        ),
+        (
+            "shipped",
+            S::Shipped,
+            [
+                Same,
+                Illegal,
+                Same,
+                To(S::Shipped),
+                Illegal,
+                NotEligible,
+                Illegal,
+            ],
+        ),
+        (
+            "delivered",
+            S::Delivered,
+            [
+                Same,
+                Illegal,
+                Same,
+                Same,
+                Illegal,
+                To(S::PartiallyReturned),
+                Illegal,
+            ],
+        ),
+        (
+            "partially_returned",
+            S::PartiallyReturned,
+            [
+                Same,
+                Illegal,
+                Same,
+                Same,
+                Illegal,
+                To(S::PartiallyReturned),
+                Illegal,
+            ],
+        ),
+        (
+            "returned",
+            S::Returned,
+            [Same, Illegal, Same, Same, Illegal, NotEligible, Illegal],
+        ),
+        (
+            "rejected",
+            S::Rejected,
+            [Illegal, Same, Illegal, Illegal, Same, Illegal, Illegal],
+        ),
+        (
+            "cancel_requested",
+            S::CancelRequested,
+            [
+                To(S::CancelRequested),
+                Illegal,
+                To(S::CancelRequested),
+                To(S::CancelRequested),
+                To(S::Cancelled),
+                Illegal,
+                Same,
+            ],
+        ),
+        (
+            "cancelled",
+            S::Cancelled,
+            [Illegal, Same, Illegal, Illegal, Same, Illegal, Same],
+        ),
+    ];
+    let mut checked = 0;
+    for (state, status, expected) in table {
+        for (fact, expect) in facts.into_iter().zip(expected) {
+            let order_id = order_in(&mut client, state, &format!("{state}-{fact:?}")).await;
+            let start = client
+                .get_order(oms_proto::order::v1::GetOrderRequest {
+                    order_id: order_id.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .order
+                .unwrap();
+            assert_eq!(start.status, status as i32, "setting up {state}");
+            let outcome = apply(&mut client, &order_id, fact, "x").await;
+            let got = match outcome {
+                Ok((now, changed))
+                    if now == status as i32 && (!changed || matches!(fact, CancelOrder)) =>
+                {
+                    Same
+                }
+                Ok((now, _)) => To(OrderStatus::try_from(now).unwrap()),
+                Err(status)
+                    if status.code() == Code::FailedPrecondition
+                        && reason(&status) == "ILLEGAL_STATE_TRANSITION" =>
+                {
+                    Illegal
+                }
+                Err(status)
+                    if status.code() == Code::FailedPrecondition
+                        && reason(&status) == "RETURN_NOT_ELIGIBLE" =>
+                {
+                    NotEligible
+                }
+                Err(status) => panic!("{state} + {fact:?}: unexpected {status:?}"),
+            };
+            assert_eq!(got, expect, "{state} + {fact:?}");
+            // The same fact again is a no-op, never a second move.
+            if !matches!(fact, CancelOrder) && matches!(expect, To(_)) {
+                let (again, changed) = apply(&mut client, &order_id, fact, "x").await.unwrap();
+                assert!(!changed, "{state} + {fact:?} twice");
+                assert_eq!(
+                    Some(again),
+                    match expect {
+                        To(s) => Some(s as i32),
+                        _ => None,
+                    }
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 70);
+    orders.stop().await;
+}
+
+#[tokio::test]
+async fn the_address_changes_until_shipments_are_being_created() {
+    let orders = TestOrders::start().await;
+    let mut client = orders.client();
+    let order_id = client
+        .place_order(two_line_order("addr"))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap()
+        .order_id;
+    let mut address = web_order("x").shipping_address.unwrap();
+    address.lines = vec!["Friedrichstrasse 1".into()];
+    let update = |address: oms_proto::common::v1::Address| UpdateShippingAddressRequest {
+        order_id: order_id.clone(),
+        shipping_address: Some(address),
+        actor: Some(operator()),
+        reason: "customer moved".into(),
+    };
+
+    let changed = client
+        .update_shipping_address(update(address.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    let same = client
+        .update_shipping_address(update(address.clone()))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    client
+        .mark_status(MarkStatusRequest {
+            order_id: order_id.clone(),
+            event_id: "lock".into(),
+            lock_shipping_address: true,
+            actor: Some(saga()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let locked = client
+        .update_shipping_address(update(address))
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        changed.shipping_address.unwrap().lines,
+        ["Friedrichstrasse 1"]
+    );
+    assert_eq!(same.timeline.len(), changed.timeline.len());
+    assert_eq!(reason(&locked), "SHIPPING_ADDRESS_LOCKED");
+    let reused = client
+        .mark_status(MarkStatusRequest {
+            order_id: order_id.clone(),
+            event_id: "lock".into(),
+            payment_id: "p-9".into(),
+            actor: Some(saga()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&reused), "IDEMPOTENCY_KEY_REUSED");
+    orders.stop().await;
+}
