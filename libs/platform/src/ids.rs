@@ -22,6 +22,32 @@ fn is_id_char(c: char, upper: bool) -> bool {
         || (upper && c.is_ascii_uppercase())
 }
 
+/// An ISO 3166-1 alpha-2 country code, upper case, e.g. `DE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CountryCode([u8; 2]);
+
+impl CountryCode {
+    /// Checks the shape of a country code (two upper-case ASCII letters).
+    pub fn parse(value: &str) -> Result<CountryCode, Invalid> {
+        match value.as_bytes() {
+            [a, b] if a.is_ascii_uppercase() && b.is_ascii_uppercase() => Ok(CountryCode([*a, *b])),
+            _ => Err(Invalid::new("must be an ISO 3166-1 alpha-2 code, e.g. DE")),
+        }
+    }
+
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        // Both bytes are ASCII letters, checked in `parse`.
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+}
+
+impl fmt::Display for CountryCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A merchant SKU: 1 to 64 characters of `[A-Za-z0-9._-]`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Sku(String);
@@ -39,9 +65,27 @@ impl Sku {
     }
 }
 
-/// A location id: 1 to 64 characters of `[a-z0-9._-]`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A location id: 1 to 64 characters of `[a-z0-9._-]`, ordered byte-wise.
+/// Read back from stored JSON through the same check.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct LocationId(String);
+
+impl TryFrom<String> for LocationId {
+    type Error = Invalid;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        LocationId::parse(&value)
+    }
+}
+
+impl From<LocationId> for String {
+    fn from(id: LocationId) -> String {
+        id.0
+    }
+}
 
 impl LocationId {
     pub fn parse(value: &str) -> Result<LocationId, Invalid> {
@@ -219,6 +263,24 @@ mod tests {
         assert!(Sku::parse(&"a".repeat(65)).is_err());
         assert!(LocationId::parse("wh-berlin.1").is_ok());
         assert!(LocationId::parse("WH-Berlin").is_err());
+    }
+
+    #[test]
+    fn a_country_code_is_two_upper_case_letters() {
+        assert_eq!(
+            CountryCode::parse("DE").map(|c| c.to_string()),
+            Ok("DE".into())
+        );
+        assert!(CountryCode::parse("de").is_err());
+        assert!(CountryCode::parse("DEU").is_err());
+    }
+
+    #[test]
+    fn a_stored_location_id_is_checked_when_read_back() {
+        let parsed: Result<LocationId, _> = serde_json::from_str("\"WH 1\"");
+        assert!(parsed.is_err());
+        let parsed: LocationId = serde_json::from_str("\"wh-1\"").unwrap();
+        assert_eq!(parsed.as_str(), "wh-1");
     }
 
     #[test]

@@ -333,6 +333,29 @@ fn format_grpc_timeout(deadline: Duration) -> String {
     }
 }
 
+/// The W3C `traceparent` of the current span, to store with work done later
+/// (an outbox entry, a saga step) so that the work joins the same trace.
+/// Empty when there is no trace.
+pub fn current_traceparent() -> String {
+    let mut carrier = std::collections::HashMap::new();
+    TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut carrier);
+    carrier.remove("traceparent").unwrap_or_default()
+}
+
+/// Makes `span` a child of a stored `traceparent`; nothing happens when it is
+/// empty or malformed.
+pub fn set_stored_parent(span: &tracing::Span, traceparent: &str) {
+    if traceparent.is_empty() {
+        return;
+    }
+    let carrier =
+        std::collections::HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let parent = TraceContextPropagator::new().extract(&carrier);
+    if let Err(err) = span.set_parent(parent) {
+        tracing::debug!(error = %err, "stored trace context not applied");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,28 +400,5 @@ mod tests {
             ("oms.inventory.v1.InventoryService", "Reserve")
         );
         assert_eq!(rpc_name("/"), ("unknown", "unknown"));
-    }
-}
-
-/// The W3C `traceparent` of the current span, to store with work done later
-/// (an outbox entry, a saga step) so that the work joins the same trace.
-/// Empty when there is no trace.
-pub fn current_traceparent() -> String {
-    let mut carrier = std::collections::HashMap::new();
-    TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut carrier);
-    carrier.remove("traceparent").unwrap_or_default()
-}
-
-/// Makes `span` a child of a stored `traceparent`; nothing happens when it is
-/// empty or malformed.
-pub fn set_stored_parent(span: &tracing::Span, traceparent: &str) {
-    if traceparent.is_empty() {
-        return;
-    }
-    let carrier =
-        std::collections::HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
-    let parent = TraceContextPropagator::new().extract(&carrier);
-    if let Err(err) = span.set_parent(parent) {
-        tracing::debug!(error = %err, "stored trace context not applied");
     }
 }

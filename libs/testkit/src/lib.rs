@@ -7,6 +7,7 @@
 //! - [`TestServer`]: a service's `run` on port 0, ready (health SERVING) when
 //!   `start` returns, with a channel to call it.
 //! - [`poll_until`]: wait for a condition with a deadline, never a bare sleep.
+//! - [`status`]: the error details of a refused call (reason, metadata, bad fields).
 //!
 //! The servers are the ones on `OMS_DATABASE_URL` and `OMS_REDIS_URL`, or the
 //! local defaults.
@@ -20,6 +21,7 @@
 mod database;
 mod redis;
 mod server;
+pub mod status;
 
 use std::{future::Future, time::Duration};
 

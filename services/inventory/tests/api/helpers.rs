@@ -12,10 +12,10 @@ use oms_proto::{
         inventory_service_client::InventoryServiceClient,
     },
 };
+pub use oms_testkit::status::{bad_fields, metadata, reason};
 use oms_testkit::{TestDatabase, TestRedis, TestServer, server_config};
 use sqlx::PgPool;
-use tonic::{Code, Status};
-use tonic_types::StatusExt as _;
+use tonic::Status;
 
 pub type Client = InventoryServiceClient<OmsChannel>;
 
@@ -197,39 +197,6 @@ pub async fn reserve(
         .reserve(reserve_request(order_id, lines))
         .await
         .map(tonic::Response::into_inner)
-}
-
-/// The ErrorInfo reason of a refusal.
-pub fn reason(status: &Status) -> String {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|info| info.reason.clone())
-        .unwrap_or_default()
-}
-
-/// The ErrorInfo metadata value `key` of a refusal.
-pub fn metadata(status: &Status, key: &str) -> String {
-    status
-        .get_error_details()
-        .error_info()
-        .and_then(|info| info.metadata.get(key).cloned())
-        .unwrap_or_default()
-}
-
-/// The fields named by an INVALID_ARGUMENT.
-pub fn bad_fields(status: &Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|bad| {
-            bad.field_violations
-                .iter()
-                .map(|v| v.field.clone())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The invariants of the stock ledger, checked in the service's database:

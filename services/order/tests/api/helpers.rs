@@ -21,11 +21,11 @@ use oms_proto::{
         saga_service_server::{SagaService, SagaServiceServer},
     },
 };
+pub use oms_testkit::status::{bad_fields, reason};
 use oms_testkit::{TestDatabase, TestServer, client_config, server_config};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::{Code, Request, Response, Status};
-use tonic_types::StatusExt as _;
+use tonic::{Request, Response, Status};
 
 pub type Client = OrderServiceClient<OmsChannel>;
 
@@ -247,28 +247,4 @@ pub fn web_order(reference: &str) -> PlaceOrderRequest {
         actor: None,
         exchange: None,
     }
-}
-
-/// The ErrorInfo reason of a refusal.
-pub fn reason(status: &Status) -> String {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|info| info.reason.clone())
-        .unwrap_or_default()
-}
-
-/// The fields named by an INVALID_ARGUMENT.
-pub fn bad_fields(status: &Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|bad| {
-            bad.field_violations
-                .iter()
-                .map(|v| v.field.clone())
-                .collect()
-        })
-        .unwrap_or_default()
 }

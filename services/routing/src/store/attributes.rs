@@ -1,0 +1,139 @@
+//! Routing attributes of locations, and the start of each location's local day.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+
+use super::{Store, page_size};
+use crate::{
+    domain::{Actor, LocationAttributes, LocationId},
+    error::RoutingError,
+};
+
+/// A location's attributes as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct AttributesRow {
+    pub location_id: String,
+    pub daily_capacity: Option<i32>,
+    pub priority: i32,
+    pub countries_served: Vec<String>,
+    pub time_zone: String,
+    pub update_time: DateTime<Utc>,
+    pub updated_by_kind: i16,
+    pub updated_by_id: String,
+}
+
+const ATTRIBUTE_COLUMNS: &str = "location_id, daily_capacity, priority, countries_served, \
+    time_zone, update_time, updated_by_kind, updated_by_id";
+
+impl Store {
+    /// Replaces the attributes of one location.
+    pub async fn put_attributes(
+        &self,
+        location_id: &LocationId,
+        attributes: &LocationAttributes,
+        actor: &Actor,
+    ) -> Result<AttributesRow, RoutingError> {
+        let countries: Vec<&str> = attributes
+            .countries_served
+            .iter()
+            .map(|country| country.as_str())
+            .collect();
+        let sql = format!(
+            "INSERT INTO location_attributes (location_id, daily_capacity, priority,
+                 countries_served, time_zone, updated_by_kind, updated_by_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (location_id) DO UPDATE SET
+                 daily_capacity = excluded.daily_capacity, priority = excluded.priority,
+                 countries_served = excluded.countries_served, time_zone = excluded.time_zone,
+                 updated_by_kind = excluded.updated_by_kind, updated_by_id = excluded.updated_by_id,
+                 update_time = now()
+             RETURNING {ATTRIBUTE_COLUMNS}"
+        );
+        let capacity = attributes
+            .daily_capacity
+            .map(|capacity| i32::try_from(capacity).unwrap_or(i32::MAX));
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(location_id.as_str())
+            .bind(capacity)
+            .bind(i32::from(attributes.priority))
+            .bind(&countries)
+            .bind(&attributes.time_zone)
+            .bind(actor.kind.code())
+            .bind(&actor.id)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// The stored attributes of these locations, by location id; locations
+    /// without attributes are missing.
+    pub async fn attributes_of(
+        &self,
+        location_ids: &[&str],
+    ) -> Result<HashMap<String, AttributesRow>, RoutingError> {
+        let sql = format!(
+            "SELECT {ATTRIBUTE_COLUMNS} FROM location_attributes WHERE location_id = ANY($1)"
+        );
+        let rows: Vec<AttributesRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(location_ids)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.location_id.clone(), row))
+            .collect())
+    }
+
+    /// A page of configured locations by location id, after `after`; the next
+    /// page's token when there is more.
+    pub async fn list_attributes(
+        &self,
+        after: &str,
+        page_size_requested: i32,
+    ) -> Result<(Vec<AttributesRow>, String), RoutingError> {
+        let limit = page_size(page_size_requested);
+        let sql = format!(
+            "SELECT {ATTRIBUTE_COLUMNS} FROM location_attributes
+             WHERE location_id > $1 ORDER BY location_id LIMIT $2"
+        );
+        let mut rows: Vec<AttributesRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(after)
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next = match rows.last() {
+            Some(last) if more => last.location_id.clone(),
+            _ => String::new(),
+        };
+        Ok((rows, next))
+    }
+
+    /// True when Postgres knows `time_zone` as an IANA zone name.
+    pub async fn time_zone_known(&self, time_zone: &str) -> Result<bool, RoutingError> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)")
+                .bind(time_zone)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The start of today in each time zone ('' is UTC), by zone.
+    pub async fn day_starts(
+        &self,
+        time_zones: &[&str],
+    ) -> Result<HashMap<String, DateTime<Utc>>, RoutingError> {
+        let rows: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT zone, date_trunc('day', now() AT TIME ZONE tz) AT TIME ZONE tz
+             FROM unnest($1::text[]) AS zone,
+                  LATERAL (SELECT CASE WHEN zone = '' THEN 'UTC' ELSE zone END AS tz) AS named",
+        )
+        .bind(time_zones)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+}

@@ -1,0 +1,34 @@
+//! Postgres, the truth of routing: SQL, typed rows, one transaction per change.
+//!
+//! - [`policies`]: routing policies and their versions; the default policy.
+//! - [`attributes`]: routing attributes of locations, and the start of each
+//!   location's local day (Postgres knows the IANA time zones).
+
+pub mod attributes;
+pub mod policies;
+
+use sqlx::PgPool;
+
+pub use attributes::AttributesRow;
+pub use policies::{PolicyRecord, PutPolicy};
+
+/// The service's database.
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    /// A store on an open pool whose migrations have run.
+    pub fn new(pool: PgPool) -> Store {
+        Store { pool }
+    }
+}
+
+/// Rows per page: 0 means 50, at most 500.
+pub(crate) fn page_size(requested: i32) -> i64 {
+    match requested {
+        0 => 50,
+        size => i64::from(size.clamp(1, 500)),
+    }
+}
