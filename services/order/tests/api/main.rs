@@ -7,6 +7,7 @@
 mod edits;
 mod helpers;
 mod outbox;
+mod pickup;
 mod place;
 mod search;
 mod status;
