@@ -1,4 +1,4 @@
-//! Identifiers and quantities every service shares, checked once at the edge:
+//! Identifiers, quantities and currency codes every service shares, checked once at the edge:
 //! a value of these types is valid by construction.
 
 use std::fmt;
@@ -251,6 +251,36 @@ pub fn note(value: &str, max: usize) -> Result<String, Invalid> {
     Ok(value.to_owned())
 }
 
+/// The ISO 4217 codes of currencies in use.
+const CURRENCIES: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB \
+    BRL BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB \
+    EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD \
+    JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP \
+    MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON \
+    RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP \
+    TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG";
+
+/// An ISO 4217 currency code in use, upper case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CurrencyCode(String);
+
+impl CurrencyCode {
+    pub fn parse(value: &str) -> Result<CurrencyCode, Invalid> {
+        let known = value.len() == 3
+            && CURRENCIES
+                .split_ascii_whitespace()
+                .any(|code| code == value);
+        if !known {
+            return Err(Invalid::new("must be an ISO 4217 currency code"));
+        }
+        Ok(CurrencyCode(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,5 +333,12 @@ mod tests {
     fn an_actor_needs_a_kind() {
         assert!(Actor::new(0, "x").is_err());
         assert_eq!(Actor::new(4, "saga-1").map(|a| a.kind), Ok(ActorKind::Saga));
+    }
+
+    #[test]
+    fn only_currencies_in_use_are_accepted() {
+        assert!(CurrencyCode::parse("EUR").is_ok());
+        assert!(CurrencyCode::parse("eur").is_err());
+        assert!(CurrencyCode::parse("XXX").is_err());
     }
 }

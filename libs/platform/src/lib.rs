@@ -9,16 +9,20 @@
 //! - [`server`]: the gRPC server with health, reflection and graceful shutdown;
 //!   [`shutdown`] turns signals into a cancellation token.
 //! - [`client`]: channels to peer services.
+//! - [`convert`]: timestamps and the request's actor, between proto and Rust.
 //! - [`error`]: `tonic::Status` values with the error details the contracts
 //!   promise, and the service error pattern.
+//! - [`card`]: recognising raw card numbers, which no service may keep.
 //! - [`idempotency`]: replaying the first response of a retried mutating call.
 //! - [`ids`]: identifiers every contract shares (SKU, location, order, channel,
 //!   actor), valid by construction.
 //! - [`db`] and [`redis`]: Postgres with migrations, and a Redis connection.
 //! - [`process`]: the life of a service process, from `main` to exit code.
 
+pub mod card;
 pub mod client;
 pub mod config;
+pub mod convert;
 pub mod db;
 pub mod error;
 pub mod idempotency;

@@ -2,6 +2,7 @@
 //! rows become proto messages.
 
 use chrono::{DateTime, Utc};
+pub use oms_platform::convert::{actor, timestamp};
 use oms_platform::error::FieldViolations;
 use oms_proto::{
     common::v1 as common,
@@ -11,7 +12,7 @@ use prost_types::Timestamp;
 
 use crate::{
     domain::{
-        Actor, Channel, LocationId, OrderId, Quantity, ReservationLine, ReservationState, Sku,
+        Channel, LocationId, OrderId, Quantity, ReservationLine, ReservationState, Sku,
         StockFigures,
         location::{Location, LocationKind, SiteAddress},
     },
@@ -21,13 +22,6 @@ use crate::{
         reservations::ReservationRecord,
     },
 };
-
-pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
-    Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
 
 /// A timestamp from a request; `None` (with a violation) when out of range.
 pub fn from_timestamp(
@@ -65,16 +59,6 @@ pub fn quantity(
     value: i32,
 ) -> Option<Quantity> {
     violations.check(field, Quantity::new(value))
-}
-
-pub fn actor(violations: &mut FieldViolations, actor: Option<&common::Actor>) -> Option<Actor> {
-    match actor {
-        None => {
-            violations.add("actor", "required");
-            None
-        }
-        Some(actor) => violations.check("actor", Actor::new(actor.kind, &actor.id)),
-    }
 }
 
 pub fn channel(

@@ -120,35 +120,7 @@ impl ExternalReference {
     }
 }
 
-/// The ISO 4217 codes of currencies in use.
-const CURRENCIES: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB \
-    BRL BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB \
-    EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD \
-    JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP \
-    MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON \
-    RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP \
-    TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG";
-
-/// An ISO 4217 currency code in use, upper case.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CurrencyCode(String);
-
-impl CurrencyCode {
-    pub fn parse(value: &str) -> Result<CurrencyCode, Invalid> {
-        let known = value.len() == 3
-            && CURRENCIES
-                .split_ascii_whitespace()
-                .any(|code| code == value);
-        if !known {
-            return Err(Invalid::new("must be an ISO 4217 currency code"));
-        }
-        Ok(CurrencyCode(value.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub use oms_platform::ids::CurrencyCode;
 
 /// An amount in minor units of the order's currency, zero or more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -182,46 +154,6 @@ impl Amount {
     pub fn saturating_sub(self, other: Amount) -> Amount {
         Amount((self.0 - other.0).max(0))
     }
-}
-
-/// True when `text` holds what looks like a raw card number: 13 to 19 digits,
-/// optionally grouped by single spaces or dashes, that pass the Luhn check.
-pub fn contains_card_number(text: &str) -> bool {
-    let mut digits: Vec<u8> = Vec::new();
-    let mut previous_separator = false;
-    for c in text.chars().chain(std::iter::once('\u{0}')) {
-        if let Some(digit) = c.to_digit(10) {
-            digits.push(u8::try_from(digit).unwrap_or(0));
-            previous_separator = false;
-        } else if matches!(c, ' ' | '-') && !digits.is_empty() && !previous_separator {
-            previous_separator = true;
-        } else {
-            if (13..=19).contains(&digits.len()) && luhn(&digits) {
-                return true;
-            }
-            digits.clear();
-            previous_separator = false;
-        }
-    }
-    false
-}
-
-fn luhn(digits: &[u8]) -> bool {
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(index, &digit)| {
-            let digit = u32::from(digit);
-            if index % 2 == 1 {
-                let doubled = digit * 2;
-                if doubled > 9 { doubled - 9 } else { doubled }
-            } else {
-                digit
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
 }
 
 #[cfg(test)]
@@ -263,23 +195,5 @@ mod tests {
         assert_eq!(Tag::parse("VIP:Gold").unwrap().as_str(), "vip:gold");
         assert!(Tag::parse("has space").is_err());
         assert!(Tag::parse("").is_err());
-    }
-
-    #[test]
-    fn only_currencies_in_use_are_accepted() {
-        assert!(CurrencyCode::parse("EUR").is_ok());
-        assert!(CurrencyCode::parse("eur").is_err());
-        assert!(CurrencyCode::parse("XXX").is_err());
-    }
-
-    #[test]
-    fn card_numbers_are_found_in_any_grouping_and_other_numbers_are_not() {
-        assert!(contains_card_number("4111111111111111"));
-        assert!(contains_card_number("pay with 4111 1111 1111 1111 please"));
-        assert!(contains_card_number("5500-0000-0000-0004"));
-        assert!(!contains_card_number("4111111111111112"));
-        assert!(!contains_card_number("order 123456789012"));
-        assert!(!contains_card_number("tok_visa_4242"));
-        assert!(!contains_card_number("+493012345678"));
     }
 }

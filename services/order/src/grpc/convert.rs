@@ -2,9 +2,11 @@
 //! [`NewOrder`], stored orders back into `oms.order.v1.Order`.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use oms_platform::{error::FieldViolations, ids::Quantity};
+pub use oms_platform::convert::{actor, timestamp};
+use oms_platform::{
+    card::contains_card_number, convert::from_timestamp, error::FieldViolations, ids::Quantity,
+};
 use oms_proto::{common::v1 as common, order::v1 as pb};
-use prost_types::Timestamp;
 
 use crate::{
     domain::{
@@ -12,9 +14,7 @@ use crate::{
         order::{
             Address, Customer, Delivery, DeliveryMethod, Exchange, NewLine, NewOrder, PaymentMethod,
         },
-        values::{
-            Amount, CurrencyCode, Email, ExternalReference, Phone, Pii, Tag, contains_card_number,
-        },
+        values::{Amount, CurrencyCode, Email, ExternalReference, Phone, Pii, Tag},
     },
     domain::{status::Status, timeline::RefKind},
     error::OrderError,
@@ -24,27 +24,6 @@ use crate::{
     },
 };
 use uuid::Uuid;
-
-pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
-    Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
-fn from_timestamp(time: &Timestamp) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).ok()?)
-}
-
-pub fn actor(violations: &mut FieldViolations, actor: Option<&common::Actor>) -> Option<Actor> {
-    match actor {
-        None => {
-            violations.add("actor", "required");
-            None
-        }
-        Some(actor) => violations.check("actor", Actor::new(actor.kind, &actor.id)),
-    }
-}
 
 pub fn tags(violations: &mut FieldViolations, field: &str, values: &[String]) -> Vec<Tag> {
     let mut tags: Vec<Tag> = values

@@ -4,14 +4,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
+pub use oms_platform::convert::{actor, timestamp};
 use oms_platform::error::FieldViolations;
 use oms_proto::{
     common::v1::{self as common, DeliveryMethod},
     inventory::v1 as inventory,
     routing::v1::{self as pb, routing_filter, routing_ranking},
 };
-use prost_types::Timestamp;
 
 use crate::{
     domain::{
@@ -27,25 +26,6 @@ use crate::{
 
 /// Most lines a plan may have.
 const MAX_LINES: usize = 200;
-
-/// A protobuf timestamp of a time.
-pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
-    Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
-/// The request's actor, required.
-pub fn actor(violations: &mut FieldViolations, actor: Option<&common::Actor>) -> Option<Actor> {
-    match actor {
-        None => {
-            violations.add("actor", "required");
-            None
-        }
-        Some(actor) => violations.check("actor", Actor::new(actor.kind, &actor.id)),
-    }
-}
 
 /// An actor as the contract names it.
 pub fn actor_to_proto(actor: &Actor) -> common::Actor {
