@@ -1,0 +1,119 @@
+//! How a customer pays: a PSP card token, a gift card or an invoice. Tokens and
+//! gift card codes are secrets: their `Debug` never prints them, and only their
+//! display text ("card ending 4242") is stored.
+
+use std::fmt;
+
+use oms_platform::ids::Invalid;
+
+/// A PSP card token or gift card code: 1 to 128 printable ASCII characters,
+/// never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn parse(value: &str) -> Result<Secret, Invalid> {
+        if value.is_empty() {
+            return Err(Invalid::new("required"));
+        }
+        if value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Invalid::new("must be 1 to 128 printable ASCII characters"));
+        }
+        Ok(Secret(value.to_owned()))
+    }
+
+    /// The secret itself, for the PSP only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The last four characters, safe to show.
+    fn last_four(&self) -> &str {
+        let start = self.0.len().saturating_sub(4);
+        &self.0[start..]
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// The kind of a payment method, as `oms.payment.v1.PaymentMethodKind` codes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodKind {
+    Card = 1,
+    GiftCard = 2,
+    Invoice = 3,
+}
+
+impl MethodKind {
+    pub fn from_code(code: i16) -> Option<MethodKind> {
+        Some(match code {
+            1 => MethodKind::Card,
+            2 => MethodKind::GiftCard,
+            3 => MethodKind::Invoice,
+            _ => return None,
+        })
+    }
+
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+}
+
+/// A payment method with what the PSP needs to charge it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentMethod {
+    /// A card tokenised by the PSP.
+    Card { token: Secret },
+    /// A merchant gift card with a balance.
+    GiftCard { code: Secret },
+    /// Pay later; the billing reference is optional and not secret.
+    Invoice { billing_reference: String },
+}
+
+impl PaymentMethod {
+    pub fn kind(&self) -> MethodKind {
+        match self {
+            PaymentMethod::Card { .. } => MethodKind::Card,
+            PaymentMethod::GiftCard { .. } => MethodKind::GiftCard,
+            PaymentMethod::Invoice { .. } => MethodKind::Invoice,
+        }
+    }
+
+    /// Text safe to show and log: never the token or the code in full.
+    pub fn display(&self) -> String {
+        match self {
+            PaymentMethod::Card { token } => format!("card ending {}", token.last_four()),
+            PaymentMethod::GiftCard { code } => format!("gift card ending {}", code.last_four()),
+            PaymentMethod::Invoice { .. } => "invoice".to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print_and_display_shows_only_the_last_four() {
+        let token = Secret::parse("tok_visa_4242").unwrap();
+        assert_eq!(format!("{token:?}"), "Secret(..)");
+        let card = PaymentMethod::Card { token };
+        assert_eq!(card.display(), "card ending 4242");
+        assert!(!format!("{card:?}").contains("tok_visa"));
+        let gift = PaymentMethod::GiftCard {
+            code: Secret::parse("GC-EUR-5000-7781").unwrap(),
+        };
+        assert_eq!(gift.display(), "gift card ending 7781");
+    }
+
+    #[test]
+    fn empty_or_unprintable_secrets_are_refused() {
+        assert!(Secret::parse("").is_err());
+        assert!(Secret::parse("tok with space").is_err());
+        assert!(Secret::parse(&"t".repeat(129)).is_err());
+    }
+}

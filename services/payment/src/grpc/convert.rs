@@ -1,0 +1,493 @@
+//! Proto <-> domain for payments: requests checked field by field (a raw card
+//! number in any string field is refused first, naming the field and never
+//! echoing it), stored payments back into `oms.payment.v1.Payment`.
+
+use chrono::{DateTime, Utc};
+pub use oms_platform::convert::timestamp;
+use oms_platform::{
+    card::contains_card_number, convert::actor, error::FieldViolations, ids::Invalid,
+};
+use oms_proto::{common::v1 as common, payment::v1 as pb};
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        Actor, CurrencyCode, OrderId,
+        method::{PaymentMethod, Secret},
+        payment::{Money, PositiveAmount, RefundReason, TransactionKind, TransactionStatus},
+    },
+    error::PaymentError,
+    store::{PaymentRecord, TransactionRow},
+};
+
+const CARD_NUMBER: &str = "must not hold a card number; send a PSP token";
+
+/// Records a violation for every field holding a raw card number, and returns
+/// the fields that are clean, so they alone are checked further.
+fn refuse_card_numbers(v: &mut FieldViolations, fields: &[(&str, &str)]) -> Vec<String> {
+    let mut dirty = Vec::new();
+    for (field, text) in fields {
+        if contains_card_number(text) {
+            v.add(*field, CARD_NUMBER);
+            dirty.push((*field).to_owned());
+        }
+    }
+    dirty
+}
+
+/// An amount and currency; `None` and a violation when either is bad.
+fn money(v: &mut FieldViolations, field: &str, money: &common::Money) -> Option<Money> {
+    let currency = v.check(
+        format!("{field}.currency_code"),
+        CurrencyCode::parse(&money.currency_code),
+    );
+    let amount = v.check(
+        format!("{field}.amount_minor"),
+        PositiveAmount::new(money.amount_minor),
+    );
+    Some(Money {
+        currency: currency?,
+        amount: amount?,
+    })
+}
+
+/// A payment id: required; an id that is not a UUID names no payment.
+pub fn payment_id(value: &str) -> Result<Uuid, PaymentError> {
+    if value.is_empty() {
+        return Err(PaymentError::invalid("payment_id", "required"));
+    }
+    if contains_card_number(value) {
+        return Err(PaymentError::invalid("payment_id", CARD_NUMBER));
+    }
+    Uuid::parse_str(value).map_err(|_| PaymentError::NotFound(value.to_owned()))
+}
+
+/// A checked Authorize request.
+#[derive(Debug)]
+pub struct NewAuthorization {
+    pub order_id: OrderId,
+    pub money: Money,
+    pub method: PaymentMethod,
+    pub actor: Actor,
+}
+
+pub fn authorization(request: &pb::AuthorizeRequest) -> Result<NewAuthorization, PaymentError> {
+    use common::payment_method::Method;
+    let mut v = FieldViolations::new();
+    let method = request
+        .payment_method
+        .as_ref()
+        .and_then(|method| method.method.as_ref());
+    let (method_field, method_text) = match method {
+        Some(Method::Card(card)) => ("payment_method.card.token", card.token.as_str()),
+        Some(Method::GiftCard(gift)) => ("payment_method.gift_card.code", gift.code.as_str()),
+        Some(Method::Invoice(invoice)) => (
+            "payment_method.invoice.billing_reference",
+            invoice.billing_reference.as_str(),
+        ),
+        None => ("payment_method", ""),
+    };
+    let currency = request
+        .amount
+        .as_ref()
+        .map_or("", |money| money.currency_code.as_str());
+    let actor_id = request.actor.as_ref().map_or("", |actor| actor.id.as_str());
+    let dirty = refuse_card_numbers(
+        &mut v,
+        &[
+            ("order_id", &request.order_id),
+            ("amount.currency_code", currency),
+            (method_field, method_text),
+            ("actor.id", actor_id),
+        ],
+    );
+    let clean = |field: &str| !dirty.iter().any(|d| d == field);
+
+    let order_id = if clean("order_id") {
+        v.check("order_id", OrderId::parse(&request.order_id))
+    } else {
+        None
+    };
+    let money = match &request.amount {
+        Some(amount) if clean("amount.currency_code") => money(&mut v, "amount", amount),
+        Some(_) => None,
+        None => {
+            v.add("amount", "required");
+            None
+        }
+    };
+    let method = if clean(method_field) {
+        match method {
+            Some(Method::Card(card)) => v
+                .check(method_field, Secret::parse(&card.token))
+                .map(|token| PaymentMethod::Card { token }),
+            Some(Method::GiftCard(gift)) => v
+                .check(method_field, Secret::parse(&gift.code))
+                .map(|code| PaymentMethod::GiftCard { code }),
+            Some(Method::Invoice(invoice)) => v
+                .check(
+                    method_field,
+                    oms_platform::ids::note(&invoice.billing_reference, 128),
+                )
+                .map(|billing_reference| PaymentMethod::Invoice { billing_reference }),
+            None => {
+                v.add("payment_method", "required");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let actor = if clean("actor.id") {
+        actor(&mut v, request.actor.as_ref())
+    } else {
+        None
+    };
+    match (order_id, money, method, actor) {
+        (Some(order_id), Some(money), Some(method), Some(actor)) if v.is_empty() => {
+            Ok(NewAuthorization {
+                order_id,
+                money,
+                method,
+                actor,
+            })
+        }
+        _ => Err(PaymentError::Invalid(v)),
+    }
+}
+
+/// A checked Capture or Refund request.
+#[derive(Debug)]
+pub struct MoneyMove {
+    pub payment_id: Uuid,
+    /// `None`: everything that remains.
+    pub money: Option<Money>,
+    pub actor: Actor,
+    pub refund_reason: Option<RefundReason>,
+    pub reference_id: String,
+    pub note: String,
+}
+
+pub fn capture(request: &pb::CaptureRequest) -> Result<MoneyMove, PaymentError> {
+    money_move(
+        &request.payment_id,
+        request.amount.as_ref(),
+        request.actor.as_ref(),
+        None,
+    )
+}
+
+pub fn refund(request: &pb::RefundRequest) -> Result<MoneyMove, PaymentError> {
+    money_move(
+        &request.payment_id,
+        request.amount.as_ref(),
+        request.actor.as_ref(),
+        Some((request.reason, &request.reference_id, &request.note)),
+    )
+}
+
+fn money_move(
+    payment_id_text: &str,
+    amount: Option<&common::Money>,
+    actor_pb: Option<&common::Actor>,
+    refund: Option<(i32, &str, &str)>,
+) -> Result<MoneyMove, PaymentError> {
+    let mut v = FieldViolations::new();
+    let currency = amount.map_or("", |money| money.currency_code.as_str());
+    let actor_id = actor_pb.map_or("", |actor| actor.id.as_str());
+    let (reference_id, note) = refund.map_or(("", ""), |(_, reference, note)| (reference, note));
+    let dirty = refuse_card_numbers(
+        &mut v,
+        &[
+            ("payment_id", payment_id_text),
+            ("amount.currency_code", currency),
+            ("actor.id", actor_id),
+            ("reference_id", reference_id),
+            ("note", note),
+        ],
+    );
+    let clean = |field: &str| !dirty.iter().any(|d| d == field);
+    if payment_id_text.is_empty() {
+        v.add("payment_id", "required");
+    }
+    let money = match amount {
+        Some(amount) if clean("amount.currency_code") => money(&mut v, "amount", amount),
+        _ => None,
+    };
+    let actor = if clean("actor.id") {
+        actor(&mut v, actor_pb)
+    } else {
+        None
+    };
+    let mut refund_reason = None;
+    let mut reference = String::new();
+    let mut note_text = String::new();
+    if let Some((reason, reference_id, note)) = refund {
+        refund_reason = v.check("reason", RefundReason::new(reason));
+        if clean("reference_id") {
+            reference = v
+                .check("reference_id", oms_platform::ids::note(reference_id, 128))
+                .unwrap_or_default();
+        }
+        if clean("note") {
+            note_text = v
+                .check("note", oms_platform::ids::note(note, 500))
+                .unwrap_or_default();
+        }
+    }
+    if !v.is_empty() {
+        return Err(PaymentError::Invalid(v));
+    }
+    let (Some(actor), true) = (actor, amount.is_none() || money.is_some()) else {
+        return Err(PaymentError::Invalid(v));
+    };
+    Ok(MoneyMove {
+        payment_id: payment_id(payment_id_text)?,
+        money,
+        actor,
+        refund_reason,
+        reference_id: reference,
+        note: note_text,
+    })
+}
+
+/// What Void names.
+#[derive(Debug)]
+pub enum VoidTarget {
+    Payment(Uuid),
+    AuthorizationKey(String),
+}
+
+pub fn void(request: &pb::VoidRequest) -> Result<(VoidTarget, Actor), PaymentError> {
+    use pb::void_request::Target;
+    let mut v = FieldViolations::new();
+    let actor_id = request.actor.as_ref().map_or("", |actor| actor.id.as_str());
+    let target_text = match &request.target {
+        Some(Target::PaymentId(id)) => ("payment_id", id.as_str()),
+        Some(Target::AuthorizationKey(key)) => ("authorization_key", key.as_str()),
+        None => ("payment_id", ""),
+    };
+    let dirty = refuse_card_numbers(&mut v, &[target_text, ("actor.id", actor_id)]);
+    let actor = if dirty.iter().any(|d| d == "actor.id") {
+        None
+    } else {
+        actor(&mut v, request.actor.as_ref())
+    };
+    let target = if !dirty.is_empty() {
+        None
+    } else {
+        match &request.target {
+            None => {
+                v.add(
+                    "target",
+                    "one of payment_id and authorization_key is required",
+                );
+                None
+            }
+            Some(Target::PaymentId(id)) if id.is_empty() => {
+                v.add("payment_id", "required");
+                None
+            }
+            Some(Target::PaymentId(id)) => Some(match Uuid::parse_str(id) {
+                Ok(id) => VoidTarget::Payment(id),
+                Err(_) => return Err(PaymentError::NotFound(id.clone())),
+            }),
+            Some(Target::AuthorizationKey(key)) => v
+                .check(
+                    "authorization_key",
+                    oms_platform::idempotency::IdempotencyKey::parse(key.clone())
+                        .map_err(|_| Invalid::new("must be 1 to 128 printable ASCII characters")),
+                )
+                .map(|key| VoidTarget::AuthorizationKey(key.as_str().to_owned())),
+        }
+    };
+    match (target, actor) {
+        (Some(target), Some(actor)) if v.is_empty() => Ok((target, actor)),
+        _ => Err(PaymentError::Invalid(v)),
+    }
+}
+
+fn pb_money(currency: &str, amount_minor: i64) -> Option<common::Money> {
+    Some(common::Money {
+        currency_code: currency.to_owned(),
+        amount_minor,
+    })
+}
+
+fn transaction(row: &TransactionRow, currency: &str) -> Result<pb::Transaction, PaymentError> {
+    let kind = row
+        .kind()
+        .ok_or_else(|| PaymentError::Corrupt(format!("transaction kind {}", row.kind)))?;
+    let status = row
+        .status()
+        .ok_or_else(|| PaymentError::Corrupt(format!("transaction status {}", row.status)))?;
+    Ok(pb::Transaction {
+        transaction_id: row.transaction_id.to_string(),
+        kind: match kind {
+            TransactionKind::Authorization => pb::TransactionKind::Authorization,
+            TransactionKind::Capture => pb::TransactionKind::Capture,
+            TransactionKind::Void => pb::TransactionKind::Void,
+            TransactionKind::Refund => pb::TransactionKind::Refund,
+        } as i32,
+        status: match status {
+            TransactionStatus::Pending => pb::TransactionStatus::Pending,
+            TransactionStatus::Succeeded => pb::TransactionStatus::Succeeded,
+            TransactionStatus::Failed => pb::TransactionStatus::Failed,
+        } as i32,
+        amount: pb_money(currency, row.amount_minor),
+        psp_reference: row.psp_reference.clone(),
+        idempotency_key: row.idempotency_key.clone(),
+        decline_reason: i32::from(row.decline_reason),
+        provider_detail: row.provider_detail.clone(),
+        refund_reason: i32::from(row.refund_reason),
+        reference_id: row.reference_id.clone(),
+        actor: Some(common::Actor {
+            kind: i32::from(row.actor_kind),
+            id: row.actor_id.clone(),
+        }),
+        create_time: Some(timestamp(row.create_time)),
+        resolve_time: row.resolve_time.map(timestamp),
+    })
+}
+
+/// A stored payment as the contract shows it.
+pub fn payment(record: &PaymentRecord) -> Result<pb::Payment, PaymentError> {
+    let row = &record.row;
+    let currency = row.currency_code.as_str();
+    let totals = record.totals();
+    let status = totals.status();
+    let decline_reason = match status {
+        crate::domain::payment::PaymentStatus::Declined => record
+            .authorization()
+            .map_or(0, |auth| i32::from(auth.decline_reason)),
+        _ => 0,
+    };
+    Ok(pb::Payment {
+        payment_id: row.payment_id.to_string(),
+        order_id: row.order_id.clone(),
+        status: status.code(),
+        method: Some(pb::PaymentMethodSummary {
+            kind: i32::from(row.method_kind),
+            display: row.method_display.clone(),
+        }),
+        provider: row.provider.clone(),
+        authorized_amount: pb_money(currency, row.authorized_minor),
+        captured_amount: pb_money(currency, totals.captured),
+        refunded_amount: pb_money(currency, totals.refunded),
+        voided_amount: pb_money(currency, totals.voided),
+        capturable_amount: pb_money(currency, totals.capturable()),
+        refundable_amount: pb_money(currency, totals.refundable()),
+        decline_reason,
+        transactions: record
+            .transactions
+            .iter()
+            .map(|row| transaction(row, currency))
+            .collect::<Result<_, _>>()?,
+        create_time: Some(timestamp(row.create_time)),
+        update_time: Some(timestamp(row.update_time)),
+    })
+}
+
+/// A checked ListPayments request: the filter, where the page starts, and
+/// its size.
+#[derive(Debug)]
+pub struct ListQuery {
+    pub filter: crate::store::ListFilter,
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub page_size: i64,
+}
+
+/// The filter hash that ties a page token to the filters it came from.
+fn filter_hash(request: &pb::ListPaymentsRequest) -> String {
+    let mut unpaged = request.clone();
+    unpaged.page = None;
+    oms_platform::idempotency::fingerprint(&unpaged)[..8]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// The token of the page after `last`.
+pub fn page_token(request: &pb::ListPaymentsRequest, last: &PaymentRecord) -> String {
+    format!(
+        "{}.{}.{}",
+        filter_hash(request),
+        last.row.create_time.timestamp_micros(),
+        last.row.payment_id
+    )
+}
+
+pub fn list(request: &pb::ListPaymentsRequest) -> Result<ListQuery, PaymentError> {
+    let mut v = FieldViolations::new();
+    let order_id = if request.order_id.is_empty() {
+        None
+    } else if contains_card_number(&request.order_id) {
+        v.add("order_id", CARD_NUMBER);
+        None
+    } else {
+        v.check("order_id", OrderId::parse(&request.order_id))
+            .map(|order_id| order_id.as_str().to_owned())
+    };
+    let mut statuses = Vec::new();
+    for (index, status) in request.statuses.iter().enumerate() {
+        match crate::domain::payment::PaymentStatus::from_code(*status) {
+            Some(status) => statuses.push(i16::try_from(status.code()).unwrap_or(0)),
+            None => v.add(format!("statuses[{index}]"), "not a payment status"),
+        }
+    }
+    let page = request.page.clone().unwrap_or_default();
+    if !(0..=500).contains(&page.page_size) {
+        v.add("page.page_size", "must be 0 to 500");
+    }
+    let after = if page.page_token.is_empty() {
+        None
+    } else {
+        let cursor = page
+            .page_token
+            .split_once('.')
+            .filter(|(hash, _)| *hash == filter_hash(request))
+            .and_then(|(_, cursor)| cursor.split_once('.'))
+            .and_then(|(micros, id)| {
+                let time = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+                Some((time, Uuid::parse_str(id).ok()?))
+            });
+        if cursor.is_none() {
+            v.add("page.page_token", "not a token of these filters");
+        }
+        cursor
+    };
+    if !v.is_empty() {
+        return Err(PaymentError::Invalid(v));
+    }
+    Ok(ListQuery {
+        filter: crate::store::ListFilter {
+            order_id,
+            statuses,
+            pending_only: request.pending_only,
+        },
+        after,
+        page_size: if page.page_size == 0 {
+            50
+        } else {
+            i64::from(page.page_size)
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_ids_are_never_taken_for_card_numbers() {
+        for _ in 0..20_000 {
+            let id = Uuid::now_v7().to_string();
+            assert!(payment_id(&id).is_ok(), "{id}");
+            let id = Uuid::new_v4().to_string();
+            assert!(
+                !contains_card_number(&format!("saga-{id}:authorize")),
+                "{id}"
+            );
+        }
+    }
+}

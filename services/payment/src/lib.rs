@@ -1,0 +1,140 @@
+//! oms-payment: holds an order's money through a payment service provider
+//! (PSP): Authorize, Capture, Void and Refund with PSP tokens only, each call
+//! idempotent and passed through to the PSP with the caller's key.
+//!
+//! - [`domain`]: payment methods, the payment state machine, money totals.
+//! - [`psp`]: the PSP trait and the deterministic [`psp::PspSimulator`].
+//! - [`payments`]: asking the PSP, and resolving unknown outcomes (the
+//!   reconciler).
+//! - [`grpc`]: the `oms.payment.v1.PaymentService` handlers.
+//! - [`store`]: Postgres: payments and their transactions.
+//!
+//! [`run`] serves it on a listener until shutdown with the simulator configured
+//! from the environment; [`run_with_psp`] takes any PSP (tests keep a handle on
+//! the simulator to count its charges).
+
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod payments;
+pub mod psp;
+pub mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use oms_platform::{
+    config::{ConfigError, DatabaseConfig, Env, ServerConfig, Service},
+    db,
+    process::ServiceConfig,
+    server::GrpcServer,
+};
+use oms_proto::payment::v1::payment_service_server::PaymentServiceServer;
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    payments::Payments,
+    psp::{Psp, PspSimulator, SimulatorConfig},
+    store::Store,
+};
+
+/// The service's own migrations, run at start after the platform's.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Everything the payment service is configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    /// Fault injection of the PSP simulator (`OMS_PAYMENT_PSP_FAILURE_RATE`,
+    /// `OMS_PAYMENT_PSP_LATENCY`, `OMS_PAYMENT_PSP_SEED`).
+    pub simulator: SimulatorConfig,
+    /// How long a PSP call may take before its outcome counts as unknown
+    /// (`OMS_PAYMENT_PSP_TIMEOUT`).
+    pub psp_timeout: Duration,
+    /// How often the reconciler asks the PSP about transactions left PENDING
+    /// for at least this long (`OMS_PAYMENT_RECONCILE_INTERVAL`).
+    pub reconcile_interval: Duration,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        const FAILURE_RATE: &str = "OMS_PAYMENT_PSP_FAILURE_RATE";
+        let failure_rate: f64 = env.parse(FAILURE_RATE, 0.0)?;
+        if !(0.0..=1.0).contains(&failure_rate) {
+            return Err(ConfigError {
+                variable: FAILURE_RATE.to_owned(),
+                reason: "must be between 0 and 1".to_owned(),
+            });
+        }
+        Ok(Config {
+            server: ServerConfig::from_env(env, Service::Payment)?,
+            database: DatabaseConfig::from_env(env, Service::Payment)?,
+            simulator: SimulatorConfig {
+                failure_rate,
+                latency: env.duration("OMS_PAYMENT_PSP_LATENCY", Duration::ZERO)?,
+                seed: env.parse("OMS_PAYMENT_PSP_SEED", 1)?,
+            },
+            psp_timeout: env.duration("OMS_PAYMENT_PSP_TIMEOUT", Duration::from_secs(5))?,
+            reconcile_interval: env
+                .duration("OMS_PAYMENT_RECONCILE_INTERVAL", Duration::from_secs(30))?,
+        })
+    }
+}
+
+impl ServiceConfig for Config {
+    fn server(&self) -> &ServerConfig {
+        &self.server
+    }
+}
+
+/// Why the service could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("database: {0}")]
+    Database(#[from] db::DbError),
+    #[error(transparent)]
+    Serve(#[from] oms_platform::server::ServeError),
+}
+
+/// Serves the payment service on `listener` until `shutdown`, with the PSP
+/// simulator as its PSP.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let psp = Arc::new(PspSimulator::new(config.simulator.clone()));
+    run_with_psp(config, psp, listener, shutdown).await
+}
+
+/// Serves the payment service with `psp`, and the reconciler in the background.
+pub async fn run_with_psp(
+    config: Config,
+    psp: Arc<dyn Psp>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let pool = db::connect(&config.database, &MIGRATOR).await?;
+    let payments = Payments::new(Store::new(pool), psp, config.psp_timeout);
+
+    // The reconciler outlives the drain of calls and stops after it.
+    let background = CancellationToken::new();
+    let reconciler = tokio::spawn(payments::run_reconciler(
+        payments.clone(),
+        config.reconcile_interval,
+        background.clone(),
+    ));
+
+    let served = GrpcServer::new(&config.server)
+        .add_service(PaymentServiceServer::new(grpc::PaymentApi::new(payments)))
+        .serve(listener, shutdown)
+        .await;
+    background.cancel();
+    if let Err(err) = reconciler.await {
+        tracing::error!(error = %err, "reconciler failed");
+    }
+    served?;
+    Ok(())
+}

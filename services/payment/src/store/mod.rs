@@ -1,0 +1,461 @@
+//! Postgres, the truth of every payment: SQL, typed rows, and the row lock that
+//! serialises every change of one payment.
+//!
+//! Callers open one transaction per change ([`Store::begin`]), lock the payment
+//! ([`lock_payment`]), read its transactions, call the PSP and write the
+//! outcome, so two calls on one payment never both spend the same money.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::domain::{
+    Actor,
+    payment::{DeclineReason, PaymentStatus, Totals, TransactionKind, TransactionStatus},
+};
+
+/// The service's database.
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    pub fn new(pool: PgPool) -> Store {
+        Store { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Opens the transaction of one change.
+    pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    /// One payment with its transactions, outside any change.
+    pub async fn get(&self, payment_id: Uuid) -> Result<Option<PaymentRecord>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(row) = sqlx::query_as::<_, PaymentRow>(sqlx::AssertSqlSafe(format!(
+            // Column lists are constants of this module.
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1"
+        )))
+        .bind(payment_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let transactions = transactions(&mut conn, payment_id).await?;
+        Ok(Some(PaymentRecord { row, transactions }))
+    }
+
+    /// One page of payments, newest first, after `after` (create time and id).
+    pub async fn list(
+        &self,
+        filter: &ListFilter,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> Result<Vec<PaymentRecord>, sqlx::Error> {
+        let rows: Vec<PaymentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments p
+             WHERE ($1::text IS NULL OR order_id = $1)
+               AND (cardinality($2::smallint[]) = 0 OR status = ANY($2))
+               AND (NOT $3 OR EXISTS (SELECT 1 FROM transactions t
+                                      WHERE t.payment_id = p.payment_id AND t.status = 1))
+               AND ($4::timestamptz IS NULL OR (create_time, payment_id) < ($4, $5))
+             ORDER BY create_time DESC, payment_id DESC
+             LIMIT $6"
+        )))
+        .bind(filter.order_id.as_deref())
+        .bind(&filter.statuses)
+        .bind(filter.pending_only)
+        .bind(after.map(|(time, _)| time))
+        .bind(after.map(|(_, id)| id))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let ids: Vec<Uuid> = rows.iter().map(|row| row.payment_id).collect();
+        let mut transactions: Vec<TransactionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE payment_id = ANY($1)
+             ORDER BY create_time, transaction_id"
+        )))
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let mine;
+                (mine, transactions) = std::mem::take(&mut transactions)
+                    .into_iter()
+                    .partition(|t| t.payment_id == row.payment_id);
+                PaymentRecord {
+                    row,
+                    transactions: mine,
+                }
+            })
+            .collect())
+    }
+
+    /// Payments with a transaction PENDING for longer than `seconds`, oldest first.
+    pub async fn pending_payments(
+        &self,
+        seconds: f64,
+        limit: i64,
+    ) -> Result<Vec<Uuid>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT payment_id FROM transactions
+             WHERE status = 1 AND create_time < now() - make_interval(secs => $1)
+             GROUP BY payment_id ORDER BY min(create_time) LIMIT $2",
+        )
+        .bind(seconds)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+    }
+}
+
+const PAYMENT_COLUMNS: &str = "payment_id, order_id, authorization_key, fingerprint, \
+    currency_code, authorized_minor, method_kind, method_display, provider, create_time, \
+    update_time";
+
+const TRANSACTION_COLUMNS: &str = "transaction_id, payment_id, kind, status, amount_minor, \
+    idempotency_key, fingerprint, psp_reference, decline_reason, provider_detail, \
+    refund_reason, reference_id, note, actor_kind, actor_id, create_time, resolve_time";
+
+/// A payment as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct PaymentRow {
+    pub payment_id: Uuid,
+    pub order_id: String,
+    pub authorization_key: String,
+    pub fingerprint: Vec<u8>,
+    pub currency_code: String,
+    pub authorized_minor: i64,
+    pub method_kind: i16,
+    pub method_display: String,
+    pub provider: String,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+/// One PSP call as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct TransactionRow {
+    pub transaction_id: Uuid,
+    pub payment_id: Uuid,
+    pub kind: i16,
+    pub status: i16,
+    pub amount_minor: i64,
+    pub idempotency_key: String,
+    pub fingerprint: Vec<u8>,
+    pub psp_reference: String,
+    pub decline_reason: i16,
+    pub provider_detail: String,
+    pub refund_reason: i16,
+    pub reference_id: String,
+    pub note: String,
+    pub actor_kind: i16,
+    pub actor_id: String,
+    pub create_time: DateTime<Utc>,
+    pub resolve_time: Option<DateTime<Utc>>,
+}
+
+impl TransactionRow {
+    pub fn kind(&self) -> Option<TransactionKind> {
+        TransactionKind::from_code(self.kind)
+    }
+
+    pub fn status(&self) -> Option<TransactionStatus> {
+        TransactionStatus::from_code(self.status)
+    }
+}
+
+/// A payment with every transaction, oldest first.
+#[derive(Debug, Clone)]
+pub struct PaymentRecord {
+    pub row: PaymentRow,
+    pub transactions: Vec<TransactionRow>,
+}
+
+impl PaymentRecord {
+    /// The money of the payment, from its transactions.
+    pub fn totals(&self) -> Totals {
+        let mut totals = Totals {
+            authorized: self.row.authorized_minor,
+            ..Totals::default()
+        };
+        for transaction in &self.transactions {
+            if let (Some(kind), Some(status)) = (transaction.kind(), transaction.status()) {
+                totals.add(kind, status, transaction.amount_minor);
+            }
+        }
+        totals
+    }
+
+    /// The authorization transaction.
+    pub fn authorization(&self) -> Option<&TransactionRow> {
+        self.transactions
+            .iter()
+            .find(|t| t.kind() == Some(TransactionKind::Authorization))
+    }
+
+    /// The transaction of `kind` made with `idempotency_key`.
+    pub fn transaction_by_key(
+        &self,
+        kind: TransactionKind,
+        idempotency_key: &str,
+    ) -> Option<&TransactionRow> {
+        self.transactions
+            .iter()
+            .find(|t| t.kind() == Some(kind) && t.idempotency_key == idempotency_key)
+    }
+}
+
+/// What ListPayments filters on; `None` and empty match everything.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub order_id: Option<String>,
+    pub statuses: Vec<i16>,
+    pub pending_only: bool,
+}
+
+/// A payment to create, with its authorization.
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub payment_id: Uuid,
+    pub order_id: String,
+    pub authorization_key: String,
+    pub fingerprint: Vec<u8>,
+    pub currency_code: String,
+    pub authorized_minor: i64,
+    pub method_kind: i16,
+    pub method_display: String,
+    pub provider: String,
+}
+
+/// A transaction to create.
+#[derive(Debug, Clone)]
+pub struct NewTransaction {
+    pub transaction_id: Uuid,
+    pub payment_id: Uuid,
+    pub kind: TransactionKind,
+    pub amount_minor: i64,
+    pub idempotency_key: String,
+    pub fingerprint: Vec<u8>,
+    pub refund_reason: i16,
+    pub reference_id: String,
+    pub note: String,
+    pub actor: Actor,
+}
+
+/// The PSP's answer to record on a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub status: TransactionStatus,
+    pub psp_reference: String,
+    pub decline_reason: Option<DeclineReason>,
+    pub provider_detail: String,
+}
+
+impl Outcome {
+    pub const PENDING: Outcome = Outcome {
+        status: TransactionStatus::Pending,
+        psp_reference: String::new(),
+        decline_reason: None,
+        provider_detail: String::new(),
+    };
+}
+
+/// Serialises Authorize and Void calls that name the same authorization key,
+/// until the transaction ends.
+pub async fn lock_authorization_key(conn: &mut PgConnection, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn is_voided_key(conn: &mut PgConnection, key: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM voided_authorization_keys WHERE authorization_key = $1)",
+    )
+    .bind(key)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn record_voided_key(conn: &mut PgConnection, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO voided_authorization_keys (authorization_key) VALUES ($1)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(key)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn payment_id_by_key(
+    conn: &mut PgConnection,
+    key: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT payment_id FROM payments WHERE authorization_key = $1")
+        .bind(key)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Locks the payment for the rest of the transaction and reads it whole.
+pub async fn lock_payment(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+) -> Result<Option<PaymentRecord>, sqlx::Error> {
+    let Some(row) = sqlx::query_as::<_, PaymentRow>(sqlx::AssertSqlSafe(format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_id = $1 FOR UPDATE"
+    )))
+    .bind(payment_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let transactions = transactions(conn, payment_id).await?;
+    Ok(Some(PaymentRecord { row, transactions }))
+}
+
+/// Locks the payment, reads it whole and stores its derived status: the last
+/// step of every change before its commit.
+pub async fn settle(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+) -> Result<Option<PaymentRecord>, sqlx::Error> {
+    let Some(record) = lock_payment(conn, payment_id).await? else {
+        return Ok(None);
+    };
+    sqlx::query("UPDATE payments SET status = $2 WHERE payment_id = $1 AND status <> $2")
+        .bind(payment_id)
+        .bind(i16::try_from(record.totals().status().code()).unwrap_or(0))
+        .execute(conn)
+        .await?;
+    Ok(Some(record))
+}
+
+async fn transactions(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+) -> Result<Vec<TransactionRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE payment_id = $1
+         ORDER BY create_time, transaction_id"
+    )))
+    .bind(payment_id)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn insert_payment(
+    conn: &mut PgConnection,
+    payment: &NewPayment,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO payments (payment_id, order_id, authorization_key, fingerprint,
+             currency_code, authorized_minor, method_kind, method_display, provider, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(payment.payment_id)
+    .bind(&payment.order_id)
+    .bind(&payment.authorization_key)
+    .bind(&payment.fingerprint)
+    .bind(&payment.currency_code)
+    .bind(payment.authorized_minor)
+    .bind(payment.method_kind)
+    .bind(&payment.method_display)
+    .bind(&payment.provider)
+    .bind(PaymentStatus::AuthorizationPending.code())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes a transaction with the PSP's outcome, and touches its payment.
+pub async fn insert_transaction(
+    conn: &mut PgConnection,
+    transaction: &NewTransaction,
+    outcome: &Outcome,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO transactions (transaction_id, payment_id, kind, status, amount_minor,
+             idempotency_key, fingerprint, psp_reference, decline_reason, provider_detail,
+             refund_reason, reference_id, note, actor_kind, actor_id, create_time, resolve_time)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+             clock_timestamp(), CASE WHEN $4 = 1 THEN NULL ELSE clock_timestamp() END)",
+    )
+    .bind(transaction.transaction_id)
+    .bind(transaction.payment_id)
+    .bind(transaction.kind.code())
+    .bind(outcome.status.code())
+    .bind(transaction.amount_minor)
+    .bind(&transaction.idempotency_key)
+    .bind(&transaction.fingerprint)
+    .bind(&outcome.psp_reference)
+    .bind(outcome.decline_reason.map_or(0, DeclineReason::code))
+    .bind(&outcome.provider_detail)
+    .bind(transaction.refund_reason)
+    .bind(&transaction.reference_id)
+    .bind(&transaction.note)
+    .bind(transaction.actor.kind.code())
+    .bind(&transaction.actor.id)
+    .execute(&mut *conn)
+    .await?;
+    touch(conn, transaction.payment_id).await
+}
+
+/// Records the PSP's answer on a PENDING transaction; a resolved one is left
+/// as it is.
+pub async fn resolve_transaction(
+    conn: &mut PgConnection,
+    payment_id: Uuid,
+    transaction_id: Uuid,
+    outcome: &Outcome,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE transactions SET status = $2, psp_reference = $3, decline_reason = $4,
+             provider_detail = $5, resolve_time = clock_timestamp()
+         WHERE transaction_id = $1 AND status = 1",
+    )
+    .bind(transaction_id)
+    .bind(outcome.status.code())
+    .bind(&outcome.psp_reference)
+    .bind(outcome.decline_reason.map_or(0, DeclineReason::code))
+    .bind(&outcome.provider_detail)
+    .execute(&mut *conn)
+    .await?;
+    touch(conn, payment_id).await
+}
+
+async fn touch(conn: &mut PgConnection, payment_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE payments SET update_time = clock_timestamp() WHERE payment_id = $1")
+        .bind(payment_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Drops the idempotency record of a call left PENDING, so the retry with its
+/// key resolves the transaction instead of replaying an unrecorded answer.
+pub async fn release_key(
+    conn: &mut PgConnection,
+    scope: &str,
+    key: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM idempotency_records WHERE scope = $1 AND key = $2")
+        .bind(scope)
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

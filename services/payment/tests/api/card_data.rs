@@ -1,0 +1,183 @@
+//! Raw card numbers: refused in every field with INVALID_ARGUMENT naming the
+//! field, and found afterwards in no column of the database and no log line.
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+};
+
+use oms_proto::{
+    common::v1::Actor,
+    payment::v1::{GetPaymentRequest, VoidRequest, void_request},
+};
+use sqlx::Row as _;
+use tonic::Code;
+
+use crate::helpers::*;
+
+/// Test card numbers, as callers might send them.
+const VISA: &str = "4111 1111 1111 1111";
+const MASTERCARD: &str = "5500-0000-0000-0004";
+
+/// The digits alone, as they would appear anywhere once separators are gone.
+fn digits_in(text: &str) -> bool {
+    let compact: String = text.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    compact.contains("4111111111111111") || compact.contains("5500000000000004")
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_raw_card_number_is_refused_and_stored_or_logged_nowhere() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    // The service runs on this test's single thread, so it logs here.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let payments = TestPayments::start().await;
+    let mut client = payments.client();
+    let payment = authorized(&mut client, "auth-ok", 1000).await;
+    let id = payment.payment_id.clone();
+
+    // Authorize: every string field, and the card number as the token itself.
+    let mut cases = Vec::new();
+    let mut request = authorize_request(100, card("tok_visa"));
+    request.order_id = format!("ord {VISA}");
+    cases.push(("order_id", request));
+    cases.push((
+        "payment_method.card.token",
+        authorize_request(100, card(VISA)),
+    ));
+    cases.push((
+        "payment_method.card.token",
+        authorize_request(100, card("4111111111111111")),
+    ));
+    cases.push((
+        "payment_method.gift_card.code",
+        authorize_request(100, gift_card(MASTERCARD)),
+    ));
+    cases.push((
+        "payment_method.invoice.billing_reference",
+        authorize_request(100, invoice(&format!("card {MASTERCARD}"))),
+    ));
+    let mut request = authorize_request(100, card("tok_visa"));
+    request.actor = Some(Actor {
+        kind: 4,
+        id: VISA.into(),
+    });
+    cases.push(("actor.id", request));
+    for (i, (field, request)) in cases.into_iter().enumerate() {
+        let status = client
+            .authorize(keyed(request, &format!("auth-{i}")))
+            .await
+            .unwrap_err();
+        assert_eq!(bad_fields(&status), [field]);
+        assert!(
+            !digits_in(status.message()),
+            "{field}: {}",
+            status.message()
+        );
+    }
+    let status = client
+        .authorize(keyed(
+            authorize_request(100, card("tok_visa")),
+            "4111-1111-1111-1111",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&status), ["idempotency-key"]);
+
+    // Capture, Refund, Void and reads.
+    let mut request = capture_request(&id, Some(100));
+    request.actor.as_mut().unwrap().id = MASTERCARD.into();
+    let status = client.capture(keyed(request, "cap-1")).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["actor.id"]);
+    capture(&mut client, &id, "cap-2", None).await.unwrap();
+    let mut request = refund_request(&id, Some(100));
+    request.note = format!("customer read out {VISA}");
+    request.reference_id = MASTERCARD.into();
+    let status = client.refund(keyed(request, "ref-1")).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["reference_id", "note"]);
+    let status = client
+        .void(keyed(
+            VoidRequest {
+                target: Some(void_request::Target::AuthorizationKey(
+                    "4111-1111-1111-1111".into(),
+                )),
+                actor: Some(saga()),
+            },
+            "void-1",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&status), ["authorization_key"]);
+    let status = client
+        .get_payment(GetPaymentRequest {
+            payment_id: VISA.into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(bad_fields(&status), ["payment_id"]);
+
+    // Nowhere in the database: every text, JSON and binary column of every table.
+    let pool = payments.db.pool().await;
+    let columns: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text, data_type::text
+         FROM information_schema.columns
+         WHERE table_schema = 'public'
+           AND data_type IN ('text', 'character varying', 'jsonb', 'json', 'bytea')",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        columns
+            .iter()
+            .any(|(table, column, _)| table == "transactions" && column == "note")
+    );
+    let mut rows_seen = 0;
+    for (table, column, data_type) in &columns {
+        let value = if data_type == "bytea" {
+            format!("encode(\"{column}\", 'escape')")
+        } else {
+            format!("\"{column}\"::text")
+        };
+        let sql = format!("SELECT {value} AS value FROM \"{table}\"");
+        for row in sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        {
+            let value: Option<String> = row.get("value");
+            rows_seen += 1;
+            assert!(
+                !value.as_deref().is_some_and(digits_in),
+                "a card number in {table}.{column}"
+            );
+        }
+    }
+    assert!(rows_seen > 10, "the check read the service's rows");
+    payments.stop().await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains(&id), "the service logged the payment");
+    assert!(!digits_in(&logs), "a card number in the logs");
+    assert!(!logs.contains("tok_visa"), "a card token in the logs");
+}

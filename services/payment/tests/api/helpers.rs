@@ -1,0 +1,220 @@
+//! Starting the payment service for a test with a PSP simulator the test keeps
+//! a handle on, and the requests the tests send.
+
+use std::{sync::Arc, time::Duration};
+
+use oms_payment::{
+    Config,
+    psp::{PspSimulator, SimulatorConfig},
+    run_with_psp,
+};
+use oms_platform::client::OmsChannel;
+use oms_proto::{
+    common::v1::{
+        Actor, ActorKind, CardToken, GiftCard, Invoice, Money, PaymentMethod,
+        payment_method::Method,
+    },
+    payment::v1::{
+        self as pb, AuthorizeRequest, CaptureRequest, GetPaymentRequest, RefundReason,
+        RefundRequest, VoidRequest, payment_service_client::PaymentServiceClient, void_request,
+    },
+};
+pub use oms_testkit::status::{bad_fields, metadata, reason};
+use oms_testkit::{TestDatabase, TestServer, server_config};
+use tonic::{Request, Status};
+
+pub type Client = PaymentServiceClient<OmsChannel>;
+
+/// A payment service with a fresh database and its own simulator.
+pub struct TestPayments {
+    pub db: TestDatabase,
+    pub server: TestServer,
+    pub psp: Arc<PspSimulator>,
+}
+
+impl TestPayments {
+    pub async fn start() -> TestPayments {
+        TestPayments::start_with(SimulatorConfig::default(), Duration::from_secs(5)).await
+    }
+
+    /// With fault injection, a PSP timeout and a reconciler that runs rarely
+    /// (tests resolve by retry or ReconcilePayment unless they say otherwise).
+    pub async fn start_with(simulator: SimulatorConfig, psp_timeout: Duration) -> TestPayments {
+        TestPayments::start_full(simulator, psp_timeout, Duration::from_secs(3600)).await
+    }
+
+    pub async fn start_full(
+        simulator: SimulatorConfig,
+        psp_timeout: Duration,
+        reconcile_interval: Duration,
+    ) -> TestPayments {
+        let db = TestDatabase::create().await;
+        let psp = Arc::new(PspSimulator::new(simulator.clone()));
+        let config = Config {
+            server: server_config(),
+            database: db.config(),
+            simulator,
+            psp_timeout,
+            reconcile_interval,
+        };
+        let service_psp = psp.clone();
+        let server = TestServer::start(|listener, shutdown| {
+            run_with_psp(config, service_psp, listener, shutdown)
+        })
+        .await;
+        TestPayments { db, server, psp }
+    }
+
+    pub fn client(&self) -> Client {
+        PaymentServiceClient::new(self.server.channel())
+    }
+
+    pub async fn stop(self) {
+        self.server.stop().await.expect("a clean stop");
+    }
+}
+
+/// `message` with the `idempotency-key` metadata.
+pub fn keyed<T>(message: T, key: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("idempotency-key", key.parse().unwrap());
+    request
+}
+
+pub fn eur(amount_minor: i64) -> Money {
+    Money {
+        currency_code: "EUR".into(),
+        amount_minor,
+    }
+}
+
+pub fn saga() -> Actor {
+    Actor {
+        kind: ActorKind::Saga as i32,
+        id: "saga-1".into(),
+    }
+}
+
+pub fn card(token: &str) -> PaymentMethod {
+    PaymentMethod {
+        method: Some(Method::Card(CardToken {
+            token: token.into(),
+        })),
+    }
+}
+
+pub fn gift_card(code: &str) -> PaymentMethod {
+    PaymentMethod {
+        method: Some(Method::GiftCard(GiftCard { code: code.into() })),
+    }
+}
+
+pub fn invoice(billing_reference: &str) -> PaymentMethod {
+    PaymentMethod {
+        method: Some(Method::Invoice(Invoice {
+            billing_reference: billing_reference.into(),
+        })),
+    }
+}
+
+pub fn authorize_request(amount_minor: i64, method: PaymentMethod) -> AuthorizeRequest {
+    AuthorizeRequest {
+        order_id: "ord-1".into(),
+        amount: Some(eur(amount_minor)),
+        payment_method: Some(method),
+        actor: Some(saga()),
+    }
+}
+
+pub fn capture_request(payment_id: &str, amount_minor: Option<i64>) -> CaptureRequest {
+    CaptureRequest {
+        payment_id: payment_id.into(),
+        amount: amount_minor.map(eur),
+        actor: Some(saga()),
+    }
+}
+
+pub fn refund_request(payment_id: &str, amount_minor: Option<i64>) -> RefundRequest {
+    RefundRequest {
+        payment_id: payment_id.into(),
+        amount: amount_minor.map(eur),
+        reason: RefundReason::Return as i32,
+        reference_id: "rma-1".into(),
+        note: String::new(),
+        actor: Some(saga()),
+    }
+}
+
+pub fn void_request(payment_id: &str) -> VoidRequest {
+    VoidRequest {
+        target: Some(void_request::Target::PaymentId(payment_id.into())),
+        actor: Some(saga()),
+    }
+}
+
+/// Authorizes `amount_minor` EUR on an approving card; the payment.
+pub async fn authorized(client: &mut Client, key: &str, amount_minor: i64) -> pb::Payment {
+    client
+        .authorize(keyed(
+            authorize_request(amount_minor, card("tok_visa_4242")),
+            key,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .payment
+        .unwrap()
+}
+
+pub async fn capture(
+    client: &mut Client,
+    payment_id: &str,
+    key: &str,
+    amount_minor: Option<i64>,
+) -> Result<pb::Payment, Status> {
+    client
+        .capture(keyed(capture_request(payment_id, amount_minor), key))
+        .await
+        .map(|response| response.into_inner().payment.unwrap())
+}
+
+pub async fn refund(
+    client: &mut Client,
+    payment_id: &str,
+    key: &str,
+    amount_minor: Option<i64>,
+) -> Result<pb::Payment, Status> {
+    client
+        .refund(keyed(refund_request(payment_id, amount_minor), key))
+        .await
+        .map(|response| response.into_inner().payment.unwrap())
+}
+
+pub async fn void(client: &mut Client, payment_id: &str, key: &str) -> Result<pb::Payment, Status> {
+    client
+        .void(keyed(void_request(payment_id), key))
+        .await
+        .map(|response| response.into_inner().payment.unwrap())
+}
+
+pub async fn get(client: &mut Client, payment_id: &str) -> pb::Payment {
+    client
+        .get_payment(GetPaymentRequest {
+            payment_id: payment_id.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .payment
+        .unwrap()
+}
+
+pub fn payment_status(payment: &pb::Payment) -> pb::PaymentStatus {
+    pb::PaymentStatus::try_from(payment.status).unwrap()
+}
+
+pub fn minor(money: Option<&Money>) -> i64 {
+    money.map_or(0, |money| money.amount_minor)
+}
