@@ -7,6 +7,7 @@
 //! - [`TestServer`]: a service's `run` on port 0, ready (health SERVING) when
 //!   `start` returns, with a channel to call it.
 //! - [`poll_until`]: wait for a condition with a deadline, never a bare sleep.
+//! - [`logs`]: what a service logged during a test.
 //! - [`status`]: the error details of a refused call (reason, metadata, bad fields).
 //!
 //! The servers are the ones on `OMS_DATABASE_URL` and `OMS_REDIS_URL`, or the
@@ -19,6 +20,7 @@
 )]
 
 mod database;
+pub mod logs;
 mod redis;
 mod server;
 pub mod status;

@@ -1,10 +1,5 @@
 //! PlaceOrder and GetOrder: intake exactly once, server-side totals, bad input.
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-};
-
 use oms_proto::{
     common::v1::{Channel, ChannelKind, LineItem, Money},
     order::v1::{GetOrderRequest, OrderStatus, TimelineEventKind},
@@ -219,32 +214,10 @@ async fn bad_orders_name_each_bad_field() {
     orders.stop().await;
 }
 
-/// Collects everything the service logs, at every level, into a buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn personal_data_never_reaches_the_logs() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    // The service runs on this test's single thread, so it logs here.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // The service runs on this test's single thread, so its logs are captured.
+    let captured = oms_testkit::logs::CapturedLogs::start();
     let orders = TestOrders::start().await;
     let mut client = orders.client();
 
@@ -267,7 +240,7 @@ async fn personal_data_never_reaches_the_logs() {
     client.place_order(bad).await.unwrap_err();
     orders.stop().await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(
         logs.contains(&order.order_id),
         "the service logged the order"

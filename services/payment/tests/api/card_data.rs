@@ -1,11 +1,6 @@
 //! Raw card numbers: refused in every field with INVALID_ARGUMENT naming the
 //! field, and found afterwards in no column of the database and no log line.
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-};
-
 use oms_proto::{
     common::v1::Actor,
     payment::v1::{GetPaymentRequest, VoidRequest, void_request},
@@ -25,31 +20,10 @@ fn digits_in(text: &str) -> bool {
     compact.contains("4111111111111111") || compact.contains("5500000000000004")
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn a_raw_card_number_is_refused_and_stored_or_logged_nowhere() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    // The service runs on this test's single thread, so it logs here.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // The service runs on this test's single thread, so its logs are captured.
+    let captured = oms_testkit::logs::CapturedLogs::start();
     let payments = TestPayments::start().await;
     let mut client = payments.client();
     let payment = authorized(&mut client, "auth-ok", 1000).await;
@@ -176,7 +150,7 @@ async fn a_raw_card_number_is_refused_and_stored_or_logged_nowhere() {
     assert!(rows_seen > 10, "the check read the service's rows");
     payments.stop().await;
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     assert!(logs.contains(&id), "the service logged the payment");
     assert!(!digits_in(&logs), "a card number in the logs");
     assert!(!logs.contains("tok_visa"), "a card token in the logs");
