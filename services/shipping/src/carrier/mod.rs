@@ -1,0 +1,95 @@
+//! Carriers: the adapter trait every carrier integration implements, and the
+//! deterministic [`CarrierSimulator`], the default carrier.
+//!
+//! Each label purchase carries the shipment's own key (`carrier_key`), so a
+//! retry after a failure or timeout returns the label already bought instead of
+//! buying a second one.
+
+mod simulator;
+
+use chrono::{DateTime, Utc};
+use oms_platform::ids::CountryCode;
+
+pub use simulator::{CarrierSimulator, Fault, FaultKind, SimulatorConfig};
+
+use crate::domain::parcel::{Parcel, ServiceLevel};
+
+/// The two ends of a route, as much as a carrier needs to price it. No names,
+/// streets or phones: those stay on the label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub origin_country: CountryCode,
+    pub origin_postal_code: String,
+    pub destination_country: CountryCode,
+    pub destination_postal_code: String,
+}
+
+/// One price a carrier offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarrierRate {
+    pub service_level: ServiceLevel,
+    /// The carrier's product name, e.g. "Express 12:00".
+    pub carrier_service: String,
+    pub price_minor: i64,
+    pub currency: String,
+    /// End of the promised delivery day.
+    pub promised_delivery_time: DateTime<Utc>,
+}
+
+/// A label purchase.
+#[derive(Debug, Clone)]
+pub struct LabelRequest {
+    /// The shipment's own key: a retry with it returns the first label.
+    pub carrier_key: String,
+    pub service_level: ServiceLevel,
+    pub route: Route,
+    pub parcels: Vec<Parcel>,
+    pub ship_time: DateTime<Utc>,
+}
+
+/// A bought label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoughtLabel {
+    pub tracking_number: String,
+    pub tracking_url: String,
+    pub rate: CarrierRate,
+}
+
+/// Why a carrier call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CarrierError {
+    /// The carrier answered 5xx; retry.
+    #[error("carrier server error")]
+    ServerError,
+    /// The carrier did not answer in time; the outcome is unknown, so the retry
+    /// carries the same key.
+    #[error("carrier timed out")]
+    Timeout,
+    /// The carrier refuses the address; `detail` is the carrier's reason, no PII.
+    #[error("address rejected")]
+    AddressRejected { detail: String },
+    /// The carrier does not offer the service level on this route.
+    #[error("service level unavailable")]
+    ServiceLevelUnavailable,
+}
+
+/// A carrier integration.
+#[tonic::async_trait]
+pub trait Carrier: Send + Sync {
+    /// The carrier's code, e.g. "simulator".
+    fn code(&self) -> &str;
+
+    /// The rates for `parcels` on `route` handed over at `ship_time`.
+    async fn rates(
+        &self,
+        route: &Route,
+        parcels: &[Parcel],
+        ship_time: DateTime<Utc>,
+    ) -> Result<Vec<CarrierRate>, CarrierError>;
+
+    /// Buys a label, once per `carrier_key`.
+    async fn buy_label(&self, request: &LabelRequest) -> Result<BoughtLabel, CarrierError>;
+
+    /// Voids a label not yet used.
+    async fn void_label(&self, tracking_number: &str) -> Result<(), CarrierError>;
+}

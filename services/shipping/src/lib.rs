@@ -1,0 +1,209 @@
+//! oms-shipping: rate quotes, shipments with printable labels, tracking numbers
+//! and packing slips, carrier tracking events, bulk label runs and return
+//! labels; status changes go to the order service through an outbox.
+//!
+//! - [`domain`]: parcels, service levels, the shipment state machine.
+//! - [`carrier`]: the carrier adapter trait and the deterministic
+//!   [`carrier::CarrierSimulator`], the default carrier.
+//! - [`documents`]: labels (PDF, ZPL) and packing slips (PDF).
+//! - [`grpc`]: the `oms.shipping.v1.ShippingService` handlers.
+//! - [`store`]: Postgres: shipments, tracking events, the outbox.
+//! - [`outbox`]: delivers queued status changes to the order service.
+//!
+//! [`run`] serves it on a listener until shutdown with the simulator configured
+//! from the environment; [`run_with_carrier`] takes any carrier (tests keep a
+//! handle on the simulator to switch faults and count labels).
+
+pub mod carrier;
+pub mod documents;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod outbox;
+pub mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use oms_platform::{
+    client,
+    config::{ClientConfig, ConfigError, DatabaseConfig, Env, ServerConfig, Service},
+    db,
+    process::ServiceConfig,
+    server::GrpcServer,
+};
+use oms_proto::{
+    inventory::v1::inventory_service_client::InventoryServiceClient,
+    order::v1::order_service_client::OrderServiceClient,
+    shipping::v1::shipping_service_server::ShippingServiceServer,
+};
+use sqlx::migrate::Migrator;
+use tokio::{net::TcpListener, sync::Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    carrier::{Carrier, CarrierSimulator, Fault, FaultKind, SimulatorConfig},
+    store::Store,
+};
+
+/// The service's own migrations, run at start after the platform's.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Everything the shipping service is configured with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    /// Where the order service (`OMS_ORDER_ADDR`) and the inventory service
+    /// (`OMS_INVENTORY_ADDR`, for location addresses) are.
+    pub client: ClientConfig,
+    /// The carrier simulator's faults and seed (`OMS_SHIPPING_CARRIER_FAULT`,
+    /// `OMS_SHIPPING_CARRIER_FAULT_RATE`, `OMS_SHIPPING_CARRIER_SEED`).
+    pub simulator: SimulatorConfig,
+    /// How long a carrier call may take (`OMS_SHIPPING_CARRIER_TIMEOUT`).
+    pub carrier_timeout: Duration,
+    /// How often the outbox looks for due status changes when not woken
+    /// (`OMS_SHIPPING_OUTBOX_POLL`).
+    pub outbox_poll: Duration,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        const FAULT: &str = "OMS_SHIPPING_CARRIER_FAULT";
+        const FAULT_RATE: &str = "OMS_SHIPPING_CARRIER_FAULT_RATE";
+        let kind: String = env.parse(FAULT, "none".to_owned())?;
+        let rate: f64 = env.parse(FAULT_RATE, 1.0)?;
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(ConfigError {
+                variable: FAULT_RATE.to_owned(),
+                reason: "must be between 0 and 1".to_owned(),
+            });
+        }
+        let fault = match kind.as_str() {
+            "none" => None,
+            other => Some(Fault {
+                kind: FaultKind::parse(other).ok_or_else(|| ConfigError {
+                    variable: FAULT.to_owned(),
+                    reason: "must be none, 5xx, timeout or address_rejected".to_owned(),
+                })?,
+                rate,
+            }),
+        };
+        Ok(Config {
+            server: ServerConfig::from_env(env, Service::Shipping)?,
+            database: DatabaseConfig::from_env(env, Service::Shipping)?,
+            client: ClientConfig::from_env(env)?,
+            simulator: SimulatorConfig {
+                fault,
+                seed: env.parse("OMS_SHIPPING_CARRIER_SEED", 1)?,
+            },
+            carrier_timeout: env
+                .duration("OMS_SHIPPING_CARRIER_TIMEOUT", Duration::from_secs(5))?,
+            outbox_poll: env.duration("OMS_SHIPPING_OUTBOX_POLL", Duration::from_secs(1))?,
+        })
+    }
+}
+
+impl ServiceConfig for Config {
+    fn server(&self) -> &ServerConfig {
+        &self.server
+    }
+}
+
+/// Why the service could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("database: {0}")]
+    Database(#[from] db::DbError),
+    #[error("peer address: {0}")]
+    Peer(#[from] client::ClientError),
+    #[error(transparent)]
+    Serve(#[from] oms_platform::server::ServeError),
+}
+
+/// Serves the shipping service on `listener` until `shutdown`, with the carrier
+/// simulator as its carrier.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let carrier = Arc::new(CarrierSimulator::new(config.simulator.clone()));
+    run_with_carrier(config, carrier, listener, shutdown).await
+}
+
+/// Serves the shipping service with `carrier`, and the outbox dispatcher in the
+/// background.
+pub async fn run_with_carrier(
+    config: Config,
+    carrier: Arc<dyn Carrier>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let pool = db::connect(&config.database, &MIGRATOR).await?;
+    let store = Store::new(pool);
+    let orders = OrderServiceClient::new(client::peer_channel(Service::Order, &config.client)?);
+    let inventory =
+        InventoryServiceClient::new(client::peer_channel(Service::Inventory, &config.client)?);
+
+    // The dispatcher outlives the drain of calls and stops after it.
+    let background = CancellationToken::new();
+    let wake = Arc::new(Notify::new());
+    let dispatcher = tokio::spawn(outbox::run(
+        store.clone(),
+        orders,
+        wake.clone(),
+        config.outbox_poll,
+        background.clone(),
+    ));
+
+    let api = grpc::ShippingApi::new(
+        store,
+        inventory,
+        vec![carrier],
+        config.carrier_timeout,
+        wake,
+    );
+    let served = GrpcServer::new(&config.server)
+        .add_service(ShippingServiceServer::new(api))
+        .serve(listener, shutdown)
+        .await;
+    background.cancel();
+    if let Err(err) = dispatcher.await {
+        tracing::error!(error = %err, "outbox dispatcher failed");
+    }
+    served?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn carrier_faults_are_read_from_the_environment_and_bad_ones_name_their_variable() {
+        let config = Config::from_env(&Env::from_pairs([
+            ("OMS_SHIPPING_CARRIER_FAULT", "timeout"),
+            ("OMS_SHIPPING_CARRIER_FAULT_RATE", "0.25"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.simulator.fault,
+            Some(Fault {
+                kind: FaultKind::Timeout,
+                rate: 0.25
+            })
+        );
+        assert_eq!(
+            Config::from_env(&Env::from_pairs::<&str, &str>([]))
+                .unwrap()
+                .simulator
+                .fault,
+            None
+        );
+
+        let bad = Config::from_env(&Env::from_pairs([("OMS_SHIPPING_CARRIER_FAULT", "flood")]));
+        assert_eq!(bad.unwrap_err().variable, "OMS_SHIPPING_CARRIER_FAULT");
+        let bad = Config::from_env(&Env::from_pairs([("OMS_SHIPPING_CARRIER_FAULT_RATE", "2")]));
+        assert_eq!(bad.unwrap_err().variable, "OMS_SHIPPING_CARRIER_FAULT_RATE");
+    }
+}

@@ -1,0 +1,180 @@
+//! CreateShipment: the tracking number, a printable label that shows it, the
+//! packing slip, idempotency per (order, location), and bad input.
+
+use oms_proto::{
+    common::v1::ServiceLevel,
+    shipping::v1::{DocumentFormat, GetShipmentRequest, ShipmentStatus},
+};
+use tonic::Code;
+
+use crate::helpers::{TestShipping, bad_fields, customer, metadata, parcel, reason, shipment};
+
+#[tokio::test]
+async fn a_shipment_gets_a_tracking_number_a_pdf_label_showing_it_and_a_packing_slip() {
+    let app = TestShipping::start().await;
+    let created = app
+        .client()
+        .create_shipment(shipment("order-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .shipment
+        .unwrap();
+
+    assert_eq!(created.status, ShipmentStatus::LabelCreated as i32);
+    assert!(
+        created.tracking_number.starts_with("SIM"),
+        "{}",
+        created.tracking_number
+    );
+    assert_eq!(created.carrier, "simulator");
+    assert_eq!(created.price.as_ref().unwrap().amount_minor, 615);
+
+    let label = created.label.unwrap();
+    assert_eq!(label.format, DocumentFormat::Pdf as i32);
+    assert_eq!(
+        label.file_name,
+        format!("label-{}.pdf", created.tracking_number)
+    );
+    let text = String::from_utf8_lossy(&label.content);
+    assert!(text.starts_with("%PDF-1.4"));
+    assert!(text.trim_end().ends_with("%%EOF"));
+    assert!(text.contains(&format!("({}) Tj", created.tracking_number)));
+    assert!(text.contains("(Ada Lovelace) Tj"));
+
+    let slip = created.packing_slip.unwrap();
+    let slip = String::from_utf8_lossy(&slip.content);
+    assert!(slip.contains("(  2  TEE-M  T-shirt, size M) Tj"), "{slip}");
+    assert!(slip.contains("(  1  CAP  CAP) Tj"));
+    assert!(slip.contains(&created.tracking_number));
+
+    // What GetShipment returns is what was created.
+    let read = app
+        .client()
+        .get_shipment(GetShipmentRequest {
+            shipment_id: created.shipment_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .shipment
+        .unwrap();
+    assert_eq!(read.tracking_number, created.tracking_number);
+    assert_eq!(read.label.unwrap().content, label.content);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_zpl_label_prints_the_tracking_number_as_text_and_barcode() {
+    let app = TestShipping::start().await;
+    let mut request = shipment("order-zpl");
+    request.label_format = DocumentFormat::Zpl as i32;
+    let created = app
+        .client()
+        .create_shipment(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .shipment
+        .unwrap();
+    let label = created.label.unwrap();
+    let zpl = String::from_utf8(label.content).unwrap();
+    assert!(zpl.starts_with("^XA"));
+    assert_eq!(
+        zpl.matches(&format!("^FD{}^FS", created.tracking_number))
+            .count(),
+        2
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_retry_returns_the_same_shipment_and_another_request_for_the_key_conflicts() {
+    let app = TestShipping::start().await;
+    let first = app
+        .client()
+        .create_shipment(shipment("order-2"))
+        .await
+        .unwrap()
+        .into_inner()
+        .shipment
+        .unwrap();
+    let again = app
+        .client()
+        .create_shipment(shipment("order-2"))
+        .await
+        .unwrap()
+        .into_inner()
+        .shipment
+        .unwrap();
+    assert_eq!(again.shipment_id, first.shipment_id);
+    assert_eq!(again.tracking_number, first.tracking_number);
+    assert_eq!(app.carrier.labels_bought(), 1);
+
+    let mut other = shipment("order-2");
+    other.parcels = vec![parcel(900), parcel(800)];
+    let status = app.client().create_shipment(other).await.unwrap_err();
+    assert_eq!(status.code(), Code::AlreadyExists);
+    assert_eq!(reason(&status), "NATURAL_KEY_CONFLICT");
+    assert_eq!(metadata(&status, "order_id"), "order-2");
+    assert_eq!(metadata(&status, "location_id"), "wh-berlin");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_by_field_and_nothing_is_bought() {
+    let app = TestShipping::start().await;
+    let mut request = shipment("order-3");
+    request.lines.clear();
+    request.parcels = vec![parcel(0)];
+    request.service_level = 42;
+    request.actor = None;
+    let status = app.client().create_shipment(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        bad_fields(&status),
+        ["lines", "parcels[0].weight_grams", "service_level", "actor"]
+    );
+
+    let mut request = shipment("order-3");
+    request.parcels.clear();
+    request.destination.as_mut().unwrap().city.clear();
+    let status = app.client().create_shipment(request).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["parcels", "destination.city"]);
+    assert_eq!(app.carrier.labels_bought(), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn carrier_refusals_are_failed_preconditions_with_their_reason() {
+    let app = TestShipping::start().await;
+    let mut rejected = shipment("order-4");
+    rejected.destination = Some(customer("00000"));
+    let status = app.client().create_shipment(rejected).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&status), "ADDRESS_REJECTED");
+    assert_eq!(metadata(&status, "detail"), "unknown postal code");
+
+    let mut far_same_day = shipment("order-5");
+    far_same_day.service_level = ServiceLevel::SameDay as i32;
+    far_same_day.destination = Some(customer("80331"));
+    let status = app
+        .client()
+        .create_shipment(far_same_day)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&status), "SERVICE_LEVEL_UNAVAILABLE");
+    assert_eq!(metadata(&status, "service_level"), "SERVICE_LEVEL_SAME_DAY");
+
+    let mut unknown_carrier = shipment("order-6");
+    unknown_carrier.carrier = "pigeon".into();
+    let status = app
+        .client()
+        .create_shipment(unknown_carrier)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    assert_eq!(app.carrier.labels_bought(), 0);
+    app.stop().await;
+}

@@ -1,0 +1,333 @@
+//! Starting the shipping service for a test, with a carrier simulator the test
+//! keeps a handle on and the real order service it reports to, and the requests
+//! the tests send.
+
+use std::{sync::Arc, time::Duration};
+
+use oms_platform::{client::OmsChannel, config::Service};
+use oms_proto::{
+    common::v1::{
+        Actor, ActorKind, Address, CardToken, Channel, ChannelKind, DeliveryMethod, DeliveryOption,
+        GeoPoint, LineItem, Money, PaymentMethod, ServiceLevel, payment_method::Method,
+    },
+    inventory::v1::{
+        Location, LocationKind, PutLocationRequest,
+        inventory_service_client::InventoryServiceClient,
+    },
+    order::v1::{Customer, PlaceOrderRequest, order_service_client::OrderServiceClient},
+    shipping::v1::{
+        CreateShipmentRequest, Parcel, QuoteRatesRequest, RecordTrackingEventRequest, ShipmentLine,
+        TrackingEventType, shipping_service_client::ShippingServiceClient,
+    },
+};
+use oms_shipping::{
+    Config,
+    carrier::{CarrierSimulator, SimulatorConfig},
+    run_with_carrier,
+};
+pub use oms_testkit::status::{bad_fields, metadata, reason};
+use oms_testkit::{TestDatabase, TestRedis, TestServer, client_config, server_config};
+use tokio::net::TcpListener;
+
+pub type Client = ShippingServiceClient<OmsChannel>;
+pub type Orders = OrderServiceClient<OmsChannel>;
+
+/// A shipping service with a fresh database and its own simulator, and the order
+/// service it reports to (whose saga coordinator is a closed port).
+pub struct TestShipping {
+    /// The inventory service holding the location addresses, when started.
+    pub inventory: Option<(TestServer, TestDatabase, TestRedis)>,
+    /// Held so that the database lives as long as the service.
+    pub _db: TestDatabase,
+    pub server: TestServer,
+    pub carrier: Arc<CarrierSimulator>,
+    /// Held so that the order service's database lives as long as it.
+    pub _order_db: TestDatabase,
+    pub order_server: TestServer,
+}
+
+impl TestShipping {
+    pub async fn start() -> TestShipping {
+        TestShipping::start_with(SimulatorConfig::default()).await
+    }
+
+    pub async fn start_with(simulator: SimulatorConfig) -> TestShipping {
+        TestShipping::start_full(simulator, false).await
+    }
+
+    /// With the real inventory service, holding the location `wh-berlin` at the
+    /// [`warehouse`] address.
+    pub async fn start_with_inventory() -> TestShipping {
+        TestShipping::start_full(SimulatorConfig::default(), true).await
+    }
+
+    async fn start_full(simulator: SimulatorConfig, with_inventory: bool) -> TestShipping {
+        let inventory = if with_inventory {
+            Some(start_inventory().await)
+        } else {
+            None
+        };
+        let order_db = TestDatabase::create().await;
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut order_client = client_config();
+        order_client.peers.insert(Service::Saga, closed.to_string());
+        let order_config = oms_order::Config {
+            server: server_config(),
+            database: order_db.config(),
+            client: order_client,
+            outbox_poll: Duration::from_secs(3600),
+        };
+        let order_server = TestServer::start(|listener, shutdown| {
+            oms_order::run(order_config, listener, shutdown)
+        })
+        .await;
+
+        let db = TestDatabase::create().await;
+        let carrier = Arc::new(CarrierSimulator::new(simulator.clone()));
+        let mut client = client_config();
+        client
+            .peers
+            .insert(Service::Order, order_server.address().to_string());
+        // Without inventory its address is a closed port: lookups are UNAVAILABLE.
+        let inventory_address = match &inventory {
+            Some((server, _, _)) => server.address().to_string(),
+            None => closed.to_string(),
+        };
+        client.peers.insert(Service::Inventory, inventory_address);
+        let config = Config {
+            server: server_config(),
+            database: db.config(),
+            client,
+            simulator,
+            carrier_timeout: Duration::from_secs(5),
+            outbox_poll: Duration::from_millis(50),
+        };
+        let service_carrier = carrier.clone();
+        let server = TestServer::start(|listener, shutdown| {
+            run_with_carrier(config, service_carrier, listener, shutdown)
+        })
+        .await;
+        TestShipping {
+            inventory,
+            _db: db,
+            server,
+            carrier,
+            _order_db: order_db,
+            order_server,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        ShippingServiceClient::new(self.server.channel())
+    }
+
+    pub fn orders(&self) -> Orders {
+        OrderServiceClient::new(self.order_server.channel())
+    }
+
+    pub async fn stop(self) {
+        self.server.stop().await.expect("a clean stop");
+        self.order_server.stop().await.expect("a clean stop");
+        if let Some((server, _, _)) = self.inventory {
+            server.stop().await.expect("a clean stop");
+        }
+    }
+}
+
+async fn start_inventory() -> (TestServer, TestDatabase, TestRedis) {
+    let db = TestDatabase::create().await;
+    let redis = TestRedis::new();
+    let config = oms_inventory::Config {
+        server: server_config(),
+        database: db.config(),
+        redis: redis.config(),
+        stock_lock_lease: Duration::from_secs(5),
+        stock_lock_wait: Duration::from_secs(2),
+        expiry_interval: Duration::from_secs(1),
+        ledger_poll: Duration::from_millis(200),
+        watch_heartbeat: Duration::from_secs(15),
+        availability_cache_ttl: Duration::ZERO,
+    };
+    let server =
+        TestServer::start(|listener, shutdown| oms_inventory::run(config, listener, shutdown))
+            .await;
+    InventoryServiceClient::new(server.channel())
+        .put_location(PutLocationRequest {
+            location: Some(Location {
+                location_id: "wh-berlin".into(),
+                name: "Berlin warehouse".into(),
+                kind: LocationKind::Warehouse as i32,
+                address: Some(Address {
+                    geo: Some(GeoPoint {
+                        latitude: 52.53,
+                        longitude: 13.38,
+                    }),
+                    ..warehouse()
+                }),
+                ships_to_customers: true,
+                active: true,
+                ..Default::default()
+            }),
+            actor: Some(operator()),
+        })
+        .await
+        .unwrap();
+    (server, db, redis)
+}
+
+pub fn operator() -> Actor {
+    Actor {
+        kind: ActorKind::Operator as i32,
+        id: "op-7".into(),
+    }
+}
+
+/// The Berlin warehouse.
+pub fn warehouse() -> Address {
+    Address {
+        company: "OMS Warehouse Berlin".into(),
+        lines: vec!["Lagerstrasse 1".into()],
+        city: "Berlin".into(),
+        postal_code: "10115".into(),
+        country_code: "DE".into(),
+        ..Default::default()
+    }
+}
+
+/// A customer in Berlin, within same-day range of the warehouse.
+pub fn customer(postal_code: &str) -> Address {
+    Address {
+        recipient_name: "Ada Lovelace".into(),
+        lines: vec!["Unter den Linden 77".into()],
+        city: "Berlin".into(),
+        postal_code: postal_code.into(),
+        country_code: "DE".into(),
+        phone: "+49 30 1234567".into(),
+        ..Default::default()
+    }
+}
+
+pub fn parcel(weight_grams: i32) -> Parcel {
+    Parcel {
+        weight_grams,
+        length_mm: 300,
+        width_mm: 200,
+        height_mm: 100,
+    }
+}
+
+pub fn quote(postal_code: &str) -> QuoteRatesRequest {
+    QuoteRatesRequest {
+        location_id: "wh-berlin".into(),
+        origin: Some(warehouse()),
+        destination: Some(customer(postal_code)),
+        parcels: vec![parcel(1200)],
+        service_levels: Vec::new(),
+        ship_time: None,
+    }
+}
+
+/// A standard shipment of the two lines of [`web_order`] from the warehouse.
+pub fn shipment(order_id: &str) -> CreateShipmentRequest {
+    CreateShipmentRequest {
+        order_id: order_id.into(),
+        location_id: "wh-berlin".into(),
+        lines: vec![
+            ShipmentLine {
+                sku: "TEE-M".into(),
+                quantity: 2,
+                description: "T-shirt, size M".into(),
+            },
+            ShipmentLine {
+                sku: "CAP".into(),
+                quantity: 1,
+                description: String::new(),
+            },
+        ],
+        service_level: ServiceLevel::Standard as i32,
+        parcels: vec![parcel(1200)],
+        destination: Some(customer("10117")),
+        origin: Some(warehouse()),
+        carrier: String::new(),
+        label_format: 0,
+        actor: Some(operator()),
+    }
+}
+
+/// A carrier event at `minute` past 09:00 on 2 November 2026.
+pub fn event(
+    tracking_number: &str,
+    id: &str,
+    event_type: TrackingEventType,
+    minute: i64,
+) -> RecordTrackingEventRequest {
+    RecordTrackingEventRequest {
+        carrier: "simulator".into(),
+        carrier_event_id: id.into(),
+        tracking_number: tracking_number.into(),
+        event_type: event_type as i32,
+        event_time: Some(prost_types::Timestamp {
+            seconds: 1_793_610_000 + minute * 60,
+            nanos: 0,
+        }),
+        location: "Berlin hub, DE".into(),
+        description: String::new(),
+    }
+}
+
+fn money(amount_minor: i64) -> Option<Money> {
+    Some(Money {
+        currency_code: "EUR".into(),
+        amount_minor,
+    })
+}
+
+/// A web order of two lines (TEE-M x2, CAP x1) shipped to Berlin.
+pub fn web_order(reference: &str) -> PlaceOrderRequest {
+    PlaceOrderRequest {
+        channel: Some(Channel {
+            kind: ChannelKind::Web as i32,
+            name: String::new(),
+        }),
+        external_reference: reference.into(),
+        customer: Some(Customer {
+            name: "Ada Lovelace".into(),
+            email: "ada@example.com".into(),
+            phone: "+49 30 1234567".into(),
+        }),
+        shipping_address: Some(customer("10117")),
+        lines: vec![
+            LineItem {
+                sku: "TEE-M".into(),
+                quantity: 2,
+                unit_price: money(1999),
+            },
+            LineItem {
+                sku: "CAP".into(),
+                quantity: 1,
+                unit_price: money(1500),
+            },
+        ],
+        currency_code: "EUR".into(),
+        delivery_option: Some(DeliveryOption {
+            method: DeliveryMethod::Ship as i32,
+            service_level: ServiceLevel::Standard as i32,
+            pickup_location_id: String::new(),
+        }),
+        shipping_price: money(495),
+        payment_method: Some(PaymentMethod {
+            method: Some(Method::Card(CardToken {
+                token: "tok_visa_4242".into(),
+            })),
+        }),
+        notes: Vec::new(),
+        tags: Vec::new(),
+        place_time: None,
+        actor: None,
+        exchange: None,
+    }
+}

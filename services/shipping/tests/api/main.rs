@@ -1,0 +1,16 @@
+//! Integration tests of oms-shipping: the real service on port 0 over gRPC with
+//! a fresh Postgres database each and its own carrier simulator, and the real
+//! order service (its own fresh database) receiving the status changes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+
+mod bulk;
+mod cancel;
+mod create;
+mod helpers;
+mod list;
+mod locations;
+mod privacy;
+mod quote;
+mod returns;
+mod tracking;
