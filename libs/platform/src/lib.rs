@@ -16,6 +16,8 @@
 //! - [`idempotency`]: replaying the first response of a retried mutating call.
 //! - [`ids`]: identifiers every contract shares (SKU, location, order, channel,
 //!   actor), valid by construction.
+//! - [`outbox`]: messages to other services, queued with a change and
+//!   delivered until accepted.
 //! - [`db`] and [`redis`]: Postgres with migrations, and a Redis connection.
 //! - [`process`]: the life of a service process, from `main` to exit code.
 
@@ -27,6 +29,7 @@ pub mod db;
 pub mod error;
 pub mod idempotency;
 pub mod ids;
+pub mod outbox;
 pub mod process;
 pub mod redis;
 pub mod rpc;

@@ -1,5 +1,6 @@
 -- The order service's database: orders with their customers (PII), lines, notes,
--- shipments, the timeline, MarkStatus facts applied, and the outbox of saga starts.
+-- shipments, the timeline and MarkStatus facts applied. Saga starts wait in the
+-- platform's outbox_messages.
 
 CREATE SEQUENCE order_number_sequence AS bigint;
 
@@ -121,21 +122,6 @@ CREATE TABLE returned_units (
     PRIMARY KEY (order_id, return_id, line_id)
 );
 
--- Saga starts to deliver: written with the order change, delivered by the
--- dispatcher until the coordinator accepts them.
-CREATE TABLE outbox (
-    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    order_id          uuid NOT NULL REFERENCES orders ON DELETE CASCADE,
-    kind              text NOT NULL CHECK (kind IN ('start_order_saga', 'start_cancel_saga')),
-    payload           bytea NOT NULL,
-    traceparent       text NOT NULL DEFAULT '',
-    attempts          integer NOT NULL DEFAULT 0,
-    next_attempt_time timestamptz NOT NULL DEFAULT now(),
-    delivered_time    timestamptz,
-    last_error        text NOT NULL DEFAULT '',
-    create_time       timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX outbox_pending ON outbox (next_attempt_time) WHERE delivered_time IS NULL;
 
 -- SearchOrders: one index per filter and sort, so that each stays fast at any size.
 CREATE INDEX orders_by_create_time ON orders (create_time DESC, order_id DESC);

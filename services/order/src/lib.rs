@@ -91,9 +91,9 @@ pub async fn run(
     // The dispatcher outlives the drain of calls and stops after it.
     let background = CancellationToken::new();
     let wake = Arc::new(Notify::new());
-    let dispatcher = tokio::spawn(outbox::run(
-        store.clone(),
-        saga,
+    let dispatcher = tokio::spawn(oms_platform::outbox::run(
+        store.pool().clone(),
+        outbox::SagaCourier::new(saga),
         wake.clone(),
         config.outbox_poll,
         background.clone(),

@@ -1,131 +1,91 @@
-//! The outbox dispatcher: delivers the saga starts that order changes queued,
-//! until the coordinator accepts each one.
-//!
-//! Entries are claimed with `FOR UPDATE SKIP LOCKED`, so several instances
-//! dispatch without delivering one entry twice at once. An entry whose start
-//! was accepted but whose "delivered" mark was lost is sent again; the saga's
-//! natural key (the order id) makes that repeat create nothing. A failed
-//! attempt is retried with exponential backoff, up to 30 s apart.
+//! Saga starts through the platform's outbox: CancelOrder and PlaceOrder queue
+//! them with the order change, [`SagaCourier`] delivers them to the saga
+//! coordinator until it accepts each one. The coordinator's natural key (the
+//! order id) makes a repeated start create nothing.
 
-use std::{sync::Arc, time::Duration};
-
-use oms_platform::{client::OmsChannel, rpc::set_stored_parent};
+use oms_platform::{
+    client::OmsChannel,
+    outbox::{Courier, Message},
+};
 use oms_proto::saga::v1::{
     StartCancelSagaRequest, StartOrderSagaRequest, saga_service_client::SagaServiceClient,
 };
 use prost::Message as _;
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
-use tracing::Instrument as _;
+use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::{
-    error::OrderError,
-    store::{
-        Store,
-        outbox::{self, OutboxEntry, OutboxKind},
+    domain::{
+        Actor,
+        timeline::{EventKind, RefKind},
     },
+    store::orders::{Event, record_event},
 };
 
-/// Entries delivered per transaction.
-const BATCH: i64 = 50;
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The topic of fulfilment saga starts; the key is the order id.
+pub const START_ORDER_SAGA: &str = "oms.saga.v1.SagaService/StartOrderSaga";
+/// The topic of cancel saga starts; the key is the order id.
+pub const START_CANCEL_SAGA: &str = "oms.saga.v1.SagaService/StartCancelSaga";
 
-/// Delivers due entries until `shutdown`: at once when woken, else every `poll`.
-pub async fn run(
-    store: Store,
+/// Delivers saga starts to the coordinator.
+pub struct SagaCourier {
     saga: SagaServiceClient<OmsChannel>,
-    wake: Arc<Notify>,
-    poll: Duration,
-    shutdown: CancellationToken,
-) {
-    let mut saga = saga;
-    loop {
-        if let Err(err) = deliver_due(&store, &mut saga).await {
-            tracing::warn!(error = %err, "outbox: delivery failed; retrying");
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = wake.notified() => {}
-            () = tokio::time::sleep(poll) => {}
-        }
+}
+
+impl SagaCourier {
+    pub fn new(saga: SagaServiceClient<OmsChannel>) -> SagaCourier {
+        SagaCourier { saga }
     }
 }
 
-/// Delivers every entry due now; returns how many were accepted.
-pub async fn deliver_due(
-    store: &Store,
-    saga: &mut SagaServiceClient<OmsChannel>,
-) -> Result<usize, OrderError> {
-    let mut accepted = 0;
-    loop {
-        let (mut tx, entries) = store.claim_due(BATCH).await?;
-        if entries.is_empty() {
-            tx.commit().await?;
-            return Ok(accepted);
-        }
-        let mut failures = 0;
-        for entry in &entries {
-            let span = tracing::info_span!("outbox.deliver", order_id = %entry.order_id, kind = %entry.kind, attempt = entry.attempts + 1);
-            // The start continues the trace of the call that queued it.
-            set_stored_parent(&span, &entry.traceparent);
-            match send(saga, entry).instrument(span).await {
-                Ok(saga_id) => {
-                    outbox::delivered(&mut tx, entry, &saga_id).await?;
-                    accepted += 1;
-                }
-                Err(status) => {
-                    failures += 1;
-                    let retry_in = backoff(entry.attempts);
-                    tracing::warn!(order_id = %entry.order_id, code = ?status.code(), ?retry_in, "outbox: saga start not accepted");
-                    outbox::failed(&mut tx, entry, &format!("{:?}", status.code()), retry_in)
-                        .await?;
-                }
+fn undecodable() -> tonic::Status {
+    tonic::Status::internal("undecodable outbox message")
+}
+
+impl Courier for SagaCourier {
+    /// The saga id the coordinator answered with.
+    type Receipt = String;
+
+    async fn send(&mut self, message: &Message) -> Result<String, tonic::Status> {
+        let saga = match message.topic.as_str() {
+            START_ORDER_SAGA => {
+                let request = StartOrderSagaRequest::decode(message.payload.as_slice())
+                    .map_err(|_| undecodable())?;
+                self.saga.start_order_saga(request).await?.into_inner().saga
             }
-        }
-        tx.commit().await?;
-        // A batch that failed whole waits for its retry time instead of spinning.
-        if failures == entries.len() {
-            return Ok(accepted);
-        }
+            START_CANCEL_SAGA => {
+                let request = StartCancelSagaRequest::decode(message.payload.as_slice())
+                    .map_err(|_| undecodable())?;
+                self.saga
+                    .start_cancel_saga(request)
+                    .await?
+                    .into_inner()
+                    .saga
+            }
+            _ => return Err(tonic::Status::internal("unknown outbox topic")),
+        };
+        Ok(saga.map(|saga| saga.saga_id).unwrap_or_default())
     }
-}
 
-async fn send(
-    saga: &mut SagaServiceClient<OmsChannel>,
-    entry: &OutboxEntry,
-) -> Result<String, tonic::Status> {
-    match entry.kind() {
-        Some(OutboxKind::StartOrderSaga) => {
-            let request = StartOrderSagaRequest::decode(entry.payload.as_slice())
-                .map_err(|_| tonic::Status::internal("undecodable outbox entry"))?;
-            let response = saga.start_order_saga(request).await?.into_inner();
-            Ok(response.saga.map(|saga| saga.saga_id).unwrap_or_default())
+    /// Records the saga on the order (the fulfilment saga's id) and a
+    /// SAGA_STARTED event on its timeline.
+    async fn accepted(
+        &mut self,
+        tx: &mut PgConnection,
+        message: &Message,
+        saga_id: String,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let order_id = Uuid::parse_str(&message.key)?;
+        if message.topic == START_ORDER_SAGA {
+            sqlx::query("UPDATE orders SET saga_id = $2, update_time = now() WHERE order_id = $1")
+                .bind(order_id)
+                .bind(&saga_id)
+                .execute(&mut *tx)
+                .await?;
         }
-        Some(OutboxKind::StartCancelSaga) => {
-            let request = StartCancelSagaRequest::decode(entry.payload.as_slice())
-                .map_err(|_| tonic::Status::internal("undecodable outbox entry"))?;
-            let response = saga.start_cancel_saga(request).await?.into_inner();
-            Ok(response.saga.map(|saga| saga.saga_id).unwrap_or_default())
-        }
-        None => Err(tonic::Status::internal("unknown outbox entry kind")),
-    }
-}
-
-/// 200 ms, doubling with each attempt, at most 30 s.
-fn backoff(attempts: i32) -> Duration {
-    let exponent = u32::try_from(attempts.clamp(0, 16)).unwrap_or(16);
-    (Duration::from_millis(200) * 2_u32.pow(exponent)).min(MAX_BACKOFF)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retries_back_off_up_to_thirty_seconds() {
-        assert_eq!(backoff(0), Duration::from_millis(200));
-        assert_eq!(backoff(3), Duration::from_millis(1600));
-        assert_eq!(backoff(12), MAX_BACKOFF);
-        assert_eq!(backoff(i32::MAX), MAX_BACKOFF);
+        let mut event = Event::by(EventKind::SagaStarted, Actor::system("oms-order"));
+        event.references.push((RefKind::SagaId, saga_id));
+        record_event(tx, order_id, &event).await?;
+        Ok(())
     }
 }

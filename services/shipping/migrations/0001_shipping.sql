@@ -1,6 +1,6 @@
 -- The shipping service's database: shipments with their labels, the keys
 -- cancelled before any shipment existed, carrier tracking events, and the
--- outbox of status changes for the order service.
+-- status changes for the order service wait in the platform's outbox_messages.
 
 CREATE TABLE shipments (
     shipment_id            uuid PRIMARY KEY,
@@ -64,18 +64,3 @@ CREATE TABLE tracking_events (
 );
 CREATE INDEX tracking_events_by_shipment ON tracking_events (shipment_id, event_time, seq);
 
--- Status changes for the order service (MarkStatus), written in the transaction
--- of the change and delivered until acknowledged.
-CREATE TABLE outbox (
-    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    shipment_id       uuid NOT NULL REFERENCES shipments ON DELETE CASCADE,
-    event_id          text NOT NULL UNIQUE,
-    payload           bytea NOT NULL,
-    traceparent       text NOT NULL DEFAULT '',
-    attempts          integer NOT NULL DEFAULT 0,
-    next_attempt_time timestamptz NOT NULL DEFAULT now(),
-    delivered_time    timestamptz,
-    last_error        text NOT NULL DEFAULT '',
-    create_time       timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX outbox_pending ON outbox (next_attempt_time) WHERE delivered_time IS NULL;

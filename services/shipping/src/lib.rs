@@ -7,7 +7,7 @@
 //!   [`carrier::CarrierSimulator`], the default carrier.
 //! - [`documents`]: labels (PDF, ZPL) and packing slips (PDF).
 //! - [`grpc`]: the `oms.shipping.v1.ShippingService` handlers.
-//! - [`store`]: Postgres: shipments, tracking events, the outbox.
+//! - [`store`]: Postgres: shipments and tracking events.
 //! - [`outbox`]: delivers queued status changes to the order service.
 //!
 //! [`run`] serves it on a listener until shutdown with the simulator configured
@@ -148,9 +148,9 @@ pub async fn run_with_carrier(
     // The dispatcher outlives the drain of calls and stops after it.
     let background = CancellationToken::new();
     let wake = Arc::new(Notify::new());
-    let dispatcher = tokio::spawn(outbox::run(
-        store.clone(),
-        orders,
+    let dispatcher = tokio::spawn(oms_platform::outbox::run(
+        store.pool().clone(),
+        outbox::OrderCourier::new(orders),
         wake.clone(),
         config.outbox_poll,
         background.clone(),

@@ -2,11 +2,9 @@
 //! change.
 //!
 //! - [`orders`]: placing, reading and editing orders, with their timeline.
-//! - [`outbox`]: the saga starts written with an order change, and their delivery.
 //! - [`search`]: the dashboard: search with keyset pages, stats, customer summary.
 
 pub mod orders;
-pub mod outbox;
 pub mod search;
 pub mod status;
 

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use super::{Store, outbox};
+use oms_platform::outbox;
+
+use super::Store;
 use crate::{
     domain::{
         Actor, ActorKind,
@@ -194,11 +196,6 @@ pub struct Event {
 }
 
 impl Event {
-    /// An event of the service itself, with nothing else set.
-    pub fn system(service: &str) -> Event {
-        Event::by(EventKind::OrderPlaced, Actor::system(service))
-    }
-
     pub fn by(kind: EventKind, actor: Actor) -> Event {
         Event {
             kind,
@@ -399,8 +396,8 @@ impl Store {
         record_event(&mut tx, order_id, &placed).await?;
         outbox::enqueue(
             &mut tx,
-            order_id,
-            outbox::OutboxKind::StartOrderSaga,
+            crate::outbox::START_ORDER_SAGA,
+            &order_id.to_string(),
             &(placement.saga_start)(order_id),
             placement.traceparent,
         )
@@ -545,8 +542,8 @@ impl Store {
             record_event(&mut tx, order_id, &event).await?;
             outbox::enqueue(
                 &mut tx,
-                order_id,
-                outbox::OutboxKind::StartCancelSaga,
+                crate::outbox::START_CANCEL_SAGA,
+                &order_id.to_string(),
                 saga_start,
                 traceparent,
             )

@@ -99,7 +99,7 @@ async fn the_same_order_placed_ten_times_at_once_creates_one_order() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    let starts: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+    let starts: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox_messages")
         .fetch_one(&pool)
         .await
         .unwrap();

@@ -864,14 +864,15 @@ impl ShippingService for ShippingApi {
                     Utc::now(),
                     true,
                 )?;
-                store::outbox::enqueue(
+                oms_platform::outbox::enqueue(
                     &mut tx,
-                    row.shipment_id,
+                    crate::outbox::MARK_STATUS,
                     &event_id,
                     &report.encode_to_vec(),
                     &current_traceparent(),
                 )
-                .await?;
+                .await
+                .map_err(ShippingError::from)?;
             }
         }
         tx.commit().await.map_err(ShippingError::from)?;
@@ -1005,14 +1006,15 @@ impl ShippingService for ShippingApi {
         if let (Some(fact), true) = (fact, reported) {
             let event_id = format!("shipment:{}:{}", row.shipment_id, request.carrier_event_id);
             let report = Self::report(&row, event_id.clone(), fact, event_time, false)?;
-            store::outbox::enqueue(
+            oms_platform::outbox::enqueue(
                 &mut tx,
-                row.shipment_id,
+                crate::outbox::MARK_STATUS,
                 &event_id,
                 &report.encode_to_vec(),
                 &current_traceparent(),
             )
-            .await?;
+            .await
+            .map_err(ShippingError::from)?;
         }
         tx.commit().await.map_err(ShippingError::from)?;
         if reported {

@@ -2,12 +2,9 @@
 //! change.
 //!
 //! - this module: shipments, cancelled keys and tracking events.
-//! - [`outbox`]: status changes waiting for the order service.
 //!
 //! Changes of one natural key are serialised with a transaction-scoped advisory
 //! lock, so a create and a cancel of the same key never both win.
-
-pub mod outbox;
 
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, Transaction};
@@ -19,6 +16,13 @@ use crate::error::ShippingError;
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
+}
+
+impl Store {
+    /// The pool, for the platform's outbox dispatcher.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
 }
 
 const SHIPMENT_COLUMNS: &str = "shipment_id, direction, order_id, location_id, return_id, natural_key, fingerprint, details, status, status_time, carrier, service_level, carrier_service, tracking_number, tracking_url, price_minor, currency_code, promised_delivery_time, label_format, label, packing_slip, create_time, pickup_time, delivery_time, cancel_time, update_time";
