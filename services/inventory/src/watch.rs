@@ -209,6 +209,9 @@ pub struct WatchFilter {
     pub skus: std::collections::HashSet<String>,
     pub location_ids: std::collections::HashSet<String>,
     pub channel: Option<(crate::domain::Channel, pb::ChannelAvailabilityPolicy)>,
+    /// The locations' and the channel policy's version when the call came in
+    /// (read before the policy): a change after it means ResyncRequired.
+    pub view_version: String,
 }
 
 impl WatchFilter {
@@ -301,11 +304,7 @@ impl Watcher {
             .channel
             .as_ref()
             .map(|(channel, _)| channel.clone());
-        let mut view = self
-            .store
-            .view_version(channel.as_ref())
-            .await
-            .map_err(Status::from)?;
+        let mut view = self.filter.view_version.clone();
         self.catch_up(head).await?;
         let mut view_check = tokio::time::interval(config.view_check);
         loop {

@@ -1025,6 +1025,8 @@ impl InventoryService for Inventory {
             )
             .into());
         }
+        // Read before the policy: a change after the call came in is then never missed.
+        let view_version = self.store.view_version(channel.as_ref()).await?;
         let policy = match &channel {
             Some(channel) => Some(self.policy(channel).await?),
             None => None,
@@ -1033,6 +1035,7 @@ impl InventoryService for Inventory {
             skus: skus.into_iter().collect(),
             location_ids: request.location_ids.into_iter().collect(),
             channel: channel.zip(policy),
+            view_version,
         };
         let stream = watch::watch(
             self.store.clone(),

@@ -14,18 +14,34 @@ use crate::helpers::*;
 async fn next_change(
     stream: &mut tonic::Streaming<WatchAvailabilityResponse>,
 ) -> oms_proto::inventory::v1::AvailabilityChange {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("the stream is open")
-            .expect("a message, not an error");
-        match message.event {
-            Some(Event::Change(change)) => return change,
-            Some(Event::Heartbeat(_)) => continue,
-            other => panic!("unexpected message {other:?}"),
+    next_event(stream, |event| match event {
+        Event::Change(change) => Some(change),
+        _ => None,
+    })
+    .await
+}
+
+/// The first event `pick` takes, skipping the others; fails after 20 s, so a
+/// stream that only sends heartbeats cannot keep the test waiting forever.
+async fn next_event<T>(
+    stream: &mut tonic::Streaming<WatchAvailabilityResponse>,
+    mut pick: impl FnMut(Event) -> Option<T>,
+) -> T {
+    let wanted = async {
+        loop {
+            let message = stream
+                .next()
+                .await
+                .expect("the stream is open")
+                .expect("a message, not an error");
+            if let Some(picked) = message.event.and_then(&mut pick) {
+                return picked;
+            }
         }
-    }
+    };
+    tokio::time::timeout(Duration::from_secs(20), wanted)
+        .await
+        .expect("the awaited event within 20 s")
 }
 
 #[tokio::test]
@@ -127,18 +143,15 @@ async fn an_idle_watcher_gets_heartbeats_with_the_latest_position() {
         .into_inner();
 
     // "From now" may still include the count, if the feed had not published it yet.
-    let heartbeat = loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        match message.event {
-            Some(Event::Heartbeat(heartbeat)) => break heartbeat,
-            Some(Event::Change(change)) => assert_eq!(change.sequence, 1),
-            other => panic!("expected a heartbeat, got {other:?}"),
+    let heartbeat = next_event(&mut stream, |event| match event {
+        Event::Heartbeat(heartbeat) => Some(heartbeat),
+        Event::Change(change) => {
+            assert_eq!(change.sequence, 1);
+            None
         }
-    };
+        other => panic!("expected a heartbeat, got {other:?}"),
+    })
+    .await;
     assert_eq!(heartbeat.sequence, 1);
     let ahead = inventory
         .client()
@@ -188,18 +201,11 @@ async fn a_channel_watcher_is_told_to_resync_when_its_policy_changes() {
         .await
         .unwrap();
 
-    let resync = loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), stream.next())
-            .await
-            .expect("a message within 10 s")
-            .unwrap()
-            .unwrap();
-        match message.event {
-            Some(Event::ResyncRequired(resync)) => break resync,
-            Some(Event::Heartbeat(_) | Event::Change(_)) => continue,
-            None => panic!("an empty message"),
-        }
-    };
+    let resync = next_event(&mut stream, |event| match event {
+        Event::ResyncRequired(resync) => Some(resync),
+        _ => None,
+    })
+    .await;
     assert_eq!(resync.reason, ResyncReason::ChannelPolicyChanged as i32);
     drop(stream);
     inventory.finish().await;
