@@ -20,7 +20,7 @@
 
 use std::{fmt::Display, future::Future, process::ExitCode};
 
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -50,6 +50,69 @@ impl From<Exit> for ExitCode {
             Exit::BadConfig => ExitCode::from(2),
             Exit::Failed => ExitCode::from(1),
         }
+    }
+}
+
+/// Why a service's `run` could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The database could not be created, reached or migrated.
+    #[error("database: {0}")]
+    Database(#[from] crate::db::DbError),
+    /// The Redis URL is not one.
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    /// A peer's address is not one.
+    #[error("peer address: {0}")]
+    Peer(#[from] crate::client::ClientError),
+    /// The server failed.
+    #[error(transparent)]
+    Serve(#[from] crate::server::ServeError),
+    /// A service's own start-up step failed (e.g. writing a default).
+    #[error("start: {0}")]
+    Start(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Tasks that run beside a service's server (outbox dispatchers, sweeps,
+/// feeds): they outlive the drain of calls, so work accepted during the drain
+/// is still carried out, and stop after it.
+pub struct Background {
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Background {
+    pub fn new() -> Background {
+        Background {
+            shutdown: CancellationToken::new(),
+            tasks: Vec::new(),
+        }
+    }
+
+    /// The token the tasks stop on.
+    pub fn shutdown(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Runs `task` until [`Background::stop`].
+    pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.push(tokio::spawn(task));
+    }
+
+    /// Stops every task and waits for it to end.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            if let Err(err) = task.await {
+                tracing::error!(error = %err, "background task failed");
+            }
+        }
+    }
+}
+
+impl Default for Background {
+    fn default() -> Self {
+        Background::new()
     }
 }
 

@@ -25,7 +25,7 @@ use std::{sync::Arc, time::Duration};
 use oms_platform::{
     config::{ConfigError, DatabaseConfig, Env, RedisConfig, ServerConfig, Service},
     db,
-    process::ServiceConfig,
+    process::{Background, RunError, ServiceConfig},
     server::GrpcServer,
 };
 use oms_proto::inventory::v1::inventory_service_server::InventoryServiceServer;
@@ -95,17 +95,6 @@ impl ServiceConfig for Config {
     }
 }
 
-/// Why the service could not start or stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("database: {0}")]
-    Database(#[from] db::DbError),
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
-    #[error(transparent)]
-    Serve(#[from] oms_platform::server::ServeError),
-}
-
 /// Serves the inventory on `listener` until `shutdown`, with its background
 /// tasks: the ledger feed and the expiry sweep.
 pub async fn run(
@@ -130,20 +119,19 @@ pub async fn run(
         },
     ));
 
-    // Background tasks outlive the drain of calls, and stop after it.
-    let background = CancellationToken::new();
+    let mut background = Background::new();
     let feed = LedgerFeed::new();
-    let feed_task = tokio::spawn(feed.clone().run(
+    background.spawn(feed.clone().run(
         store.clone(),
         cache.clone(),
         config.ledger_poll,
-        background.clone(),
+        background.shutdown(),
     ));
-    let expiry_task = tokio::spawn(expiry::run(
+    background.spawn(expiry::run(
         store.clone(),
         feed.clone(),
         config.expiry_interval,
-        background.clone(),
+        background.shutdown(),
     ));
 
     let inventory = grpc::Inventory::new(
@@ -161,12 +149,7 @@ pub async fn run(
         .add_service(InventoryServiceServer::new(inventory))
         .serve(listener, shutdown)
         .await;
-    background.cancel();
-    for task in [feed_task, expiry_task] {
-        if let Err(err) = task.await {
-            tracing::error!(error = %err, "background task failed");
-        }
-    }
+    background.stop().await;
     served?;
     Ok(())
 }

@@ -21,7 +21,7 @@ use oms_platform::{
     client,
     config::{ClientConfig, ConfigError, DatabaseConfig, Env, ServerConfig, Service},
     db,
-    process::ServiceConfig,
+    process::{Background, RunError, ServiceConfig},
     server::GrpcServer,
 };
 use oms_proto::{
@@ -66,17 +66,6 @@ impl ServiceConfig for Config {
     }
 }
 
-/// Why the service could not start or stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("database: {0}")]
-    Database(#[from] db::DbError),
-    #[error("saga coordinator address: {0}")]
-    Peer(#[from] client::ClientError),
-    #[error(transparent)]
-    Serve(#[from] oms_platform::server::ServeError),
-}
-
 /// Serves the order service on `listener` until `shutdown`, with the outbox
 /// dispatcher in the background.
 pub async fn run(
@@ -88,25 +77,21 @@ pub async fn run(
     let store = Store::new(pool);
     let saga = SagaServiceClient::new(client::peer_channel(Service::Saga, &config.client)?);
 
-    // The dispatcher outlives the drain of calls and stops after it.
-    let background = CancellationToken::new();
+    let mut background = Background::new();
     let wake = Arc::new(Notify::new());
-    let dispatcher = tokio::spawn(oms_platform::outbox::run(
+    background.spawn(oms_platform::outbox::run(
         store.pool().clone(),
         outbox::SagaCourier::new(saga),
         wake.clone(),
         config.outbox_poll,
-        background.clone(),
+        background.shutdown(),
     ));
 
     let served = GrpcServer::new(&config.server)
         .add_service(OrderServiceServer::new(grpc::Orders::new(store, wake)))
         .serve(listener, shutdown)
         .await;
-    background.cancel();
-    if let Err(err) = dispatcher.await {
-        tracing::error!(error = %err, "outbox dispatcher failed");
-    }
+    background.stop().await;
     served?;
     Ok(())
 }

@@ -25,7 +25,7 @@ use std::{sync::Arc, time::Duration};
 use oms_platform::{
     config::{ConfigError, DatabaseConfig, Env, ServerConfig, Service},
     db,
-    process::ServiceConfig,
+    process::{Background, RunError, ServiceConfig},
     server::GrpcServer,
 };
 use oms_proto::payment::v1::payment_service_server::PaymentServiceServer;
@@ -89,15 +89,6 @@ impl ServiceConfig for Config {
     }
 }
 
-/// Why the service could not start or stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("database: {0}")]
-    Database(#[from] db::DbError),
-    #[error(transparent)]
-    Serve(#[from] oms_platform::server::ServeError),
-}
-
 /// Serves the payment service on `listener` until `shutdown`, with the PSP
 /// simulator as its PSP.
 pub async fn run(
@@ -119,22 +110,18 @@ pub async fn run_with_psp(
     let pool = db::connect(&config.database, &MIGRATOR).await?;
     let payments = Payments::new(Store::new(pool), psp, config.psp_timeout);
 
-    // The reconciler outlives the drain of calls and stops after it.
-    let background = CancellationToken::new();
-    let reconciler = tokio::spawn(payments::run_reconciler(
+    let mut background = Background::new();
+    background.spawn(payments::run_reconciler(
         payments.clone(),
         config.reconcile_interval,
-        background.clone(),
+        background.shutdown(),
     ));
 
     let served = GrpcServer::new(&config.server)
         .add_service(PaymentServiceServer::new(grpc::PaymentApi::new(payments)))
         .serve(listener, shutdown)
         .await;
-    background.cancel();
-    if let Err(err) = reconciler.await {
-        tracing::error!(error = %err, "reconciler failed");
-    }
+    background.stop().await;
     served?;
     Ok(())
 }

@@ -18,10 +18,10 @@ pub mod inventory;
 pub mod store;
 
 use oms_platform::{
-    client::{self, ClientError},
+    client,
     config::{ClientConfig, ConfigError, DatabaseConfig, Env, ServerConfig, Service},
     db,
-    process::ServiceConfig,
+    process::{RunError, ServiceConfig},
     server::GrpcServer,
 };
 use oms_proto::routing::v1::routing_service_server::RoutingServiceServer;
@@ -29,7 +29,7 @@ use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{domain::PolicySpec, error::RoutingError, inventory::Inventory, store::Store};
+use crate::{domain::PolicySpec, inventory::Inventory, store::Store};
 
 /// The service's own migrations, run at start after the platform's.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -63,23 +63,6 @@ impl ServiceConfig for Config {
     }
 }
 
-/// Why the service could not start or stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The database could not be created, reached or migrated.
-    #[error("database: {0}")]
-    Database(#[from] db::DbError),
-    /// The default policy could not be written.
-    #[error("default policy: {0}")]
-    DefaultPolicy(#[from] RoutingError),
-    /// The inventory address is not one.
-    #[error("inventory client: {0}")]
-    Client(#[from] ClientError),
-    /// The server failed.
-    #[error(transparent)]
-    Serve(#[from] oms_platform::server::ServeError),
-}
-
 /// Serves routing on `listener` until `shutdown`.
 pub async fn run(
     config: Config,
@@ -90,7 +73,8 @@ pub async fn run(
     let store = Store::new(pool);
     store
         .ensure_default_policy(&PolicySpec::default_policy())
-        .await?;
+        .await
+        .map_err(|err| RunError::Start(Box::new(err)))?;
     // Lazy: routing starts even while inventory is down; plans then fail
     // with UNAVAILABLE until it is back.
     let inventory = Inventory::new(client::peer_channel(Service::Inventory, &config.clients)?);

@@ -28,7 +28,7 @@ use oms_platform::{
     client,
     config::{ClientConfig, ConfigError, DatabaseConfig, Env, ServerConfig, Service},
     db,
-    process::ServiceConfig,
+    process::{Background, RunError, ServiceConfig},
     server::GrpcServer,
 };
 use oms_proto::{
@@ -109,17 +109,6 @@ impl ServiceConfig for Config {
     }
 }
 
-/// Why the service could not start or stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    #[error("database: {0}")]
-    Database(#[from] db::DbError),
-    #[error("peer address: {0}")]
-    Peer(#[from] client::ClientError),
-    #[error(transparent)]
-    Serve(#[from] oms_platform::server::ServeError),
-}
-
 /// Serves the shipping service on `listener` until `shutdown`, with the carrier
 /// simulator as its carrier.
 pub async fn run(
@@ -145,15 +134,14 @@ pub async fn run_with_carrier(
     let inventory =
         InventoryServiceClient::new(client::peer_channel(Service::Inventory, &config.client)?);
 
-    // The dispatcher outlives the drain of calls and stops after it.
-    let background = CancellationToken::new();
+    let mut background = Background::new();
     let wake = Arc::new(Notify::new());
-    let dispatcher = tokio::spawn(oms_platform::outbox::run(
+    background.spawn(oms_platform::outbox::run(
         store.pool().clone(),
         outbox::OrderCourier::new(orders),
         wake.clone(),
         config.outbox_poll,
-        background.clone(),
+        background.shutdown(),
     ));
 
     let api = grpc::ShippingApi::new(
@@ -167,10 +155,7 @@ pub async fn run_with_carrier(
         .add_service(ShippingServiceServer::new(api))
         .serve(listener, shutdown)
         .await;
-    background.cancel();
-    if let Err(err) = dispatcher.await {
-        tracing::error!(error = %err, "outbox dispatcher failed");
-    }
+    background.stop().await;
     served?;
     Ok(())
 }
