@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use oms_proto::common::v1 as common;
 use prost_types::Timestamp;
 
-use crate::{error::FieldViolations, ids::Actor};
+use crate::{
+    error::FieldViolations,
+    ids::{Actor, Channel},
+};
 
 /// A point in time as a protobuf timestamp.
 pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
@@ -29,6 +32,30 @@ pub fn actor(violations: &mut FieldViolations, actor: Option<&common::Actor>) ->
             None
         }
         Some(actor) => violations.check("actor", Actor::new(actor.kind, &actor.id)),
+    }
+}
+
+/// An actor as the contracts name it.
+pub fn actor_to_proto(actor: &Actor) -> common::Actor {
+    common::Actor {
+        kind: i32::from(actor.kind.code()),
+        id: actor.id.clone(),
+    }
+}
+
+/// A channel as the contracts name it.
+pub fn channel_to_proto(channel: &Channel) -> common::Channel {
+    common::Channel {
+        kind: i32::from(channel.kind),
+        name: channel.name.clone(),
+    }
+}
+
+/// An amount of `minor` units of `currency`.
+pub fn money(currency: &str, minor: i64) -> common::Money {
+    common::Money {
+        currency_code: currency.to_owned(),
+        amount_minor: minor,
     }
 }
 

@@ -171,6 +171,31 @@ pub async fn claim<R: Message + Default>(
     Ok(Claim::Replay(R::decode(response.as_slice())?))
 }
 
+/// The recorded response of an earlier call with `key`, read without claiming
+/// the key: for calls that must ask another service before they can open their
+/// transaction, so that a retry is answered even while that service is down.
+/// `None` when there is no finished call with the key yet (then [`claim`] it);
+/// [`IdempotencyError::KeyReused`] when the earlier call was another request.
+pub async fn recorded<R: Message + Default>(
+    conn: &mut PgConnection,
+    scope: &str,
+    key: &IdempotencyKey,
+    request: &impl Message,
+) -> Result<Option<R>, IdempotencyError> {
+    let stored: Option<(Vec<u8>, Option<Vec<u8>>)> = sqlx::query_as(
+        "SELECT fingerprint, response FROM idempotency_records WHERE scope = $1 AND key = $2",
+    )
+    .bind(scope)
+    .bind(key.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    match stored {
+        Some((stored, _)) if stored != fingerprint(request) => Err(IdempotencyError::KeyReused),
+        Some((_, Some(response))) => Ok(Some(R::decode(response.as_slice())?)),
+        _ => Ok(None),
+    }
+}
+
 /// Records the response of a call whose key was claimed as [`Claim::New`] in
 /// this transaction.
 pub async fn record(

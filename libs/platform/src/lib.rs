@@ -18,6 +18,7 @@
 //!   actor), valid by construction.
 //! - [`outbox`]: messages to other services, queued with a change and
 //!   delivered until accepted.
+//! - [`paging`]: page sizes and page tokens of list calls.
 //! - [`db`] and [`redis`]: Postgres with migrations, and a Redis connection.
 //! - [`process`]: the life of a service process, from `main` to exit code.
 
@@ -30,6 +31,7 @@ pub mod error;
 pub mod idempotency;
 pub mod ids;
 pub mod outbox;
+pub mod paging;
 pub mod process;
 pub mod redis;
 pub mod rpc;

@@ -158,3 +158,26 @@ async fn old_records_are_purged() {
         .unwrap();
     assert_eq!(left, ["new"]);
 }
+
+#[tokio::test]
+async fn a_finished_call_can_be_read_back_without_claiming_its_key() {
+    let (_database, pool) = setup().await;
+    let key = IdempotencyKey::parse("order-5:charge").unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let before: Option<Money> = idempotency::recorded(&mut conn, SCOPE, &key, &eur(500))
+        .await
+        .unwrap();
+    assert_eq!(before, None);
+
+    let first = charge(&pool, "order-5:charge", &eur(500)).await.unwrap();
+    let after: Option<Money> = idempotency::recorded(&mut conn, SCOPE, &key, &eur(500))
+        .await
+        .unwrap();
+    assert_eq!(after, Some(first));
+    let other = idempotency::recorded::<Money>(&mut conn, SCOPE, &key, &eur(501)).await;
+    assert!(
+        matches!(other, Err(IdempotencyError::KeyReused)),
+        "{other:?}"
+    );
+    assert_eq!(charges(&pool).await, 1);
+}

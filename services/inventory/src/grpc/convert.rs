@@ -2,7 +2,7 @@
 //! rows become proto messages.
 
 use chrono::{DateTime, Utc};
-pub use oms_platform::convert::{actor, timestamp};
+pub use oms_platform::convert::{actor, channel_to_proto, timestamp};
 use oms_platform::error::FieldViolations;
 use oms_proto::{
     common::v1 as common,
@@ -317,13 +317,6 @@ pub fn reservation(record: &ReservationRecord) -> pb::Reservation {
         expire_time: record.expire_time.map(timestamp),
         update_time: Some(timestamp(record.update_time)),
         release_reason: record.release_reason.clone(),
-    }
-}
-
-pub fn channel_to_proto(channel: &Channel) -> common::Channel {
-    common::Channel {
-        kind: i32::from(channel.kind),
-        name: channel.name.clone(),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-pub use oms_platform::convert::{actor, timestamp};
+pub use oms_platform::convert::{actor, actor_to_proto, channel_to_proto, timestamp};
 use oms_platform::error::FieldViolations;
 use oms_proto::{
     common::v1::{self as common, DeliveryMethod},
@@ -14,7 +14,7 @@ use oms_proto::{
 
 use crate::{
     domain::{
-        Actor, Channel, CountryCode, Delivery, Destination, Detail, Filter, GeoPoint, Line,
+        Channel, CountryCode, Delivery, Destination, Detail, Filter, GeoPoint, Line,
         LocationAttributes, LocationId, LocationKind, PlanRequest, Planned, PolicySpec, Quantity,
         Ranking, Site, Sku, StockAt, TieBreaker,
         location::DEFAULT_PRIORITY,
@@ -27,14 +27,6 @@ use crate::{
 /// Most lines a plan may have.
 const MAX_LINES: usize = 200;
 
-/// An actor as the contract names it.
-pub fn actor_to_proto(actor: &Actor) -> common::Actor {
-    common::Actor {
-        kind: i32::from(actor.kind.code()),
-        id: actor.id.clone(),
-    }
-}
-
 /// An optional channel; `Some(None)` when unset, `None` when invalid.
 pub fn channel(
     violations: &mut FieldViolations,
@@ -46,14 +38,6 @@ pub fn channel(
         Some(channel) => violations
             .check(field, Channel::new(channel.kind, &channel.name))
             .map(Some),
-    }
-}
-
-/// A channel as the contract names it.
-pub fn channel_to_proto(channel: &Channel) -> common::Channel {
-    common::Channel {
-        kind: i32::from(channel.kind),
-        name: channel.name.clone(),
     }
 }
 

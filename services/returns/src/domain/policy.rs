@@ -1,0 +1,167 @@
+//! A channel's return policy and the reasons a customer gives.
+
+use std::collections::BTreeSet;
+
+use oms_platform::ids::{Invalid, LocationId, Sku};
+
+/// The most final-sale SKUs one policy may list.
+pub const MAX_FINAL_SALE_SKUS: usize = 10_000;
+
+/// Who pays for the return label, as `oms.returns.v1.ReturnShippingPayer` codes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShippingPayer {
+    Merchant = 1,
+    Customer = 2,
+}
+
+impl ShippingPayer {
+    pub fn from_code(code: i32) -> Option<ShippingPayer> {
+        match code {
+            1 => Some(ShippingPayer::Merchant),
+            2 => Some(ShippingPayer::Customer),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+}
+
+/// A channel's return rules. [`Policy::default`] is the contract's default:
+/// 30 days, no restocking fee, the merchant pays return shipping, no final-sale
+/// SKUs, no auto-approval, goods go back where they shipped from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub window_days: i32,
+    pub restocking_fee_bps: i32,
+    pub shipping_payer: ShippingPayer,
+    pub final_sale_skus: BTreeSet<Sku>,
+    pub auto_approve: bool,
+    pub return_location_id: Option<LocationId>,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            window_days: 30,
+            restocking_fee_bps: 0,
+            shipping_payer: ShippingPayer::Merchant,
+            final_sale_skus: BTreeSet::new(),
+            auto_approve: false,
+            return_location_id: None,
+        }
+    }
+}
+
+impl Policy {
+    /// Checks the return window: 1 to 365 days.
+    pub fn window_days(days: i32) -> Result<i32, Invalid> {
+        if !(1..=365).contains(&days) {
+            return Err(Invalid::new("must be 1 to 365"));
+        }
+        Ok(days)
+    }
+
+    /// Checks the restocking fee: 0 to 10000 basis points.
+    pub fn restocking_fee_bps(bps: i32) -> Result<i32, Invalid> {
+        if !(0..=10_000).contains(&bps) {
+            return Err(Invalid::new("must be 0 to 10000 basis points"));
+        }
+        Ok(bps)
+    }
+
+    pub fn is_final_sale(&self, sku: &Sku) -> bool {
+        self.final_sale_skus.contains(sku)
+    }
+}
+
+/// Why a customer returns a line, as `oms.returns.v1.ReturnReason` codes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReturnReason {
+    NoLongerNeeded = 1,
+    WrongSize = 2,
+    NotAsDescribed = 3,
+    Defective = 4,
+    WrongItem = 5,
+    ArrivedLate = 6,
+    Other = 7,
+}
+
+impl ReturnReason {
+    pub fn from_code(code: i32) -> Option<ReturnReason> {
+        use ReturnReason::*;
+        [
+            NoLongerNeeded,
+            WrongSize,
+            NotAsDescribed,
+            Defective,
+            WrongItem,
+            ArrivedLate,
+            Other,
+        ]
+        .into_iter()
+        .find(|reason| *reason as i32 == code)
+    }
+
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+
+    /// The merchant's fault: no restocking fee, and the merchant pays the label.
+    pub fn is_merchant_fault(self) -> bool {
+        matches!(
+            self,
+            ReturnReason::NotAsDescribed | ReturnReason::Defective | ReturnReason::WrongItem
+        )
+    }
+}
+
+/// Refund or exchange, as `oms.returns.v1.ReturnResolution` codes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Refund = 1,
+    Exchange = 2,
+}
+
+impl Resolution {
+    pub fn from_code(code: i32) -> Option<Resolution> {
+        match code {
+            1 => Some(Resolution::Refund),
+            2 => Some(Resolution::Exchange),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> i16 {
+        self as i16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_defects_wrong_items_and_misdescriptions_are_the_merchants_fault() {
+        let faults: Vec<i32> = (0..=8)
+            .filter_map(ReturnReason::from_code)
+            .filter(|reason| reason.is_merchant_fault())
+            .map(|reason| i32::from(reason.code()))
+            .collect();
+        assert_eq!(faults, vec![3, 4, 5]);
+        assert_eq!(ReturnReason::from_code(0), None);
+        assert_eq!(ReturnReason::from_code(8), None);
+    }
+
+    #[test]
+    fn windows_and_fees_are_bounded() {
+        assert!(Policy::window_days(1).is_ok() && Policy::window_days(365).is_ok());
+        assert!(Policy::window_days(0).is_err() && Policy::window_days(366).is_err());
+        assert!(
+            Policy::restocking_fee_bps(0).is_ok() && Policy::restocking_fee_bps(10_000).is_ok()
+        );
+        assert!(Policy::restocking_fee_bps(-1).is_err());
+        assert!(Policy::restocking_fee_bps(10_001).is_err());
+    }
+}

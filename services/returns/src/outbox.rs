@@ -1,0 +1,58 @@
+//! Return saga starts through the platform's outbox: an approval queues
+//! StartReturnSaga with the change, [`SagaCourier`] delivers it until the
+//! coordinator accepts it. The coordinator's natural key (the return id) makes
+//! a repeated start create nothing.
+
+use oms_platform::{
+    client::OmsChannel,
+    outbox::{Courier, Message},
+};
+use oms_proto::saga::v1::{StartReturnSagaRequest, saga_service_client::SagaServiceClient};
+use prost::Message as _;
+use sqlx::PgConnection;
+
+/// The topic of return saga starts; the key is the return id.
+pub const START_RETURN_SAGA: &str = "oms.saga.v1.SagaService/StartReturnSaga";
+
+/// Delivers return saga starts to the coordinator.
+pub struct SagaCourier {
+    saga: SagaServiceClient<OmsChannel>,
+}
+
+impl SagaCourier {
+    pub fn new(saga: SagaServiceClient<OmsChannel>) -> SagaCourier {
+        SagaCourier { saga }
+    }
+}
+
+impl Courier for SagaCourier {
+    /// The saga id the coordinator answered with.
+    type Receipt = String;
+
+    async fn send(&mut self, message: &Message) -> Result<String, tonic::Status> {
+        if message.topic != START_RETURN_SAGA {
+            return Err(tonic::Status::internal("unknown outbox topic"));
+        }
+        let request = StartReturnSagaRequest::decode(message.payload.as_slice())
+            .map_err(|_| tonic::Status::internal("undecodable outbox message"))?;
+        let saga = self
+            .saga
+            .start_return_saga(request)
+            .await?
+            .into_inner()
+            .saga;
+        Ok(saga.map(|saga| saga.saga_id).unwrap_or_default())
+    }
+
+    /// The return's timeline shows status changes only; the saga is found by
+    /// the return id (SagaService.ListSagas), so only the log records it.
+    async fn accepted(
+        &mut self,
+        _tx: &mut PgConnection,
+        message: &Message,
+        saga_id: String,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        tracing::info!(return_id = %message.key, %saga_id, "return saga started");
+        Ok(())
+    }
+}
