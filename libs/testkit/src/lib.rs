@@ -8,6 +8,7 @@
 //!   `start` returns, with a channel to call it.
 //! - [`poll_until`]: wait for a condition with a deadline, never a bare sleep.
 //! - [`logs`]: what a service logged during a test.
+//! - [`saga`]: a saga coordinator stand-in that counts the saga starts it gets.
 //! - [`status`]: the error details of a refused call (reason, metadata, bad fields).
 //!
 //! The servers are the ones on `OMS_DATABASE_URL` and `OMS_REDIS_URL`, or the
@@ -22,6 +23,7 @@
 mod database;
 pub mod logs;
 mod redis;
+pub mod saga;
 mod server;
 pub mod status;
 

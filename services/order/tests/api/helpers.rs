@@ -1,31 +1,21 @@
-//! Starting the order service for a test, a saga coordinator stand-in that
-//! records the starts it receives, and requests to place.
+//! Starting the order service for a test, with the saga coordinator stand-in
+//! at a known address, and requests to place.
 
-use std::{
-    collections::HashMap,
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{net::SocketAddr, time::Duration};
 
 use oms_order::{Config, run};
-use oms_platform::{client::OmsChannel, config::Service, server::GrpcServer};
+use oms_platform::{client::OmsChannel, config::Service};
 use oms_proto::{
     common::v1::{
         Actor, ActorKind, Address, CardToken, Channel, ChannelKind, DeliveryMethod, DeliveryOption,
         GeoPoint, LineItem, Money, PaymentMethod, ServiceLevel, payment_method::Method,
     },
     order::v1::{Customer, PlaceOrderRequest, order_service_client::OrderServiceClient},
-    saga::v1::{
-        self as saga, Saga, SagaKind, SagaState,
-        saga_service_server::{SagaService, SagaServiceServer},
-    },
 };
+pub use oms_testkit::saga::Coordinator;
 pub use oms_testkit::status::{bad_fields, reason};
-use oms_testkit::{TestDatabase, TestServer, client_config, server_config};
-use tokio::net::TcpListener;
+use oms_testkit::{TestDatabase, TestServer, client_config, saga::free_address, server_config};
 use tokio_util::sync::CancellationToken;
-use tonic::{Request, Response, Status};
 
 pub type Client = OrderServiceClient<OmsChannel>;
 
@@ -39,13 +29,8 @@ pub struct TestOrders {
 
 impl TestOrders {
     pub async fn start() -> TestOrders {
-        // A free port for the coordinator, released so that it stays closed
-        // until a test starts a coordinator on it.
-        let saga_address = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap();
+        // The coordinator's port stays closed until a test starts one on it.
+        let saga_address = free_address().await;
         let db = TestDatabase::create().await;
         let mut client = client_config();
         client.peers.insert(Service::Saga, saga_address.to_string());
@@ -69,111 +54,11 @@ impl TestOrders {
 
     /// Starts the coordinator stand-in on the address the service calls.
     pub async fn start_coordinator(&self) -> (Coordinator, CancellationToken) {
-        let listener = TcpListener::bind(self.saga_address)
-            .await
-            .expect("the coordinator's port is free");
-        let coordinator = Coordinator::default();
-        let shutdown = CancellationToken::new();
-        let server = GrpcServer::new(&server_config())
-            .add_service(SagaServiceServer::new(coordinator.clone()));
-        tokio::spawn(server.serve(listener, shutdown.clone()));
-        (coordinator, shutdown)
+        Coordinator::serve(self.saga_address).await
     }
 
     pub async fn stop(self) {
         self.server.stop().await.expect("a clean stop");
-    }
-}
-
-/// A saga coordinator of the saga contract that records every start: one saga
-/// per order and kind, as the real one's natural key does.
-#[derive(Clone, Default)]
-pub struct Coordinator {
-    /// Calls received, per (kind, order id).
-    pub calls: Arc<Mutex<HashMap<(i32, String), u32>>>,
-}
-
-impl Coordinator {
-    pub fn calls(&self, kind: SagaKind, order_id: &str) -> u32 {
-        let calls = self.calls.lock().unwrap();
-        calls
-            .get(&(kind as i32, order_id.to_owned()))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    fn start(&self, kind: SagaKind, order_id: &str) -> (Saga, bool) {
-        let mut calls = self.calls.lock().unwrap();
-        let count = calls.entry((kind as i32, order_id.to_owned())).or_insert(0);
-        *count += 1;
-        let saga = Saga {
-            saga_id: format!("saga-{}-{order_id}", kind as i32),
-            kind: kind as i32,
-            state: SagaState::Running as i32,
-            order_id: order_id.to_owned(),
-            ..Default::default()
-        };
-        (saga, *count == 1)
-    }
-}
-
-#[tonic::async_trait]
-impl SagaService for Coordinator {
-    async fn start_order_saga(
-        &self,
-        request: Request<saga::StartOrderSagaRequest>,
-    ) -> Result<Response<saga::StartOrderSagaResponse>, Status> {
-        let (saga, created) = self.start(SagaKind::Order, &request.into_inner().order_id);
-        Ok(Response::new(saga::StartOrderSagaResponse {
-            saga: Some(saga),
-            created,
-        }))
-    }
-
-    async fn start_cancel_saga(
-        &self,
-        request: Request<saga::StartCancelSagaRequest>,
-    ) -> Result<Response<saga::StartCancelSagaResponse>, Status> {
-        let (saga, created) = self.start(SagaKind::Cancel, &request.into_inner().order_id);
-        Ok(Response::new(saga::StartCancelSagaResponse {
-            saga: Some(saga),
-            created,
-        }))
-    }
-
-    async fn start_return_saga(
-        &self,
-        _: Request<saga::StartReturnSagaRequest>,
-    ) -> Result<Response<saga::StartReturnSagaResponse>, Status> {
-        Err(Status::unimplemented("not part of the test"))
-    }
-
-    async fn get_saga(
-        &self,
-        _: Request<saga::GetSagaRequest>,
-    ) -> Result<Response<saga::GetSagaResponse>, Status> {
-        Err(Status::unimplemented("not part of the test"))
-    }
-
-    async fn list_sagas(
-        &self,
-        _: Request<saga::ListSagasRequest>,
-    ) -> Result<Response<saga::ListSagasResponse>, Status> {
-        Err(Status::unimplemented("not part of the test"))
-    }
-
-    async fn retry_saga(
-        &self,
-        _: Request<saga::RetrySagaRequest>,
-    ) -> Result<Response<saga::RetrySagaResponse>, Status> {
-        Err(Status::unimplemented("not part of the test"))
-    }
-
-    async fn compensate_saga(
-        &self,
-        _: Request<saga::CompensateSagaRequest>,
-    ) -> Result<Response<saga::CompensateSagaResponse>, Status> {
-        Err(Status::unimplemented("not part of the test"))
     }
 }
 

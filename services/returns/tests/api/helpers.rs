@@ -1,1 +1,402 @@
+//! Starting the returns service for a test with the real order and inventory
+//! services it calls, delivered orders to return, and the requests the tests
+//! send.
 
+use std::{net::SocketAddr, time::Duration};
+
+use chrono::{DateTime, Utc};
+use oms_platform::{client::OmsChannel, config::Service, convert::timestamp};
+use oms_proto::{
+    common::v1::{
+        Actor, ActorKind, Address, CardToken, Channel, ChannelKind, DeliveryMethod, DeliveryOption,
+        GeoPoint, LineItem, Money, PaymentMethod, ServiceLevel, payment_method::Method,
+    },
+    inventory::v1::{
+        Location, LocationKind, PutLocationRequest,
+        inventory_service_client::InventoryServiceClient,
+    },
+    order::v1::{
+        Customer, LineQuantity, MarkStatusRequest, OrderStatus, PlaceOrderRequest, ShipmentRef,
+        order_service_client::OrderServiceClient,
+    },
+    returns::v1::{
+        InspectReturnRequest, LineInspection, RequestReturnRequest, ReturnLineRequest,
+        ReturnPolicy, ReturnReason, ReturnResolution, returns_service_client::ReturnsServiceClient,
+    },
+};
+pub use oms_testkit::status::{bad_fields, metadata, reason};
+use oms_testkit::{
+    TestDatabase, TestRedis, TestServer, client_config, saga::free_address, server_config,
+};
+use tonic::{IntoRequest, Request};
+
+pub type Client = ReturnsServiceClient<OmsChannel>;
+/// A shipment of a test order: its id, its SKUs, and when it was delivered
+/// (`None`: still on its way).
+pub type Delivery<'a> = (&'a str, &'a [&'a str], Option<DateTime<Utc>>);
+pub type Orders = OrderServiceClient<OmsChannel>;
+
+/// The warehouse the test orders ship from.
+pub const WAREHOUSE: &str = "wh-berlin";
+/// A store that takes returns over the counter.
+pub const STORE: &str = "store-mitte";
+
+/// The returns service with a fresh database, the order service it reads
+/// orders from and the inventory service holding [`WAREHOUSE`] and [`STORE`].
+/// Its saga coordinator is expected at `saga_address`, where nothing listens
+/// until a test starts the stand-in.
+pub struct TestReturns {
+    pub _db: TestDatabase,
+    pub server: TestServer,
+    pub saga_address: SocketAddr,
+    pub _order_db: TestDatabase,
+    pub order_server: TestServer,
+    pub _inventory: (TestDatabase, TestRedis),
+    pub inventory_server: TestServer,
+}
+
+impl TestReturns {
+    pub async fn start() -> TestReturns {
+        let (inventory_server, inventory) = start_inventory().await;
+
+        let order_db = TestDatabase::create().await;
+        let mut order_client = client_config();
+        order_client
+            .peers
+            .insert(Service::Saga, free_address().await.to_string());
+        let order_config = oms_order::Config {
+            server: server_config(),
+            database: order_db.config(),
+            client: order_client,
+            outbox_poll: Duration::from_secs(3600),
+        };
+        let order_server = TestServer::start(|listener, shutdown| {
+            oms_order::run(order_config, listener, shutdown)
+        })
+        .await;
+
+        let saga_address = free_address().await;
+        let db = TestDatabase::create().await;
+        let mut client = client_config();
+        client
+            .peers
+            .insert(Service::Order, order_server.address().to_string());
+        client
+            .peers
+            .insert(Service::Inventory, inventory_server.address().to_string());
+        client.peers.insert(Service::Saga, saga_address.to_string());
+        let config = oms_returns::Config {
+            server: server_config(),
+            database: db.config(),
+            client,
+            outbox_poll: Duration::from_millis(50),
+        };
+        let server =
+            TestServer::start(|listener, shutdown| oms_returns::run(config, listener, shutdown))
+                .await;
+        TestReturns {
+            _db: db,
+            server,
+            saga_address,
+            _order_db: order_db,
+            order_server,
+            _inventory: inventory,
+            inventory_server,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        ReturnsServiceClient::new(self.server.channel())
+    }
+
+    pub fn orders(&self) -> Orders {
+        OrderServiceClient::new(self.order_server.channel())
+    }
+
+    /// A web order of TEE-M × 3 at 19.99 and CAP × 1 at 15.00 (EUR), shipped
+    /// from [`WAREHOUSE`] in one shipment and delivered `days_ago` days ago.
+    pub async fn delivered_order(&self, reference: &str, days_ago: i64) -> String {
+        let delivered = Utc::now() - chrono::Duration::days(days_ago);
+        self.order(reference, &[("s1", &["TEE-M", "CAP"], Some(delivered))])
+            .await
+    }
+
+    /// A web order of TEE-M × 3 and CAP × 1 whose shipments (id, skus, delivery
+    /// time if delivered) are confirmed, shipped, and delivered as given.
+    pub async fn order(&self, reference: &str, shipments: &[Delivery<'_>]) -> String {
+        let mut orders = self.orders();
+        let order_id = orders
+            .place_order(web_order(reference))
+            .await
+            .unwrap()
+            .into_inner()
+            .order
+            .unwrap()
+            .order_id;
+        let refs: Vec<ShipmentRef> = shipments
+            .iter()
+            .map(|(id, skus, _)| shipment(id, skus))
+            .collect();
+        let mark =
+            |event_id: &str, status: OrderStatus, shipments: Vec<ShipmentRef>| MarkStatusRequest {
+                order_id: order_id.clone(),
+                event_id: event_id.into(),
+                status: status as i32,
+                shipments,
+                payment_id: if status == OrderStatus::Confirmed {
+                    "pay-1".into()
+                } else {
+                    String::new()
+                },
+                actor: Some(saga_actor()),
+                ..Default::default()
+            };
+        orders
+            .mark_status(mark("confirm", OrderStatus::Confirmed, refs.clone()))
+            .await
+            .unwrap();
+        for ((id, _, delivered), shipment) in shipments.iter().zip(refs) {
+            let Some(delivered) = delivered else { continue };
+            orders
+                .mark_status(MarkStatusRequest {
+                    event_time: Some(timestamp(*delivered - chrono::Duration::days(1))),
+                    ..mark(
+                        &format!("ship-{id}"),
+                        OrderStatus::Shipped,
+                        vec![shipment.clone()],
+                    )
+                })
+                .await
+                .unwrap();
+            orders
+                .mark_status(MarkStatusRequest {
+                    event_time: Some(timestamp(*delivered)),
+                    ..mark(
+                        &format!("deliver-{id}"),
+                        OrderStatus::Delivered,
+                        vec![shipment],
+                    )
+                })
+                .await
+                .unwrap();
+        }
+        order_id
+    }
+
+    pub async fn stop(self) {
+        self.server.stop().await.expect("a clean stop");
+        self.order_server.stop().await.expect("a clean stop");
+        self.inventory_server.stop().await.expect("a clean stop");
+    }
+}
+
+async fn start_inventory() -> (TestServer, (TestDatabase, TestRedis)) {
+    let db = TestDatabase::create().await;
+    let redis = TestRedis::new();
+    let config = oms_inventory::Config {
+        server: server_config(),
+        database: db.config(),
+        redis: redis.config(),
+        stock_lock_lease: Duration::from_secs(5),
+        stock_lock_wait: Duration::from_secs(2),
+        expiry_interval: Duration::from_secs(1),
+        ledger_poll: Duration::from_millis(200),
+        watch_heartbeat: Duration::from_secs(15),
+        availability_cache_ttl: Duration::ZERO,
+    };
+    let server =
+        TestServer::start(|listener, shutdown| oms_inventory::run(config, listener, shutdown))
+            .await;
+    let mut inventory = InventoryServiceClient::new(server.channel());
+    for (location_id, kind) in [
+        (WAREHOUSE, LocationKind::Warehouse),
+        (STORE, LocationKind::Store),
+    ] {
+        inventory
+            .put_location(PutLocationRequest {
+                location: Some(Location {
+                    location_id: location_id.into(),
+                    name: location_id.into(),
+                    kind: kind as i32,
+                    address: Some(Address {
+                        company: "OMS".into(),
+                        lines: vec!["Lagerstrasse 1".into()],
+                        city: "Berlin".into(),
+                        postal_code: "10115".into(),
+                        country_code: "DE".into(),
+                        geo: Some(GeoPoint {
+                            latitude: 52.53,
+                            longitude: 13.38,
+                        }),
+                        ..Default::default()
+                    }),
+                    ships_to_customers: true,
+                    active: true,
+                    ..Default::default()
+                }),
+                actor: Some(operator()),
+            })
+            .await
+            .unwrap();
+    }
+    (server, (db, redis))
+}
+
+fn shipment(id: &str, skus: &[&str]) -> ShipmentRef {
+    ShipmentRef {
+        shipment_id: id.into(),
+        location_id: WAREHOUSE.into(),
+        carrier: "simulator".into(),
+        tracking_number: format!("TRK-{id}"),
+        lines: skus
+            .iter()
+            .map(|sku| LineQuantity {
+                line_id: String::new(),
+                sku: (*sku).into(),
+                quantity: if *sku == "TEE-M" { 3 } else { 1 },
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+pub fn operator() -> Actor {
+    Actor {
+        kind: ActorKind::Operator as i32,
+        id: "op-7".into(),
+    }
+}
+
+pub fn customer_actor() -> Actor {
+    Actor {
+        kind: ActorKind::Customer as i32,
+        id: "cust-42".into(),
+    }
+}
+
+pub fn saga_actor() -> Actor {
+    Actor {
+        kind: ActorKind::Saga as i32,
+        id: "saga-1".into(),
+    }
+}
+
+pub fn eur(amount_minor: i64) -> Option<Money> {
+    Some(Money {
+        currency_code: "EUR".into(),
+        amount_minor,
+    })
+}
+
+pub fn web() -> Channel {
+    Channel {
+        kind: ChannelKind::Web as i32,
+        name: String::new(),
+    }
+}
+
+/// A web order of TEE-M × 3 at 19.99 and CAP × 1 at 15.00.
+pub fn web_order(reference: &str) -> PlaceOrderRequest {
+    PlaceOrderRequest {
+        channel: Some(web()),
+        external_reference: reference.into(),
+        customer: Some(Customer {
+            name: "Ada Lovelace".into(),
+            email: "ada@example.com".into(),
+            phone: "+49 30 1234567".into(),
+        }),
+        shipping_address: Some(Address {
+            recipient_name: "Ada Lovelace".into(),
+            lines: vec!["Unter den Linden 77".into()],
+            city: "Berlin".into(),
+            postal_code: "10117".into(),
+            country_code: "DE".into(),
+            ..Default::default()
+        }),
+        lines: vec![
+            LineItem {
+                sku: "TEE-M".into(),
+                quantity: 3,
+                unit_price: eur(1999),
+            },
+            LineItem {
+                sku: "CAP".into(),
+                quantity: 1,
+                unit_price: eur(1500),
+            },
+        ],
+        currency_code: "EUR".into(),
+        delivery_option: Some(DeliveryOption {
+            method: DeliveryMethod::Ship as i32,
+            service_level: ServiceLevel::Standard as i32,
+            pickup_location_id: String::new(),
+        }),
+        shipping_price: eur(495),
+        payment_method: Some(PaymentMethod {
+            method: Some(Method::Card(CardToken {
+                token: "tok_visa_4242".into(),
+            })),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A return line.
+pub fn line(sku: &str, quantity: i32, reason: ReturnReason) -> ReturnLineRequest {
+    ReturnLineRequest {
+        sku: sku.into(),
+        quantity,
+        reason: reason as i32,
+    }
+}
+
+/// A refund request for `lines` of `order_id`, by the customer.
+pub fn refund_request(order_id: &str, lines: Vec<ReturnLineRequest>) -> RequestReturnRequest {
+    RequestReturnRequest {
+        order_id: order_id.into(),
+        lines,
+        resolution: ReturnResolution::Refund as i32,
+        replacement_lines: Vec::new(),
+        comment: String::new(),
+        actor: Some(customer_actor()),
+    }
+}
+
+/// `message` with the idempotency key `key`.
+pub fn keyed<T>(key: &str, message: T) -> Request<T> {
+    let mut request = message.into_request();
+    request
+        .metadata_mut()
+        .insert("idempotency-key", key.parse().unwrap());
+    request
+}
+
+/// An inspection line: (sku, restock, damaged, missing).
+pub fn inspected(sku: &str, restock: i32, damaged: i32, missing: i32) -> LineInspection {
+    LineInspection {
+        sku: sku.into(),
+        restock_quantity: restock,
+        damaged_quantity: damaged,
+        missing_quantity: missing,
+        note: String::new(),
+    }
+}
+
+pub fn inspection(return_id: &str, lines: Vec<LineInspection>) -> InspectReturnRequest {
+    InspectReturnRequest {
+        return_id: return_id.into(),
+        lines,
+        actor: Some(operator()),
+    }
+}
+
+/// A web policy with these fees, everything else default.
+pub fn policy(restocking_fee_bps: i32, customer_pays: bool) -> ReturnPolicy {
+    ReturnPolicy {
+        channel: Some(web()),
+        return_window_days: 30,
+        restocking_fee_bps,
+        return_shipping_payer: if customer_pays { 2 } else { 1 },
+        ..Default::default()
+    }
+}

@@ -5,4 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+mod exchange;
 mod helpers;
+mod lifecycle;
+mod list;
+mod policy;
+mod remaining;
+mod request;
