@@ -1,6 +1,7 @@
 //! oms-shipping: rate quotes, shipments with printable labels, tracking numbers
 //! and packing slips, carrier tracking events, bulk label runs and return
-//! labels; status changes go to the order service through an outbox.
+//! labels; status changes go to the order and returns services through an
+//! outbox.
 //!
 //! - [`domain`]: parcels, service levels, the shipment state machine.
 //! - [`carrier`]: the carrier adapter trait and the deterministic
@@ -8,7 +9,8 @@
 //! - [`documents`]: labels (PDF, ZPL) and packing slips (PDF).
 //! - [`grpc`]: the `oms.shipping.v1.ShippingService` handlers.
 //! - [`store`]: Postgres: shipments and tracking events.
-//! - [`outbox`]: delivers queued status changes to the order service.
+//! - [`outbox`]: delivers queued status changes to the order and returns
+//!   services.
 //!
 //! [`run`] serves it on a listener until shutdown with the simulator configured
 //! from the environment; [`run_with_carrier`] takes any carrier (tests keep a
@@ -34,6 +36,7 @@ use oms_platform::{
 use oms_proto::{
     inventory::v1::inventory_service_client::InventoryServiceClient,
     order::v1::order_service_client::OrderServiceClient,
+    returns::v1::returns_service_client::ReturnsServiceClient,
     shipping::v1::shipping_service_server::ShippingServiceServer,
 };
 use sqlx::migrate::Migrator;
@@ -53,8 +56,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
-    /// Where the order service (`OMS_ORDER_ADDR`) and the inventory service
-    /// (`OMS_INVENTORY_ADDR`, for location addresses) are.
+    /// Where the order service (`OMS_ORDER_ADDR`), the returns service
+    /// (`OMS_RETURNS_ADDR`) and the inventory service (`OMS_INVENTORY_ADDR`,
+    /// for location addresses) are.
     pub client: ClientConfig,
     /// The carrier simulator's faults and seed (`OMS_SHIPPING_CARRIER_FAULT`,
     /// `OMS_SHIPPING_CARRIER_FAULT_RATE`, `OMS_SHIPPING_CARRIER_SEED`).
@@ -131,6 +135,8 @@ pub async fn run_with_carrier(
     let pool = db::connect(&config.database, &MIGRATOR).await?;
     let store = Store::new(pool);
     let orders = OrderServiceClient::new(client::peer_channel(Service::Order, &config.client)?);
+    let returns =
+        ReturnsServiceClient::new(client::peer_channel(Service::Returns, &config.client)?);
     let inventory =
         InventoryServiceClient::new(client::peer_channel(Service::Inventory, &config.client)?);
 
@@ -138,7 +144,7 @@ pub async fn run_with_carrier(
     let wake = Arc::new(Notify::new());
     background.spawn(oms_platform::outbox::run(
         store.pool().clone(),
-        outbox::OrderCourier::new(orders),
+        outbox::StatusCourier::new(orders, returns),
         wake.clone(),
         config.outbox_poll,
         background.shutdown(),

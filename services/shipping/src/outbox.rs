@@ -1,38 +1,65 @@
-//! Status changes for the order service through the platform's outbox: a
-//! shipment change queues its MarkStatus with the change, [`OrderCourier`]
-//! delivers it until the order service accepts it. MarkStatus's natural key
-//! (the event id, also the outbox key) makes a repeated delivery change nothing.
+//! Status changes for the order and returns services through the platform's
+//! outbox: a shipment change queues its report with the change, and
+//! [`StatusCourier`] delivers it until the receiver accepts it.
+//!
+//! - OUTBOUND shipments: OrderService.MarkStatus, whose natural key (the event
+//!   id, also the outbox key) makes a repeated delivery change nothing.
+//! - RETURN shipments: ReturnsService.MarkReturnInTransit when the parcel
+//!   leaves LABEL_CREATED, naturally idempotent on the return's side.
 
 use oms_platform::{
     client::OmsChannel,
     outbox::{Courier, Message},
 };
-use oms_proto::order::v1::{MarkStatusRequest, order_service_client::OrderServiceClient};
+use oms_proto::{
+    order::v1::{MarkStatusRequest, order_service_client::OrderServiceClient},
+    returns::v1::{MarkReturnInTransitRequest, returns_service_client::ReturnsServiceClient},
+};
 use prost::Message as _;
 use sqlx::PgConnection;
 
-/// The topic of status changes; the key is the MarkStatus event id,
+/// The topic of order status changes; the key is the MarkStatus event id,
 /// e.g. "shipment:<shipment_id>:<carrier_event_id>".
 pub const MARK_STATUS: &str = "oms.order.v1.OrderService/MarkStatus";
+/// The topic of return parcels picked up; the key is "shipment:<shipment_id>".
+pub const MARK_RETURN_IN_TRANSIT: &str = "oms.returns.v1.ReturnsService/MarkReturnInTransit";
 
-/// Delivers status changes to the order service.
-pub struct OrderCourier {
+/// Delivers status changes to the order and returns services.
+pub struct StatusCourier {
     orders: OrderServiceClient<OmsChannel>,
+    returns: ReturnsServiceClient<OmsChannel>,
 }
 
-impl OrderCourier {
-    pub fn new(orders: OrderServiceClient<OmsChannel>) -> OrderCourier {
-        OrderCourier { orders }
+impl StatusCourier {
+    pub fn new(
+        orders: OrderServiceClient<OmsChannel>,
+        returns: ReturnsServiceClient<OmsChannel>,
+    ) -> StatusCourier {
+        StatusCourier { orders, returns }
     }
 }
 
-impl Courier for OrderCourier {
+fn undecodable() -> tonic::Status {
+    tonic::Status::internal("undecodable outbox message")
+}
+
+impl Courier for StatusCourier {
     type Receipt = ();
 
     async fn send(&mut self, message: &Message) -> Result<(), tonic::Status> {
-        let request = MarkStatusRequest::decode(message.payload.as_slice())
-            .map_err(|_| tonic::Status::internal("undecodable outbox message"))?;
-        self.orders.mark_status(request).await?;
+        let payload = message.payload.as_slice();
+        match message.topic.as_str() {
+            MARK_STATUS => {
+                let request = MarkStatusRequest::decode(payload).map_err(|_| undecodable())?;
+                self.orders.mark_status(request).await?;
+            }
+            MARK_RETURN_IN_TRANSIT => {
+                let request =
+                    MarkReturnInTransitRequest::decode(payload).map_err(|_| undecodable())?;
+                self.returns.mark_return_in_transit(request).await?;
+            }
+            _ => return Err(tonic::Status::internal("unknown outbox topic")),
+        }
         Ok(())
     }
 

@@ -16,6 +16,7 @@ use oms_proto::{
     common::v1 as common,
     inventory::v1::{GetLocationRequest, inventory_service_client::InventoryServiceClient},
     order::v1 as order,
+    returns::v1 as returns,
     shipping::v1::{self as pb, shipping_service_server::ShippingService},
 };
 use prost::Message as _;
@@ -1002,20 +1003,45 @@ impl ShippingService for ShippingApi {
             (true, ShipmentStatus::LabelCreated, _) => Some(order::OrderStatus::Shipped),
             (true, _, _) => None,
         };
-        let reported = fact.is_some() && row.direction == OUTBOUND;
-        if let (Some(fact), true) = (fact, reported) {
-            let event_id = format!("shipment:{}:{}", row.shipment_id, request.carrier_event_id);
-            let report = Self::report(&row, event_id.clone(), fact, event_time, false)?;
-            oms_platform::outbox::enqueue(
-                &mut tx,
-                crate::outbox::MARK_STATUS,
-                &event_id,
-                &report.encode_to_vec(),
-                &current_traceparent(),
-            )
-            .await
-            .map_err(ShippingError::from)?;
-        }
+        let reported = match (fact, row.direction, &row.return_id) {
+            (Some(fact), OUTBOUND, _) => {
+                let event_id = format!("shipment:{}:{}", row.shipment_id, request.carrier_event_id);
+                let report = Self::report(&row, event_id.clone(), fact, event_time, false)?;
+                oms_platform::outbox::enqueue(
+                    &mut tx,
+                    crate::outbox::MARK_STATUS,
+                    &event_id,
+                    &report.encode_to_vec(),
+                    &current_traceparent(),
+                )
+                .await
+                .map_err(ShippingError::from)?;
+                true
+            }
+            // The returns service hears once, when the parcel leaves LABEL_CREATED.
+            (Some(order::OrderStatus::Shipped), RETURN, Some(return_id)) => {
+                let report = returns::MarkReturnInTransitRequest {
+                    return_id: return_id.clone(),
+                    shipment_id: row.shipment_id.to_string(),
+                    event_time: Some(oms_platform::convert::timestamp(event_time)),
+                    actor: Some(common::Actor {
+                        kind: i32::from(ActorKind::Carrier.code()),
+                        id: row.carrier.clone(),
+                    }),
+                };
+                oms_platform::outbox::enqueue(
+                    &mut tx,
+                    crate::outbox::MARK_RETURN_IN_TRANSIT,
+                    &format!("shipment:{}", row.shipment_id),
+                    &report.encode_to_vec(),
+                    &current_traceparent(),
+                )
+                .await
+                .map_err(ShippingError::from)?;
+                true
+            }
+            _ => false,
+        };
         tx.commit().await.map_err(ShippingError::from)?;
         if reported {
             self.wake.notify_one();

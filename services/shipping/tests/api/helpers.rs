@@ -15,6 +15,7 @@ use oms_proto::{
         inventory_service_client::InventoryServiceClient,
     },
     order::v1::{Customer, PlaceOrderRequest, order_service_client::OrderServiceClient},
+    returns::v1::returns_service_client::ReturnsServiceClient,
     shipping::v1::{
         CreateShipmentRequest, Parcel, QuoteRatesRequest, RecordTrackingEventRequest, ShipmentLine,
         TrackingEventType, shipping_service_client::ShippingServiceClient,
@@ -31,6 +32,7 @@ use tokio::net::TcpListener;
 
 pub type Client = ShippingServiceClient<OmsChannel>;
 pub type Orders = OrderServiceClient<OmsChannel>;
+pub type Returns = ReturnsServiceClient<OmsChannel>;
 
 /// A shipping service with a fresh database and its own simulator, and the order
 /// service it reports to (whose saga coordinator is a closed port).
@@ -44,6 +46,8 @@ pub struct TestShipping {
     /// Held so that the order service's database lives as long as it.
     pub _order_db: TestDatabase,
     pub order_server: TestServer,
+    /// The returns service RETURN shipments report to, when started.
+    pub returns: Option<(TestServer, TestDatabase)>,
 }
 
 impl TestShipping {
@@ -52,16 +56,25 @@ impl TestShipping {
     }
 
     pub async fn start_with(simulator: SimulatorConfig) -> TestShipping {
-        TestShipping::start_full(simulator, false).await
+        TestShipping::start_full(simulator, false, false).await
     }
 
     /// With the real inventory service, holding the location `wh-berlin` at the
     /// [`warehouse`] address.
     pub async fn start_with_inventory() -> TestShipping {
-        TestShipping::start_full(SimulatorConfig::default(), true).await
+        TestShipping::start_full(SimulatorConfig::default(), true, false).await
     }
 
-    async fn start_full(simulator: SimulatorConfig, with_inventory: bool) -> TestShipping {
+    /// With the real returns service, reading orders from the order service.
+    pub async fn start_with_returns() -> TestShipping {
+        TestShipping::start_full(SimulatorConfig::default(), false, true).await
+    }
+
+    async fn start_full(
+        simulator: SimulatorConfig,
+        with_inventory: bool,
+        with_returns: bool,
+    ) -> TestShipping {
         let inventory = if with_inventory {
             Some(start_inventory().await)
         } else {
@@ -86,6 +99,29 @@ impl TestShipping {
         })
         .await;
 
+        let returns = if with_returns {
+            let db = TestDatabase::create().await;
+            let mut client = client_config();
+            client
+                .peers
+                .insert(Service::Order, order_server.address().to_string());
+            client.peers.insert(Service::Inventory, closed.to_string());
+            client.peers.insert(Service::Saga, closed.to_string());
+            let config = oms_returns::Config {
+                server: server_config(),
+                database: db.config(),
+                client,
+                outbox_poll: Duration::from_secs(3600),
+            };
+            let server = TestServer::start(|listener, shutdown| {
+                oms_returns::run(config, listener, shutdown)
+            })
+            .await;
+            Some((server, db))
+        } else {
+            None
+        };
+
         let db = TestDatabase::create().await;
         let carrier = Arc::new(CarrierSimulator::new(simulator.clone()));
         let mut client = client_config();
@@ -98,6 +134,11 @@ impl TestShipping {
             None => closed.to_string(),
         };
         client.peers.insert(Service::Inventory, inventory_address);
+        let returns_address = match &returns {
+            Some((server, _)) => server.address().to_string(),
+            None => closed.to_string(),
+        };
+        client.peers.insert(Service::Returns, returns_address);
         let config = Config {
             server: server_config(),
             database: db.config(),
@@ -118,6 +159,7 @@ impl TestShipping {
             carrier,
             _order_db: order_db,
             order_server,
+            returns,
         }
     }
 
@@ -129,10 +171,19 @@ impl TestShipping {
         OrderServiceClient::new(self.order_server.channel())
     }
 
+    /// The returns service; panics unless started with [`Self::start_with_returns`].
+    pub fn returns(&self) -> Returns {
+        let (server, _) = self.returns.as_ref().expect("started with returns");
+        ReturnsServiceClient::new(server.channel())
+    }
+
     pub async fn stop(self) {
         self.server.stop().await.expect("a clean stop");
         self.order_server.stop().await.expect("a clean stop");
         if let Some((server, _, _)) = self.inventory {
+            server.stop().await.expect("a clean stop");
+        }
+        if let Some((server, _)) = self.returns {
             server.stop().await.expect("a clean stop");
         }
     }
