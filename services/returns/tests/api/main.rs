@@ -10,5 +10,6 @@ mod helpers;
 mod lifecycle;
 mod list;
 mod policy;
+mod privacy;
 mod remaining;
 mod request;
