@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 pub use oms_platform::convert::timestamp;
 use oms_platform::{
-    card::contains_card_number, convert::actor, error::FieldViolations, ids::Invalid,
+    card::contains_card_number, convert::actor, error::FieldViolations, ids::Invalid, paging::Pages,
 };
 use oms_proto::{common::v1 as common, payment::v1 as pb};
 use uuid::Uuid;
@@ -388,33 +388,11 @@ pub fn payment(record: &PaymentRecord) -> Result<pb::Payment, PaymentError> {
     })
 }
 
-/// A checked ListPayments request: the filter, where the page starts, and
-/// its size.
+/// A checked ListPayments request: the filter and the page.
 #[derive(Debug)]
 pub struct ListQuery {
     pub filter: crate::store::ListFilter,
-    pub after: Option<(DateTime<Utc>, Uuid)>,
-    pub page_size: i64,
-}
-
-/// The filter hash that ties a page token to the filters it came from.
-fn filter_hash(request: &pb::ListPaymentsRequest) -> String {
-    let mut unpaged = request.clone();
-    unpaged.page = None;
-    oms_platform::idempotency::fingerprint(&unpaged)[..8]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
-/// The token of the page after `last`.
-pub fn page_token(request: &pb::ListPaymentsRequest, last: &PaymentRecord) -> String {
-    format!(
-        "{}.{}.{}",
-        filter_hash(request),
-        last.row.create_time.timestamp_micros(),
-        last.row.payment_id
-    )
+    pub pages: Pages<(DateTime<Utc>, Uuid)>,
 }
 
 pub fn list(request: &pb::ListPaymentsRequest) -> Result<ListQuery, PaymentError> {
@@ -435,27 +413,11 @@ pub fn list(request: &pb::ListPaymentsRequest) -> Result<ListQuery, PaymentError
             None => v.add(format!("statuses[{index}]"), "not a payment status"),
         }
     }
-    let page = request.page.clone().unwrap_or_default();
-    if !(0..=500).contains(&page.page_size) {
-        v.add("page.page_size", "must be 0 to 500");
-    }
-    let after = if page.page_token.is_empty() {
-        None
-    } else {
-        let cursor = page
-            .page_token
-            .split_once('.')
-            .filter(|(hash, _)| *hash == filter_hash(request))
-            .and_then(|(_, cursor)| cursor.split_once('.'))
-            .and_then(|(micros, id)| {
-                let time = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
-                Some((time, Uuid::parse_str(id).ok()?))
-            });
-        if cursor.is_none() {
-            v.add("page.page_token", "not a token of these filters");
-        }
-        cursor
+    let filters = pb::ListPaymentsRequest {
+        page: None,
+        ..request.clone()
     };
+    let pages = Pages::parse(request.page.as_ref(), &filters, &mut v);
     if !v.is_empty() {
         return Err(PaymentError::Invalid(v));
     }
@@ -465,12 +427,7 @@ pub fn list(request: &pb::ListPaymentsRequest) -> Result<ListQuery, PaymentError
             statuses,
             pending_only: request.pending_only,
         },
-        after,
-        page_size: if page.page_size == 0 {
-            50
-        } else {
-            i64::from(page.page_size)
-        },
+        pages,
     })
 }
 

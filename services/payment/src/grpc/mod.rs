@@ -625,25 +625,21 @@ impl PaymentService for PaymentApi {
     ) -> Result<Response<pb::ListPaymentsResponse>, Status> {
         let request = request.into_inner();
         let query = convert::list(&request)?;
-        // One more than the page: whether another page follows.
         let mut records = self
             .payments
             .store
-            .list(&query.filter, query.after, query.page_size + 1)
+            .list(&query.filter, query.pages.after, query.pages.fetch())
             .await
             .map_err(PaymentError::from)?;
-        let more = records.len() > usize::try_from(query.page_size).unwrap_or(usize::MAX);
-        records.truncate(usize::try_from(query.page_size).unwrap_or(usize::MAX));
-        let next_page_token = match records.last() {
-            Some(last) if more => convert::page_token(&request, last),
-            _ => String::new(),
-        };
+        let page = query.pages.finish(&mut records, |record| {
+            (record.row.create_time, record.row.payment_id)
+        });
         Ok(Response::new(pb::ListPaymentsResponse {
             payments: records
                 .iter()
                 .map(convert::payment)
                 .collect::<Result<_, _>>()?,
-            page: Some(oms_proto::common::v1::PageResponse { next_page_token }),
+            page: Some(page),
         }))
     }
 

@@ -10,7 +10,8 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use chrono::{SubsecRound as _, Utc};
 use oms_platform::{
-    client::OmsChannel, error::FieldViolations, ids::ActorKind, rpc::current_traceparent,
+    client::OmsChannel, error::FieldViolations, ids::ActorKind, paging::Pages,
+    rpc::current_traceparent,
 };
 use oms_proto::{
     common::v1 as common,
@@ -1095,50 +1096,22 @@ impl ShippingService for ShippingApi {
                 None
             }
         };
-        let page = request.page.unwrap_or_default();
-        if !(0..=500).contains(&page.page_size) {
-            violations.add("page.page_size", "must be 0 to 500");
-        }
-        let limit = if page.page_size == 0 {
-            50
-        } else {
-            i64::from(page.page_size)
+        let filters = pb::ListShipmentsRequest {
+            page: None,
+            ..request.clone()
         };
-        // The token names the filters it belongs to, so it cannot page another
-        // listing.
-        let filters_hash = hex(&Sha256::digest(format!("{filter:?}").as_bytes())[..8]);
-        let after = if page.page_token.is_empty() {
-            None
-        } else {
-            match page.page_token.split_once('.') {
-                Some((hash, id)) if hash == filters_hash => Uuid::parse_str(id).ok(),
-                _ => None,
-            }
-            .or_else(|| {
-                violations.add("page.page_token", "not a token of these filters");
-                None
-            })
-        };
+        let pages = Pages::<Uuid>::parse(request.page.as_ref(), &filters, &mut violations);
         violations.into_result()?;
 
-        let records = self.store.list(&filter, after, limit + 1).await?;
-        let more = records.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut records = self.store.list(&filter, pages.after, pages.fetch()).await?;
+        let page = pages.finish(&mut records, |record| record.shipment.shipment_id);
         let shipments = records
             .iter()
-            .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .map(|record| shipment(record, false))
             .collect::<Result<Vec<_>, _>>()?;
-        let next_page_token = match (more, shipments.last()) {
-            (true, Some(last)) => format!("{filters_hash}.{}", last.shipment_id),
-            _ => String::new(),
-        };
         Ok(Response::new(pb::ListShipmentsResponse {
             shipments,
-            page: Some(common::PageResponse { next_page_token }),
+            page: Some(page),
         }))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
