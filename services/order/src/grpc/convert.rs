@@ -662,6 +662,7 @@ pub fn fact(request: &pb::MarkStatusRequest) -> Result<Fact, OrderError> {
                     &format!("shipments[{index}].lines"),
                     &shipment.lines,
                 ),
+                cancelled: shipment.cancel_time.is_some(),
             }
         })
         .collect();

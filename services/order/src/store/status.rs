@@ -34,6 +34,8 @@ pub struct ShipmentFact {
     pub carrier: String,
     pub tracking_number: String,
     pub lines: Vec<LineRef>,
+    /// The shipment was cancelled: its cancel time is set from the event time.
+    pub cancelled: bool,
 }
 
 /// What MarkStatus reports. `status` is the fact (None: references only).
@@ -293,7 +295,14 @@ impl Store {
                     let was_shipped = known
                         .as_ref()
                         .is_some_and(|(_, ship_time, _)| ship_time.is_some());
-                    record_shipment(&mut tx, fact.order_id, shipment, &shipment_lines).await?;
+                    record_shipment(
+                        &mut tx,
+                        fact.order_id,
+                        shipment,
+                        &shipment_lines,
+                        event_time,
+                    )
+                    .await?;
                     if already {
                         Vec::new()
                     } else {
@@ -399,7 +408,7 @@ impl Store {
                         quantity,
                     })
                     .collect();
-                record_shipment(&mut tx, fact.order_id, shipment, &resolved).await?;
+                record_shipment(&mut tx, fact.order_id, shipment, &resolved, event_time).await?;
                 recorded = true;
             }
         }
@@ -563,15 +572,18 @@ async fn record_shipment(
     order_id: Uuid,
     shipment: &ShipmentFact,
     lines: &[EventLine],
+    event_time: DateTime<Utc>,
 ) -> Result<(), OrderError> {
+    // A cancellation keeps its first time: a repeated report changes nothing.
     sqlx::query(
-        "INSERT INTO order_shipments (order_id, shipment_id, location_id, carrier, tracking_number, lines)
-         VALUES ($1, $2, $3, $4, $5, $6::jsonb)
+        "INSERT INTO order_shipments (order_id, shipment_id, location_id, carrier, tracking_number, lines, cancel_time)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)
          ON CONFLICT (order_id, shipment_id) DO UPDATE SET
              location_id = CASE WHEN excluded.location_id = '' THEN order_shipments.location_id ELSE excluded.location_id END,
              carrier = CASE WHEN excluded.carrier = '' THEN order_shipments.carrier ELSE excluded.carrier END,
              tracking_number = CASE WHEN excluded.tracking_number = '' THEN order_shipments.tracking_number ELSE excluded.tracking_number END,
-             lines = CASE WHEN order_shipments.lines = '[]'::jsonb THEN excluded.lines ELSE order_shipments.lines END",
+             lines = CASE WHEN order_shipments.lines = '[]'::jsonb THEN excluded.lines ELSE order_shipments.lines END,
+             cancel_time = coalesce(order_shipments.cancel_time, excluded.cancel_time)",
     )
     .bind(order_id)
     .bind(&shipment.shipment_id)
@@ -579,6 +591,7 @@ async fn record_shipment(
     .bind(&shipment.carrier)
     .bind(&shipment.tracking_number)
     .bind(serde_json::to_string(lines)?)
+    .bind(shipment.cancelled.then_some(event_time))
     .execute(&mut *tx)
     .await?;
     Ok(())

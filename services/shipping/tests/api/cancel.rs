@@ -159,8 +159,7 @@ async fn a_cancel_needs_a_target_and_an_actor_and_an_unknown_id_is_not_found() {
 
 #[tokio::test]
 async fn a_cancelled_shipment_is_reported_to_its_order() {
-    // The order service records the shipment from the report; it does not keep
-    // the cancel time yet (no MarkStatus path writes ShipmentRef.cancel_time).
+    // The order service records the shipment and its cancel time from the report.
     let app = TestShipping::start().await;
     let mut orders = app.orders();
     let order = orders
@@ -182,7 +181,7 @@ async fn a_cancelled_shipment_is_reported_to_its_order() {
         .cancel_shipment(cancel(Target::ShipmentId(created.shipment_id.clone())))
         .await
         .unwrap();
-    poll_until("the cancel on the order", Duration::from_secs(10), || {
+    let reported = poll_until("the cancel on the order", Duration::from_secs(10), || {
         let mut orders = orders.clone();
         let order_id = order.order_id.clone();
         let shipment_id = created.shipment_id.clone();
@@ -199,11 +198,17 @@ async fn a_cancelled_shipment_is_reported_to_its_order() {
                 .unwrap();
             order
                 .shipments
-                .iter()
-                .any(|s| s.shipment_id == shipment_id)
-                .then_some(())
+                .into_iter()
+                .find(|s| s.shipment_id == shipment_id)
         }
     })
     .await;
+    let cancelled = reported.cancel_time.expect("the cancel time is recorded");
+    let now = chrono::Utc::now().timestamp();
+    assert!(
+        (now - 60..=now).contains(&cancelled.seconds),
+        "{cancelled:?}"
+    );
+    assert!(reported.ship_time.is_none());
     app.stop().await;
 }
