@@ -73,13 +73,16 @@ pub fn check_line(
         Some(time) if line.delivered > 0 => time,
         _ => return refuse(Rule::NotDelivered),
     };
-    if now > delivery_time + Duration::days(i64::from(policy.window_days)) {
+    // A delivery time too late to add the window to has not run out.
+    let window_end =
+        delivery_time.checked_add_signed(Duration::days(i64::from(policy.window_days)));
+    if window_end.is_some_and(|end| now > end) {
         return refuse(Rule::Window {
             delivery_time,
             window_days: policy.window_days,
         });
     }
-    let returnable = (line.delivered - already).max(0);
+    let returnable = line.delivered.saturating_sub(already).max(0);
     if requested > returnable {
         return refuse(Rule::Quantity {
             requested,

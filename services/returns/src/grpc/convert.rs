@@ -384,9 +384,11 @@ pub fn in_transit(
             None
         }
         Some(time) => {
-            let time = from_timestamp(time);
+            // The range of google.protobuf.Timestamp: years 1 to 9999.
+            let time = from_timestamp(time)
+                .filter(|time| (1..=9999).contains(&chrono::Datelike::year(time)));
             if time.is_none() {
-                v.add("event_time", "out of range");
+                v.add("event_time", "must be between the years 1 and 9999");
             }
             time
         }

@@ -109,6 +109,40 @@ fn money_eq(money: &common::Money, currency: &str, minor: i64) -> bool {
     money.currency_code == currency && money.amount_minor == minor
 }
 
+/// RecordRefund's amount must be the return's refund total.
+fn check_refund_amount(
+    amount: &common::Money,
+    currency: &str,
+    total: i64,
+) -> Result<(), ReturnsError> {
+    if money_eq(amount, currency, total) {
+        return Ok(());
+    }
+    Err(ReturnsError::invalid(
+        "amount",
+        format!("must equal the refund total, {total} {currency}"),
+    ))
+}
+
+/// RecordExchange's price difference must be the exchange's.
+fn check_difference(
+    difference: &common::Money,
+    currency: &str,
+    exchange: Option<(i64, i64)>,
+) -> Result<(), ReturnsError> {
+    match exchange {
+        Some((_, expected)) if money_eq(difference, currency, expected) => Ok(()),
+        Some((_, expected)) => Err(ReturnsError::invalid(
+            "price_difference",
+            format!("must equal the exchange's price difference, {expected} {currency}"),
+        )),
+        None => Err(ReturnsError::invalid(
+            "price_difference",
+            "the return is not an exchange",
+        )),
+    }
+}
+
 impl ReturnsApi {
     pub fn new(
         store: Store,
@@ -279,10 +313,13 @@ impl ReturnsApi {
                 .find(|line| &line.sku == sku)
                 .map_or(0, |line| line.unit_price)
         };
+        // Where the first requested line with a known origin shipped from.
         let shipped_from = checked
             .lines
-            .first()
-            .and_then(|(first, _, _)| view.shipped_from.iter().find(|(sku, _)| sku == first))
+            .iter()
+            .find_map(|(requested, _, _)| {
+                view.shipped_from.iter().find(|(sku, _)| sku == requested)
+            })
             .map(|(_, location)| location.to_string())
             .unwrap_or_default();
         let return_id = Uuid::now_v7();
@@ -355,6 +392,15 @@ impl ReturnsApi {
         request: &pb::ApproveReturnRequest,
     ) -> Result<pb::Return, ReturnsError> {
         let approval = convert::approve(request)?;
+        // A repeat is answered without asking the inventory service.
+        let current = self
+            .store
+            .get(approval.return_id)
+            .await?
+            .ok_or_else(|| ReturnsError::NotFound(approval.return_id.to_string()))?;
+        if current.status()? == ReturnStatus::Approved {
+            return rma(&current);
+        }
         if let Some(location) = &approval.location_id {
             self.check_location(location).await?;
         }
@@ -420,12 +466,6 @@ impl ReturnsApi {
         let mut tx = self.store.begin().await?;
         let record = locked(&mut tx, label.return_id).await?;
         let row = &record.row;
-        if label.price.currency_code != row.currency_code {
-            return Err(ReturnsError::CurrencyMismatch {
-                expected: row.currency_code.clone(),
-                actual: label.price.currency_code.clone(),
-            });
-        }
         if !row.label_shipment_id.is_empty() {
             let same = row.label_shipment_id == label.shipment_id
                 && row.label_carrier == label.carrier
@@ -439,6 +479,12 @@ impl ReturnsApi {
             });
         }
         require(&record, Step::RecordLabel)?;
+        if label.price.currency_code != row.currency_code {
+            return Err(ReturnsError::CurrencyMismatch {
+                expected: row.currency_code.clone(),
+                actual: label.price.currency_code.clone(),
+            });
+        }
         let change = Change::Label {
             shipment_id: &label.shipment_id,
             carrier: &label.carrier,
@@ -583,6 +629,7 @@ impl ReturnsApi {
             if row.refund_payment_id == request.payment_id
                 && row.refund_transaction_id == request.transaction_id
             {
+                check_refund_amount(&amount, &row.currency_code, record.refund()?.total)?;
                 return Self::unchanged(tx, &record).await;
             }
             return Err(ReturnsError::KeyConflict {
@@ -594,15 +641,7 @@ impl ReturnsApi {
         if record.resolution()? != Resolution::Refund || refund.total == 0 {
             return Err(illegal(from, Step::RecordRefund));
         }
-        if !money_eq(&amount, &row.currency_code, refund.total) {
-            return Err(ReturnsError::invalid(
-                "amount",
-                format!(
-                    "must equal the refund total, {} {}",
-                    refund.total, row.currency_code
-                ),
-            ));
-        }
+        check_refund_amount(&amount, &row.currency_code, refund.total)?;
         let change = Change::Refund {
             payment_id: &request.payment_id,
             transaction_id: &request.transaction_id,
@@ -645,6 +684,8 @@ impl ReturnsApi {
                 && row.exchange_payment_id == request.payment_id
                 && row.exchange_transaction_id == request.transaction_id
             {
+                let expected = record.exchange(record.refund()?.total)?;
+                check_difference(&difference, &row.currency_code, expected)?;
                 return Self::unchanged(tx, &record).await;
             }
             return Err(ReturnsError::KeyConflict {
@@ -655,15 +696,7 @@ impl ReturnsApi {
         let Some((_, expected)) = record.exchange(record.refund()?.total)? else {
             return Err(illegal(from, Step::RecordExchange));
         };
-        if !money_eq(&difference, &row.currency_code, expected) {
-            return Err(ReturnsError::invalid(
-                "price_difference",
-                format!(
-                    "must equal the exchange's price difference, {expected} {}",
-                    row.currency_code
-                ),
-            ));
-        }
+        check_difference(&difference, &row.currency_code, Some((0, expected)))?;
         if !request.payment_id.is_empty() && expected >= 0 {
             return Err(ReturnsError::invalid(
                 "payment_id",

@@ -46,17 +46,29 @@ impl Store {
         self.pool.begin().await
     }
 
+    /// A read-only transaction that sees one snapshot, so a return and its
+    /// lines, timeline and policy are read as of the same moment.
+    async fn snapshot(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+
     /// One return with everything about it, outside any change.
     pub async fn get(&self, return_id: Uuid) -> Result<Option<ReturnRecord>, sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.snapshot().await?;
         let rows: Vec<ReturnRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             // Column lists are constants of this module.
             "SELECT {RETURN_COLUMNS} FROM returns WHERE return_id = $1"
         )))
         .bind(return_id)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(record::complete(&mut conn, rows).await?.pop())
+        let record = record::complete(&mut tx, rows).await?.pop();
+        tx.commit().await?;
+        Ok(record)
     }
 
     /// One page of returns, newest first, after `after` (create time and id).
@@ -66,7 +78,7 @@ impl Store {
         after: Option<(DateTime<Utc>, Uuid)>,
         limit: i64,
     ) -> Result<Vec<ReturnRecord>, sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.snapshot().await?;
         let rows: Vec<ReturnRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {RETURN_COLUMNS} FROM returns
              WHERE ($1::text IS NULL OR order_id = $1)
@@ -83,9 +95,11 @@ impl Store {
         .bind(after.map(|(time, _)| time))
         .bind(after.map(|(_, id)| id))
         .bind(limit)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut *tx)
         .await?;
-        record::complete(&mut conn, rows).await
+        let records = record::complete(&mut tx, rows).await?;
+        tx.commit().await?;
+        Ok(records)
     }
 }
 

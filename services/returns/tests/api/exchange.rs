@@ -130,9 +130,23 @@ async fn a_dearer_replacement_leaves_the_difference_to_pay() {
         .unwrap();
     assert_eq!(exchanged.status, ReturnStatus::Exchanged as i32);
     assert_eq!(
-        exchanged.exchange.unwrap().replacement_order_id,
+        exchanged.exchange.as_ref().unwrap().replacement_order_id,
         "order-replacement-1"
     );
+    // The same record again changes nothing; with another difference it is refused.
+    let again = client
+        .record_exchange(record(&id, 500, None))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.into_inner().rma.unwrap().update_time,
+        exchanged.update_time
+    );
+    let status = client
+        .record_exchange(record(&id, 501, None))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&status), vec!["price_difference"]);
     let mut other = record(&id, 500, None);
     other.replacement_order_id = "order-replacement-2".into();
     let status = client.record_exchange(other).await.unwrap_err();

@@ -394,3 +394,72 @@ async fn an_inspection_must_split_each_line_exactly_and_nothing_received_closes_
     assert_eq!(closed.receiving_location_id, STORE);
     suite.stop().await;
 }
+
+#[tokio::test]
+async fn a_merchant_fault_waives_its_own_restocking_fee_and_the_return_shipping() {
+    let suite = TestReturns::start().await;
+    let mut client = suite.client();
+    client
+        .put_return_policy(PutReturnPolicyRequest {
+            policy: Some(policy(1000, true)),
+            actor: Some(operator()),
+        })
+        .await
+        .unwrap();
+    let order_id = suite.delivered_order("web-fault", 2).await;
+    let rma = client
+        .request_return(keyed(
+            "r-fault",
+            refund_request(
+                &order_id,
+                vec![
+                    line("TEE-M", 1, ReturnReason::WrongSize),
+                    line("CAP", 1, ReturnReason::Defective),
+                ],
+            ),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .rma
+        .unwrap();
+    let id = rma.return_id;
+    client.approve_return(approve(&id, "")).await.unwrap();
+    client
+        .record_return_label(RecordReturnLabelRequest {
+            return_id: id.clone(),
+            label: Some(ReturnLabel {
+                shipment_id: "ship-f1".into(),
+                carrier: "simulator".into(),
+                tracking_number: "SIM-F-1".into(),
+                price: eur(495),
+            }),
+            actor: Some(saga_actor()),
+        })
+        .await
+        .unwrap();
+    client
+        .receive_return(receive(&id, WAREHOUSE))
+        .await
+        .unwrap();
+    let refund = client
+        .inspect_return(inspection(
+            &id,
+            vec![inspected("TEE-M", 1, 0, 0), inspected("CAP", 0, 1, 0)],
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .rma
+        .unwrap()
+        .refund
+        .unwrap();
+
+    // The T-shirt pays its 10 % (1.99); the defective cap pays nothing, and
+    // neither does the customer's label.
+    assert_eq!(refund.lines[0].restocking_fee, eur(199));
+    assert_eq!(refund.lines[1].restocking_fee, eur(0));
+    assert_eq!(refund.return_shipping_fee, eur(0));
+    assert_eq!(refund.total, eur(1999 + 1500 - 199));
+    suite.stop().await;
+}

@@ -13,3 +13,4 @@ mod policy;
 mod privacy;
 mod remaining;
 mod request;
+mod steps;

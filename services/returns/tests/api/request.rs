@@ -85,7 +85,13 @@ async fn each_eligibility_rule_refuses_with_its_reason() {
         assert_eq!(metadata(&status, "rule"), rule);
         assert_eq!(metadata(&status, "sku"), sku);
         match rule {
-            "window" => assert_eq!(metadata(&status, "window_days"), "30"),
+            "window" => {
+                assert_eq!(metadata(&status, "window_days"), "30");
+                let delivered = metadata(&status, "delivery_time");
+                let delivered = chrono::DateTime::parse_from_rfc3339(&delivered).unwrap();
+                let age = Utc::now() - delivered.with_timezone(&Utc);
+                assert_eq!(age.num_days(), 31, "{delivered}");
+            }
             "quantity" => {
                 assert_eq!(metadata(&status, "requested"), "4");
                 assert_eq!(metadata(&status, "returnable"), "3");
