@@ -227,6 +227,36 @@ pub async fn purge_older_than(pool: &sqlx::PgPool, age: Duration) -> Result<u64,
     Ok(deleted)
 }
 
+/// How long a call's first response is kept for its retries; a retry later
+/// than that is a new call.
+pub const RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Forgets the records older than `retention`, at start and then hourly, until
+/// `shutdown`; a failed purge is tried again a minute later. Every service
+/// that keeps idempotency records runs it in the background.
+pub async fn run_purge(
+    pool: sqlx::PgPool,
+    retention: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let wait = match purge_older_than(&pool, retention).await {
+            Ok(purged) => {
+                tracing::debug!(purged, "idempotency records past retention purged");
+                Duration::from_secs(3600)
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "idempotency purge failed; retrying");
+                Duration::from_secs(60)
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,27 +15,9 @@ use crate::{store::Store, watch::LedgerFeed};
 /// Reservations expired per transaction batch before looking again.
 const BATCH: i64 = 200;
 
-/// How long a SetStock, AdjustStock or TransferStock retry gets the first
-/// response back; a retry later than that is a new call.
-const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-const IDEMPOTENCY_PURGE_EVERY: Duration = Duration::from_secs(3600);
-
-/// Sweeps every `interval` until `shutdown`; once an hour also forgets
-/// idempotency records past their retention.
+/// Sweeps every `interval` until `shutdown`.
 pub async fn run(store: Store, feed: LedgerFeed, interval: Duration, shutdown: CancellationToken) {
-    let mut last_purge: Option<tokio::time::Instant> = None;
     loop {
-        if last_purge.is_none_or(|at| at.elapsed() >= IDEMPOTENCY_PURGE_EVERY) {
-            match oms_platform::idempotency::purge_older_than(store.pool(), IDEMPOTENCY_RETENTION)
-                .await
-            {
-                Ok(purged) => {
-                    last_purge = Some(tokio::time::Instant::now());
-                    tracing::debug!(purged, "idempotency records past retention purged");
-                }
-                Err(err) => tracing::warn!(error = %err, "idempotency purge failed; retrying"),
-            }
-        }
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(interval) => {}

@@ -133,6 +133,11 @@ pub async fn run(
         config.expiry_interval,
         background.shutdown(),
     ));
+    background.spawn(oms_platform::idempotency::run_purge(
+        store.pool().clone(),
+        oms_platform::idempotency::RETENTION,
+        background.shutdown(),
+    ));
 
     let inventory = grpc::Inventory::new(
         store,

@@ -111,6 +111,12 @@ pub async fn run_with_psp(
     let payments = Payments::new(Store::new(pool), psp, config.psp_timeout);
 
     let mut background = Background::new();
+    // Older retries still find their transaction by key, so they never act twice.
+    background.spawn(oms_platform::idempotency::run_purge(
+        payments.store.pool().clone(),
+        oms_platform::idempotency::RETENTION,
+        background.shutdown(),
+    ));
     background.spawn(payments::run_reconciler(
         payments.clone(),
         config.reconcile_interval,

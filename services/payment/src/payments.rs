@@ -161,35 +161,15 @@ pub fn outcome(answer: PspAnswer) -> Outcome {
     }
 }
 
-/// How long a call's answer is kept for retries. Older retries still find
-/// their transaction by key, so they never act twice either.
-const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-const IDEMPOTENCY_PURGE_EVERY: Duration = Duration::from_secs(3600);
-
 /// Every `interval`, resolves the transactions left PENDING for at least that
-/// long, until `stop`; hourly, drops idempotency records past their retention.
+/// long, until `stop`.
 pub async fn run_reconciler(payments: Payments, interval: Duration, stop: CancellationToken) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_purge: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             _ = ticks.tick() => {}
-        }
-        if last_purge.is_none_or(|at| at.elapsed() >= IDEMPOTENCY_PURGE_EVERY) {
-            match oms_platform::idempotency::purge_older_than(
-                payments.store.pool(),
-                IDEMPOTENCY_RETENTION,
-            )
-            .await
-            {
-                Ok(purged) => {
-                    last_purge = Some(tokio::time::Instant::now());
-                    tracing::debug!(purged, "idempotency records past retention purged");
-                }
-                Err(err) => tracing::warn!(error = %err, "idempotency purge failed; retrying"),
-            }
         }
         let due = match payments
             .store

@@ -89,6 +89,11 @@ pub async fn run(
     let saga = SagaServiceClient::new(client::peer_channel(Service::Saga, &config.client)?);
 
     let mut background = Background::new();
+    background.spawn(oms_platform::idempotency::run_purge(
+        store.pool().clone(),
+        oms_platform::idempotency::RETENTION,
+        background.shutdown(),
+    ));
     let wake = Arc::new(Notify::new());
     background.spawn(oms_platform::outbox::run(
         store.pool().clone(),

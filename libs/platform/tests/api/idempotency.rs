@@ -181,3 +181,41 @@ async fn a_finished_call_can_be_read_back_without_claiming_its_key() {
     );
     assert_eq!(charges(&pool).await, 1);
 }
+
+#[tokio::test]
+async fn the_background_purge_forgets_records_past_their_retention_and_stops_on_shutdown() {
+    let (_database, pool) = setup().await;
+    charge(&pool, "stale", &eur(1)).await.unwrap();
+    charge(&pool, "fresh", &eur(1)).await.unwrap();
+    sqlx::query(
+        "UPDATE idempotency_records SET created_at = now() - interval '8 days' WHERE key = 'stale'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let purge = tokio::spawn(idempotency::run_purge(
+        pool.clone(),
+        idempotency::RETENTION,
+        shutdown.clone(),
+    ));
+
+    let left = oms_testkit::poll_until(
+        "the stale record to be purged",
+        std::time::Duration::from_secs(10),
+        || async {
+            let left: Vec<String> = sqlx::query_scalar("SELECT key FROM idempotency_records")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+            (left.len() == 1).then_some(left)
+        },
+    )
+    .await;
+    assert_eq!(left, ["fresh"]);
+    shutdown.cancel();
+    tokio::time::timeout(std::time::Duration::from_secs(10), purge)
+        .await
+        .expect("the purge stops on shutdown")
+        .unwrap();
+}
