@@ -67,24 +67,42 @@ pub struct Config {
 }
 
 impl Config {
+    /// The default of every setting, with these connections.
+    pub fn new(server: ServerConfig, database: DatabaseConfig, redis: RedisConfig) -> Config {
+        Config {
+            server,
+            database,
+            redis,
+            stock_lock_lease: Duration::from_secs(5),
+            stock_lock_wait: Duration::from_secs(2),
+            expiry_interval: Duration::from_secs(1),
+            ledger_poll: Duration::from_millis(200),
+            watch_heartbeat: Duration::from_secs(15),
+            availability_cache_ttl: Duration::from_secs(5),
+        }
+    }
+
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        let defaults = Config::new(
+            ServerConfig::from_env(env, Service::Inventory)?,
+            DatabaseConfig::from_env(env, Service::Inventory)?,
+            RedisConfig::from_env(env, Service::Inventory)?,
+        );
         Ok(Config {
-            server: ServerConfig::from_env(env, Service::Inventory)?,
-            database: DatabaseConfig::from_env(env, Service::Inventory)?,
-            redis: RedisConfig::from_env(env, Service::Inventory)?,
             stock_lock_lease: env
-                .duration("OMS_INVENTORY_STOCK_LOCK_LEASE", Duration::from_secs(5))?,
+                .duration("OMS_INVENTORY_STOCK_LOCK_LEASE", defaults.stock_lock_lease)?,
             stock_lock_wait: env
-                .duration("OMS_INVENTORY_STOCK_LOCK_WAIT", Duration::from_secs(2))?,
+                .duration("OMS_INVENTORY_STOCK_LOCK_WAIT", defaults.stock_lock_wait)?,
             expiry_interval: env
-                .duration("OMS_INVENTORY_EXPIRY_INTERVAL", Duration::from_secs(1))?,
-            ledger_poll: env.duration("OMS_INVENTORY_LEDGER_POLL", Duration::from_millis(200))?,
+                .duration("OMS_INVENTORY_EXPIRY_INTERVAL", defaults.expiry_interval)?,
+            ledger_poll: env.duration("OMS_INVENTORY_LEDGER_POLL", defaults.ledger_poll)?,
             watch_heartbeat: env
-                .duration("OMS_INVENTORY_WATCH_HEARTBEAT", Duration::from_secs(15))?,
+                .duration("OMS_INVENTORY_WATCH_HEARTBEAT", defaults.watch_heartbeat)?,
             availability_cache_ttl: env.duration(
                 "OMS_INVENTORY_AVAILABILITY_CACHE_TTL",
-                Duration::from_secs(5),
+                defaults.availability_cache_ttl,
             )?,
+            ..defaults
         })
     }
 }

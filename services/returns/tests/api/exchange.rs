@@ -36,13 +36,7 @@ async fn inspected_exchange(
     );
     request.resolution = ReturnResolution::Exchange as i32;
     request.replacement_lines = replacement;
-    let rma = client
-        .request_return(keyed(reference, request))
-        .await
-        .unwrap()
-        .into_inner()
-        .rma
-        .unwrap();
+    let rma = request_ok(&mut client, reference, request).await;
     let id = rma.return_id.clone();
     client
         .approve_return(ApproveReturnRequest {

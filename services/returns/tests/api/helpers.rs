@@ -20,7 +20,7 @@ use oms_proto::{
         order_service_client::OrderServiceClient,
     },
     returns::v1::{
-        InspectReturnRequest, LineInspection, RequestReturnRequest, ReturnLineRequest,
+        InspectReturnRequest, LineInspection, RequestReturnRequest, Return, ReturnLineRequest,
         ReturnPolicy, ReturnReason, ReturnResolution, returns_service_client::ReturnsServiceClient,
     },
 };
@@ -194,15 +194,9 @@ async fn start_inventory() -> (TestServer, (TestDatabase, TestRedis)) {
     let db = TestDatabase::create().await;
     let redis = TestRedis::new();
     let config = oms_inventory::Config {
-        server: server_config(),
-        database: db.config(),
-        redis: redis.config(),
-        stock_lock_lease: Duration::from_secs(5),
-        stock_lock_wait: Duration::from_secs(2),
-        expiry_interval: Duration::from_secs(1),
-        ledger_poll: Duration::from_millis(200),
-        watch_heartbeat: Duration::from_secs(15),
+        // Off: a read right after a change must see it.
         availability_cache_ttl: Duration::ZERO,
+        ..oms_inventory::Config::new(server_config(), db.config(), redis.config())
     };
     let server =
         TestServer::start(|listener, shutdown| oms_inventory::run(config, listener, shutdown))
@@ -360,6 +354,17 @@ pub fn refund_request(order_id: &str, lines: Vec<ReturnLineRequest>) -> RequestR
         comment: String::new(),
         actor: Some(customer_actor()),
     }
+}
+
+/// RequestReturn with the idempotency key `key`, expected to succeed.
+pub async fn request_ok(client: &mut Client, key: &str, request: RequestReturnRequest) -> Return {
+    client
+        .request_return(keyed(key, request))
+        .await
+        .unwrap()
+        .into_inner()
+        .rma
+        .unwrap()
 }
 
 /// `message` with the idempotency key `key`.

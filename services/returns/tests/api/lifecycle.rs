@@ -407,22 +407,18 @@ async fn a_merchant_fault_waives_its_own_restocking_fee_and_the_return_shipping(
         .await
         .unwrap();
     let order_id = suite.delivered_order("web-fault", 2).await;
-    let rma = client
-        .request_return(keyed(
-            "r-fault",
-            refund_request(
-                &order_id,
-                vec![
-                    line("TEE-M", 1, ReturnReason::WrongSize),
-                    line("CAP", 1, ReturnReason::Defective),
-                ],
-            ),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .rma
-        .unwrap();
+    let rma = request_ok(
+        &mut client,
+        "r-fault",
+        refund_request(
+            &order_id,
+            vec![
+                line("TEE-M", 1, ReturnReason::WrongSize),
+                line("CAP", 1, ReturnReason::Defective),
+            ],
+        ),
+    )
+    .await;
     let id = rma.return_id;
     client.approve_return(approve(&id, "")).await.unwrap();
     client

@@ -24,16 +24,12 @@ async fn returns_are_listed_newest_first_by_filter_one_page_at_a_time() {
     .into_iter()
     .enumerate()
     {
-        let rma = client
-            .request_return(keyed(
-                &format!("r-list-{n}"),
-                refund_request(order_id, vec![line(sku, 1, ReturnReason::Other)]),
-            ))
-            .await
-            .unwrap()
-            .into_inner()
-            .rma
-            .unwrap();
+        let rma = request_ok(
+            &mut client,
+            &format!("r-list-{n}"),
+            refund_request(order_id, vec![line(sku, 1, ReturnReason::Other)]),
+        )
+        .await;
         ids.push(rma.return_id);
     }
     client

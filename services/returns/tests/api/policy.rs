@@ -140,16 +140,12 @@ async fn auto_approval_approves_at_once_and_starts_the_return_saga() {
     .unwrap();
     let order_id = suite.delivered_order("web-auto", 1).await;
 
-    let rma = client
-        .request_return(keyed(
-            "r-auto",
-            refund_request(&order_id, vec![line("CAP", 1, ReturnReason::Defective)]),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .rma
-        .unwrap();
+    let rma = request_ok(
+        &mut client,
+        "r-auto",
+        refund_request(&order_id, vec![line("CAP", 1, ReturnReason::Defective)]),
+    )
+    .await;
     assert_eq!(rma.status, ReturnStatus::Approved as i32);
     assert_eq!(rma.expected_location_id, STORE);
     assert_eq!(rma.timeline[1].actor.as_ref().unwrap().id, "oms-returns");
@@ -173,16 +169,12 @@ async fn a_return_keeps_the_policy_it_was_requested_under() {
     let mut client = suite.client();
     put(&mut client, policy(1000, false)).await.unwrap();
     let order_id = suite.delivered_order("web-keep", 1).await;
-    let rma = client
-        .request_return(keyed(
-            "r-keep",
-            refund_request(&order_id, vec![line("TEE-M", 1, ReturnReason::WrongSize)]),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .rma
-        .unwrap();
+    let rma = request_ok(
+        &mut client,
+        "r-keep",
+        refund_request(&order_id, vec![line("TEE-M", 1, ReturnReason::WrongSize)]),
+    )
+    .await;
 
     put(&mut client, policy(5000, true)).await.unwrap();
     let stored = client

@@ -15,13 +15,7 @@ async fn a_returns_life_logs_no_comment_and_no_personal_data() {
     let mut client = suite.client();
     let mut request = refund_request(&order_id, vec![line("CAP", 1, ReturnReason::Other)]);
     request.comment = "Please collect from Ada at Flat 3, call 0151 2345678".into();
-    let rma = client
-        .request_return(keyed("r-private", request))
-        .await
-        .unwrap()
-        .into_inner()
-        .rma
-        .unwrap();
+    let rma = request_ok(&mut client, "r-private", request).await;
     client
         .approve_return(ApproveReturnRequest {
             return_id: rma.return_id.clone(),

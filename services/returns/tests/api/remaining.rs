@@ -15,16 +15,12 @@ async fn a_second_return_cannot_return_more_than_remains() {
     let suite = TestReturns::start().await;
     let order_id = suite.delivered_order("web-two", 1).await;
     let mut client = suite.client();
-    let first = client
-        .request_return(keyed(
-            "r-first",
-            refund_request(&order_id, vec![line("TEE-M", 2, ReturnReason::WrongSize)]),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .rma
-        .unwrap();
+    let first = request_ok(
+        &mut client,
+        "r-first",
+        refund_request(&order_id, vec![line("TEE-M", 2, ReturnReason::WrongSize)]),
+    )
+    .await;
 
     let status = client
         .request_return(keyed(
@@ -61,16 +57,12 @@ async fn a_second_return_cannot_return_more_than_remains() {
         })
         .await
         .unwrap();
-    let again = client
-        .request_return(keyed(
-            "r-fifth",
-            refund_request(&order_id, vec![line("TEE-M", 2, ReturnReason::WrongSize)]),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .rma
-        .unwrap();
+    let again = request_ok(
+        &mut client,
+        "r-fifth",
+        refund_request(&order_id, vec![line("TEE-M", 2, ReturnReason::WrongSize)]),
+    )
+    .await;
     client
         .close_return(CloseReturnRequest {
             return_id: again.return_id,

@@ -13,16 +13,12 @@ async fn a_delivered_line_within_the_window_is_accepted_with_an_estimated_refund
     let order_id = suite.delivered_order("web-ok", 3).await;
     let mut client = suite.client();
 
-    let rma = client
-        .request_return(keyed(
-            "r-ok",
-            refund_request(&order_id, vec![line("TEE-M", 2, ReturnReason::WrongSize)]),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .rma
-        .unwrap();
+    let rma = request_ok(
+        &mut client,
+        "r-ok",
+        refund_request(&order_id, vec![line("TEE-M", 2, ReturnReason::WrongSize)]),
+    )
+    .await;
 
     assert_eq!(rma.status, ReturnStatus::Requested as i32);
     assert_eq!(rma.order_id, order_id);

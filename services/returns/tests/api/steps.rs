@@ -19,16 +19,12 @@ use crate::helpers::*;
 async fn approved(suite: &TestReturns, reference: &str) -> Return {
     let order_id = suite.delivered_order(reference, 1).await;
     let mut client = suite.client();
-    let rma = client
-        .request_return(keyed(
-            reference,
-            refund_request(&order_id, vec![line("CAP", 1, ReturnReason::WrongSize)]),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .rma
-        .unwrap();
+    let rma = request_ok(
+        &mut client,
+        reference,
+        refund_request(&order_id, vec![line("CAP", 1, ReturnReason::WrongSize)]),
+    )
+    .await;
     client
         .approve_return(ApproveReturnRequest {
             return_id: rma.return_id,

@@ -193,15 +193,9 @@ async fn start_inventory() -> (TestServer, TestDatabase, TestRedis) {
     let db = TestDatabase::create().await;
     let redis = TestRedis::new();
     let config = oms_inventory::Config {
-        server: server_config(),
-        database: db.config(),
-        redis: redis.config(),
-        stock_lock_lease: Duration::from_secs(5),
-        stock_lock_wait: Duration::from_secs(2),
-        expiry_interval: Duration::from_secs(1),
-        ledger_poll: Duration::from_millis(200),
-        watch_heartbeat: Duration::from_secs(15),
+        // Off: a read right after a change must see it.
         availability_cache_ttl: Duration::ZERO,
+        ..oms_inventory::Config::new(server_config(), db.config(), redis.config())
     };
     let server =
         TestServer::start(|listener, shutdown| oms_inventory::run(config, listener, shutdown))
