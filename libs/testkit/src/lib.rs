@@ -5,9 +5,11 @@
 //! - [`TestRedis`]: a key prefix of the test's own in the shared Redis, with
 //!   [`TestRedis::flush`] to lose exactly those keys.
 //! - [`TestServer`]: a service's `run` on port 0, ready (health SERVING) when
-//!   `start` returns, with a channel to call it.
+//!   `start` returns, with a channel to call it; [`ReservedPort`] holds a port
+//!   for a server started later (a peer that is down until then).
 //! - [`poll_until`]: wait for a condition with a deadline, never a bare sleep.
 //! - [`logs`]: what a service logged during a test.
+//! - [`metrics`]: metrics recorded by the code under test, read back.
 //! - [`saga`]: a saga coordinator stand-in that counts the saga starts it gets.
 //! - [`status`]: the error details of a refused call (reason, metadata, bad fields).
 //!
@@ -22,6 +24,7 @@
 
 mod database;
 pub mod logs;
+pub mod metrics;
 mod redis;
 pub mod saga;
 mod server;
@@ -31,7 +34,7 @@ use std::{future::Future, time::Duration};
 
 pub use database::TestDatabase;
 pub use redis::TestRedis;
-pub use server::{TestServer, client_config, server_config};
+pub use server::{ReservedPort, TestServer, client_config, server_config};
 
 /// Calls `check` until it returns `Some`, and returns that; panics naming `what`
 /// if `timeout` passes first.

@@ -5,7 +5,6 @@
 
 use std::{
     collections::HashMap,
-    net::SocketAddr,
     sync::{Arc, Mutex},
 };
 
@@ -18,17 +17,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use crate::server_config;
-
-/// A free local address with nothing listening on it: where a service under
-/// test expects its coordinator until [`Coordinator::serve`] starts one there.
-pub async fn free_address() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
+use crate::{ReservedPort, server_config};
 
 /// The stand-in. Clones share what they recorded.
 #[derive(Clone, Default)]
@@ -38,11 +27,14 @@ pub struct Coordinator {
 }
 
 impl Coordinator {
-    /// Serves a new stand-in on `address` until the token is cancelled.
-    pub async fn serve(address: SocketAddr) -> (Coordinator, CancellationToken) {
-        let listener = TcpListener::bind(address)
-            .await
-            .expect("the coordinator's port is free");
+    /// Serves a new stand-in on `port`, which services under test were
+    /// configured with, until the token is cancelled.
+    pub async fn serve(port: ReservedPort) -> (Coordinator, CancellationToken) {
+        Coordinator::serve_on(port.listen())
+    }
+
+    /// Serves a new stand-in on `listener` until the token is cancelled.
+    pub fn serve_on(listener: TcpListener) -> (Coordinator, CancellationToken) {
         let coordinator = Coordinator::default();
         let shutdown = CancellationToken::new();
         let server = GrpcServer::new(&server_config())

@@ -6,7 +6,10 @@ use oms_platform::{
     client::{self, OmsChannel},
     config::{ClientConfig, Env, ServerConfig},
 };
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::{
+    net::{TcpListener, TcpSocket},
+    task::JoinHandle,
+};
 use tokio_util::sync::CancellationToken;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -32,6 +35,45 @@ pub fn client_config() -> ClientConfig {
     ClientConfig::from_env(&Env::default()).expect("default client config is valid")
 }
 
+/// A local port held for a server that a test starts later: bound but not
+/// listening, so calls to it are refused at once, as by a peer that is down,
+/// and no other test can take the port meanwhile.
+pub struct ReservedPort {
+    socket: TcpSocket,
+    address: SocketAddr,
+}
+
+impl ReservedPort {
+    /// Binds a free port on 127.0.0.1 without listening on it.
+    pub fn new() -> ReservedPort {
+        let socket = TcpSocket::new_v4().expect("a TCP socket");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind a free port");
+        let address = socket.local_addr().expect("the reserved address");
+        ReservedPort { socket, address }
+    }
+
+    /// Where the server will listen.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Starts listening: from now on connections are accepted (and wait for
+    /// the server that serves the listener).
+    pub fn listen(self) -> TcpListener {
+        self.socket
+            .listen(1024)
+            .expect("listen on the reserved port")
+    }
+}
+
+impl Default for ReservedPort {
+    fn default() -> Self {
+        ReservedPort::new()
+    }
+}
+
 /// A service running in the test's runtime on 127.0.0.1 and a free port.
 pub struct TestServer {
     address: SocketAddr,
@@ -50,9 +92,18 @@ impl TestServer {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: Display,
     {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a free port");
+        TestServer::start_on(ReservedPort::new(), run).await
+    }
+
+    /// Starts `run` on a port reserved earlier, e.g. one that peers were
+    /// configured with before this server existed.
+    pub async fn start_on<F, Fut, E>(port: ReservedPort, run: F) -> TestServer
+    where
+        F: FnOnce(TcpListener, CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Display,
+    {
+        let listener = port.listen();
         let address = listener.local_addr().expect("listener address");
         let shutdown = CancellationToken::new();
         let serving = run(listener, shutdown.clone());

@@ -84,16 +84,18 @@ pub async fn run(
         background.shutdown(),
     ));
     let wake = Arc::new(Notify::new());
-    background.spawn(oms_platform::outbox::run(
+    let dispatcher = oms_platform::outbox::Dispatcher::new(
         store.pool().clone(),
         outbox::SagaCourier::new(saga),
         wake.clone(),
-        config.outbox_poll,
-        background.shutdown(),
-    ));
+        oms_platform::outbox::Settings::new(config.outbox_poll),
+    );
+    background.spawn(dispatcher.run(background.shutdown()));
+    let outbox_admin = oms_platform::outbox::OutboxAdmin::new(store.pool().clone(), wake.clone());
 
     let served = GrpcServer::new(&config.server)
         .add_service(OrderServiceServer::new(grpc::Orders::new(store, wake)))
+        .add_service(outbox_admin.into_server())
         .serve(listener, shutdown)
         .await;
     background.stop().await;

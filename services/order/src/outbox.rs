@@ -5,12 +5,11 @@
 
 use oms_platform::{
     client::OmsChannel,
-    outbox::{Courier, Message},
+    outbox::{AcceptError, Courier, Message},
 };
 use oms_proto::saga::v1::{
     StartCancelSagaRequest, StartOrderSagaRequest, saga_service_client::SagaServiceClient,
 };
-use prost::Message as _;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -19,13 +18,8 @@ use crate::{
         Actor,
         timeline::{EventKind, RefKind},
     },
-    store::orders::{Event, record_event},
+    store::orders::{Event, START_CANCEL_SAGA, START_ORDER_SAGA, record_event},
 };
-
-/// The topic of fulfilment saga starts; the key is the order id.
-pub const START_ORDER_SAGA: &str = "oms.saga.v1.SagaService/StartOrderSaga";
-/// The topic of cancel saga starts; the key is the order id.
-pub const START_CANCEL_SAGA: &str = "oms.saga.v1.SagaService/StartCancelSaga";
 
 /// Delivers saga starts to the coordinator.
 pub struct SagaCourier {
@@ -38,31 +32,22 @@ impl SagaCourier {
     }
 }
 
-fn undecodable() -> tonic::Status {
-    tonic::Status::internal("undecodable outbox message")
-}
-
 impl Courier for SagaCourier {
     /// The saga id the coordinator answered with.
     type Receipt = String;
 
-    async fn send(&mut self, message: &Message) -> Result<String, tonic::Status> {
+    async fn send(&self, message: &Message) -> Result<String, tonic::Status> {
+        let mut saga = self.saga.clone();
         let saga = match message.topic.as_str() {
             START_ORDER_SAGA => {
-                let request = StartOrderSagaRequest::decode(message.payload.as_slice())
-                    .map_err(|_| undecodable())?;
-                self.saga.start_order_saga(request).await?.into_inner().saga
+                let request: StartOrderSagaRequest = message.decode()?;
+                saga.start_order_saga(request).await?.into_inner().saga
             }
             START_CANCEL_SAGA => {
-                let request = StartCancelSagaRequest::decode(message.payload.as_slice())
-                    .map_err(|_| undecodable())?;
-                self.saga
-                    .start_cancel_saga(request)
-                    .await?
-                    .into_inner()
-                    .saga
+                let request: StartCancelSagaRequest = message.decode()?;
+                saga.start_cancel_saga(request).await?.into_inner().saga
             }
-            _ => return Err(tonic::Status::internal("unknown outbox topic")),
+            _ => return Err(message.unknown_topic()),
         };
         Ok(saga.map(|saga| saga.saga_id).unwrap_or_default())
     }
@@ -70,11 +55,11 @@ impl Courier for SagaCourier {
     /// Records the saga on the order (the fulfilment saga's id) and a
     /// SAGA_STARTED event on its timeline.
     async fn accepted(
-        &mut self,
+        &self,
         tx: &mut PgConnection,
         message: &Message,
         saga_id: String,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<(), AcceptError> {
         let order_id = Uuid::parse_str(&message.key)?;
         if message.topic == START_ORDER_SAGA {
             sqlx::query("UPDATE orders SET saga_id = $2, update_time = now() WHERE order_id = $1")

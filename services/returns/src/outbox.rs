@@ -5,10 +5,9 @@
 
 use oms_platform::{
     client::OmsChannel,
-    outbox::{Courier, Message},
+    outbox::{AcceptError, Courier, Message},
 };
 use oms_proto::saga::v1::{StartReturnSagaRequest, saga_service_client::SagaServiceClient};
-use prost::Message as _;
 use sqlx::PgConnection;
 
 /// The topic of return saga starts; the key is the return id.
@@ -29,15 +28,14 @@ impl Courier for SagaCourier {
     /// The saga id the coordinator answered with.
     type Receipt = String;
 
-    async fn send(&mut self, message: &Message) -> Result<String, tonic::Status> {
+    async fn send(&self, message: &Message) -> Result<String, tonic::Status> {
         if message.topic != START_RETURN_SAGA {
-            return Err(tonic::Status::internal("unknown outbox topic"));
+            return Err(message.unknown_topic());
         }
-        let request = StartReturnSagaRequest::decode(message.payload.as_slice())
-            .map_err(|_| tonic::Status::internal("undecodable outbox message"))?;
         let saga = self
             .saga
-            .start_return_saga(request)
+            .clone()
+            .start_return_saga(message.decode::<StartReturnSagaRequest>()?)
             .await?
             .into_inner()
             .saga;
@@ -47,11 +45,11 @@ impl Courier for SagaCourier {
     /// The return's timeline shows status changes only; the saga is found by
     /// the return id (SagaService.ListSagas), so only the log records it.
     async fn accepted(
-        &mut self,
+        &self,
         _tx: &mut PgConnection,
         message: &Message,
         saga_id: String,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<(), AcceptError> {
         tracing::info!(return_id = %message.key, %saga_id, "return saga started");
         Ok(())
     }

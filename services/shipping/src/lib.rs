@@ -142,13 +142,14 @@ pub async fn run_with_carrier(
 
     let mut background = Background::new();
     let wake = Arc::new(Notify::new());
-    background.spawn(oms_platform::outbox::run(
+    let dispatcher = oms_platform::outbox::Dispatcher::new(
         store.pool().clone(),
         outbox::StatusCourier::new(orders, returns),
         wake.clone(),
-        config.outbox_poll,
-        background.shutdown(),
-    ));
+        oms_platform::outbox::Settings::new(config.outbox_poll),
+    );
+    background.spawn(dispatcher.run(background.shutdown()));
+    let outbox_admin = oms_platform::outbox::OutboxAdmin::new(store.pool().clone(), wake.clone());
 
     let api = grpc::ShippingApi::new(
         store,
@@ -159,6 +160,7 @@ pub async fn run_with_carrier(
     );
     let served = GrpcServer::new(&config.server)
         .add_service(ShippingServiceServer::new(api))
+        .add_service(outbox_admin.into_server())
         .serve(listener, shutdown)
         .await;
     background.stop().await;

@@ -15,8 +15,6 @@ use oms_proto::{
     order::v1::{MarkStatusRequest, order_service_client::OrderServiceClient},
     returns::v1::{MarkReturnInTransitRequest, returns_service_client::ReturnsServiceClient},
 };
-use prost::Message as _;
-use sqlx::PgConnection;
 
 /// The topic of order status changes; the key is the MarkStatus event id,
 /// e.g. "shipment:<shipment_id>:<carrier_event_id>".
@@ -39,36 +37,21 @@ impl StatusCourier {
     }
 }
 
-fn undecodable() -> tonic::Status {
-    tonic::Status::internal("undecodable outbox message")
-}
-
 impl Courier for StatusCourier {
     type Receipt = ();
 
-    async fn send(&mut self, message: &Message) -> Result<(), tonic::Status> {
-        let payload = message.payload.as_slice();
+    async fn send(&self, message: &Message) -> Result<(), tonic::Status> {
         match message.topic.as_str() {
             MARK_STATUS => {
-                let request = MarkStatusRequest::decode(payload).map_err(|_| undecodable())?;
-                self.orders.mark_status(request).await?;
+                let request: MarkStatusRequest = message.decode()?;
+                self.orders.clone().mark_status(request).await?;
             }
             MARK_RETURN_IN_TRANSIT => {
-                let request =
-                    MarkReturnInTransitRequest::decode(payload).map_err(|_| undecodable())?;
-                self.returns.mark_return_in_transit(request).await?;
+                let request: MarkReturnInTransitRequest = message.decode()?;
+                self.returns.clone().mark_return_in_transit(request).await?;
             }
-            _ => return Err(tonic::Status::internal("unknown outbox topic")),
+            _ => return Err(message.unknown_topic()),
         }
-        Ok(())
-    }
-
-    async fn accepted(
-        &mut self,
-        _tx: &mut PgConnection,
-        _message: &Message,
-        (): (),
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 
 mod db;
 mod idempotency;
+mod outbox;
 mod probe;
 mod redis;
 mod server;

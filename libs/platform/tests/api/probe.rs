@@ -1,8 +1,10 @@
 //! `Probe`: a one-method gRPC service written by hand for these tests, so the
 //! platform is tested without any OMS service. `Wait` answers once the test
-//! opens its gate, and remembers the trace context it ran in.
+//! opens its gate, and remembers the trace context it ran in; labels the test
+//! marks as refused are answered FAILED_PRECONDITION.
 
 use std::{
+    collections::HashSet,
     convert::Infallible,
     future::Future,
     pin::Pin,
@@ -42,6 +44,7 @@ pub struct Seen {
     pub trace_id: TraceId,
     pub span_id: SpanId,
     pub traceparent: Option<String>,
+    pub label: String,
 }
 
 /// Shared between the test and the probe it serves.
@@ -51,6 +54,8 @@ pub struct ProbeState {
     /// Permits to answer; calls wait for one.
     pub gate: Semaphore,
     pub seen: Mutex<Vec<Seen>>,
+    /// Labels answered FAILED_PRECONDITION, as a receiver refusing for good.
+    pub refused: Mutex<HashSet<String>>,
 }
 
 impl ProbeState {
@@ -82,6 +87,7 @@ impl ProbeState {
             entered: AtomicUsize::new(0),
             gate: Semaphore::new(permits),
             seen: Mutex::new(Vec::new()),
+            refused: Mutex::new(HashSet::new()),
         })
     }
 }
@@ -129,11 +135,16 @@ impl tonic::server::UnaryService<WaitRequest> for WaitHandler {
             .and_then(|value| value.to_str().ok())
             .map(str::to_owned);
         Box::pin(async move {
+            let label = request.get_ref().label.clone();
             state.seen.lock().unwrap().push(Seen {
                 trace_id: span_context.trace_id(),
                 span_id: span_context.span_id(),
                 traceparent,
+                label: label.clone(),
             });
+            if state.refused.lock().unwrap().contains(&label) {
+                return Err(Status::failed_precondition("refused by the probe"));
+            }
             state.entered.fetch_add(1, Ordering::SeqCst);
             let permit = state
                 .gate

@@ -21,6 +21,13 @@ use crate::{
     error::OrderError,
 };
 
+/// The outbox topic of fulfilment saga starts, queued with PlaceOrder; the key
+/// is the order id. [`crate::outbox`] delivers it.
+pub const START_ORDER_SAGA: &str = "oms.saga.v1.SagaService/StartOrderSaga";
+/// The outbox topic of cancel saga starts, queued with CancelOrder; the key is
+/// the order id.
+pub const START_CANCEL_SAGA: &str = "oms.saga.v1.SagaService/StartCancelSaga";
+
 /// An order as stored, with its lines, notes and timeline.
 #[derive(Debug, Clone)]
 pub struct OrderRecord {
@@ -396,7 +403,7 @@ impl Store {
         record_event(&mut tx, order_id, &placed).await?;
         outbox::enqueue(
             &mut tx,
-            crate::outbox::START_ORDER_SAGA,
+            START_ORDER_SAGA,
             &order_id.to_string(),
             &(placement.saga_start)(order_id),
             placement.traceparent,
@@ -542,7 +549,7 @@ impl Store {
             record_event(&mut tx, order_id, &event).await?;
             outbox::enqueue(
                 &mut tx,
-                crate::outbox::START_CANCEL_SAGA,
+                START_CANCEL_SAGA,
                 &order_id.to_string(),
                 saga_start,
                 traceparent,

@@ -1,7 +1,7 @@
 //! Starting the order service for a test, with the saga coordinator stand-in
 //! at a known address, and requests to place.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{sync::Mutex, time::Duration};
 
 use oms_order::{Config, run};
 use oms_platform::{client::OmsChannel, config::Service};
@@ -14,26 +14,28 @@ use oms_proto::{
 };
 pub use oms_testkit::saga::Coordinator;
 pub use oms_testkit::status::{bad_fields, reason};
-use oms_testkit::{TestDatabase, TestServer, client_config, saga::free_address, server_config};
+use oms_testkit::{ReservedPort, TestDatabase, TestServer, client_config, server_config};
 use tokio_util::sync::CancellationToken;
 
 pub type Client = OrderServiceClient<OmsChannel>;
 
 /// An order service with a fresh database, whose saga coordinator is expected
-/// at `saga_address` (nothing need listen there).
+/// on a reserved port where nothing listens until a test starts the stand-in.
 pub struct TestOrders {
     pub db: TestDatabase,
     pub server: TestServer,
-    pub saga_address: SocketAddr,
+    saga_port: Mutex<Option<ReservedPort>>,
 }
 
 impl TestOrders {
     pub async fn start() -> TestOrders {
         // The coordinator's port stays closed until a test starts one on it.
-        let saga_address = free_address().await;
+        let saga_port = ReservedPort::new();
         let db = TestDatabase::create().await;
         let mut client = client_config();
-        client.peers.insert(Service::Saga, saga_address.to_string());
+        client
+            .peers
+            .insert(Service::Saga, saga_port.address().to_string());
         let config = Config {
             server: server_config(),
             database: db.config(),
@@ -44,7 +46,7 @@ impl TestOrders {
         TestOrders {
             db,
             server,
-            saga_address,
+            saga_port: Mutex::new(Some(saga_port)),
         }
     }
 
@@ -54,7 +56,8 @@ impl TestOrders {
 
     /// Starts the coordinator stand-in on the address the service calls.
     pub async fn start_coordinator(&self) -> (Coordinator, CancellationToken) {
-        Coordinator::serve(self.saga_address).await
+        let port = self.saga_port.lock().unwrap().take();
+        Coordinator::serve(port.expect("the coordinator starts once")).await
     }
 
     pub async fn stop(self) {

@@ -2,7 +2,7 @@
 //! services it calls, delivered orders to return, and the requests the tests
 //! send.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{sync::Mutex, time::Duration};
 
 use chrono::{DateTime, Utc};
 use oms_platform::{client::OmsChannel, config::Service, convert::timestamp};
@@ -26,7 +26,8 @@ use oms_proto::{
 };
 pub use oms_testkit::status::{bad_fields, metadata, reason};
 use oms_testkit::{
-    TestDatabase, TestRedis, TestServer, client_config, saga::free_address, server_config,
+    ReservedPort, TestDatabase, TestRedis, TestServer, client_config, saga::Coordinator,
+    server_config,
 };
 use tonic::{IntoRequest, Request};
 
@@ -43,12 +44,12 @@ pub const STORE: &str = "store-mitte";
 
 /// The returns service with a fresh database, the order service it reads
 /// orders from and the inventory service holding [`WAREHOUSE`] and [`STORE`].
-/// Its saga coordinator is expected at `saga_address`, where nothing listens
+/// Its saga coordinator is expected on a reserved port, where nothing listens
 /// until a test starts the stand-in.
 pub struct TestReturns {
     pub _db: TestDatabase,
     pub server: TestServer,
-    pub saga_address: SocketAddr,
+    saga_port: Mutex<Option<ReservedPort>>,
     pub _order_db: TestDatabase,
     pub order_server: TestServer,
     pub _inventory: (TestDatabase, TestRedis),
@@ -63,7 +64,7 @@ impl TestReturns {
         let mut order_client = client_config();
         order_client
             .peers
-            .insert(Service::Saga, free_address().await.to_string());
+            .insert(Service::Saga, ReservedPort::new().address().to_string());
         let order_config = oms_order::Config {
             server: server_config(),
             database: order_db.config(),
@@ -75,7 +76,7 @@ impl TestReturns {
         })
         .await;
 
-        let saga_address = free_address().await;
+        let saga_port = ReservedPort::new();
         let db = TestDatabase::create().await;
         let mut client = client_config();
         client
@@ -84,7 +85,9 @@ impl TestReturns {
         client
             .peers
             .insert(Service::Inventory, inventory_server.address().to_string());
-        client.peers.insert(Service::Saga, saga_address.to_string());
+        client
+            .peers
+            .insert(Service::Saga, saga_port.address().to_string());
         let config = oms_returns::Config {
             server: server_config(),
             database: db.config(),
@@ -97,12 +100,18 @@ impl TestReturns {
         TestReturns {
             _db: db,
             server,
-            saga_address,
+            saga_port: Mutex::new(Some(saga_port)),
             _order_db: order_db,
             order_server,
             _inventory: inventory,
             inventory_server,
         }
+    }
+
+    /// Starts the coordinator stand-in on the port the service calls.
+    pub async fn start_coordinator(&self) -> (Coordinator, tokio_util::sync::CancellationToken) {
+        let port = self.saga_port.lock().unwrap().take();
+        Coordinator::serve(port.expect("the coordinator starts once")).await
     }
 
     pub fn client(&self) -> Client {

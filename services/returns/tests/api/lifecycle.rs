@@ -14,7 +14,7 @@ use oms_proto::{
     },
     saga::v1::SagaKind,
 };
-use oms_testkit::{poll_until, saga::Coordinator};
+use oms_testkit::poll_until;
 use tonic::Code;
 
 use crate::helpers::*;
@@ -91,7 +91,7 @@ async fn a_return_runs_its_whole_life_and_the_refund_follows_the_inspection_and_
         .unwrap();
     let rma = requested(&suite, "web-life").await;
     let id = rma.return_id.clone();
-    let (coordinator, coordinator_stop) = Coordinator::serve(suite.saga_address).await;
+    let (coordinator, coordinator_stop) = suite.start_coordinator().await;
 
     // Approval without a location sends the goods back where they shipped from.
     let approved = client.approve_return(approve(&id, "")).await.unwrap();

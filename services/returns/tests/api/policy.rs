@@ -11,7 +11,7 @@ use oms_proto::{
     },
     saga::v1::SagaKind,
 };
-use oms_testkit::{poll_until, saga::Coordinator};
+use oms_testkit::poll_until;
 use tonic::Code;
 
 use crate::helpers::*;
@@ -151,7 +151,7 @@ async fn auto_approval_approves_at_once_and_starts_the_return_saga() {
     assert_eq!(rma.timeline[1].actor.as_ref().unwrap().id, "oms-returns");
 
     // The coordinator comes up after the approval: the start waits for it.
-    let (coordinator, coordinator_stop) = Coordinator::serve(suite.saga_address).await;
+    let (coordinator, coordinator_stop) = suite.start_coordinator().await;
     poll_until(
         "the return saga's start to arrive",
         Duration::from_secs(20),
