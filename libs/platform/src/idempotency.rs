@@ -1,37 +1,47 @@
 //! Idempotent mutating calls: the first response of each (RPC, key) is kept, a
 //! retry gets it again, and the same key with a different request is refused.
 //!
-//! The record lives in the service's own database and is written in the same
-//! transaction as the call's effects, so either both exist or neither does:
+//! [`Idempotency::run`] is the one way a service makes a call idempotent: it
+//! claims the key, runs the call's effects in the same transaction, records the
+//! response and commits, so either both exist or neither does; a retry gets
+//! the recorded response without acting again:
 //!
 //! ```no_run
-//! # async fn example(pool: &sqlx::PgPool, key: &oms_platform::idempotency::IdempotencyKey,
+//! # async fn example(idempotency: &oms_platform::idempotency::Idempotency,
+//! #     key: &oms_platform::idempotency::IdempotencyKey,
 //! #     request: &oms_proto::common::v1::Money) -> Result<oms_proto::common::v1::Money, tonic::Status> {
-//! use oms_platform::{error, idempotency::{self, Claim}};
-//!
 //! const SCOPE: &str = "oms.payment.v1.PaymentService/Capture";
-//! let mut tx = pool.begin().await.map_err(|err| error::database(&err))?;
-//! match idempotency::claim(&mut tx, SCOPE, key, request).await? {
-//!     Claim::Replay(response) => return Ok(response),
-//!     Claim::New => {}
-//! }
-//! let response = request.clone(); // ... the call's effects, in `tx` ...
-//! idempotency::record(&mut tx, SCOPE, key, &response).await?;
-//! tx.commit().await.map_err(|err| error::database(&err))?;
+//! let response = idempotency
+//!     .run(SCOPE, key, request, async |tx| {
+//!         // ... the call's effects, in `tx` only ...
+//!         Ok::<_, tonic::Status>(request.clone())
+//!     })
+//!     .await?;
 //! # Ok(response) }
 //! ```
 //!
-//! Concurrent calls with one key are serialised by the record's primary key: the
-//! second waits for the first transaction, then replays its response (or, if the
-//! first rolled back, goes ahead itself). This relies on Postgres's default READ
-//! COMMITTED isolation, in which the second call's read sees the first's commit.
+//! Retry storms: callers with one key wait for each other in the process,
+//! before they take a pool connection, so a hundred retries of one call hold
+//! one connection between them and never starve the pool for other calls.
+//! Across replicas the record's primary key serialises them: a second
+//! transaction's claim waits for the first, then replays its response (or, if
+//! the first rolled back, goes ahead itself). This relies on Postgres's default
+//! READ COMMITTED isolation, in which the second claim sees the first's commit.
+//! The effects must use the transaction they are given and no other pool
+//! connection: a call that waited for a second connection while holding one
+//! could deadlock the pool under load.
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError, Weak},
+    time::Duration,
+};
 
 use oms_proto::common::v1::ErrorReason;
 use prost::Message;
 use sha2::{Digest as _, Sha256};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::OwnedMutexGuard;
 use tonic::{Status, metadata::MetadataMap};
 
 use crate::error;
@@ -84,6 +94,145 @@ impl IdempotencyKey {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("must be 1 to 128 printable ASCII characters")]
 pub struct InvalidKey;
+
+/// One service's idempotent calls: its database and the in-process queue of
+/// callers per key. Clones share both.
+#[derive(Clone)]
+pub struct Idempotency {
+    pool: PgPool,
+    keys: Arc<KeyQueues>,
+}
+
+/// How a call's effects ended, for [`Idempotency::run_with`].
+#[derive(Debug)]
+pub enum Settled<R, E> {
+    /// Done: record `R` as the key's response and commit.
+    Respond(R),
+    /// Commit the effects, but keep the key free and answer `E`: the outcome
+    /// is not known yet (e.g. a provider timed out), and a retry must ask again
+    /// rather than replay.
+    Unsettled(E),
+}
+
+impl Idempotency {
+    /// Idempotent calls against `pool`'s `idempotency_records`.
+    pub fn new(pool: PgPool) -> Idempotency {
+        Idempotency {
+            pool,
+            keys: Arc::default(),
+        }
+    }
+
+    /// The database the calls run in.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Runs `effects` once for the key: the first call's response is recorded
+    /// in the transaction of its effects; a retry gets it back without running
+    /// them; the key with another request is [`IdempotencyError::KeyReused`].
+    /// An error from `effects` rolls everything back and leaves the key free.
+    pub async fn run<R, E>(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        request: &impl Message,
+        effects: impl AsyncFnOnce(&mut PgConnection) -> Result<R, E>,
+    ) -> Result<R, E>
+    where
+        R: Message + Default,
+        E: From<IdempotencyError>,
+    {
+        self.run_with(scope, key, request, async |tx| {
+            effects(tx).await.map(Settled::Respond)
+        })
+        .await
+    }
+
+    /// [`Idempotency::run`] for calls whose effects may end unsettled: see
+    /// [`Settled`].
+    pub async fn run_with<R, E>(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        request: &impl Message,
+        effects: impl AsyncFnOnce(&mut PgConnection) -> Result<Settled<R, E>, E>,
+    ) -> Result<R, E>
+    where
+        R: Message + Default,
+        E: From<IdempotencyError>,
+    {
+        let database = |err: sqlx::Error| E::from(IdempotencyError::Database(err));
+        // Callers with this key queue here, without a connection.
+        let _turn = self.keys.wait_for_turn(scope, key.as_str()).await;
+        let mut tx = self.pool.begin().await.map_err(database)?;
+        if let Claim::Replay(response) = claim(&mut tx, scope, key, request).await? {
+            return Ok(response);
+        }
+        match effects(&mut tx).await? {
+            Settled::Respond(response) => {
+                record(&mut tx, scope, key, &response).await?;
+                tx.commit().await.map_err(database)?;
+                Ok(response)
+            }
+            Settled::Unsettled(err) => {
+                release(&mut tx, scope, key).await?;
+                tx.commit().await.map_err(database)?;
+                Err(err)
+            }
+        }
+    }
+
+    /// The recorded response of an earlier call with `key`, read without
+    /// claiming the key: for calls that must ask another service before their
+    /// transaction, so a retry is answered even while that service is down.
+    /// `None` when no call with the key finished yet.
+    pub async fn replay<R: Message + Default>(
+        &self,
+        scope: &str,
+        key: &IdempotencyKey,
+        request: &impl Message,
+    ) -> Result<Option<R>, IdempotencyError> {
+        let mut conn = self.pool.acquire().await?;
+        recorded(&mut conn, scope, key, request).await
+    }
+}
+
+/// Callers waiting per (scope, key), in this process.
+#[derive(Default)]
+struct KeyQueues {
+    queues: Mutex<Queues>,
+}
+
+#[derive(Default)]
+struct Queues {
+    by_key: HashMap<(String, String), Weak<tokio::sync::Mutex<()>>>,
+    /// Forgotten queues are swept when the map reaches this size.
+    sweep_at: usize,
+}
+
+impl KeyQueues {
+    /// Returns when no other caller of this process holds the key.
+    async fn wait_for_turn(&self, scope: &str, key: &str) -> OwnedMutexGuard<()> {
+        let queue = {
+            let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+            if queues.by_key.len() >= queues.sweep_at {
+                queues.by_key.retain(|_, queue| queue.strong_count() > 0);
+                queues.sweep_at = (queues.by_key.len() * 2).max(1024);
+            }
+            let id = (scope.to_owned(), key.to_owned());
+            match queues.by_key.get(&id).and_then(Weak::upgrade) {
+                Some(queue) => queue,
+                None => {
+                    let queue = Arc::new(tokio::sync::Mutex::new(()));
+                    queues.by_key.insert(id, Arc::downgrade(&queue));
+                    queue
+                }
+            }
+        };
+        queue.lock_owned().await
+    }
+}
 
 /// What a claimed key means for the call.
 #[derive(Debug, PartialEq)]
@@ -208,6 +357,21 @@ pub async fn record(
         .bind(scope)
         .bind(key.as_str())
         .bind(response.encode_to_vec())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Frees a key claimed in this transaction without recording a response: the
+/// next call with it acts again.
+async fn release(
+    tx: &mut PgConnection,
+    scope: &str,
+    key: &IdempotencyKey,
+) -> Result<(), IdempotencyError> {
+    sqlx::query("DELETE FROM idempotency_records WHERE scope = $1 AND key = $2")
+        .bind(scope)
+        .bind(key.as_str())
         .execute(&mut *tx)
         .await?;
     Ok(())

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use oms_platform::{
     error::FieldViolations,
-    idempotency::{self, Claim, IdempotencyKey},
+    idempotency::{self, Idempotency, IdempotencyKey},
     rpc::current_traceparent,
 };
 use oms_proto::{
@@ -19,6 +19,7 @@ use oms_proto::{
     saga::v1 as saga,
 };
 use prost::Message as _;
+use sqlx::PgConnection;
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -34,13 +35,18 @@ pub use convert::timestamp;
 /// The order service.
 pub struct Orders {
     store: Store,
+    idempotency: Idempotency,
     /// Wakes the outbox dispatcher after a commit that queued a saga start.
     outbox: Arc<Notify>,
 }
 
 impl Orders {
     pub fn new(store: Store, outbox: Arc<Notify>) -> Orders {
-        Orders { store, outbox }
+        Orders {
+            idempotency: Idempotency::new(store.pool().clone()),
+            store,
+            outbox,
+        }
     }
 
     async fn order(&self, order_id: Uuid) -> Result<pb::Order, OrderError> {
@@ -262,38 +268,24 @@ impl OrderService for Orders {
                 .ok_or_else(|| OrderError::invalid("shipping_address", "required"))?,
         );
         const SCOPE: &str = "oms.order.v1.OrderService/UpdateShippingAddress";
-        if let Some(key) = &key {
-            // The key's first response is replayed; the change itself is natural.
-            let mut tx = self.store.pool().begin().await.map_err(OrderError::from)?;
-            if let Claim::Replay(response) =
-                idempotency::claim::<pb::UpdateShippingAddressResponse>(
-                    &mut tx, SCOPE, key, &request,
-                )
-                .await
-                .map_err(OrderError::from)?
-            {
-                return Ok(Response::new(response));
-            }
-            let record = self
-                .store
-                .update_address(order_id, &address, &actor, &request.reason)
-                .await?;
-            let response = pb::UpdateShippingAddressResponse {
+        // The key's first response is replayed; the change itself is natural.
+        let change = async |tx: &mut PgConnection| {
+            let record =
+                Store::update_address(tx, order_id, &address, &actor, &request.reason).await?;
+            Ok::<_, OrderError>(pb::UpdateShippingAddressResponse {
                 order: Some(convert::order(&record, false)?),
-            };
-            idempotency::record(&mut tx, SCOPE, key, &response)
-                .await
-                .map_err(OrderError::from)?;
-            tx.commit().await.map_err(OrderError::from)?;
-            return Ok(Response::new(response));
-        }
-        let record = self
-            .store
-            .update_address(order_id, &address, &actor, &request.reason)
-            .await?;
-        Ok(Response::new(pb::UpdateShippingAddressResponse {
-            order: Some(convert::order(&record, false)?),
-        }))
+            })
+        };
+        let response = match &key {
+            Some(key) => self.idempotency.run(SCOPE, key, &request, change).await?,
+            None => {
+                let mut tx = self.store.pool().begin().await.map_err(OrderError::from)?;
+                let response = change(&mut tx).await?;
+                tx.commit().await.map_err(OrderError::from)?;
+                response
+            }
+        };
+        Ok(Response::new(response))
     }
 
     async fn cancel_order(
@@ -346,32 +338,22 @@ impl OrderService for Orders {
         let order_id = require_order_id(order_id)?;
         let actor = actor.ok_or_else(|| OrderError::invalid("actor", "required"))?;
         const SCOPE: &str = "oms.order.v1.OrderService/AddNote";
-        let mut tx = self.store.pool().begin().await.map_err(OrderError::from)?;
-        let response =
-            match idempotency::claim::<pb::AddNoteResponse>(&mut tx, SCOPE, &key, &request)
-                .await
-                .map_err(OrderError::from)?
-            {
-                Claim::Replay(response) => response,
-                Claim::New => {
-                    let note_id = Store::add_note(&mut tx, order_id, &request.text, &actor).await?;
-                    // The response names the note; the order is read after the commit.
-                    let response = pb::AddNoteResponse {
-                        note: Some(pb::Note {
-                            note_id: note_id.to_string(),
-                            text: request.text.clone(),
-                            actor: request.actor.clone(),
-                            create_time: Some(timestamp(Utc::now())),
-                        }),
-                        order: None,
-                    };
-                    idempotency::record(&mut tx, SCOPE, &key, &response)
-                        .await
-                        .map_err(OrderError::from)?;
-                    tx.commit().await.map_err(OrderError::from)?;
-                    response
-                }
-            };
+        let response = self
+            .idempotency
+            .run(SCOPE, &key, &request, async |tx| {
+                let note_id = Store::add_note(tx, order_id, &request.text, &actor).await?;
+                // The response names the note; the order is read after the commit.
+                Ok::<_, OrderError>(pb::AddNoteResponse {
+                    note: Some(pb::Note {
+                        note_id: note_id.to_string(),
+                        text: request.text.clone(),
+                        actor: request.actor.clone(),
+                        create_time: Some(timestamp(Utc::now())),
+                    }),
+                    order: None,
+                })
+            })
+            .await?;
         let order = self.order(order_id).await?;
         let note = order
             .notes

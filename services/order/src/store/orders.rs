@@ -419,13 +419,23 @@ impl Store {
 
     /// The order with its lines, notes and timeline.
     pub async fn get(&self, order_id: Uuid) -> Result<Option<OrderRecord>, OrderError> {
+        let mut conn = self.pool.acquire().await?;
+        Self::read(&mut conn, order_id).await
+    }
+
+    /// The order with its lines, notes and timeline, read on `conn` (e.g. in
+    /// the transaction that just changed it).
+    pub async fn read(
+        conn: &mut PgConnection,
+        order_id: Uuid,
+    ) -> Result<Option<OrderRecord>, OrderError> {
         let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1");
         let row: Option<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(order_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *conn)
             .await?;
         match row {
-            Some(row) => Ok(Some(self.complete(row).await?)),
+            Some(row) => Ok(Some(Self::complete(conn, row).await?)),
             None => Ok(None),
         }
     }
@@ -441,33 +451,34 @@ impl Store {
             "SELECT {ORDER_COLUMNS} FROM orders
              WHERE channel_kind = $1 AND channel_name = $2 AND external_reference = $3"
         );
+        let mut conn = self.pool.acquire().await?;
         let row: Option<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(channel_kind)
             .bind(channel_name)
             .bind(external_reference)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *conn)
             .await?;
         match row {
-            Some(row) => Ok(Some(self.complete(row).await?)),
+            Some(row) => Ok(Some(Self::complete(&mut conn, row).await?)),
             None => Ok(None),
         }
     }
 
-    async fn complete(&self, row: OrderRow) -> Result<OrderRecord, OrderError> {
+    async fn complete(conn: &mut PgConnection, row: OrderRow) -> Result<OrderRecord, OrderError> {
         let lines = sqlx::query_as(
             "SELECT line_id, line_number, sku, quantity, unit_price, status, shipped_quantity,
                  delivered_quantity, returned_quantity, cancelled_quantity, delivery_time
              FROM order_lines WHERE order_id = $1 ORDER BY line_number",
         )
         .bind(row.order_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
         let notes = sqlx::query_as(
             "SELECT note_id, text, actor_kind, actor_id, create_time
              FROM order_notes WHERE order_id = $1 ORDER BY create_time, note_id",
         )
         .bind(row.order_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
         let timeline = sqlx::query_as(
             "SELECT event_id, kind, event_time, record_time, actor_kind, actor_id, reason,
@@ -475,7 +486,7 @@ impl Store {
              FROM timeline_events WHERE order_id = $1 ORDER BY record_time, seq",
         )
         .bind(row.order_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
         let shipments = sqlx::query_as(
             "SELECT shipment_id, location_id, carrier, tracking_number, lines::text AS lines,
@@ -483,7 +494,7 @@ impl Store {
              FROM order_shipments WHERE order_id = $1 ORDER BY create_time, shipment_id",
         )
         .bind(row.order_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *conn)
         .await?;
         Ok(OrderRecord {
             row,
@@ -699,14 +710,13 @@ impl Store {
     /// Replaces the shipping address while no shipment exists or is being
     /// created; the same address again changes nothing.
     pub async fn update_address(
-        &self,
+        tx: &mut PgConnection,
         order_id: Uuid,
         address: &Address,
         actor: &Actor,
         reason: &str,
     ) -> Result<OrderRecord, OrderError> {
-        let mut tx = self.pool.begin().await?;
-        let row = Self::lock(&mut tx, order_id).await?;
+        let row = Self::lock(tx, order_id).await?;
         let status = row.status()?;
         if !matches!(status, Status::Pending | Status::Confirmed) {
             return Err(OrderError::IllegalTransition {
@@ -737,10 +747,9 @@ impl Store {
             .await?;
             let mut event = Event::by(EventKind::ShippingAddressUpdated, actor.clone());
             event.reason = reason.to_owned();
-            record_event(&mut tx, order_id, &event).await?;
+            record_event(tx, order_id, &event).await?;
         }
-        tx.commit().await?;
-        self.get(order_id)
+        Self::read(tx, order_id)
             .await?
             .ok_or_else(|| OrderError::NotFound(order_id.to_string()))
     }

@@ -9,5 +9,6 @@ mod helpers;
 mod outbox;
 mod pickup;
 mod place;
+mod retry_storm;
 mod search;
 mod status;

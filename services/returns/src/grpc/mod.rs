@@ -13,7 +13,7 @@ use oms_platform::{
     client::OmsChannel,
     convert::actor_to_proto,
     error::FieldViolations,
-    idempotency::{self, Claim, IdempotencyKey},
+    idempotency::{Idempotency, IdempotencyKey},
     outbox,
     paging::Pages,
     rpc::current_traceparent,
@@ -52,6 +52,7 @@ const SERVICE: &str = "oms-returns";
 /// The returns service.
 pub struct ReturnsApi {
     store: Store,
+    idempotency: Idempotency,
     orders: OrderServiceClient<OmsChannel>,
     inventory: InventoryServiceClient<OmsChannel>,
     /// Wakes the outbox dispatcher after a saga start was queued.
@@ -151,6 +152,7 @@ impl ReturnsApi {
         wake: Arc<Notify>,
     ) -> ReturnsApi {
         ReturnsApi {
+            idempotency: Idempotency::new(store.pool().clone()),
             store,
             orders,
             inventory,
@@ -238,14 +240,13 @@ impl ReturnsApi {
         request: &pb::RequestReturnRequest,
     ) -> Result<pb::RequestReturnResponse, ReturnsError> {
         let checked = convert::request_return(request)?;
+        // A retry is answered even while the order service is down.
+        if let Some(response) = self
+            .idempotency
+            .replay(REQUEST_RETURN, &key, request)
+            .await?
         {
-            // A retry is answered even while the order service is down.
-            let mut conn = self.store.pool().acquire().await?;
-            if let Some(response) =
-                idempotency::recorded(&mut conn, REQUEST_RETURN, &key, request).await?
-            {
-                return Ok(response);
-            }
+            return Ok(response);
         }
         let order = self.read_order(&checked.order_id).await?;
         let view = convert::order_view(&order)?;
@@ -280,110 +281,109 @@ impl ReturnsApi {
             ));
         }
 
-        let mut tx = self.store.begin().await?;
-        if let Claim::Replay(response) =
-            idempotency::claim(&mut tx, REQUEST_RETURN, &key, request).await?
-        {
-            tx.commit().await?;
-            return Ok(response);
-        }
-        let order_id = checked.order_id.as_str();
-        store::lock_order(&mut tx, order_id).await?;
-        let policy_row = store::current_policy(&mut tx, &view.channel).await?;
-        let policy = match &policy_row {
-            Some(row) => row.policy()?,
-            None => Policy::default(),
-        };
-        let already: HashMap<Sku, i32> = store::counted_units(&mut tx, order_id)
-            .await?
-            .into_iter()
-            .filter_map(|(sku, units)| Some((Sku::parse(&sku).ok()?, units)))
-            .collect();
-        let requested: Vec<(Sku, i32)> = checked
-            .lines
-            .iter()
-            .map(|(sku, units, _)| (sku.clone(), *units))
-            .collect();
-        eligibility::check(&view.lines, &requested, &already, &policy, Utc::now())
-            .map_err(ReturnsError::NotEligible)?;
-
-        let price_of = |sku: &Sku| {
-            view.lines
-                .iter()
-                .find(|line| &line.sku == sku)
-                .map_or(0, |line| line.unit_price)
-        };
-        // Where the first requested line with a known origin shipped from.
-        let shipped_from = checked
-            .lines
-            .iter()
-            .find_map(|(requested, _, _)| {
-                view.shipped_from.iter().find(|(sku, _)| sku == requested)
-            })
-            .map(|(_, location)| location.to_string())
-            .unwrap_or_default();
-        let return_id = Uuid::now_v7();
-        store::insert_return(
-            &mut tx,
-            &NewReturn {
-                return_id,
-                order_id: order_id.to_owned(),
-                channel: view.channel.clone(),
-                currency_code: view.currency_code.clone(),
-                resolution: checked.resolution.code(),
-                comment: checked.comment.clone(),
-                policy_id: policy_row.as_ref().map(|row| row.policy_id),
-                shipped_from_location_id: shipped_from.clone(),
-                actor: checked.actor.clone(),
-                lines: checked
+        let mut auto_approved = false;
+        let response = self
+            .idempotency
+            .run(REQUEST_RETURN, &key, request, async |tx| {
+                let order_id = checked.order_id.as_str();
+                store::lock_order(&mut *tx, order_id).await?;
+                let policy_row = store::current_policy(&mut *tx, &view.channel).await?;
+                let policy = match &policy_row {
+                    Some(row) => row.policy()?,
+                    None => Policy::default(),
+                };
+                let already: HashMap<Sku, i32> = store::counted_units(&mut *tx, order_id)
+                    .await?
+                    .into_iter()
+                    .filter_map(|(sku, units)| Some((Sku::parse(&sku).ok()?, units)))
+                    .collect();
+                let requested: Vec<(Sku, i32)> = checked
                     .lines
                     .iter()
-                    .map(|(sku, units, reason)| {
-                        (sku.to_string(), *units, reason.code(), price_of(sku))
-                    })
-                    .collect(),
-                replacements: checked
-                    .replacements
-                    .iter()
-                    .map(|(sku, units, price)| (sku.to_string(), *units, price.amount_minor))
-                    .collect(),
-            },
-        )
-        .await?;
+                    .map(|(sku, units, _)| (sku.clone(), *units))
+                    .collect();
+                eligibility::check(&view.lines, &requested, &already, &policy, Utc::now())
+                    .map_err(ReturnsError::NotEligible)?;
 
-        // Auto-approval needs somewhere for the goods to go; without one the
-        // return waits for an operator's ApproveReturn.
-        let destination = policy
-            .return_location_id
-            .as_ref()
-            .map(ToString::to_string)
-            .or_else(|| Some(shipped_from).filter(|location| !location.is_empty()));
-        let auto_approved = policy.auto_approve && destination.is_some();
-        if let (true, Some(location)) = (policy.auto_approve, &destination) {
-            let system = Actor::system(SERVICE);
-            store::apply(
-                &mut tx,
-                return_id,
-                &Change::Approve {
-                    expected_location_id: location,
-                },
-                &system,
-                "approved by the channel's return policy",
-                None,
-            )
+                let price_of = |sku: &Sku| {
+                    view.lines
+                        .iter()
+                        .find(|line| &line.sku == sku)
+                        .map_or(0, |line| line.unit_price)
+                };
+                // Where the first requested line with a known origin shipped from.
+                let shipped_from = checked
+                    .lines
+                    .iter()
+                    .find_map(|(requested, _, _)| {
+                        view.shipped_from.iter().find(|(sku, _)| sku == requested)
+                    })
+                    .map(|(_, location)| location.to_string())
+                    .unwrap_or_default();
+                let return_id = Uuid::now_v7();
+                store::insert_return(
+                    &mut *tx,
+                    &NewReturn {
+                        return_id,
+                        order_id: order_id.to_owned(),
+                        channel: view.channel.clone(),
+                        currency_code: view.currency_code.clone(),
+                        resolution: checked.resolution.code(),
+                        comment: checked.comment.clone(),
+                        policy_id: policy_row.as_ref().map(|row| row.policy_id),
+                        shipped_from_location_id: shipped_from.clone(),
+                        actor: checked.actor.clone(),
+                        lines: checked
+                            .lines
+                            .iter()
+                            .map(|(sku, units, reason)| {
+                                (sku.to_string(), *units, reason.code(), price_of(sku))
+                            })
+                            .collect(),
+                        replacements: checked
+                            .replacements
+                            .iter()
+                            .map(|(sku, units, price)| {
+                                (sku.to_string(), *units, price.amount_minor)
+                            })
+                            .collect(),
+                    },
+                )
+                .await?;
+
+                // Auto-approval needs somewhere for the goods to go; without one the
+                // return waits for an operator's ApproveReturn.
+                let destination = policy
+                    .return_location_id
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .or_else(|| Some(shipped_from).filter(|location| !location.is_empty()));
+                auto_approved = policy.auto_approve && destination.is_some();
+                if let (true, Some(location)) = (policy.auto_approve, &destination) {
+                    let system = Actor::system(SERVICE);
+                    store::apply(
+                        &mut *tx,
+                        return_id,
+                        &Change::Approve {
+                            expected_location_id: location,
+                        },
+                        &system,
+                        "approved by the channel's return policy",
+                        None,
+                    )
+                    .await?;
+                    queue_saga(&mut *tx, return_id, &system).await?;
+                }
+                let record = locked(&mut *tx, return_id).await?;
+                tracing::info!(%return_id, auto_approved, "return requested");
+                Ok::<_, ReturnsError>(pb::RequestReturnResponse {
+                    rma: Some(rma(&record)?),
+                })
+            })
             .await?;
-            queue_saga(&mut tx, return_id, &system).await?;
-        }
-        let record = locked(&mut tx, return_id).await?;
-        let response = pb::RequestReturnResponse {
-            rma: Some(rma(&record)?),
-        };
-        idempotency::record(&mut tx, REQUEST_RETURN, &key, &response).await?;
-        tx.commit().await?;
         if auto_approved {
             self.wake.notify_one();
         }
-        tracing::info!(%return_id, auto_approved, "return requested");
         Ok(response)
     }
 
