@@ -6,7 +6,9 @@
 //!   [`TestRedis::flush`] to lose exactly those keys.
 //! - [`TestServer`]: a service's `run` on port 0, ready (health SERVING) when
 //!   `start` returns, with a channel to call it; [`ReservedPort`] holds a port
-//!   for a server started later (a peer that is down until then).
+//!   for a server started later (a peer that is down until then);
+//!   [`TestService`] is a server with the database and Redis prefix it owns,
+//!   as each service's `test_util::start` hands it out.
 //! - [`poll_until`]: wait for a condition with a deadline, never a bare sleep.
 //! - [`logs`]: what a service logged during a test.
 //! - [`metrics`]: metrics recorded by the code under test, read back.
@@ -34,7 +36,9 @@ use std::{future::Future, time::Duration};
 
 pub use database::TestDatabase;
 pub use redis::TestRedis;
-pub use server::{ReservedPort, TestServer, client_config, server_config};
+pub use server::{
+    NO_PEER, ReservedPort, TestServer, TestService, client_config, peers, server_config,
+};
 
 /// Calls `check` until it returns `Some`, and returns that; panics naming `what`
 /// if `timeout` passes first.

@@ -6,6 +6,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
+    time::Instant,
 };
 
 use oms_platform::server::GrpcServer;
@@ -22,8 +23,9 @@ use crate::{ReservedPort, server_config};
 /// The stand-in. Clones share what they recorded.
 #[derive(Clone, Default)]
 pub struct Coordinator {
-    /// Starts received, per (kind, order or return id).
-    calls: Arc<Mutex<HashMap<(i32, String), u32>>>,
+    /// Starts received, per (kind, order or return id), and when the first
+    /// arrived.
+    calls: Arc<Mutex<HashMap<(i32, String), (u32, Instant)>>>,
 }
 
 impl Coordinator {
@@ -49,13 +51,22 @@ impl Coordinator {
         let calls = self.calls.lock().unwrap();
         calls
             .get(&(kind as i32, id.to_owned()))
-            .copied()
-            .unwrap_or(0)
+            .map_or(0, |(count, _)| *count)
+    }
+
+    /// When the first start of `kind` for `id` arrived, if one did.
+    pub fn first_arrival(&self, kind: SagaKind, id: &str) -> Option<Instant> {
+        let calls = self.calls.lock().unwrap();
+        calls
+            .get(&(kind as i32, id.to_owned()))
+            .map(|(_, first)| *first)
     }
 
     fn start(&self, kind: SagaKind, id: &str) -> (Saga, bool) {
         let mut calls = self.calls.lock().unwrap();
-        let count = calls.entry((kind as i32, id.to_owned())).or_insert(0);
+        let (count, _) = calls
+            .entry((kind as i32, id.to_owned()))
+            .or_insert((0, Instant::now()));
         *count += 1;
         let mut saga = Saga {
             saga_id: format!("saga-{}-{id}", kind as i32),

@@ -4,8 +4,10 @@ use std::{fmt::Display, future::Future, net::SocketAddr, time::Duration};
 
 use oms_platform::{
     client::{self, OmsChannel},
-    config::{ClientConfig, Env, ServerConfig},
+    config::{ClientConfig, Env, ServerConfig, Service},
 };
+
+use crate::{TestDatabase, TestRedis};
 use tokio::{
     net::{TcpListener, TcpSocket},
     task::JoinHandle,
@@ -29,10 +31,31 @@ pub fn server_config() -> ServerConfig {
     }
 }
 
-/// Client settings for tests: the defaults, with peers at their default
-/// addresses (tests that need a peer point its address at a test server).
+/// Where a peer that a test did not start is: port 1 on the loopback, where
+/// nothing listens, so calls to it fail at once as to a peer that is down, and
+/// never reach a suite that `make up` left running on the default ports.
+pub const NO_PEER: &str = "127.0.0.1:1";
+
+/// Client settings for tests: the defaults, with every peer at [`NO_PEER`]
+/// (tests that need a peer point its address at a test server, e.g. with
+/// [`peers`]).
 pub fn client_config() -> ClientConfig {
-    ClientConfig::from_env(&Env::default()).expect("default client config is valid")
+    let mut config =
+        ClientConfig::from_env(&Env::default()).expect("default client config is valid");
+    for address in config.peers.values_mut() {
+        NO_PEER.clone_into(address);
+    }
+    config
+}
+
+/// Client settings with these peers at these addresses, the others at
+/// [`NO_PEER`].
+pub fn peers(peers: impl IntoIterator<Item = (Service, SocketAddr)>) -> ClientConfig {
+    let mut config = client_config();
+    for (service, address) in peers {
+        config.peers.insert(service, address.to_string());
+    }
+    config
 }
 
 /// A local port held for a server that a test starts later: bound but not
@@ -167,6 +190,55 @@ impl TestServer {
             Ok(Err(join_error)) => Err(format!("the server task failed: {join_error}")),
             Err(_) => Err(format!("the server did not stop within {READY_TIMEOUT:?}")),
         }
+    }
+}
+
+/// A service started for a test together with what it owns (its database,
+/// its Redis prefix), all dropped together: what each service's
+/// `test_util::start` returns.
+pub struct TestService {
+    /// The running server.
+    pub server: TestServer,
+    /// The service's database.
+    pub database: TestDatabase,
+    /// The service's Redis key prefix, for services that use Redis.
+    pub redis: Option<TestRedis>,
+}
+
+impl TestService {
+    /// Starts `run` on `port`, owning `database` and `redis`.
+    pub async fn start<F, Fut, E>(
+        port: ReservedPort,
+        database: TestDatabase,
+        redis: Option<TestRedis>,
+        run: F,
+    ) -> TestService
+    where
+        F: FnOnce(TcpListener, CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Display,
+    {
+        let server = TestServer::start_on(port, run).await;
+        TestService {
+            server,
+            database,
+            redis,
+        }
+    }
+
+    /// The address the service listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.server.address()
+    }
+
+    /// A channel to the service, for its generated client.
+    pub fn channel(&self) -> OmsChannel {
+        self.server.channel()
+    }
+
+    /// Shuts the service down as SIGTERM would; panics unless it stops cleanly.
+    pub async fn stop(self) {
+        self.server.stop().await.expect("a clean stop");
     }
 }
 

@@ -18,6 +18,8 @@ pub mod expiry;
 pub mod grpc;
 pub mod locks;
 pub mod store;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 pub mod watch;
 
 use std::{sync::Arc, time::Duration};

@@ -14,12 +14,12 @@
 
 use std::time::{Duration, Instant};
 
-use oms_order::{Config, run};
+use oms_order::test_util;
 use oms_proto::{
     common::v1::{Channel, PageRequest},
     order::v1::{OrderSortField, SearchOrdersRequest, order_service_client::OrderServiceClient},
 };
-use oms_testkit::{TestDatabase, TestServer, client_config, server_config};
+use oms_testkit::{ReservedPort, client_config};
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -59,15 +59,11 @@ fn main() {
     let calls = env_number("BENCH_CALLS", 100);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let db = TestDatabase::create().await;
-        let config = Config {
-            server: server_config(),
-            database: db.config(),
-            client: client_config(),
-            outbox_poll: Duration::from_secs(60),
-        };
-        let server = TestServer::start(|listener, shutdown| run(config, listener, shutdown)).await;
-        let pool = db.pool().await;
+        let server = test_util::start(ReservedPort::new(), client_config(), |config| {
+            config.outbox_poll = Duration::from_secs(60);
+        })
+        .await;
+        let pool = server.database.pool().await;
         let seeding = Instant::now();
         for statement in SEED.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
             let query = sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()));
@@ -232,6 +228,6 @@ fn main() {
             println!("{name:<20} {:>9.2} {:>9.2} {rows:>7}", at(0.5), at(0.95));
         }
         pool.close().await;
-        server.stop().await.unwrap();
+        server.stop().await;
     });
 }

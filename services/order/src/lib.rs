@@ -14,6 +14,8 @@ pub mod error;
 pub mod grpc;
 pub mod outbox;
 pub mod store;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 use std::{sync::Arc, time::Duration};
 

@@ -16,6 +16,8 @@ pub mod error;
 pub mod grpc;
 pub mod inventory;
 pub mod store;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 use oms_platform::{
     client,

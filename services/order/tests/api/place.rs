@@ -94,7 +94,7 @@ async fn the_same_order_placed_ten_times_at_once_creates_one_order() {
 
     assert_eq!(ids.len(), 1);
     assert_eq!(created, 1);
-    let pool = orders.db.pool().await;
+    let pool = orders.service.database.pool().await;
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
         .fetch_one(&pool)
         .await
@@ -204,7 +204,7 @@ async fn bad_orders_name_each_bad_field() {
             "the card number is not echoed"
         );
     }
-    let pool = orders.db.pool().await;
+    let pool = orders.service.database.pool().await;
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
         .fetch_one(&pool)
         .await

@@ -4,9 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use oms_proto::order::v1::{
-    AddNoteRequest, GetOrderRequest, Order, UpdateShippingAddressRequest,
-};
+use oms_proto::order::v1::{AddNoteRequest, GetOrderRequest, Order, UpdateShippingAddressRequest};
 use tonic::Request;
 
 use crate::helpers::*;
@@ -55,7 +53,11 @@ where
     let unrelated = unrelated.elapsed();
     let mut answers = Vec::new();
     for call in calls {
-        answers.push(call.await.unwrap().expect("every caller gets the first answer"));
+        answers.push(
+            call.await
+                .unwrap()
+                .expect("every caller gets the first answer"),
+        );
     }
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "the storm took {took:?}");
@@ -83,7 +85,10 @@ async fn a_storm_of_one_add_note_adds_one_note_and_other_calls_stay_fast() {
     })
     .await;
 
-    assert!(unrelated < Duration::from_millis(500), "GetOrder took {unrelated:?}");
+    assert!(
+        unrelated < Duration::from_millis(500),
+        "GetOrder took {unrelated:?}"
+    );
     let note_ids: std::collections::HashSet<String> = answers
         .iter()
         .map(|answer| answer.note.as_ref().unwrap().note_id.clone())
@@ -132,7 +137,10 @@ async fn a_storm_of_one_address_change_changes_it_once_and_other_calls_stay_fast
     })
     .await;
 
-    assert!(unrelated < Duration::from_millis(500), "GetOrder took {unrelated:?}");
+    assert!(
+        unrelated < Duration::from_millis(500),
+        "GetOrder took {unrelated:?}"
+    );
     assert!(answers.iter().all(|answer| answer == &answers[0]));
     let changes = answers[0]
         .order
