@@ -20,12 +20,16 @@ use tonic::{Request, Response, Status};
 
 use crate::{ReservedPort, server_config};
 
+/// Starts received per (kind, order or return id): how many, and when the
+/// first arrived.
+type Starts = HashMap<(i32, String), (u32, Instant)>;
+
 /// The stand-in. Clones share what they recorded.
 #[derive(Clone, Default)]
 pub struct Coordinator {
     /// Starts received, per (kind, order or return id), and when the first
     /// arrived.
-    calls: Arc<Mutex<HashMap<(i32, String), (u32, Instant)>>>,
+    calls: Arc<Mutex<Starts>>,
 }
 
 impl Coordinator {
