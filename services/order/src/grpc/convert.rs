@@ -16,12 +16,12 @@ use crate::{
         },
         values::{Amount, CurrencyCode, Email, ExternalReference, Phone, Pii, Tag},
     },
-    domain::{status::Status, timeline::RefKind},
-    error::OrderError,
-    store::{
-        orders::{EventLine, OrderRecord},
-        status::{Fact, LineRef, ShipmentFact},
+    domain::{
+        status::{Fact, LineRef, ShipmentFact, Status},
+        timeline::{EventLine, RefKind},
     },
+    error::OrderError,
+    store::orders::OrderRecord,
 };
 use uuid::Uuid;
 

@@ -24,9 +24,12 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
-    domain::values::Tag,
+    domain::{
+        status::{self, Fact},
+        values::Tag,
+    },
     error::OrderError,
-    store::{Store, orders::Placement},
+    store::{self, Store, orders::Placement},
 };
 
 pub use convert::timestamp;
@@ -433,7 +436,12 @@ impl OrderService for Orders {
     ) -> Result<Response<pb::MarkStatusResponse>, Status> {
         let request = request.into_inner();
         let fact = convert::fact(&request)?;
-        let (record, changed) = self.store.mark_status(&fact).await?;
+        let changed = apply_fact(&self.store, &fact).await?;
+        let record = self
+            .store
+            .get(fact.order_id)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(fact.order_id.to_string()))?;
         if changed {
             tracing::info!(order_id = %fact.order_id, event_id = %fact.event_id, status = record.row.status, "order fact recorded");
         }
@@ -442,4 +450,21 @@ impl OrderService for Orders {
             changed,
         }))
     }
+}
+
+/// MarkStatus in one transaction: lock the order, claim the fact's event id,
+/// decide from a snapshot of the order, write the changes. Whether the fact
+/// changed the order; a retry of an applied fact changes nothing.
+async fn apply_fact(store: &Store, fact: &Fact) -> Result<bool, OrderError> {
+    let mut tx = store.pool().begin().await?;
+    let row = Store::lock(&mut tx, fact.order_id).await?;
+    if !store::status::claim(&mut tx, fact).await? {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let snapshot = store::status::snapshot(&mut tx, &row, fact).await?;
+    let changes = status::decide(fact, &snapshot, Utc::now())?;
+    store::status::write(&mut tx, fact.order_id, &changes).await?;
+    tx.commit().await?;
+    Ok(changes.changed())
 }

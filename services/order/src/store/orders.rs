@@ -3,7 +3,6 @@
 //! transaction.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
@@ -20,6 +19,9 @@ use crate::{
     },
     error::OrderError,
 };
+
+// The timeline's types are the domain's; `outbox.rs` names them from here.
+pub use crate::domain::timeline::{Event, EventLine};
 
 /// An order as stored, with its lines, notes and timeline.
 #[derive(Debug, Clone)]
@@ -173,41 +175,6 @@ pub struct EventRow {
     pub to_status: i16,
     pub lines: String,
     pub refs: String,
-}
-
-/// Units of a line on a timeline event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventLine {
-    pub line_id: String,
-    pub quantity: i32,
-}
-
-/// A timeline event to record.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub kind: EventKind,
-    pub event_time: Option<DateTime<Utc>>,
-    pub actor: Actor,
-    pub reason: String,
-    pub from: Option<Status>,
-    pub to: Option<Status>,
-    pub lines: Vec<EventLine>,
-    pub references: Vec<(RefKind, String)>,
-}
-
-impl Event {
-    pub fn by(kind: EventKind, actor: Actor) -> Event {
-        Event {
-            kind,
-            event_time: None,
-            actor,
-            reason: String::new(),
-            from: None,
-            to: None,
-            lines: Vec::new(),
-            references: Vec::new(),
-        }
-    }
 }
 
 /// Writes one timeline event.
