@@ -106,13 +106,6 @@ impl OrderService for Orders {
         content.actor = None;
         content.place_time = None;
         let fingerprint = idempotency::fingerprint(&content);
-        let totals = crate::domain::order::totals(
-            &new.lines,
-            new.shipping_price,
-            crate::domain::values::Amount::new(new.exchange.as_ref().map_or(0, |e| e.credit_minor))
-                .unwrap_or_default(),
-        )
-        .map_err(|err| OrderError::invalid("lines", err.to_string()))?;
         let saga_start = |order_id: Uuid| {
             saga::StartOrderSagaRequest {
                 order_id: order_id.to_string(),
@@ -128,7 +121,6 @@ impl OrderService for Orders {
             .store
             .place(&Placement {
                 order: &new,
-                totals,
                 fingerprint,
                 saga_start: &saga_start,
                 traceparent: &traceparent,

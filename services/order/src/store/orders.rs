@@ -12,7 +12,7 @@ use super::Store;
 use crate::{
     domain::{
         Actor, ActorKind,
-        order::{Address, Exchange, NewOrder, PaymentMethod, Totals},
+        order::{Address, Exchange, NewOrder, PaymentMethod},
         status::Status,
         timeline::{EventKind, RefKind},
         values::Tag,
@@ -212,7 +212,6 @@ pub async fn record_event(
 /// What placing an order needs besides the order itself.
 pub struct Placement<'a> {
     pub order: &'a NewOrder,
-    pub totals: Totals,
     /// SHA-256 of the request's content, to tell a retry from a conflict.
     pub fingerprint: [u8; 32],
     /// The StartOrderSaga request for the outbox, built once the id is known.
@@ -229,7 +228,7 @@ impl Store {
         placement: &Placement<'_>,
     ) -> Result<(OrderRecord, bool), OrderError> {
         let order = placement.order;
-        let totals = &placement.totals;
+        let totals = &order.totals;
         let order_id = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;
         let address = order
