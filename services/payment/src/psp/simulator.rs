@@ -441,6 +441,13 @@ mod tests {
         db
     }
 
+    /// A simulator without faults on a database of its own.
+    async fn simulator() -> (TestDatabase, PspSimulator) {
+        let db = database().await;
+        let psp = PspSimulator::new(SimulatorConfig::default(), &db.config());
+        (db, psp)
+    }
+
     fn authorize(key: &str, token: &str) -> PspCall {
         PspCall {
             kind: TransactionKind::Authorization,
@@ -522,8 +529,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_repeated_call_is_answered_again_without_charging_twice() {
-        let db = database().await;
-        let psp = PspSimulator::new(SimulatorConfig::default(), &db.config());
+        let (_db, psp) = simulator().await;
         let first = psp.execute(&authorize("k1", "tok_visa")).await.unwrap();
         let again = psp.execute(&authorize("k1", "tok_visa")).await.unwrap();
         assert_eq!(first, again);
@@ -533,8 +539,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_timed_out_call_happened_and_lookup_says_so() {
-        let db = database().await;
-        let psp = PspSimulator::new(SimulatorConfig::default(), &db.config());
+        let (_db, psp) = simulator().await;
         let err = psp.execute(&authorize("k1", "tok_timeout")).await;
         assert_eq!(err, Err(PspError::Timeout));
         let found = psp
@@ -552,8 +557,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lost_call_is_counted_and_nothing_else() {
-        let db = database().await;
-        let psp = PspSimulator::new(SimulatorConfig::default(), &db.config());
+        let (_db, psp) = simulator().await;
         let err = psp.execute(&authorize("k1", "tok_lost")).await;
         assert_eq!(err, Err(PspError::Timeout));
         let lookup = psp.lookup(TransactionKind::Authorization, "k1").await;
@@ -607,8 +611,7 @@ mod tests {
 
     #[tokio::test]
     async fn gift_cards_hold_a_balance_in_one_currency() {
-        let db = database().await;
-        let psp = PspSimulator::new(SimulatorConfig::default(), &db.config());
+        let (db, psp) = simulator().await;
         let code = "GC-EUR-1500-7781";
         let mut call = gift_card("g1", code, 1000);
         assert!(matches!(

@@ -36,12 +36,6 @@ pub struct TestPayments {
     config: Config,
 }
 
-/// Serves the payment service with `psp`.
-async fn serve(config: &Config, psp: Arc<PspSimulator>) -> TestServer {
-    let config = config.clone();
-    TestServer::start(|listener, shutdown| run_with_psp(config, psp, listener, shutdown)).await
-}
-
 impl TestPayments {
     pub async fn start() -> TestPayments {
         TestPayments::start_with(SimulatorConfig::default(), Duration::from_secs(5)).await
@@ -59,7 +53,6 @@ impl TestPayments {
         reconcile_interval: Duration,
     ) -> TestPayments {
         let db = TestDatabase::create().await;
-        let psp = Arc::new(PspSimulator::new(simulator.clone(), &db.config()));
         let config = Config {
             server: server_config(),
             database: db.config(),
@@ -67,7 +60,17 @@ impl TestPayments {
             psp_timeout,
             reconcile_interval,
         };
-        let server = serve(&config, psp.clone()).await;
+        TestPayments::serve(db, config).await
+    }
+
+    /// Serves the service on `db` with a simulator of its own.
+    async fn serve(db: TestDatabase, config: Config) -> TestPayments {
+        let psp = Arc::new(PspSimulator::new(config.simulator.clone(), &db.config()));
+        let (service_config, service_psp) = (config.clone(), psp.clone());
+        let server = TestServer::start(|listener, shutdown| {
+            run_with_psp(service_config, service_psp, listener, shutdown)
+        })
+        .await;
         TestPayments {
             db,
             server,
@@ -90,14 +93,7 @@ impl TestPayments {
             db, server, config, ..
         } = self;
         server.stop().await.expect("a clean stop");
-        let psp = Arc::new(PspSimulator::new(config.simulator.clone(), &db.config()));
-        let server = serve(&config, psp.clone()).await;
-        TestPayments {
-            db,
-            server,
-            psp,
-            config,
-        }
+        TestPayments::serve(db, config).await
     }
 
     pub fn client(&self) -> Client {
