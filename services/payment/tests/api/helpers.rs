@@ -205,11 +205,18 @@ pub fn void_request(payment_id: &str) -> VoidRequest {
 
 /// Authorizes `amount_minor` EUR on an approving card; the payment.
 pub async fn authorized(client: &mut Client, key: &str, amount_minor: i64) -> pb::Payment {
+    authorized_by(client, key, amount_minor, card("tok_visa_4242")).await
+}
+
+/// Authorizes `amount_minor` EUR on `method`, which must approve; the payment.
+pub async fn authorized_by(
+    client: &mut Client,
+    key: &str,
+    amount_minor: i64,
+    method: PaymentMethod,
+) -> pb::Payment {
     client
-        .authorize(keyed(
-            authorize_request(amount_minor, card("tok_visa_4242")),
-            key,
-        ))
+        .authorize(keyed(authorize_request(amount_minor, method), key))
         .await
         .unwrap()
         .into_inner()

@@ -26,29 +26,15 @@ async fn capture_refund_and_void_succeed_on_another_replica_than_the_authorizati
     assert_eq!(minor(refunded.refunded_amount.as_ref()), 200);
 
     let code = "GC-EUR-5000-7781";
-    let gift = first
-        .authorize(keyed(authorize_request(3000, gift_card(code)), "auth-2"))
-        .await
-        .unwrap()
-        .into_inner()
-        .payment
-        .unwrap();
+    let gift = authorized_by(&mut first, "auth-2", 3000, gift_card(code)).await;
     let voided = void(&mut second, &gift.payment_id, "void-1").await.unwrap();
     assert_eq!(payment_status(&voided), pb::PaymentStatus::Voided);
     assert_eq!(payments.gift_card_balance(code).await, Some(5000));
 
     // What the token scripted for the capture travels with the authorization:
     // the other replica declines it as scripted, not as an unknown reference.
-    let scripted = first
-        .authorize(keyed(
-            authorize_request(1000, card("tok_visa_capture_decline")),
-            "auth-3",
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .payment
-        .unwrap();
+    let scripted =
+        authorized_by(&mut first, "auth-3", 1000, card("tok_visa_capture_decline")).await;
     let status = capture(&mut second, &scripted.payment_id, "cap-3", None)
         .await
         .unwrap_err();
