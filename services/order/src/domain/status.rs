@@ -158,78 +158,114 @@ pub fn derive(units: impl IntoIterator<Item = Units>, confirmed: bool) -> Status
 /// Units of one line as a fact names them: by line id or by SKU.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineRef {
+    /// The line's id; when set, the SKU is not looked at.
     pub line_id: Option<String>,
+    /// The line's SKU, for a fact that names no line id.
     pub sku: Option<String>,
+    /// How many units, at least 1.
     pub quantity: i32,
 }
 
 /// A shipment as a fact reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShipmentFact {
+    /// The shipping service's id of the shipment.
     pub shipment_id: String,
+    /// Where it leaves from; empty keeps what is recorded.
     pub location_id: String,
+    /// The carrier's code; empty keeps what is recorded.
     pub carrier: String,
+    /// The carrier's tracking number; empty keeps what is recorded.
     pub tracking_number: String,
+    /// The units it carries; needed until the shipment's lines are recorded.
     pub lines: Vec<LineRef>,
     /// The shipment was cancelled: its cancel time is set from the event time.
     pub cancelled: bool,
 }
 
-/// What MarkStatus reports. `status` is the fact (`None`: references only).
+/// What MarkStatus reports; the fields of `MarkStatusRequest`, checked.
 #[derive(Debug, Clone)]
 pub struct Fact {
+    /// The order the fact is about.
     pub order_id: Uuid,
     /// The caller's id of the fact, applied once per order.
     pub event_id: String,
     /// SHA-256 of the request, to tell a retry from a reused event id.
     pub fingerprint: [u8; 32],
+    /// The fact: CONFIRMED, REJECTED, SHIPPED, DELIVERED, CANCELLED or
+    /// RETURNED; `None` records references only.
     pub status: Option<Status>,
+    /// Units cancelled (CANCELLED), returned (RETURNED), or ready or collected
+    /// (SHIPPED, DELIVERED of a PICKUP order).
     pub lines: Vec<LineRef>,
+    /// Shipments to record; exactly one for SHIPPED and DELIVERED of a SHIP order.
     pub shipments: Vec<ShipmentFact>,
+    /// The payment to record on the order.
     pub payment_id: Option<String>,
+    /// The return the units came back through, or a return to record.
     pub return_id: Option<String>,
+    /// The saga acting, recorded while the order names none.
     pub saga_id: Option<String>,
+    /// Lock the shipping address from now on.
     pub lock_shipping_address: bool,
+    /// Other references for the timeline event.
     pub references: Vec<(RefKind, String)>,
+    /// Who reports the fact.
     pub actor: Actor,
+    /// Why; the order's status reason when it ends REJECTED or CANCELLED.
     pub reason: String,
     /// When it happened at its source; the time of the call when `None`.
     pub event_time: Option<DateTime<Utc>>,
+    /// For CONFIRMED of a PICKUP order: the store that hands the goods over.
     pub pickup_location_id: Option<String>,
 }
 
 /// One line of an order as the decision sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderLine {
+    /// The line's id.
     pub line_id: Uuid,
+    /// The SKU sold on the line.
     pub sku: String,
+    /// The line's status.
     pub status: Status,
+    /// The line's unit counters.
     pub units: Units,
+    /// When its last units were delivered.
     pub delivery_time: Option<DateTime<Utc>>,
 }
 
 /// A shipment already recorded on the order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedShipment {
+    /// The shipping service's id of the shipment.
     pub shipment_id: String,
     /// Empty while the shipment's lines are not known yet.
     pub lines: Vec<EventLine>,
+    /// A ship time is recorded.
     pub shipped: bool,
+    /// A delivery time is recorded.
     pub delivered: bool,
 }
 
 /// What [`decide`] reads of an order, loaded under the order's row lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
+    /// The order's status.
     pub status: Status,
     /// The fulfilment saga confirmed the order (CONFIRMED was applied once).
     pub confirmed: bool,
     /// A PICKUP order: SHIPPED and DELIVERED take lines, not a shipment.
     pub pickup: bool,
+    /// The payment recorded; empty when none is.
     pub payment_id: String,
+    /// The saga recorded; empty when none is.
     pub saga_id: String,
+    /// The pickup store recorded; empty when none is.
     pub pickup_location_id: String,
+    /// The shipping address is locked.
     pub address_locked: bool,
+    /// The returns recorded on the order.
     pub return_ids: Vec<String>,
     /// Every line, in line number order.
     pub lines: Vec<OrderLine>,
@@ -242,9 +278,13 @@ pub struct Snapshot {
 /// A line's new status and counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineChange {
+    /// The line changed.
     pub line_id: Uuid,
+    /// Its new status.
     pub status: Status,
+    /// Its new unit counters.
     pub units: Units,
+    /// Its delivery time, set when units were delivered.
     pub delivery_time: Option<DateTime<Utc>>,
 }
 
@@ -252,21 +292,32 @@ pub struct LineChange {
 /// set times of the recorded one win, and its lines once known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShipmentRecord {
+    /// The shipping service's id of the shipment.
     pub shipment_id: String,
+    /// Where it leaves from.
     pub location_id: String,
+    /// The carrier's code.
     pub carrier: String,
+    /// The carrier's tracking number.
     pub tracking_number: String,
+    /// The units it carries; empty while unknown.
     pub lines: Vec<EventLine>,
+    /// When the carrier took it.
     pub ship_time: Option<DateTime<Utc>>,
+    /// When it was delivered.
     pub delivery_time: Option<DateTime<Utc>>,
+    /// When it was cancelled.
     pub cancel_time: Option<DateTime<Utc>>,
 }
 
 /// Units of a line that came back through a return, counted once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReturnedUnits {
+    /// The return the units came back through.
     pub return_id: String,
+    /// The line they belong to.
     pub line_id: Uuid,
+    /// How many.
     pub quantity: i32,
 }
 
@@ -278,15 +329,21 @@ pub struct Changes {
     pub status: Option<Status>,
     /// The order's new status reason (it ended REJECTED or CANCELLED).
     pub status_reason: Option<String>,
+    /// The lines whose status or counters change.
     pub lines: Vec<LineChange>,
+    /// Shipments to record or merge.
     pub shipments: Vec<ShipmentRecord>,
+    /// Returned units to count.
     pub returned: Vec<ReturnedUnits>,
-    /// Set on the order; `None` keeps what it has.
+    /// The payment to record; `None` keeps the order's.
     pub payment_id: Option<String>,
+    /// The saga to record; `None` keeps the order's.
     pub saga_id: Option<String>,
+    /// The pickup store to record; `None` keeps the order's.
     pub pickup_location_id: Option<String>,
     /// Appended to the order's return ids.
     pub return_id: Option<String>,
+    /// Lock the shipping address now.
     pub lock_shipping_address: bool,
     /// The order becomes confirmed.
     pub confirm: bool,
@@ -306,13 +363,28 @@ impl Changes {
 pub enum Refusal {
     /// A field of the fact is wrong for this order.
     #[error("invalid {field}: {description}")]
-    Invalid { field: String, description: String },
+    Invalid {
+        /// The request's field, e.g. `lines[0]`.
+        field: String,
+        /// What is wrong with it.
+        description: String,
+    },
     /// The transition table forbids the move (of the order or of a line).
     #[error("illegal state transition")]
-    IllegalTransition { from: Status, to: Status },
+    IllegalTransition {
+        /// The status of the order (or line) now.
+        from: Status,
+        /// The status the fact would give it.
+        to: Status,
+    },
     /// More units would come back than were delivered.
     #[error("more units returned than delivered")]
-    ReturnNotEligible { sku: String, field: String },
+    ReturnNotEligible {
+        /// The line's SKU.
+        sku: String,
+        /// The request's field of the units, e.g. `lines[1].quantity`.
+        field: String,
+    },
 }
 
 impl Refusal {
