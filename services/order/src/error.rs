@@ -8,7 +8,7 @@ use oms_platform::{
 use oms_proto::common::v1::ErrorReason;
 use tonic::Status;
 
-use crate::domain::status::Status as OrderStatus;
+use crate::domain::status::{Refusal, Status as OrderStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
@@ -48,6 +48,22 @@ impl OrderError {
         let mut violations = FieldViolations::new();
         violations.add(field, description);
         OrderError::Invalid(violations)
+    }
+}
+
+impl From<Refusal> for OrderError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Invalid { field, description } => OrderError::invalid(field, description),
+            Refusal::IllegalTransition { from, to } => OrderError::IllegalTransition {
+                from,
+                to: Some(to),
+                action: "mark_status",
+            },
+            Refusal::ReturnNotEligible { sku, field } => {
+                OrderError::ReturnNotEligible { sku, field }
+            }
+        }
     }
 }
 

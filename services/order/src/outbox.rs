@@ -16,9 +16,9 @@ use uuid::Uuid;
 use crate::{
     domain::{
         Actor,
-        timeline::{EventKind, RefKind},
+        timeline::{Event, EventKind, RefKind},
     },
-    store::orders::{Event, START_CANCEL_SAGA, START_ORDER_SAGA, record_event},
+    store::orders::{START_CANCEL_SAGA, START_ORDER_SAGA, record_event},
 };
 
 /// Delivers saga starts to the coordinator.

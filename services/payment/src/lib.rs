@@ -90,13 +90,16 @@ impl ServiceConfig for Config {
 }
 
 /// Serves the payment service on `listener` until `shutdown`, with the PSP
-/// simulator as its PSP.
+/// simulator as its PSP, keeping its state in the service's database.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let psp = Arc::new(PspSimulator::new(config.simulator.clone()));
+    let psp = Arc::new(PspSimulator::new(
+        config.simulator.clone(),
+        &config.database,
+    ));
     run_with_psp(config, psp, listener, shutdown).await
 }
 

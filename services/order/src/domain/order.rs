@@ -92,7 +92,7 @@ pub struct Exchange {
     pub credit_minor: i64,
 }
 
-/// An order as placed, every field checked.
+/// An order as placed, every field checked, with its totals computed once.
 #[derive(Debug, Clone)]
 pub struct NewOrder {
     pub channel: Channel,
@@ -109,6 +109,8 @@ pub struct NewOrder {
     pub place_time: Option<DateTime<Utc>>,
     pub actor: Actor,
     pub exchange: Option<Exchange>,
+    /// [`totals`] of the lines, the shipping price and the exchange's credit.
+    pub totals: Totals,
 }
 
 /// The amounts of an order, computed by the server.

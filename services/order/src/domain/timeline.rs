@@ -1,7 +1,56 @@
 //! What a timeline event records and what it may point to. Mirror
 //! `oms.order.v1.TimelineEventKind` and `ReferenceKind`.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use super::{Actor, status::Status};
+
+/// Units of a line on a timeline event or a shipment, stored as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventLine {
+    /// The line's id.
+    pub line_id: String,
+    /// How many of its units.
+    pub quantity: i32,
+}
+
+/// A timeline event to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// When it happened at its source; the time of recording when `None`.
+    pub event_time: Option<DateTime<Utc>>,
+    /// Who did it.
+    pub actor: Actor,
+    /// Why, when said; never personal data.
+    pub reason: String,
+    /// The order's status before, for a status change.
+    pub from: Option<Status>,
+    /// The order's status after, for a status change.
+    pub to: Option<Status>,
+    /// The lines and units concerned.
+    pub lines: Vec<EventLine>,
+    /// What the event points to.
+    pub references: Vec<(RefKind, String)>,
+}
+
+impl Event {
+    /// An event of `kind` by `actor`, with nothing else set.
+    pub fn by(kind: EventKind, actor: Actor) -> Event {
+        Event {
+            kind,
+            event_time: None,
+            actor,
+            reason: String::new(),
+            from: None,
+            to: None,
+            lines: Vec::new(),
+            references: Vec::new(),
+        }
+    }
+}
 
 /// What happened to an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,16 +12,17 @@ use crate::{
     domain::{
         Actor, Channel, Sku,
         order::{
-            Address, Customer, Delivery, DeliveryMethod, Exchange, NewLine, NewOrder, PaymentMethod,
+            Address, Customer, Delivery, DeliveryMethod, Exchange, NewLine, NewOrder,
+            PaymentMethod, totals,
         },
         values::{Amount, CurrencyCode, Email, ExternalReference, Phone, Pii, Tag},
     },
-    domain::{status::Status, timeline::RefKind},
-    error::OrderError,
-    store::{
-        orders::{EventLine, OrderRecord},
-        status::{Fact, LineRef, ShipmentFact},
+    domain::{
+        status::{Fact, LineRef, ShipmentFact, Status},
+        timeline::{EventLine, RefKind},
     },
+    error::OrderError,
+    store::orders::OrderRecord,
 };
 use uuid::Uuid;
 
@@ -234,21 +235,22 @@ pub fn new_order(
             crate::store::orders::channel_actor(name)
         }),
     };
-    let totals = crate::domain::order::totals(
-        &lines,
-        shipping_price.unwrap_or_default(),
-        Amount::new(exchange.as_ref().map_or(0, |e| e.credit_minor)).unwrap_or_default(),
-    );
-    match &totals {
-        Err(err) => v.add("lines", err.to_string()),
-        Ok(totals) if totals.grand_total > Amount::ZERO && payment_method.is_none() => {
-            v.add(
-                "payment_method",
-                "required while the grand total is above zero",
-            );
+    let credit = Amount::new(exchange.as_ref().map_or(0, |e| e.credit_minor)).unwrap_or_default();
+    let totals = match totals(&lines, shipping_price.unwrap_or_default(), credit) {
+        Err(err) => {
+            v.add("lines", err.to_string());
+            None
         }
-        Ok(_) => {}
-    }
+        Ok(totals) => {
+            if totals.grand_total > Amount::ZERO && payment_method.is_none() {
+                v.add(
+                    "payment_method",
+                    "required while the grand total is above zero",
+                );
+            }
+            Some(totals)
+        }
+    };
     if !v.is_empty() {
         return Err(OrderError::Invalid(v));
     }
@@ -268,6 +270,7 @@ pub fn new_order(
         place_time,
         actor: actor.ok_or_else(missing)?,
         exchange,
+        totals: totals.ok_or_else(missing)?,
     })
 }
 

@@ -25,9 +25,12 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
-    domain::values::Tag,
+    domain::{
+        status::{self, Fact},
+        values::Tag,
+    },
     error::OrderError,
-    store::{Store, orders::Placement},
+    store::{self, Store, orders::Placement},
 };
 
 pub use convert::timestamp;
@@ -109,13 +112,6 @@ impl OrderService for Orders {
         content.actor = None;
         content.place_time = None;
         let fingerprint = idempotency::fingerprint(&content);
-        let totals = crate::domain::order::totals(
-            &new.lines,
-            new.shipping_price,
-            crate::domain::values::Amount::new(new.exchange.as_ref().map_or(0, |e| e.credit_minor))
-                .unwrap_or_default(),
-        )
-        .map_err(|err| OrderError::invalid("lines", err.to_string()))?;
         let saga_start = |order_id: Uuid| {
             saga::StartOrderSagaRequest {
                 order_id: order_id.to_string(),
@@ -131,7 +127,6 @@ impl OrderService for Orders {
             .store
             .place(&Placement {
                 order: &new,
-                totals,
                 fingerprint,
                 saga_start: &saga_start,
                 traceparent: &traceparent,
@@ -415,7 +410,12 @@ impl OrderService for Orders {
     ) -> Result<Response<pb::MarkStatusResponse>, Status> {
         let request = request.into_inner();
         let fact = convert::fact(&request)?;
-        let (record, changed) = self.store.mark_status(&fact).await?;
+        let changed = apply_fact(&self.store, &fact).await?;
+        let record = self
+            .store
+            .get(fact.order_id)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(fact.order_id.to_string()))?;
         if changed {
             tracing::info!(order_id = %fact.order_id, event_id = %fact.event_id, status = record.row.status, "order fact recorded");
         }
@@ -424,4 +424,21 @@ impl OrderService for Orders {
             changed,
         }))
     }
+}
+
+/// MarkStatus in one transaction: lock the order, claim the fact's event id,
+/// decide from a snapshot of the order, write the changes. Whether the fact
+/// changed the order; a retry of an applied fact changes nothing.
+async fn apply_fact(store: &Store, fact: &Fact) -> Result<bool, OrderError> {
+    let mut tx = store.pool().begin().await?;
+    let row = Store::lock(&mut tx, fact.order_id).await?;
+    if !store::status::claim(&mut tx, fact).await? {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    let snapshot = store::status::snapshot(&mut tx, &row, fact).await?;
+    let changes = status::decide(fact, &snapshot, Utc::now())?;
+    store::status::write(&mut tx, fact.order_id, &changes).await?;
+    tx.commit().await?;
+    Ok(changes.changed())
 }

@@ -3,6 +3,8 @@
 //!
 //! - [`orders`]: placing, reading and editing orders, with their timeline.
 //! - [`search`]: the dashboard: search with keyset pages, stats, customer summary.
+//! - [`status`]: MarkStatus' claim, snapshot and writes around the decision
+//!   of `domain::status`.
 
 pub mod orders;
 pub mod search;

@@ -3,7 +3,6 @@
 //! transaction.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
@@ -13,9 +12,9 @@ use super::Store;
 use crate::{
     domain::{
         Actor, ActorKind,
-        order::{Address, Exchange, NewOrder, PaymentMethod, Totals},
+        order::{Address, Exchange, NewOrder, PaymentMethod},
         status::Status,
-        timeline::{EventKind, RefKind},
+        timeline::{Event, EventKind, RefKind},
         values::Tag,
     },
     error::OrderError,
@@ -182,41 +181,6 @@ pub struct EventRow {
     pub refs: String,
 }
 
-/// Units of a line on a timeline event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventLine {
-    pub line_id: String,
-    pub quantity: i32,
-}
-
-/// A timeline event to record.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub kind: EventKind,
-    pub event_time: Option<DateTime<Utc>>,
-    pub actor: Actor,
-    pub reason: String,
-    pub from: Option<Status>,
-    pub to: Option<Status>,
-    pub lines: Vec<EventLine>,
-    pub references: Vec<(RefKind, String)>,
-}
-
-impl Event {
-    pub fn by(kind: EventKind, actor: Actor) -> Event {
-        Event {
-            kind,
-            event_time: None,
-            actor,
-            reason: String::new(),
-            from: None,
-            to: None,
-            lines: Vec::new(),
-            references: Vec::new(),
-        }
-    }
-}
-
 /// Writes one timeline event.
 pub async fn record_event(
     tx: &mut PgConnection,
@@ -252,7 +216,6 @@ pub async fn record_event(
 /// What placing an order needs besides the order itself.
 pub struct Placement<'a> {
     pub order: &'a NewOrder,
-    pub totals: Totals,
     /// SHA-256 of the request's content, to tell a retry from a conflict.
     pub fingerprint: [u8; 32],
     /// The StartOrderSaga request for the outbox, built once the id is known.
@@ -269,7 +232,7 @@ impl Store {
         placement: &Placement<'_>,
     ) -> Result<(OrderRecord, bool), OrderError> {
         let order = placement.order;
-        let totals = &placement.totals;
+        let totals = &order.totals;
         let order_id = Uuid::now_v7();
         let mut tx = self.pool.begin().await?;
         let address = order

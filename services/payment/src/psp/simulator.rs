@@ -1,5 +1,5 @@
-//! The PSP simulator: a deterministic payment service provider in memory, the
-//! default PSP of the service and the one every test runs against.
+//! The PSP simulator: a deterministic payment service provider, the default
+//! PSP of the service and the one every test runs against.
 //!
 //! What happens is chosen by the payment method, so a test or a demo picks an
 //! outcome by picking a token:
@@ -17,16 +17,27 @@
 //! - Invoices: approved unless the billing reference contains `credit_fail`.
 //!
 //! On top of that, [`SimulatorConfig`] adds a failure rate (calls refused as
-//! unavailable, drawn from a seeded generator, so a run repeats exactly) and a
-//! latency before each answer. Like a real PSP it keeps the answer of every
+//! unavailable, drawn from a seeded generator, so a run on a fresh database
+//! repeats exactly) and a latency before each answer. Like a real PSP it keeps the answer of every
 //! (kind, idempotency key): a repeated call is answered again without acting,
 //! and [`Psp::lookup`] reports what happened. It counts the charges it made.
+//!
+//! And like a real PSP it keeps what it did where every caller finds it: its
+//! answers, authorizations, gift card balances, counters and failure draws are
+//! rows of its own tables (`psp_sim_*`, migration `0002_psp_simulator.sql`) in
+//! the payment service's database, so a restart of the service or a capture
+//! on another replica than its authorization changes nothing ([`tables`]
+//! holds the SQL). It reaches them through a pool of its own: a payment
+//! handler calls the PSP while holding a connection of the service's pool,
+//! and must never wait for a second one from that pool.
 
-use std::{
-    collections::HashMap,
-    sync::{Mutex, MutexGuard},
-    time::Duration,
-};
+mod tables;
+
+use std::time::Duration;
+
+use oms_platform::config::DatabaseConfig;
+use sha2::{Digest as _, Sha256};
+use sqlx::{Connection as _, PgConnection, PgPool, postgres::PgPoolOptions};
 
 use super::{Psp, PspAnswer, PspCall, PspError};
 use crate::domain::{
@@ -67,197 +78,248 @@ enum Behaviour {
     Unavailable,
 }
 
-/// An authorization the simulator holds, by its reference.
-#[derive(Debug, Clone)]
-struct Authorization {
-    /// Which later call the token scripts, and how.
-    scripted: (TransactionKind, Behaviour),
-    gift_card: Option<String>,
-}
-
-#[derive(Debug)]
-struct GiftCard {
-    currency: String,
-    balance_minor: i64,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    rng: u64,
-    answers: HashMap<(TransactionKind, String), PspAnswer>,
-    authorizations: HashMap<String, Authorization>,
-    gift_cards: HashMap<String, GiftCard>,
-    charges: u64,
-    calls: HashMap<TransactionKind, u64>,
-    next_reference: u64,
-}
-
-impl State {
-    /// splitmix64: tiny, good enough for fault injection, and no dependency.
-    fn next_random(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn fails_now(&mut self, rate: f64) -> bool {
-        if rate <= 0.0 {
-            return false;
+impl Behaviour {
+    /// As stored: a behaviour code and, for a decline, its reason's code.
+    fn code(self) -> (i16, i16) {
+        match self {
+            Behaviour::Approve => (1, 0),
+            Behaviour::Decline(reason) => (2, reason.code()),
+            Behaviour::Timeout => (3, 0),
+            Behaviour::Lost => (4, 0),
+            Behaviour::Unavailable => (5, 0),
         }
-        #[allow(clippy::cast_precision_loss, reason = "53 bits of a random draw")]
-        let draw = (self.next_random() >> 11) as f64 / (1u64 << 53) as f64;
-        draw < rate
     }
 
-    fn reference(&mut self, kind: TransactionKind) -> String {
-        self.next_reference += 1;
-        format!("sim_{}_{:06}", kind.name(), self.next_reference)
+    fn from_code(code: i16, reason: i16) -> Option<Behaviour> {
+        Some(match code {
+            1 => Behaviour::Approve,
+            2 => Behaviour::Decline(DeclineReason::from_code(reason)?),
+            3 => Behaviour::Timeout,
+            4 => Behaviour::Lost,
+            5 => Behaviour::Unavailable,
+            _ => return None,
+        })
     }
+}
+
+/// Which later call an authorization's token scripts, and how.
+type Script = (TransactionKind, Behaviour);
+
+const NO_SCRIPT: Script = (TransactionKind::Authorization, Behaviour::Approve);
+
+/// The n-th number (from 1) of the splitmix64 sequence of `seed`: tiny, good
+/// enough for fault injection, no dependency, and computed from the count of
+/// draws alone, so replicas sharing the count share the sequence.
+fn splitmix64(seed: u64, n: u64) -> u64 {
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// How a gift card is known to the simulator: never by its code.
+fn gift_card_hash(code: &str) -> Vec<u8> {
+    Sha256::digest(code.as_bytes()).to_vec()
+}
+
+/// The simulator's database could not be used: the provider is unavailable.
+fn unavailable(err: sqlx::Error) -> PspError {
+    tracing::warn!(error = %err, "the psp simulator cannot reach its tables");
+    PspError::Unavailable
 }
 
 /// The deterministic PSP simulator; see the module documentation.
 #[derive(Debug)]
 pub struct PspSimulator {
     config: SimulatorConfig,
-    state: Mutex<State>,
+    pool: PgPool,
 }
 
 impl PspSimulator {
-    pub fn new(config: SimulatorConfig) -> PspSimulator {
-        let state = State {
-            rng: config.seed,
-            ..State::default()
-        };
-        PspSimulator {
-            config,
-            state: Mutex::new(state),
-        }
-    }
-
-    fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves plain data behind; keep serving.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// A simulator keeping its state in `database` (the payment service's), with
+    /// a pool of its own as large as the service's, connected on first use: the
+    /// service's start runs the migrations that create its tables.
+    pub fn new(config: SimulatorConfig, database: &DatabaseConfig) -> PspSimulator {
+        let pool = PgPoolOptions::new()
+            .max_connections(database.pool_size)
+            .acquire_timeout(database.acquire_timeout)
+            .connect_lazy_with(database.options.clone());
+        PspSimulator { config, pool }
     }
 
     /// Authorizations the simulator made: each one is money taken from a
     /// customer's payment method.
-    pub fn charges(&self) -> u64 {
-        self.state().charges
+    pub async fn charges(&self) -> Result<u64, sqlx::Error> {
+        tables::charges(&mut *self.pool.acquire().await?).await
     }
 
     /// Calls of `kind` received, answered or not, repeats included.
-    pub fn calls(&self, kind: TransactionKind) -> u64 {
-        self.state().calls.get(&kind).copied().unwrap_or(0)
+    pub async fn calls(&self, kind: TransactionKind) -> Result<u64, sqlx::Error> {
+        tables::calls(&mut *self.pool.acquire().await?, kind).await
     }
 
     /// The balance of a gift card the simulator has seen.
-    pub fn gift_card_balance(&self, code: &str) -> Option<i64> {
-        self.state()
-            .gift_cards
-            .get(code)
-            .map(|card| card.balance_minor)
+    pub async fn gift_card_balance(&self, code: &str) -> Result<Option<i64>, sqlx::Error> {
+        tables::gift_card_balance(&mut *self.pool.acquire().await?, &gift_card_hash(code)).await
     }
 
-    fn decide(&self, state: &mut State, call: &PspCall) -> Result<Behaviour, PspAnswer> {
-        if call.kind != TransactionKind::Authorization {
-            let Some(authorization) = state.authorizations.get(&call.authorization_reference)
-            else {
-                return Err(declined(DeclineReason::InvalidPaymentMethod));
-            };
-            let (kind, behaviour) = authorization.scripted;
-            return Ok(if kind == call.kind {
-                behaviour
-            } else {
-                Behaviour::Approve
-            });
+    /// Whether this call is refused by the configured failure rate.
+    async fn fails_now(&self, conn: &mut PgConnection) -> Result<bool, PspError> {
+        let rate = self.config.failure_rate;
+        if rate <= 0.0 {
+            return Ok(false);
         }
-        match &call.method {
-            Some(PaymentMethod::Card { token }) => {
-                let (kind, behaviour) = script(token.expose());
-                Ok(if kind == TransactionKind::Authorization {
-                    behaviour
-                } else {
-                    Behaviour::Approve
-                })
-            }
-            Some(PaymentMethod::GiftCard { code }) => {
-                let Some((currency, balance_minor)) = parse_gift_card(code.expose()) else {
-                    return Err(declined(DeclineReason::InvalidPaymentMethod));
-                };
-                let card = state
-                    .gift_cards
-                    .entry(code.expose().to_owned())
-                    .or_insert(GiftCard {
-                        currency,
-                        balance_minor,
-                    });
-                if card.currency != call.currency.as_str() {
-                    return Err(PspAnswer::CurrencyMismatch {
-                        expected: card.currency.clone(),
-                    });
-                }
-                if card.balance_minor < call.amount_minor {
-                    return Err(PspAnswer::ExceedsBalance {
-                        remaining_minor: card.balance_minor,
-                    });
-                }
-                Ok(Behaviour::Approve)
-            }
-            Some(PaymentMethod::Invoice { billing_reference }) => {
-                Ok(if billing_reference.contains("credit_fail") {
-                    Behaviour::Decline(DeclineReason::CreditCheckFailed)
-                } else {
-                    Behaviour::Approve
-                })
-            }
-            None => Err(declined(DeclineReason::InvalidPaymentMethod)),
-        }
+        let n = tables::next_draw(conn, self.config.seed)
+            .await
+            .map_err(unavailable)?;
+        #[allow(clippy::cast_precision_loss, reason = "53 bits of a random draw")]
+        let draw = (splitmix64(self.config.seed, n) >> 11) as f64 / (1u64 << 53) as f64;
+        Ok(draw < rate)
     }
 
-    /// Makes the approved call's effects on the simulated accounts.
-    fn apply(state: &mut State, call: &PspCall, reference: &str) {
-        match call.kind {
-            TransactionKind::Authorization => {
-                state.charges += 1;
-                let (scripted, gift_card) = match &call.method {
-                    Some(PaymentMethod::Card { token }) => (script(token.expose()), None),
-                    Some(PaymentMethod::GiftCard { code }) => {
-                        let code = code.expose().to_owned();
-                        if let Some(card) = state.gift_cards.get_mut(&code) {
-                            card.balance_minor -= call.amount_minor;
-                        }
-                        (NO_SCRIPT, Some(code))
-                    }
-                    _ => (NO_SCRIPT, None),
-                };
-                state.authorizations.insert(
-                    reference.to_owned(),
-                    Authorization {
-                        scripted,
-                        gift_card,
-                    },
-                );
-            }
-            TransactionKind::Void | TransactionKind::Refund => {
-                let code = state
-                    .authorizations
-                    .get(&call.authorization_reference)
-                    .and_then(|authorization| authorization.gift_card.clone());
-                if let Some(card) = code.and_then(|code| state.gift_cards.get_mut(&code)) {
-                    card.balance_minor += call.amount_minor;
-                }
-            }
-            TransactionKind::Capture => {}
+    /// Receives and answers one call, keeping what it did; the behaviour says
+    /// how the answer travels back.
+    async fn act(&self, call: &PspCall) -> Result<(PspAnswer, Behaviour), PspError> {
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        tables::count_call(&mut conn, call.kind)
+            .await
+            .map_err(unavailable)?;
+        if self.fails_now(&mut conn).await? {
+            return Err(PspError::Unavailable);
         }
+        let key = call.idempotency_key.as_str();
+        let mut tx = conn.begin().await.map_err(unavailable)?;
+        if let Some(answer) = tables::answer(&mut tx, call.kind, key)
+            .await
+            .map_err(unavailable)?
+        {
+            // A repeated call: answered again, never acted on twice.
+            return Ok((answer, Behaviour::Approve));
+        }
+        let (answer, behaviour) = match decide(&mut tx, call).await.map_err(unavailable)? {
+            Err(refusal) => (refusal, Behaviour::Approve),
+            Ok(Behaviour::Unavailable) => return Err(PspError::Unavailable),
+            Ok(Behaviour::Lost) => {
+                let never = PspAnswer::Approved {
+                    reference: String::new(),
+                };
+                return Ok((never, Behaviour::Lost));
+            }
+            Ok(Behaviour::Decline(reason)) => (declined(reason), Behaviour::Decline(reason)),
+            Ok(behaviour) => {
+                let number = tables::next_reference(&mut tx).await.map_err(unavailable)?;
+                let reference = format!("sim_{}_{number:06}", call.kind.name());
+                apply(&mut tx, call, &reference)
+                    .await
+                    .map_err(unavailable)?;
+                (PspAnswer::Approved { reference }, behaviour)
+            }
+        };
+        if !tables::keep_answer(&mut tx, call.kind, key, &answer)
+            .await
+            .map_err(unavailable)?
+        {
+            // The same call reached another replica first: its answer stands.
+            tx.rollback().await.map_err(unavailable)?;
+            let first = tables::answer(&mut conn, call.kind, key)
+                .await
+                .map_err(unavailable)?
+                .ok_or(PspError::Unavailable)?;
+            return Ok((first, Behaviour::Approve));
+        }
+        // A commit without an answer may have happened all the same.
+        tx.commit().await.map_err(|_| PspError::Timeout)?;
+        Ok((answer, behaviour))
     }
 }
 
-const NO_SCRIPT: (TransactionKind, Behaviour) =
-    (TransactionKind::Authorization, Behaviour::Approve);
+/// What a new call does, or the refusal it gets before anything happens.
+async fn decide(
+    conn: &mut PgConnection,
+    call: &PspCall,
+) -> Result<Result<Behaviour, PspAnswer>, sqlx::Error> {
+    if call.kind != TransactionKind::Authorization {
+        let Some((kind, behaviour)) = tables::script(conn, &call.authorization_reference).await?
+        else {
+            return Ok(Err(declined(DeclineReason::InvalidPaymentMethod)));
+        };
+        return Ok(Ok(if kind == call.kind {
+            behaviour
+        } else {
+            Behaviour::Approve
+        }));
+    }
+    Ok(match &call.method {
+        Some(PaymentMethod::Card { token }) => {
+            let (kind, behaviour) = script(token.expose());
+            Ok(if kind == TransactionKind::Authorization {
+                behaviour
+            } else {
+                Behaviour::Approve
+            })
+        }
+        Some(PaymentMethod::GiftCard { code }) => {
+            let Some((currency, balance_minor)) = parse_gift_card(code.expose()) else {
+                return Ok(Err(declined(DeclineReason::InvalidPaymentMethod)));
+            };
+            let hash = gift_card_hash(code.expose());
+            let (currency, balance_minor) =
+                tables::gift_card(conn, &hash, &currency, balance_minor).await?;
+            if currency != call.currency.as_str() {
+                Err(PspAnswer::CurrencyMismatch { expected: currency })
+            } else if balance_minor < call.amount_minor {
+                Err(PspAnswer::ExceedsBalance {
+                    remaining_minor: balance_minor,
+                })
+            } else {
+                Ok(Behaviour::Approve)
+            }
+        }
+        Some(PaymentMethod::Invoice { billing_reference }) => {
+            Ok(if billing_reference.contains("credit_fail") {
+                Behaviour::Decline(DeclineReason::CreditCheckFailed)
+            } else {
+                Behaviour::Approve
+            })
+        }
+        None => Err(declined(DeclineReason::InvalidPaymentMethod)),
+    })
+}
+
+/// Makes the approved call's effects on the simulated accounts.
+async fn apply(
+    conn: &mut PgConnection,
+    call: &PspCall,
+    reference: &str,
+) -> Result<(), sqlx::Error> {
+    match call.kind {
+        TransactionKind::Authorization => {
+            let (script, gift_card) = match &call.method {
+                Some(PaymentMethod::Card { token }) => (script(token.expose()), None),
+                Some(PaymentMethod::GiftCard { code }) => {
+                    let hash = gift_card_hash(code.expose());
+                    tables::add_to_gift_card(conn, &hash, call.amount_minor.saturating_neg())
+                        .await?;
+                    (NO_SCRIPT, Some(hash))
+                }
+                _ => (NO_SCRIPT, None),
+            };
+            tables::insert_authorization(
+                conn,
+                reference,
+                script,
+                gift_card.as_deref(),
+                call.currency.as_str(),
+                call.amount_minor,
+            )
+            .await
+        }
+        TransactionKind::Void | TransactionKind::Refund => {
+            tables::give_back(conn, &call.authorization_reference, call.amount_minor).await
+        }
+        TransactionKind::Capture => Ok(()),
+    }
+}
 
 #[tonic::async_trait]
 impl Psp for PspSimulator {
@@ -266,46 +328,7 @@ impl Psp for PspSimulator {
     }
 
     async fn execute(&self, call: &PspCall) -> Result<PspAnswer, PspError> {
-        let (answer, behaviour) = {
-            let mut state = self.state();
-            *state.calls.entry(call.kind).or_insert(0) += 1;
-            if state.fails_now(self.config.failure_rate) {
-                return Err(PspError::Unavailable);
-            }
-            let key = (call.kind, call.idempotency_key.clone());
-            if let Some(answer) = state.answers.get(&key) {
-                // A repeated call: answered again, never acted on twice.
-                (answer.clone(), Behaviour::Approve)
-            } else {
-                match self.decide(&mut state, call) {
-                    Err(refusal) => {
-                        if matches!(refusal, PspAnswer::Declined { .. }) {
-                            state.answers.insert(key, refusal.clone());
-                        }
-                        (refusal, Behaviour::Approve)
-                    }
-                    Ok(Behaviour::Unavailable) => return Err(PspError::Unavailable),
-                    Ok(Behaviour::Lost) => (
-                        PspAnswer::Approved {
-                            reference: String::new(),
-                        },
-                        Behaviour::Lost,
-                    ),
-                    Ok(Behaviour::Decline(reason)) => {
-                        let answer = declined(reason);
-                        state.answers.insert(key, answer.clone());
-                        (answer, Behaviour::Decline(reason))
-                    }
-                    Ok(behaviour) => {
-                        let reference = state.reference(call.kind);
-                        Self::apply(&mut state, call, &reference);
-                        let answer = PspAnswer::Approved { reference };
-                        state.answers.insert(key, answer.clone());
-                        (answer, behaviour)
-                    }
-                }
-            }
-        };
+        let (answer, behaviour) = self.act(call).await?;
         // The call is done before the answer travels: a caller that stops
         // waiting does not undo it.
         if !self.config.latency.is_zero() {
@@ -322,14 +345,13 @@ impl Psp for PspSimulator {
         kind: TransactionKind,
         idempotency_key: &str,
     ) -> Result<Option<PspAnswer>, PspError> {
-        let mut state = self.state();
-        if state.fails_now(self.config.failure_rate) {
+        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
+        if self.fails_now(&mut conn).await? {
             return Err(PspError::Unavailable);
         }
-        Ok(state
-            .answers
-            .get(&(kind, idempotency_key.to_owned()))
-            .cloned())
+        tables::answer(&mut conn, kind, idempotency_key)
+            .await
+            .map_err(unavailable)
     }
 }
 
@@ -402,8 +424,29 @@ fn declined(reason: DeclineReason) -> PspAnswer {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use oms_testkit::TestDatabase;
+
     use super::*;
     use crate::domain::{CurrencyCode, method::Secret};
+
+    /// A migrated database of the test's own; keep it until the test ends.
+    async fn database() -> TestDatabase {
+        let db = TestDatabase::create().await;
+        let pool = oms_platform::db::connect(&db.config(), &crate::MIGRATOR)
+            .await
+            .unwrap();
+        pool.close().await;
+        db
+    }
+
+    /// A simulator without faults on a database of its own.
+    async fn simulator() -> (TestDatabase, PspSimulator) {
+        let db = database().await;
+        let psp = PspSimulator::new(SimulatorConfig::default(), &db.config());
+        (db, psp)
+    }
 
     fn authorize(key: &str, token: &str) -> PspCall {
         PspCall {
@@ -415,6 +458,28 @@ mod tests {
                 token: Secret::parse(token).unwrap(),
             }),
             authorization_reference: String::new(),
+        }
+    }
+
+    fn gift_card(key: &str, code: &str, amount_minor: i64) -> PspCall {
+        PspCall {
+            amount_minor,
+            method: Some(PaymentMethod::GiftCard {
+                code: Secret::parse(code).unwrap(),
+            }),
+            ..authorize(key, "tok")
+        }
+    }
+
+    fn follow_up(kind: TransactionKind, key: &str, authorization: &PspAnswer) -> PspCall {
+        let PspAnswer::Approved { reference } = authorization else {
+            panic!("not approved: {authorization:?}");
+        };
+        PspCall {
+            kind,
+            method: None,
+            authorization_reference: reference.clone(),
+            ..authorize(key, "tok")
         }
     }
 
@@ -446,19 +511,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn behaviours_round_trip_through_their_stored_codes() {
+        let all = [
+            Behaviour::Approve,
+            Behaviour::Decline(DeclineReason::SuspectedFraud),
+            Behaviour::Timeout,
+            Behaviour::Lost,
+            Behaviour::Unavailable,
+        ];
+        for behaviour in all {
+            let (code, reason) = behaviour.code();
+            assert_eq!(Behaviour::from_code(code, reason), Some(behaviour));
+        }
+        assert_eq!(Behaviour::from_code(9, 0), None);
+    }
+
     #[tokio::test]
     async fn a_repeated_call_is_answered_again_without_charging_twice() {
-        let psp = PspSimulator::new(SimulatorConfig::default());
+        let (_db, psp) = simulator().await;
         let first = psp.execute(&authorize("k1", "tok_visa")).await.unwrap();
         let again = psp.execute(&authorize("k1", "tok_visa")).await.unwrap();
         assert_eq!(first, again);
-        assert_eq!(psp.charges(), 1);
-        assert_eq!(psp.calls(TransactionKind::Authorization), 2);
+        assert_eq!(psp.charges().await.unwrap(), 1);
+        assert_eq!(psp.calls(TransactionKind::Authorization).await.unwrap(), 2);
     }
 
     #[tokio::test]
     async fn a_timed_out_call_happened_and_lookup_says_so() {
-        let psp = PspSimulator::new(SimulatorConfig::default());
+        let (_db, psp) = simulator().await;
         let err = psp.execute(&authorize("k1", "tok_timeout")).await;
         assert_eq!(err, Err(PspError::Timeout));
         let found = psp
@@ -471,41 +552,73 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(never, None);
-        assert_eq!(psp.charges(), 1);
+        assert_eq!(psp.charges().await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lost_call_is_counted_and_nothing_else() {
+        let (_db, psp) = simulator().await;
+        let err = psp.execute(&authorize("k1", "tok_lost")).await;
+        assert_eq!(err, Err(PspError::Timeout));
+        let lookup = psp.lookup(TransactionKind::Authorization, "k1").await;
+        assert_eq!(lookup, Ok(None));
+        assert_eq!(psp.charges().await.unwrap(), 0);
+        assert_eq!(psp.calls(TransactionKind::Authorization).await.unwrap(), 1);
+    }
+
+    const FAILING: SimulatorConfig = SimulatorConfig {
+        failure_rate: 0.5,
+        latency: Duration::ZERO,
+        seed: 7,
+    };
+
+    /// Whether each of `calls` authorizations got an answer, sent in turn to
+    /// the simulators given.
+    async fn answered(simulators: &[&PspSimulator], calls: usize) -> Vec<bool> {
+        let mut outcomes = Vec::new();
+        for i in 0..calls {
+            let psp = simulators[i % simulators.len()];
+            let call = authorize(&format!("k{i}"), "tok_visa");
+            outcomes.push(psp.execute(&call).await.is_ok());
+        }
+        outcomes
     }
 
     #[tokio::test]
     async fn the_failure_rate_repeats_for_a_seed() {
-        let config = SimulatorConfig {
-            failure_rate: 0.5,
-            ..SimulatorConfig::default()
-        };
         let mut runs = Vec::new();
         for _ in 0..2 {
-            let psp = PspSimulator::new(config.clone());
-            let mut outcomes = Vec::new();
-            for i in 0..32 {
-                let key = format!("k{i}");
-                outcomes.push(psp.execute(&authorize(&key, "tok_visa")).await.is_ok());
-            }
-            runs.push(outcomes);
+            let db = database().await;
+            let psp = PspSimulator::new(FAILING, &db.config());
+            runs.push(answered(&[&psp], 32).await);
         }
         assert_eq!(runs[0], runs[1]);
         assert!(runs[0].contains(&true) && runs[0].contains(&false));
     }
 
     #[tokio::test]
+    async fn replicas_on_one_database_draw_one_sequence_of_failures() {
+        let alone = database().await;
+        let psp = PspSimulator::new(FAILING, &alone.config());
+        let one = answered(&[&psp], 32).await;
+
+        let shared = database().await;
+        let first = PspSimulator::new(FAILING, &shared.config());
+        let second = PspSimulator::new(FAILING, &shared.config());
+        let two = answered(&[&first, &second], 32).await;
+        assert_eq!(one, two);
+    }
+
+    #[tokio::test]
     async fn gift_cards_hold_a_balance_in_one_currency() {
-        let psp = PspSimulator::new(SimulatorConfig::default());
-        let mut call = authorize("g1", "tok");
-        call.method = Some(PaymentMethod::GiftCard {
-            code: Secret::parse("GC-EUR-1500-7781").unwrap(),
-        });
+        let (db, psp) = simulator().await;
+        let code = "GC-EUR-1500-7781";
+        let mut call = gift_card("g1", code, 1000);
         assert!(matches!(
             psp.execute(&call).await,
             Ok(PspAnswer::Approved { .. })
         ));
-        assert_eq!(psp.gift_card_balance("GC-EUR-1500-7781"), Some(500));
+        assert_eq!(psp.gift_card_balance(code).await.unwrap(), Some(500));
         call.idempotency_key = "g2".into();
         assert_eq!(
             psp.execute(&call).await,
@@ -520,6 +633,85 @@ mod tests {
             Ok(PspAnswer::CurrencyMismatch {
                 expected: "EUR".into()
             })
+        );
+        // The simulator knows the card by a hash of its code, never the code.
+        let pool = db.pool().await;
+        let kept: Vec<String> = sqlx::query_scalar(
+            "SELECT row_to_json(t)::text FROM psp_sim_gift_cards t
+             UNION ALL SELECT row_to_json(t)::text FROM psp_sim_authorizations t
+             UNION ALL SELECT row_to_json(t)::text FROM psp_sim_answers t",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(kept.len(), 3);
+        assert!(kept.iter().all(|row| !row.contains("7781")), "{kept:?}");
+    }
+
+    #[tokio::test]
+    async fn another_simulator_on_the_database_carries_on_where_the_first_left_off() {
+        let db = database().await;
+        let first = PspSimulator::new(SimulatorConfig::default(), &db.config());
+        let card = first
+            .execute(&authorize("a1", "tok_visa_capture_decline"))
+            .await
+            .unwrap();
+        let gift = first
+            .execute(&gift_card("a2", "GC-EUR-5000-1", 2000))
+            .await
+            .unwrap();
+        drop(first);
+
+        let second = PspSimulator::new(SimulatorConfig::default(), &db.config());
+        // The token's script travels with the authorization.
+        assert_eq!(
+            second
+                .execute(&follow_up(TransactionKind::Capture, "c1", &card))
+                .await,
+            Ok(declined(DeclineReason::Generic))
+        );
+        let void = PspCall {
+            amount_minor: 2000,
+            ..follow_up(TransactionKind::Void, "v1", &gift)
+        };
+        let voided = second.execute(&void).await.unwrap();
+        assert_eq!(
+            second.gift_card_balance("GC-EUR-5000-1").await.unwrap(),
+            Some(5000)
+        );
+        assert_eq!(
+            second.lookup(TransactionKind::Authorization, "a1").await,
+            Ok(Some(card.clone()))
+        );
+        // Repeats answered by either, and references never handed out twice.
+        assert_eq!(second.execute(&void).await, Ok(voided.clone()));
+        let third = second.execute(&authorize("a3", "tok_visa")).await.unwrap();
+        assert!(![&card, &gift, &voided].contains(&&third), "{third:?}");
+        assert_eq!(second.charges().await.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn the_same_call_on_two_replicas_at_once_acts_once() {
+        let db = database().await;
+        let first = Arc::new(PspSimulator::new(SimulatorConfig::default(), &db.config()));
+        let second = Arc::new(PspSimulator::new(SimulatorConfig::default(), &db.config()));
+        let call = gift_card("same", "GC-EUR-5000-2", 1000);
+        let mut sends = tokio::task::JoinSet::new();
+        for i in 0..8 {
+            let psp = if i % 2 == 0 { &first } else { &second }.clone();
+            let call = call.clone();
+            sends.spawn(async move { psp.execute(&call).await });
+        }
+        let answers = sends.join_all().await;
+        assert!(
+            answers.iter().all(|answer| *answer == answers[0]),
+            "{answers:?}"
+        );
+        assert!(matches!(answers[0], Ok(PspAnswer::Approved { .. })));
+        assert_eq!(first.charges().await.unwrap(), 1);
+        assert_eq!(
+            first.gift_card_balance("GC-EUR-5000-2").await.unwrap(),
+            Some(4000)
         );
     }
 }

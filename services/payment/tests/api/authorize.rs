@@ -38,7 +38,7 @@ async fn an_approved_authorization_holds_the_amount_with_its_psp_reference() {
     assert_eq!(authorization.idempotency_key, "auth-1");
     assert!(authorization.resolve_time.is_some());
     assert_eq!(get(&mut client, &payment.payment_id).await, payment);
-    assert_eq!(payments.psp.charges(), 1);
+    assert_eq!(payments.charges().await, 1);
     payments.stop().await;
 }
 
@@ -79,7 +79,7 @@ async fn a_decline_is_failed_precondition_with_its_reason() {
             pb::TransactionStatus::Failed as i32
         );
     }
-    assert_eq!(payments.psp.charges(), 0);
+    assert_eq!(payments.charges().await, 0);
     payments.stop().await;
 }
 
@@ -149,7 +149,7 @@ async fn a_retry_with_the_same_key_returns_the_first_result() {
     assert_eq!(minor(payment.refunded_amount.as_ref()), 100);
     assert_eq!(minor(payment.voided_amount.as_ref()), 600);
     assert_eq!(payment.transactions.len(), 4);
-    assert_eq!(payments.psp.charges(), 1);
+    assert_eq!(payments.charges().await, 1);
     payments.stop().await;
 }
 
@@ -277,7 +277,7 @@ async fn gift_cards_spend_and_regain_their_balance() {
         payment.method.as_ref().unwrap().display,
         "gift card ending 7781"
     );
-    assert_eq!(payments.psp.gift_card_balance(code), Some(2000));
+    assert_eq!(payments.gift_card_balance(code).await, Some(2000));
 
     let status = client
         .authorize(keyed(authorize_request(2500, gift_card(code)), "gift-2"))
@@ -307,7 +307,7 @@ async fn gift_cards_spend_and_regain_their_balance() {
         .await
         .unwrap();
     // 5000 - 3000 held + 1000 released + 500 refunded.
-    assert_eq!(payments.psp.gift_card_balance(code), Some(3500));
+    assert_eq!(payments.gift_card_balance(code).await, Some(3500));
     payments.stop().await;
 }
 
@@ -354,7 +354,7 @@ async fn a_psp_outage_is_unavailable_and_charges_nothing() {
     assert_eq!(reason(&status), "PROVIDER_UNAVAILABLE");
     assert_eq!(metadata(&status, "provider"), "simulator");
     assert_eq!(metadata(&status, "outcome"), "");
-    assert_eq!(payments.psp.charges(), 0);
+    assert_eq!(payments.charges().await, 0);
     payments.stop().await;
 
     // A PSP that refuses every call: the configured failure rate.
@@ -372,7 +372,7 @@ async fn a_psp_outage_is_unavailable_and_charges_nothing() {
         .await
         .unwrap_err();
     assert_eq!(reason(&status), "PROVIDER_UNAVAILABLE");
-    assert_eq!(payments.psp.charges(), 0);
+    assert_eq!(payments.charges().await, 0);
     payments.stop().await;
 }
 
@@ -401,7 +401,7 @@ async fn a_retry_after_its_answer_was_purged_still_acts_only_once() {
         .unwrap();
     assert_eq!(again.transactions, captured.transactions);
     assert_eq!(minor(again.captured_amount.as_ref()), 300);
-    assert_eq!(payments.psp.calls(TransactionKind::Authorization), 1);
-    assert_eq!(payments.psp.calls(TransactionKind::Capture), 1);
+    assert_eq!(payments.psp_calls(TransactionKind::Authorization).await, 1);
+    assert_eq!(payments.psp_calls(TransactionKind::Capture).await, 1);
     payments.stop().await;
 }

@@ -51,8 +51,8 @@ async fn twenty_concurrent_refunds_never_refund_more_than_captured() {
     assert_eq!(refunds, 6);
     assert_eq!(
         payments
-            .psp
-            .calls(oms_payment::domain::payment::TransactionKind::Refund),
+            .psp_calls(oms_payment::domain::payment::TransactionKind::Refund)
+            .await,
         6
     );
     payments.stop().await;

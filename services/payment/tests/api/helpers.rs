@@ -1,12 +1,14 @@
-//! Starting the payment service for a test with a PSP simulator the test keeps
-//! a handle on, and the requests the tests send.
+//! Starting the payment service for a test (and a second replica of it, or
+//! the same again after a restart) with a handle on the PSP simulator, and the
+//! requests the tests send.
 
 use std::{sync::Arc, time::Duration};
 
 use oms_payment::{
     Config,
+    domain::payment::TransactionKind,
     psp::{PspSimulator, SimulatorConfig},
-    run_with_psp,
+    run, run_with_psp,
 };
 use oms_platform::client::OmsChannel;
 use oms_proto::{
@@ -25,11 +27,13 @@ use tonic::{Request, Status};
 
 pub type Client = PaymentServiceClient<OmsChannel>;
 
-/// A payment service with a fresh database and its own simulator.
+/// A payment service with a fresh database, and a handle on the PSP
+/// simulator whose state lives in that database.
 pub struct TestPayments {
     pub db: TestDatabase,
     pub server: TestServer,
     pub psp: Arc<PspSimulator>,
+    config: Config,
 }
 
 impl TestPayments {
@@ -49,7 +53,6 @@ impl TestPayments {
         reconcile_interval: Duration,
     ) -> TestPayments {
         let db = TestDatabase::create().await;
-        let psp = Arc::new(PspSimulator::new(simulator.clone()));
         let config = Config {
             server: server_config(),
             database: db.config(),
@@ -57,16 +60,62 @@ impl TestPayments {
             psp_timeout,
             reconcile_interval,
         };
-        let service_psp = psp.clone();
+        TestPayments::serve(db, config).await
+    }
+
+    /// Serves the service on `db` with a simulator of its own.
+    async fn serve(db: TestDatabase, config: Config) -> TestPayments {
+        let psp = Arc::new(PspSimulator::new(config.simulator.clone(), &db.config()));
+        let (service_config, service_psp) = (config.clone(), psp.clone());
         let server = TestServer::start(|listener, shutdown| {
-            run_with_psp(config, service_psp, listener, shutdown)
+            run_with_psp(service_config, service_psp, listener, shutdown)
         })
         .await;
-        TestPayments { db, server, psp }
+        TestPayments {
+            db,
+            server,
+            psp,
+            config,
+        }
+    }
+
+    /// Another replica on the same database, started as `main.rs` starts the
+    /// service (with a simulator of its own).
+    pub async fn replica(&self) -> TestServer {
+        let config = self.config.clone();
+        TestServer::start(|listener, shutdown| run(config, listener, shutdown)).await
+    }
+
+    /// Stops the service and starts it again on the same database, with a new
+    /// simulator: only the database outlives the restart.
+    pub async fn restart(self) -> TestPayments {
+        let TestPayments {
+            db, server, config, ..
+        } = self;
+        server.stop().await.expect("a clean stop");
+        TestPayments::serve(db, config).await
     }
 
     pub fn client(&self) -> Client {
         PaymentServiceClient::new(self.server.channel())
+    }
+
+    /// Authorizations the simulator made.
+    pub async fn charges(&self) -> u64 {
+        self.psp.charges().await.expect("the simulator's charges")
+    }
+
+    /// Calls of `kind` the simulator received.
+    pub async fn psp_calls(&self, kind: TransactionKind) -> u64 {
+        self.psp.calls(kind).await.expect("the simulator's calls")
+    }
+
+    /// The balance the simulator holds for a gift card.
+    pub async fn gift_card_balance(&self, code: &str) -> Option<i64> {
+        self.psp
+            .gift_card_balance(code)
+            .await
+            .expect("the simulator's gift card")
     }
 
     pub async fn stop(self) {
@@ -156,11 +205,18 @@ pub fn void_request(payment_id: &str) -> VoidRequest {
 
 /// Authorizes `amount_minor` EUR on an approving card; the payment.
 pub async fn authorized(client: &mut Client, key: &str, amount_minor: i64) -> pb::Payment {
+    authorized_by(client, key, amount_minor, card("tok_visa_4242")).await
+}
+
+/// Authorizes `amount_minor` EUR on `method`, which must approve; the payment.
+pub async fn authorized_by(
+    client: &mut Client,
+    key: &str,
+    amount_minor: i64,
+    method: PaymentMethod,
+) -> pb::Payment {
     client
-        .authorize(keyed(
-            authorize_request(amount_minor, card("tok_visa_4242")),
-            key,
-        ))
+        .authorize(keyed(authorize_request(amount_minor, method), key))
         .await
         .unwrap()
         .into_inner()

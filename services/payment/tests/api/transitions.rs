@@ -230,7 +230,7 @@ async fn voiding_an_authorization_key_never_seen_stops_a_late_authorize() {
     assert_eq!(reason(&status), "ILLEGAL_STATE_TRANSITION");
     assert_eq!(metadata(&status, "from_state"), "VOIDED");
     assert_eq!(metadata(&status, "action"), "authorize");
-    assert_eq!(payments.psp.charges(), 0);
+    assert_eq!(payments.charges().await, 0);
 
     // A key that was authorized: Void finds its payment.
     let payment = authorized(&mut client, "auth-known", 700).await;

@@ -55,9 +55,9 @@ async fn a_timeout_then_a_retry_charges_the_customer_once() {
         .unwrap();
     assert_eq!(again, payment);
 
-    assert_eq!(payments.psp.charges(), 1);
+    assert_eq!(payments.charges().await, 1);
     // The retries asked the PSP; they never sent the authorization again.
-    assert_eq!(payments.psp.calls(TransactionKind::Authorization), 1);
+    assert_eq!(payments.psp_calls(TransactionKind::Authorization).await, 1);
     payments.stop().await;
 }
 
@@ -96,7 +96,7 @@ async fn a_pending_capture_is_held_against_what_remains_until_resolved() {
         payment_status(&payment),
         pb::PaymentStatus::PartiallyCaptured
     );
-    assert_eq!(payments.psp.calls(TransactionKind::Capture), 1);
+    assert_eq!(payments.psp_calls(TransactionKind::Capture).await, 1);
     payments.stop().await;
 }
 
@@ -150,7 +150,7 @@ async fn reconcile_payment_asks_the_psp_and_never_refunds_twice() {
     // The caller's retry now gets the resolved refund, not a second one.
     let payment = refund(&mut client, &id, "ref-1", Some(300)).await.unwrap();
     assert_eq!(minor(payment.refunded_amount.as_ref()), 300);
-    assert_eq!(payments.psp.calls(TransactionKind::Refund), 1);
+    assert_eq!(payments.psp_calls(TransactionKind::Refund).await, 1);
     payments.stop().await;
 }
 
@@ -179,8 +179,8 @@ async fn the_background_reconciler_resolves_what_nobody_retried() {
     })
     .await;
     assert!(payment.transactions[0].resolve_time.is_some());
-    assert_eq!(payments.psp.charges(), 1);
-    assert_eq!(payments.psp.calls(TransactionKind::Authorization), 1);
+    assert_eq!(payments.charges().await, 1);
+    assert_eq!(payments.psp_calls(TransactionKind::Authorization).await, 1);
     payments.stop().await;
 }
 
@@ -207,7 +207,7 @@ async fn a_psp_slower_than_the_timeout_leaves_the_outcome_unknown_not_failed() {
         .payment
         .unwrap();
     assert_eq!(payment_status(&payment), pb::PaymentStatus::Authorized);
-    assert_eq!(payments.psp.charges(), 1);
+    assert_eq!(payments.charges().await, 1);
     payments.stop().await;
 }
 
@@ -240,7 +240,7 @@ async fn an_authorization_the_psp_never_received_is_voided_or_declined_never_cha
         metadata(&status, "decline_reason"),
         "DECLINE_REASON_PROCESSING_ERROR"
     );
-    assert_eq!(payments.psp.charges(), 0);
-    assert_eq!(payments.psp.calls(TransactionKind::Authorization), 2);
+    assert_eq!(payments.charges().await, 0);
+    assert_eq!(payments.psp_calls(TransactionKind::Authorization).await, 2);
     payments.stop().await;
 }
