@@ -23,7 +23,7 @@
 
 use chrono::{DateTime, Utc};
 use oms_proto::common::v1::{PageRequest, PageResponse};
-use prost::{Message, Name};
+use prost::Name;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -139,12 +139,13 @@ pub struct Pages<C> {
 
 impl<C: Cursor> Pages<C> {
     /// Reads the page of a request whose other fields are `filters`: the
-    /// request with its page cleared, of the RPC's own request type. A size
+    /// request with its page cleared, of the RPC's own request type (a
+    /// `prost::Name`, so a `prost::Message` that knows its full name). A size
     /// outside 0 to 500 is a violation of `page.page_size`; a token of another
     /// RPC or of other filters one of `page.page_token`.
     pub fn parse(
         page: Option<&PageRequest>,
-        filters: &(impl Message + Name),
+        filters: &impl Name,
         violations: &mut FieldViolations,
     ) -> Pages<C> {
         let binding = binding(filters);
@@ -199,7 +200,7 @@ impl<C: Cursor> Pages<C> {
 /// What ties a token to its RPC and filters: the first 8 bytes of SHA-256 over
 /// the filters' full type name and their encoding (deterministic: maps are
 /// generated as BTreeMaps).
-fn binding<M: Message + Name>(filters: &M) -> String {
+fn binding<M: Name>(filters: &M) -> String {
     let mut hash = Sha256::new();
     hash.update(M::full_name());
     // The name never holds a NUL, so name and bytes cannot run into each other.
@@ -215,6 +216,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use oms_proto::common::v1::Money;
+    use prost::Message as _;
 
     use super::*;
 
