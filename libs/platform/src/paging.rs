@@ -178,6 +178,20 @@ impl<C: Cursor> Pages<C> {
         }
     }
 
+    /// [`Pages::parse`] of a whole list request: `take_page` takes the page
+    /// out of a copy of `request`, and what is left are the filters.
+    ///
+    /// `Pages::of_request(request, |r| r.page.take(), violations)`
+    pub fn of_request<R: Name + Clone>(
+        request: &R,
+        take_page: impl FnOnce(&mut R) -> Option<PageRequest>,
+        violations: &mut FieldViolations,
+    ) -> Pages<C> {
+        let mut filters = request.clone();
+        let page = take_page(&mut filters);
+        Pages::parse(page.as_ref(), &filters, violations)
+    }
+
     /// Rows to fetch: one more than the page, to learn whether another follows.
     pub fn fetch(&self) -> i64 {
         self.limit + 1
@@ -300,6 +314,26 @@ mod tests {
         let other = Pages::<Uuid>::parse(Some(&request(1, &token)), &page, &mut violations);
         assert_eq!(other.after, None);
         assert_eq!(violations.violations()[0].field, "page.page_token");
+    }
+
+    #[test]
+    fn a_request_is_read_as_its_page_and_the_rest_as_its_filters() {
+        use oms_proto::inventory::v1::ListLocationsRequest;
+        let request = ListLocationsRequest {
+            page: Some(request(2, "")),
+            active: Some(true),
+            ..Default::default()
+        };
+        let filters = ListLocationsRequest {
+            page: None,
+            ..request.clone()
+        };
+        let mut violations = FieldViolations::new();
+        let of_request = Pages::<Uuid>::of_request(&request, |r| r.page.take(), &mut violations);
+        let parsed = Pages::<Uuid>::parse(request.page.as_ref(), &filters, &mut violations);
+        assert_eq!(of_request, parsed);
+        assert_eq!(of_request.limit, 2);
+        assert!(violations.is_empty());
     }
 
     #[test]

@@ -91,11 +91,7 @@ impl ListPolicies {
         violations: &mut FieldViolations,
         request: &pb::ListChannelAvailabilityPoliciesRequest,
     ) -> Option<ListPolicies> {
-        let filters = pb::ListChannelAvailabilityPoliciesRequest {
-            page: None,
-            ..request.clone()
-        };
-        let pages = Pages::parse(request.page.as_ref(), &filters, violations);
+        let pages = Pages::of_request(request, |r| r.page.take(), violations);
         if !(0..=5).contains(&request.channel_kind) {
             violations.add("channel_kind", "unknown kind");
         }

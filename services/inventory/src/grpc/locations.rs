@@ -35,11 +35,7 @@ impl ListLocations {
         let kinds = kinds(violations, &request.kinds, |code| {
             LocationKind::from_code(code).map(LocationKind::code)
         });
-        let filters = pb::ListLocationsRequest {
-            page: None,
-            ..request.clone()
-        };
-        let pages = Pages::parse(request.page.as_ref(), &filters, violations);
+        let pages = Pages::of_request(request, |r| r.page.take(), violations);
         Some(ListLocations {
             filter: LocationFilter {
                 kinds,

@@ -151,11 +151,7 @@ impl ListReservations {
         violations: &mut FieldViolations,
         request: &pb::ListReservationsRequest,
     ) -> Option<ListReservations> {
-        let filters = pb::ListReservationsRequest {
-            page: None,
-            ..request.clone()
-        };
-        let pages = Pages::parse(request.page.as_ref(), &filters, violations);
+        let pages = Pages::of_request(request, |r| r.page.take(), violations);
         let mut states = Vec::new();
         for (index, state) in request.states.iter().enumerate() {
             let state = match pb::ReservationState::try_from(*state) {

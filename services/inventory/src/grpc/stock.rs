@@ -296,11 +296,7 @@ impl ListMovements {
         violations: &mut FieldViolations,
         request: &pb::ListStockMovementsRequest,
     ) -> Option<ListMovements> {
-        let filters = pb::ListStockMovementsRequest {
-            page: None,
-            ..request.clone()
-        };
-        let pages = Pages::parse(request.page.as_ref(), &filters, violations);
+        let pages = Pages::of_request(request, |r| r.page.take(), violations);
         let start = time(violations, "start_time", request.start_time.as_ref());
         let end = time(violations, "end_time", request.end_time.as_ref());
         if let (Some(start), Some(end)) = (start, end)
@@ -338,11 +334,7 @@ impl ListLowStock {
         violations: &mut FieldViolations,
         request: &pb::ListLowStockRequest,
     ) -> Option<ListLowStock> {
-        let filters = pb::ListLowStockRequest {
-            page: None,
-            ..request.clone()
-        };
-        let pages = Pages::parse(request.page.as_ref(), &filters, violations);
+        let pages = Pages::of_request(request, |r| r.page.take(), violations);
         Some(ListLowStock {
             location_ids: request.location_ids.clone(),
             skus: sku_list(violations, &request.skus, false),

@@ -75,6 +75,28 @@ fn page(size: i32, token: &str) -> Option<PageRequest> {
     })
 }
 
+/// A listing for [`both_ways`]: `$rpc` called with `$request` (filters unset)
+/// for one page, answering the keys (`$key` of each of `$items`) and the next token.
+macro_rules! listing {
+    ($client:expr, $rpc:ident($request:ident).$items:ident, $key:expr) => {
+        |page| {
+            let mut client = $client.clone();
+            async move {
+                let listed = client
+                    .$rpc($request {
+                        page,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                let keys = listed.$items.into_iter().map($key).collect();
+                (keys, listed.page.unwrap().next_page_token)
+            }
+        }
+    };
+}
+
 /// The keys of a listing in one page of 500, and paged through two at a time,
 /// with the token of its first page of two. `list` answers a page with its
 /// items' keys and the next token.
@@ -110,21 +132,11 @@ fn refused<T: std::fmt::Debug>(result: Result<T, Status>) {
 async fn locations_page_by_id_and_a_token_serves_only_its_own_listing() {
     let inventory = listed().await;
     let client = inventory.client();
-    let list = |page| {
-        let mut client = client.clone();
-        async move {
-            let listed = client
-                .list_locations(ListLocationsRequest {
-                    page,
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            let ids = listed.locations.into_iter().map(|l| l.location_id);
-            (ids.collect(), listed.page.unwrap().next_page_token)
-        }
-    };
+    let list = listing!(
+        client,
+        list_locations(ListLocationsRequest).locations,
+        |l| { l.location_id }
+    );
     let (whole, paged, token) = both_ways(list).await;
     assert_eq!(whole, ["10", "20", "30", "4.0"]);
     assert_eq!(paged, whole);
@@ -148,21 +160,11 @@ async fn locations_page_by_id_and_a_token_serves_only_its_own_listing() {
 async fn movements_page_newest_first_and_a_token_serves_only_its_own_listing() {
     let inventory = listed().await;
     let client = inventory.client();
-    let list = |page| {
-        let mut client = client.clone();
-        async move {
-            let listed = client
-                .list_stock_movements(ListStockMovementsRequest {
-                    page,
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            let sequences = listed.movements.iter().map(|m| m.sequence.to_string());
-            (sequences.collect(), listed.page.unwrap().next_page_token)
-        }
-    };
+    let list = listing!(
+        client,
+        list_stock_movements(ListStockMovementsRequest).movements,
+        |m| { m.sequence.to_string() }
+    );
     let (whole, paged, token) = both_ways(list).await;
     // Six counts and five reservations.
     assert_eq!(whole.len(), 11);
@@ -189,21 +191,11 @@ async fn movements_page_newest_first_and_a_token_serves_only_its_own_listing() {
 async fn reservations_page_newest_first_and_a_token_serves_only_its_own_listing() {
     let inventory = listed().await;
     let client = inventory.client();
-    let list = |page| {
-        let mut client = client.clone();
-        async move {
-            let listed = client
-                .list_reservations(ListReservationsRequest {
-                    page,
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            let orders = listed.reservations.into_iter().map(|r| r.order_id);
-            (orders.collect(), listed.page.unwrap().next_page_token)
-        }
-    };
+    let list = listing!(
+        client,
+        list_reservations(ListReservationsRequest).reservations,
+        |r| { r.order_id }
+    );
     let (whole, paged, token) = both_ways(list).await;
     assert_eq!(
         whole,
@@ -230,24 +222,14 @@ async fn reservations_page_newest_first_and_a_token_serves_only_its_own_listing(
 async fn channel_policies_page_by_kind_and_name_and_a_token_serves_only_its_own_listing() {
     let inventory = listed().await;
     let client = inventory.client();
-    let list = |page| {
-        let mut client = client.clone();
-        async move {
-            let listed = client
-                .list_channel_availability_policies(ListChannelAvailabilityPoliciesRequest {
-                    page,
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            let channels = listed.policies.into_iter().map(|p| {
-                let channel = p.channel.unwrap();
-                format!("{}/{}", channel.kind, channel.name)
-            });
-            (channels.collect(), listed.page.unwrap().next_page_token)
+    let list = listing!(
+        client,
+        list_channel_availability_policies(ListChannelAvailabilityPoliciesRequest).policies,
+        |p| {
+            let channel = p.channel.unwrap();
+            format!("{}/{}", channel.kind, channel.name)
         }
-    };
+    );
     let (whole, paged, token) = both_ways(list).await;
     assert_eq!(whole, ["1/", "2/", "3/amazon-de", "3/otto.de", "3/zalando"]);
     assert_eq!(paged, whole);
@@ -274,24 +256,9 @@ async fn channel_policies_page_by_kind_and_name_and_a_token_serves_only_its_own_
 async fn low_stock_pages_furthest_under_first_and_a_token_serves_only_its_own_listing() {
     let inventory = listed().await;
     let client = inventory.client();
-    let list = |page| {
-        let mut client = client.clone();
-        async move {
-            let listed = client
-                .list_low_stock(ListLowStockRequest {
-                    page,
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            let rows = listed
-                .stock
-                .into_iter()
-                .map(|s| format!("{}@{}", s.sku, s.location_id));
-            (rows.collect(), listed.page.unwrap().next_page_token)
-        }
-    };
+    let list = listing!(client, list_low_stock(ListLowStockRequest).stock, |s| {
+        format!("{}@{}", s.sku, s.location_id)
+    });
     let (whole, paged, token) = both_ways(list).await;
     // tee-s at 20 is all reserved: 5 under; the rest tie at 0, then by sku, location.
     assert_eq!(
