@@ -135,7 +135,7 @@ async fn locations_page_by_id_and_a_token_serves_only_its_own_listing() {
     let list = listing!(
         client,
         list_locations(ListLocationsRequest).locations,
-        |l| { l.location_id }
+        |l| l.location_id
     );
     let (whole, paged, token) = both_ways(list).await;
     assert_eq!(whole, ["10", "20", "30", "4.0"]);
