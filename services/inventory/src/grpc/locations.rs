@@ -6,7 +6,10 @@ use oms_proto::inventory::v1 as pb;
 
 use super::{Inventory, convert::*};
 use crate::{
-    domain::{LocationId, location::LocationKind},
+    domain::{
+        LocationId,
+        location::{Location, LocationKind},
+    },
     error::InventoryError,
     store::locations::LocationFilter,
 };
@@ -15,7 +18,7 @@ use crate::{
 pub(super) fn check_put(
     violations: &mut FieldViolations,
     request: &pb::PutLocationRequest,
-) -> Option<crate::domain::location::Location> {
+) -> Option<Location> {
     let location = location(violations, request.location.as_ref());
     actor(violations, request.actor.as_ref());
     location
@@ -32,10 +35,10 @@ impl ListLocations {
         violations: &mut FieldViolations,
         request: &pb::ListLocationsRequest,
     ) -> Option<ListLocations> {
+        let pages = Pages::of_request(request, |r| r.page.take(), violations);
         let kinds = kinds(violations, &request.kinds, |code| {
             LocationKind::from_code(code).map(LocationKind::code)
         });
-        let pages = Pages::of_request(request, |r| r.page.take(), violations);
         Some(ListLocations {
             filter: LocationFilter {
                 kinds,
@@ -52,7 +55,7 @@ impl ListLocations {
 impl Inventory {
     pub(super) async fn put_location(
         &self,
-        location: crate::domain::location::Location,
+        location: Location,
     ) -> Result<pb::PutLocationResponse, InventoryError> {
         let (row, created) = self.store.put_location(&location).await?;
         // Active or not changes every total the location counts in.

@@ -49,7 +49,7 @@ impl StockChange {
         let change = Change::Count {
             on_hand: request.on_hand,
         };
-        let actor = request.actor.as_ref();
+        let actor = actor(violations, request.actor.as_ref());
         StockChange::with(violations, key, Some(change), actor, &request.note)
     }
 
@@ -73,10 +73,10 @@ impl StockChange {
             delta: request.delta,
             reason,
         });
+        let actor = actor(violations, request.actor.as_ref());
         if request.reference_id.chars().count() > 128 {
             violations.add("reference_id", "at most 128 characters");
         }
-        let actor = request.actor.as_ref();
         StockChange::with(violations, key, change, actor, &request.note)
     }
 
@@ -84,10 +84,9 @@ impl StockChange {
         violations: &mut FieldViolations,
         key: Option<(Sku, LocationId)>,
         change: Option<Change>,
-        actor: Option<&oms_proto::common::v1::Actor>,
+        actor: Option<Actor>,
         note: &str,
     ) -> Option<StockChange> {
-        let actor = self::actor(violations, actor);
         let note = self::note(violations, "note", note, MAX_NOTE);
         let (sku, location) = key?;
         Some(StockChange {
