@@ -27,12 +27,16 @@ fn main() -> Result<(), Box<dyn Error>> {
         descriptors.encode_to_vec(),
     )?;
 
+    let mut config = tonic_prost_build::Config::new();
+    // Every message knows its full name (`prost::Name`), so a page token can be
+    // bound to the RPC whose request it came from.
+    config.enable_type_names();
     tonic_prost_build::configure()
         // Maps encode in a fixed order, so a request's bytes (and its idempotency
         // fingerprint) do not change between retries.
         .btree_map(".")
         .include_file("oms.rs")
-        .compile_fds(descriptors)?;
+        .compile_fds_with_config(descriptors, config)?;
     Ok(())
 }
 

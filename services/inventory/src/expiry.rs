@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{store::Store, watch::LedgerFeed};
+use crate::{feed::LedgerFeed, store::Store};
 
 /// Reservations expired per transaction batch before looking again.
 const BATCH: i64 = 200;

@@ -2,11 +2,11 @@
 //! sites, and reservations that never oversell.
 //!
 //! - [`domain`]: identifiers, stock figures, the reservation state machine.
-//! - [`grpc`]: the `oms.inventory.v1.InventoryService` handlers.
+//! - [`grpc`]: the `oms.inventory.v1.InventoryService` handlers, by area.
 //! - [`store`]: Postgres, the truth; every change and its ledger entry.
 //! - [`locks`]: per-SKU stock locks in Redis, in front of the guarded writes.
 //! - [`expiry`]: the sweep that returns the stock of lapsed holds.
-//! - [`watch`]: the ledger feed behind WatchAvailability.
+//! - [`feed`]: the ledger feed behind WatchAvailability and the cache.
 //!
 //! [`run`] serves it all on a listener until shutdown; `main.rs` calls it with
 //! the configuration from the environment, tests with a fresh database.
@@ -15,12 +15,12 @@ pub mod cache;
 pub mod domain;
 pub mod error;
 pub mod expiry;
+pub mod feed;
 pub mod grpc;
 pub mod locks;
 pub mod store;
 #[cfg(feature = "test-util")]
 pub mod test_util;
-pub mod watch;
 
 use std::{sync::Arc, time::Duration};
 
@@ -37,9 +37,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     cache::AvailabilityCache,
+    feed::LedgerFeed,
+    grpc::WatchConfig,
     locks::{LockConfig, StockLocks},
     store::Store,
-    watch::{LedgerFeed, WatchConfig},
 };
 
 /// The service's own migrations, run at start after the platform's.

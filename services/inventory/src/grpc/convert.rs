@@ -1,5 +1,7 @@
-//! Proto <-> domain: requests are checked field by field into domain values,
-//! rows become proto messages.
+//! Proto <-> domain: fields of requests checked one by one into domain values
+//! (each bad field recorded as a violation), rows turned into proto messages.
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 pub use oms_platform::convert::{actor, channel_to_proto, timestamp};
@@ -23,12 +25,18 @@ use crate::{
     },
 };
 
-/// A timestamp from a request; `None` (with a violation) when out of range.
-pub fn from_timestamp(
+/// Most SKUs one request may name.
+pub const MAX_SKUS: usize = 1000;
+/// Most lines of a transfer or a restock.
+const MAX_LINES: usize = 500;
+
+/// An optional timestamp; `None` when unset, or (with a violation) out of range.
+pub fn time(
     violations: &mut FieldViolations,
     field: &str,
-    time: &Timestamp,
+    time: Option<&Timestamp>,
 ) -> Option<DateTime<Utc>> {
+    let time = time?;
     let nanos = u32::try_from(time.nanos).ok();
     let parsed = nanos.and_then(|nanos| DateTime::from_timestamp(time.seconds, nanos));
     if parsed.is_none() {
@@ -49,6 +57,18 @@ pub fn location_id(
     violations.check(field, LocationId::parse(value))
 }
 
+/// The (SKU, location) of a call on one stock row, from its `sku` and
+/// `location_id` fields.
+pub fn stock_key(
+    violations: &mut FieldViolations,
+    sku_value: &str,
+    location_value: &str,
+) -> Option<(Sku, LocationId)> {
+    let sku = sku(violations, "sku", sku_value);
+    let location = location_id(violations, "location_id", location_value);
+    Some((sku?, location?))
+}
+
 pub fn order_id(violations: &mut FieldViolations, value: &str) -> Option<OrderId> {
     violations.check("order_id", OrderId::parse(value))
 }
@@ -61,12 +81,26 @@ pub fn quantity(
     violations.check(field, Quantity::new(value))
 }
 
+/// An optional channel; `None` when unset, or (with a violation) bad.
 pub fn channel(
     violations: &mut FieldViolations,
     field: &str,
-    channel: &common::Channel,
+    channel: Option<&common::Channel>,
 ) -> Option<Channel> {
+    let channel = channel?;
     violations.check(field, Channel::new(channel.kind, &channel.name))
+}
+
+/// A channel the request must name.
+pub fn required_channel(
+    violations: &mut FieldViolations,
+    field: &str,
+    value: Option<&common::Channel>,
+) -> Option<Channel> {
+    if value.is_none() {
+        violations.add(field, "required");
+    }
+    channel(violations, field, value)
 }
 
 pub fn note(violations: &mut FieldViolations, field: &str, value: &str, max: usize) -> String {
@@ -75,32 +109,93 @@ pub fn note(violations: &mut FieldViolations, field: &str, value: &str, max: usi
         .unwrap_or_default()
 }
 
+/// The stored codes of a `kinds` filter, each a known kind of `code`.
+pub fn kinds(
+    violations: &mut FieldViolations,
+    kinds: &[i32],
+    code: impl Fn(i32) -> Option<i16>,
+) -> Vec<i16> {
+    let mut codes = Vec::new();
+    for (index, kind) in kinds.iter().enumerate() {
+        match code(*kind) {
+            Some(code) => codes.push(code),
+            None => violations.add(format!("kinds[{index}]"), "unspecified or unknown kind"),
+        }
+    }
+    codes
+}
+
+/// A transfer or a restock holds 1 to 500 lines.
+pub fn line_count(violations: &mut FieldViolations, lines: usize) {
+    if lines == 0 || lines > MAX_LINES {
+        violations.add("lines", "must hold 1 to 500 lines");
+    }
+}
+
+/// SKUs of a request: each valid, none twice; 1 to 1000 when `required`.
+pub fn sku_list(violations: &mut FieldViolations, skus: &[String], required: bool) -> Vec<String> {
+    if (required && skus.is_empty()) || skus.len() > MAX_SKUS {
+        violations.add(
+            "skus",
+            if required {
+                "must hold 1 to 1000 skus"
+            } else {
+                "at most 1000 skus"
+            },
+        );
+    }
+    let mut seen = HashSet::new();
+    for (index, value) in skus.iter().enumerate() {
+        if Sku::parse(value).is_err() {
+            violations.add(
+                format!("skus[{index}]"),
+                "must be 1 to 64 characters of [A-Za-z0-9._-]",
+            );
+        } else if !seen.insert(value) {
+            violations.add(format!("skus[{index}]"), "repeats an earlier sku");
+        }
+    }
+    skus.to_vec()
+}
+
+/// The units of `lines[index]` of a Reserve or a Restock: SKU, location and
+/// quantity.
+pub fn units_line(
+    violations: &mut FieldViolations,
+    index: usize,
+    (sku_value, location_value, quantity_value): (&str, &str, i32),
+) -> Option<ReservationLine> {
+    let sku = sku(violations, format!("lines[{index}].sku"), sku_value);
+    let location = location_id(
+        violations,
+        format!("lines[{index}].location_id"),
+        location_value,
+    );
+    let quantity = quantity(
+        violations,
+        format!("lines[{index}].quantity"),
+        quantity_value,
+    );
+    Some(ReservationLine {
+        sku: sku?,
+        location_id: location?,
+        quantity: quantity?,
+    })
+}
+
 /// Lines of a Reserve, each checked; `None` when any is bad.
 pub fn reservation_lines(
     violations: &mut FieldViolations,
     lines: &[pb::ReservationLine],
 ) -> Option<Vec<ReservationLine>> {
-    let mut parsed = Vec::with_capacity(lines.len());
-    for (index, line) in lines.iter().enumerate() {
-        let sku = sku(violations, format!("lines[{index}].sku"), &line.sku);
-        let location = location_id(
-            violations,
-            format!("lines[{index}].location_id"),
-            &line.location_id,
-        );
-        let quantity = quantity(
-            violations,
-            format!("lines[{index}].quantity"),
-            line.quantity,
-        );
-        if let (Some(sku), Some(location_id), Some(quantity)) = (sku, location, quantity) {
-            parsed.push(ReservationLine {
-                sku,
-                location_id,
-                quantity,
-            });
-        }
-    }
+    let parsed: Vec<ReservationLine> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(index, line)| {
+            let units = (line.sku.as_str(), line.location_id.as_str(), line.quantity);
+            units_line(violations, index, units)
+        })
+        .collect();
     (parsed.len() == lines.len()).then_some(parsed)
 }
 

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::{Store, page_size};
+use super::Store;
 use crate::{
     domain::{Actor, Channel, LocationId, location::Location},
     error::InventoryError,
@@ -118,15 +118,13 @@ impl Store {
             .ok_or_else(|| InventoryError::not_found("location", location_id.as_str()))
     }
 
-    /// A page of locations after `after` (a location id), ordered by id; the
-    /// second value is the next page's token.
+    /// Up to `limit` locations after `after` (a location id), ordered by id.
     pub async fn list_locations(
         &self,
         filter: &LocationFilter,
-        after: &str,
-        page_size_requested: i32,
-    ) -> Result<(Vec<LocationRow>, String), InventoryError> {
-        let limit = page_size(page_size_requested);
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<LocationRow>, InventoryError> {
         let sql = format!(
             "SELECT {LOCATION_COLUMNS} FROM locations
              WHERE location_id > $1
@@ -138,17 +136,17 @@ impl Store {
              ORDER BY location_id
              LIMIT $7"
         );
-        let rows: Vec<LocationRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(after)
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(after.unwrap_or_default())
             .bind(&filter.kinds)
             .bind(&filter.country_codes)
             .bind(filter.active)
             .bind(filter.ships_to_customers)
             .bind(filter.store_pickup)
-            .bind(limit + 1)
+            .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        Ok(next_page(rows, limit, |row| row.location_id.clone()))
+        Ok(rows)
     }
 
     /// The ids among `location_ids` that are not locations.
@@ -212,15 +210,16 @@ impl Store {
         Ok(row)
     }
 
-    /// A page of policies after `after` ("<kind>/<name>"), of one kind or all (0).
+    /// Up to `limit` policies of one kind or all (0) after `after` (kind and
+    /// name), ordered by kind, then name.
     pub async fn list_channel_policies(
         &self,
         kind: i16,
-        after: (i16, String),
-        page_size_requested: i32,
-    ) -> Result<(Vec<ChannelPolicyRow>, String), InventoryError> {
-        let limit = page_size(page_size_requested);
-        let rows: Vec<ChannelPolicyRow> = sqlx::query_as(
+        after: Option<&(i16, String)>,
+        limit: i64,
+    ) -> Result<Vec<ChannelPolicyRow>, InventoryError> {
+        let (after_kind, after_name) = after.map_or((0, ""), |(kind, name)| (*kind, name));
+        let rows = sqlx::query_as(
             "SELECT channel_kind, channel_name, safety_buffer, location_ids, update_time,
                  updated_by_kind, updated_by_id
              FROM channel_policies
@@ -228,31 +227,12 @@ impl Store {
              ORDER BY channel_kind, channel_name
              LIMIT $4",
         )
-        .bind(after.0)
-        .bind(&after.1)
+        .bind(after_kind)
+        .bind(after_name)
         .bind(kind)
-        .bind(limit + 1)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(next_page(rows, limit, |row| {
-            format!("{}/{}", row.channel_kind, row.channel_name)
-        }))
-    }
-}
-
-/// Trims a page fetched with one extra row, and returns the next page's token
-/// (empty on the last page).
-pub(crate) fn next_page<T>(
-    mut rows: Vec<T>,
-    limit: i64,
-    token: impl Fn(&T) -> String,
-) -> (Vec<T>, String) {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    if rows.len() > limit {
-        rows.truncate(limit);
-        let next = rows.last().map(token).unwrap_or_default();
-        (rows, next)
-    } else {
-        (rows, String::new())
+        Ok(rows)
     }
 }

@@ -122,11 +122,3 @@ pub struct MovementMeta<'a> {
     pub reference_id: &'a str,
     pub note: &'a str,
 }
-
-/// Page tokens are the text of the last item's sort key.
-pub(crate) fn page_size(requested: i32) -> i64 {
-    match requested {
-        0 => 50,
-        size => i64::from(size.clamp(1, 500)),
-    }
-}

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use super::{Store, page_size};
+use super::Store;
 use crate::{
     domain::{
         Actor, Channel, LocationId, MovementKind, OrderId, Quantity, ReservationLine,
@@ -533,14 +533,13 @@ impl Store {
             .ok_or_else(|| InventoryError::not_found("reservation", order_id.as_str()))
     }
 
-    /// A page of reservations after `after` (create time and id), newest first.
+    /// Up to `limit` reservations after `after` (create time and id), newest first.
     pub async fn list_reservations(
         &self,
         filter: &ReservationFilter,
         after: Option<(DateTime<Utc>, Uuid)>,
-        page_size_requested: i32,
-    ) -> Result<(Vec<ReservationRecord>, String), InventoryError> {
-        let limit = page_size(page_size_requested);
+        limit: i64,
+    ) -> Result<Vec<ReservationRecord>, InventoryError> {
         let (channel_kind, channel_name) = filter
             .channel
             .as_ref()
@@ -570,20 +569,10 @@ impl Store {
             .bind(channel_kind)
             .bind(channel_name)
             .bind(filter.expire_before)
-            .bind(limit + 1)
+            .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        let records = rows
-            .into_iter()
-            .map(ReservationRecord::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(super::locations::next_page(records, limit, |record| {
-            format!(
-                "{}/{}",
-                record.create_time.to_rfc3339(),
-                record.reservation_id
-            )
-        }))
+        rows.into_iter().map(ReservationRecord::try_from).collect()
     }
 }
 

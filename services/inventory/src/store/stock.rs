@@ -4,9 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use super::{
-    MOVEMENT_COLUMNS, MovementMeta, MovementRow, STOCK_COLUMNS, StockRow, Store, page_size,
-};
+use super::{MOVEMENT_COLUMNS, MovementMeta, MovementRow, STOCK_COLUMNS, StockRow, Store};
 use crate::{
     domain::{AdjustmentReason, LocationId, MovementKind, Quantity, Sku, StockFigures},
     error::{InventoryError, Shortage},
@@ -177,6 +175,20 @@ impl Store {
         Ok(Some((stock, movement)))
     }
 
+    /// [`Store::change_stock`] for a change that always records an entry
+    /// (every change but a safety stock).
+    pub async fn apply_change(
+        tx: &mut PgConnection,
+        sku: &Sku,
+        location_id: &LocationId,
+        change: Change,
+        meta: &MovementMeta<'_>,
+    ) -> Result<(StockRow, MovementRow), InventoryError> {
+        Store::change_stock(tx, sku, location_id, change, meta)
+            .await?
+            .ok_or_else(|| InventoryError::Corrupt(format!("a {change:?} recorded nothing")))
+    }
+
     /// Sets the low-stock threshold (no ledger entry: it changes no units).
     pub async fn set_threshold(
         &self,
@@ -228,17 +240,19 @@ impl Store {
         Ok(rows)
     }
 
-    /// A page of low (SKU, location) pairs, furthest under first.
+    /// Up to `limit` low (SKU, location) pairs after `after` (gap under the
+    /// threshold, SKU, location), furthest under first.
     pub async fn low_stock(
         &self,
         location_ids: &[String],
         skus: &[String],
-        after: Option<(i32, String, String)>,
-        page_size_requested: i32,
-    ) -> Result<(Vec<StockRow>, String), InventoryError> {
-        let limit = page_size(page_size_requested);
-        let (after_gap, after_sku, after_location) =
-            after.unwrap_or((i32::MIN, String::new(), String::new()));
+        after: Option<&(i32, String, String)>,
+        limit: i64,
+    ) -> Result<Vec<StockRow>, InventoryError> {
+        let (after_gap, after_sku, after_location) = after
+            .map_or((i32::MIN, "", ""), |(gap, sku, location)| {
+                (*gap, sku.as_str(), location.as_str())
+            });
         let sql = format!(
             "SELECT {} FROM (
                  SELECT s.*, greatest(s.on_hand - s.reserved, 0) - s.low_stock_threshold AS gap
@@ -254,29 +268,25 @@ impl Store {
              LIMIT $6",
             qualified(STOCK_COLUMNS, "s")
         );
-        let rows: Vec<StockRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(location_ids)
             .bind(skus)
             .bind(after_gap)
             .bind(after_sku)
             .bind(after_location)
-            .bind(limit + 1)
+            .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        Ok(super::locations::next_page(rows, limit, |row| {
-            let gap = row.figures().available() - row.low_stock_threshold;
-            format!("{gap}/{}/{}", row.sku, row.location_id)
-        }))
+        Ok(rows)
     }
 
-    /// A page of ledger entries before `before` (a sequence), newest first.
+    /// Up to `limit` ledger entries before `before` (a sequence), newest first.
     pub async fn movements(
         &self,
         filter: &MovementFilter,
-        before: i64,
-        page_size_requested: i32,
-    ) -> Result<(Vec<MovementRow>, String), InventoryError> {
-        let limit = page_size(page_size_requested);
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<MovementRow>, InventoryError> {
         let sql = format!(
             "SELECT {MOVEMENT_COLUMNS} FROM stock_movements
              WHERE sequence < $1
@@ -289,20 +299,18 @@ impl Store {
              ORDER BY sequence DESC
              LIMIT $8"
         );
-        let rows: Vec<MovementRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(before)
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(before.unwrap_or(i64::MAX))
             .bind(&filter.sku)
             .bind(&filter.location_id)
             .bind(&filter.kinds)
             .bind(&filter.reference_id)
             .bind(filter.start_time)
             .bind(filter.end_time)
-            .bind(limit + 1)
+            .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        Ok(super::locations::next_page(rows, limit, |row| {
-            row.sequence.to_string()
-        }))
+        Ok(rows)
     }
 
     /// Orders and units reserved (held or committed) at `location_id` since `since`.
@@ -503,15 +511,14 @@ impl Store {
                 applied[index] = Some((stock, movement));
                 continue;
             }
-            let (stock, movement) = Store::change_stock(
+            let (stock, movement) = Store::apply_change(
                 &mut tx,
                 &line.sku,
                 &line.location_id,
                 Change::Restock(line.quantity),
                 &meta,
             )
-            .await?
-            .ok_or_else(|| InventoryError::Corrupt("a restock recorded nothing".into()))?;
+            .await?;
             sqlx::query(
                 "INSERT INTO restock_lines (source, source_id, line_id, sku, location_id, quantity, sequence)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -8,6 +8,7 @@ mod cache;
 mod contention;
 mod helpers;
 mod locations;
+mod paging;
 mod reservations;
 mod stock;
 mod watch;

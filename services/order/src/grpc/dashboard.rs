@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration as ChronoDuration, NaiveDate, Utc};
-use oms_platform::{error::FieldViolations, idempotency::fingerprint};
+use oms_platform::{error::FieldViolations, paging::Pages};
 use oms_proto::{common::v1 as common, order::v1 as pb};
 
 use super::convert::timestamp;
@@ -37,20 +37,6 @@ fn channels(
         }
     }
     parsed
-}
-
-/// The filter hash that ties a page token to the request it came from.
-fn request_hash(request: &pb::SearchOrdersRequest) -> String {
-    let mut unpaged = request.clone();
-    unpaged.page = None;
-    fingerprint(&unpaged)[..8]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
-pub fn page_token(request: &pb::SearchOrdersRequest, cursor: &Cursor) -> String {
-    format!("{}.{}", request_hash(request), cursor.encode())
 }
 
 /// Checks a SearchOrders request.
@@ -125,23 +111,16 @@ pub fn search_request(
             SortField::CreateTime
         }
     };
-    let page = request.page.clone().unwrap_or_default();
-    if !(0..=500).contains(&page.page_size) {
-        v.add("page.page_size", "must be 0 to 500");
+    // Bound to the filters with the sort, so a token's cursor is of this sort
+    // unless someone made the token up.
+    let pages = Pages::<Cursor>::of_request(request, |r| r.page.take(), &mut v);
+    if pages
+        .after
+        .as_ref()
+        .is_some_and(|after| after.sort() != sort)
+    {
+        v.add("page.page_token", "not a token of this sort");
     }
-    let after = if page.page_token.is_empty() {
-        None
-    } else {
-        let cursor = page
-            .page_token
-            .split_once('.')
-            .filter(|(hash, _)| *hash == request_hash(request))
-            .and_then(|(_, cursor)| Cursor::decode(sort, cursor));
-        if cursor.is_none() {
-            v.add("page.page_token", "not a token of this search and sort");
-        }
-        cursor
-    };
     if !v.is_empty() {
         return Err(OrderError::Invalid(v));
     }
@@ -158,20 +137,20 @@ pub fn search_request(
         phone: phone.map(|phone| phone.as_str().to_owned()),
         query,
     };
-    let size = if page.page_size == 0 {
-        50
-    } else {
-        i64::from(page.page_size)
-    };
     Ok((
         filter,
         Page {
             sort,
             ascending: request.ascending,
-            size,
-            after,
+            pages,
         },
     ))
+}
+
+/// Cuts the rows of a search (fetched for `page`) to the page, and says where
+/// the next one starts.
+pub fn next_page(page: &Page, rows: &mut Vec<SummaryRow>) -> common::PageResponse {
+    page.pages.finish(rows, |row| Cursor::of(page.sort, row))
 }
 
 pub fn summary(row: &SummaryRow) -> pb::OrderSummary {

@@ -194,14 +194,11 @@ impl OrderService for Orders {
     ) -> Result<Response<pb::SearchOrdersResponse>, Status> {
         let request = request.into_inner();
         let (filter, page) = dashboard::search_request(&request)?;
-        let (rows, next) = self.store.search(&filter, &page).await?;
+        let mut rows = self.store.search(&filter, &page).await?;
+        let next = dashboard::next_page(&page, &mut rows);
         Ok(Response::new(pb::SearchOrdersResponse {
             orders: rows.iter().map(dashboard::summary).collect(),
-            page: Some(common::PageResponse {
-                next_page_token: next
-                    .map(|cursor| dashboard::page_token(&request, &cursor))
-                    .unwrap_or_default(),
-            }),
+            page: Some(next),
         }))
     }
 

@@ -3,6 +3,7 @@
 //! can use its index.
 
 use chrono::{DateTime, Utc};
+use oms_platform::paging::{self, Pages};
 use sqlx::{FromRow, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -63,7 +64,8 @@ pub enum Cursor {
 }
 
 impl Cursor {
-    fn of(sort: SortField, row: &SummaryRow) -> Cursor {
+    /// The cursor of `row` in a search sorted by `sort`.
+    pub fn of(sort: SortField, row: &SummaryRow) -> Cursor {
         match sort {
             SortField::CreateTime => Cursor::CreateTime(row.create_time, row.order_id),
             SortField::GrandTotal => Cursor::GrandTotal(row.grand_total, row.order_id),
@@ -71,33 +73,33 @@ impl Cursor {
         }
     }
 
-    /// The cursor as text: the part of a page token after the filter hash.
-    pub fn encode(&self) -> String {
+    /// The sort whose pages this cursor starts.
+    pub fn sort(&self) -> SortField {
         match self {
-            Cursor::CreateTime(time, id) => format!("c~{}~{id}", time.timestamp_micros()),
-            Cursor::GrandTotal(total, id) => format!("g~{total}~{id}"),
-            Cursor::Status(status, time, id) => {
-                format!("s~{status}~{}~{id}", time.timestamp_micros())
-            }
+            Cursor::CreateTime(..) => SortField::CreateTime,
+            Cursor::GrandTotal(..) => SortField::GrandTotal,
+            Cursor::Status(..) => SortField::Status,
+        }
+    }
+}
+
+/// In a page token: the sort's letter, then its key (`c.<time>.<id>`).
+impl paging::Cursor for Cursor {
+    fn encode(&self) -> String {
+        match self {
+            Cursor::CreateTime(time, id) => format!("c.{}", (*time, *id).encode()),
+            Cursor::GrandTotal(total, id) => format!("g.{}", (*total, *id).encode()),
+            Cursor::Status(status, time, id) => format!("s.{}", (*status, *time, *id).encode()),
         }
     }
 
-    /// Reads a cursor of `sort`; `None` when it is not one.
-    pub fn decode(sort: SortField, text: &str) -> Option<Cursor> {
-        let parts: Vec<&str> = text.split('~').collect();
-        let time = |micros: &str| DateTime::from_timestamp_micros(micros.parse().ok()?);
-        match (sort, parts.as_slice()) {
-            (SortField::CreateTime, ["c", micros, id]) => {
-                Some(Cursor::CreateTime(time(micros)?, id.parse().ok()?))
-            }
-            (SortField::GrandTotal, ["g", total, id]) => {
-                Some(Cursor::GrandTotal(total.parse().ok()?, id.parse().ok()?))
-            }
-            (SortField::Status, ["s", status, micros, id]) => Some(Cursor::Status(
-                status.parse().ok()?,
-                time(micros)?,
-                id.parse().ok()?,
-            )),
+    fn decode(text: &str) -> Option<Cursor> {
+        let (sort, key) = text.split_once('.')?;
+        match sort {
+            "c" => paging::Cursor::decode(key).map(|(time, id)| Cursor::CreateTime(time, id)),
+            "g" => paging::Cursor::decode(key).map(|(total, id)| Cursor::GrandTotal(total, id)),
+            "s" => paging::Cursor::decode(key)
+                .map(|(status, time, id)| Cursor::Status(status, time, id)),
             _ => None,
         }
     }
@@ -122,13 +124,12 @@ pub struct OrderFilter {
     pub query: Option<String>,
 }
 
-/// A page request.
+/// A page request: the sort, its direction, and which page.
 #[derive(Debug, Clone)]
 pub struct Page {
     pub sort: SortField,
     pub ascending: bool,
-    pub size: i64,
-    pub after: Option<Cursor>,
+    pub pages: Pages<Cursor>,
 }
 
 fn push_filters(builder: &mut QueryBuilder<Postgres>, filter: &OrderFilter) {
@@ -196,12 +197,13 @@ fn push_filters(builder: &mut QueryBuilder<Postgres>, filter: &OrderFilter) {
 }
 
 impl Store {
-    /// One page of orders; the second value is the cursor of the next page.
+    /// The orders of a page, and one more when another page follows
+    /// ([`Pages::fetch`]).
     pub async fn search(
         &self,
         filter: &OrderFilter,
         page: &Page,
-    ) -> Result<(Vec<SummaryRow>, Option<Cursor>), OrderError> {
+    ) -> Result<Vec<SummaryRow>, OrderError> {
         let mut builder =
             QueryBuilder::<Postgres>::new(format!("SELECT {SUMMARY_COLUMNS} FROM orders"));
         push_filters(&mut builder, filter);
@@ -210,7 +212,7 @@ impl Store {
         } else {
             ("<", "DESC")
         };
-        match &page.after {
+        match &page.pages.after {
             None => {}
             Some(Cursor::CreateTime(time, id)) => {
                 builder
@@ -253,16 +255,8 @@ impl Store {
                 " ORDER BY status {before}, create_time DESC, order_id DESC"
             )),
         };
-        builder.push(" LIMIT ").push_bind(page.size + 1);
-        let mut rows: Vec<SummaryRow> = builder.build_query_as().fetch_all(&self.pool).await?;
-        let size = usize::try_from(page.size).unwrap_or(usize::MAX);
-        let next = if rows.len() > size {
-            rows.truncate(size);
-            rows.last().map(|row| Cursor::of(page.sort, row))
-        } else {
-            None
-        };
-        Ok((rows, next))
+        builder.push(" LIMIT ").push_bind(page.pages.fetch());
+        Ok(builder.build_query_as().fetch_all(&self.pool).await?)
     }
 
     /// Orders of a customer by email or phone (either matches), newest first.
@@ -368,7 +362,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursors_round_trip_for_their_sort_only() {
+    fn cursors_round_trip_and_keep_their_sort() {
+        use paging::Cursor as _;
         let id = Uuid::now_v7();
         let time = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
         for (sort, cursor) in [
@@ -376,10 +371,11 @@ mod tests {
             (SortField::GrandTotal, Cursor::GrandTotal(4999, id)),
             (SortField::Status, Cursor::Status(2, time, id)),
         ] {
-            assert_eq!(Cursor::decode(sort, &cursor.encode()), Some(cursor.clone()));
+            let read = Cursor::decode(&cursor.encode());
+            assert_eq!(read.as_ref().map(Cursor::sort), Some(sort));
+            assert_eq!(read, Some(cursor));
         }
-        let created = Cursor::CreateTime(time, id).encode();
-        assert_eq!(Cursor::decode(SortField::GrandTotal, &created), None);
-        assert_eq!(Cursor::decode(SortField::CreateTime, "c~x~y"), None);
+        assert_eq!(Cursor::decode("c.x.y"), None);
+        assert_eq!(Cursor::decode("x.1.2"), None);
     }
 }

@@ -334,13 +334,26 @@ async fn pages_stay_stable_while_new_orders_arrive() {
             sku: "CAP".into(),
             page: Some(PageRequest {
                 page_size: 3,
-                page_token: token,
+                page_token: token.clone(),
             }),
             ..SearchOrdersRequest::default()
         })
         .await
         .unwrap_err();
     assert_eq!(bad_fields(&foreign), ["page.page_token"]);
+    // The sort is part of what a token is bound to.
+    let resorted = client
+        .search_orders(SearchOrdersRequest {
+            sort_by: OrderSortField::GrandTotal as i32,
+            page: Some(PageRequest {
+                page_size: 3,
+                page_token: token,
+            }),
+            ..SearchOrdersRequest::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&resorted), ["page.page_token"]);
     orders.stop().await;
 }
 

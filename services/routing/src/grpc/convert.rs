@@ -41,18 +41,6 @@ pub fn channel(
     }
 }
 
-/// Page size and token of a list request, the size checked.
-pub fn check_page(
-    violations: &mut FieldViolations,
-    page: Option<&common::PageRequest>,
-) -> (i32, String) {
-    let page = page.cloned().unwrap_or_default();
-    if !(0..=500).contains(&page.page_size) {
-        violations.add("page.page_size", "must be 0 to 500");
-    }
-    (page.page_size, page.page_token)
-}
-
 /// A policy spec from PutRoutingPolicy, checked under the field path `spec`.
 pub fn spec(
     violations: &mut FieldViolations,

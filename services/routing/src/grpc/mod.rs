@@ -7,15 +7,15 @@ mod convert;
 
 use std::collections::HashSet;
 
-use oms_platform::error::FieldViolations;
+use oms_platform::{error::FieldViolations, paging::Pages};
 use oms_proto::routing::v1::{self as pb, routing_service_server::RoutingService};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::{self, Channel, FilterKind, LocationId, PlanError},
+    domain::{self, FilterKind, LocationId, PlanError},
     error::RoutingError,
     inventory::Inventory,
-    store::{PutPolicy, Store},
+    store::{PolicyRecord, PutPolicy, Store},
 };
 
 use convert::*;
@@ -77,27 +77,6 @@ fn invalid(violations: FieldViolations) -> Result<(), RoutingError> {
 /// Unwraps what validation produced once `violations` is known to be empty.
 fn checked<T>(value: Option<T>) -> Result<T, RoutingError> {
     value.ok_or_else(|| RoutingError::invalid("request", "invalid"))
-}
-
-fn page_response(token: String) -> Option<oms_proto::common::v1::PageResponse> {
-    Some(oms_proto::common::v1::PageResponse {
-        next_page_token: token,
-    })
-}
-
-/// Page tokens of ListRoutingPolicies: `<channel kind>:<version>:<channel name>`
-/// of the last policy version of the page.
-fn policy_token(kind: i16, name: &str, version: i32) -> String {
-    format!("{kind}:{version}:{name}")
-}
-
-fn parse_policy_token(token: &str) -> Option<(i16, String, i32)> {
-    let mut parts = token.splitn(3, ':');
-    let kind = parts.next()?.parse().ok()?;
-    let version = parts.next()?.parse().ok()?;
-    let name = parts.next()?;
-    let valid_name = name.is_empty() || Channel::new(i32::from(kind), name).is_ok();
-    (valid_name && (0..=5).contains(&kind)).then(|| (kind, name.to_owned(), version))
 }
 
 #[tonic::async_trait]
@@ -226,16 +205,7 @@ impl RoutingService for Routing {
     ) -> Result<Response<pb::ListRoutingPoliciesResponse>, Status> {
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
-        let (size, token) = check_page(&mut violations, request.page.as_ref());
-        let after = if token.is_empty() {
-            None
-        } else {
-            let parsed = parse_policy_token(&token);
-            if parsed.is_none() {
-                violations.add("page.page_token", "not a token of this list");
-            }
-            parsed
-        };
+        let pages = Pages::of_request(&request, |r| r.page.take(), &mut violations);
         let channel_kind = match request.channel_kind {
             0 => None,
             kind @ 1..=5 => i16::try_from(kind).ok(),
@@ -245,16 +215,19 @@ impl RoutingService for Routing {
             }
         };
         invalid(violations)?;
-        let (records, next) = self
+        let mut records = self
             .store
-            .list_policies(channel_kind, request.all_versions, after, size)
+            .list_policies(
+                channel_kind,
+                request.all_versions,
+                pages.after.as_ref(),
+                pages.fetch(),
+            )
             .await?;
+        let page = pages.finish(&mut records, PolicyRecord::list_key);
         Ok(Response::new(pb::ListRoutingPoliciesResponse {
             policies: records.iter().map(policy_to_proto).collect(),
-            page: page_response(
-                next.map(|(kind, name, version)| policy_token(kind, &name, version))
-                    .unwrap_or_default(),
-            ),
+            page: Some(page),
         }))
     }
 
@@ -332,33 +305,16 @@ impl RoutingService for Routing {
     ) -> Result<Response<pb::ListLocationAttributesResponse>, Status> {
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
-        let (size, token) = check_page(&mut violations, request.page.as_ref());
-        if !token.is_empty() && LocationId::parse(&token).is_err() {
-            violations.add("page.page_token", "not a token of this list");
-        }
+        let pages = Pages::<String>::of_request(&request, |r| r.page.take(), &mut violations);
         invalid(violations)?;
-        let (rows, next) = self.store.list_attributes(&token, size).await?;
+        let mut rows = self
+            .store
+            .list_attributes(pages.after.as_deref(), pages.fetch())
+            .await?;
+        let page = pages.finish(&mut rows, |row| row.location_id.clone());
         Ok(Response::new(pb::ListLocationAttributesResponse {
             attributes: rows.iter().map(attributes_to_proto).collect(),
-            page: page_response(next),
+            page: Some(page),
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_policy_page_token_round_trips_and_junk_is_refused() {
-        let token = policy_token(3, "amazon-de", 7);
-        assert_eq!(
-            parse_policy_token(&token),
-            Some((3, "amazon-de".to_owned(), 7))
-        );
-        assert_eq!(parse_policy_token("0:1:"), Some((0, String::new(), 1)));
-        assert_eq!(parse_policy_token("x"), None);
-        assert_eq!(parse_policy_token("9:1:web"), None);
-        assert_eq!(parse_policy_token("3:1:Bad Name"), None);
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::{Store, page_size};
+use super::Store;
 use crate::{
     domain::{Actor, LocationAttributes, LocationId},
     error::RoutingError,
@@ -85,30 +85,22 @@ impl Store {
             .collect())
     }
 
-    /// A page of configured locations by location id, after `after`; the next
-    /// page's token when there is more.
+    /// Up to `limit` configured locations after `after`, by location id.
     pub async fn list_attributes(
         &self,
-        after: &str,
-        page_size_requested: i32,
-    ) -> Result<(Vec<AttributesRow>, String), RoutingError> {
-        let limit = page_size(page_size_requested);
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AttributesRow>, RoutingError> {
         let sql = format!(
             "SELECT {ATTRIBUTE_COLUMNS} FROM location_attributes
              WHERE location_id > $1 ORDER BY location_id LIMIT $2"
         );
-        let mut rows: Vec<AttributesRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(after)
-            .bind(limit + 1)
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(after.unwrap_or_default())
+            .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let next = match rows.last() {
-            Some(last) if more => last.location_id.clone(),
-            _ => String::new(),
-        };
-        Ok((rows, next))
+        Ok(rows)
     }
 
     /// True when Postgres knows `time_zone` as an IANA zone name.

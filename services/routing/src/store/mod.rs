@@ -24,11 +24,3 @@ impl Store {
         Store { pool }
     }
 }
-
-/// Rows per page: 0 means 50, at most 500.
-pub(crate) fn page_size(requested: i32) -> i64 {
-    match requested {
-        0 => 50,
-        size => i64::from(size.clamp(1, 500)),
-    }
-}

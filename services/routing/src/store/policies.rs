@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 
-use super::{Store, page_size};
+use super::Store;
 use crate::{
     domain::{
         Actor, ActorKind, Channel, PolicySpec,
@@ -48,6 +48,12 @@ impl PolicyRecord {
             version: self.version,
             spec: self.spec.clone(),
         }
+    }
+
+    /// Where it stands in ListRoutingPolicies: channel kind, name, version.
+    pub fn list_key(&self) -> (i16, String, i32) {
+        let (kind, name) = channel_key(self.channel.as_ref());
+        (kind, name.to_owned(), self.version)
     }
 }
 
@@ -283,18 +289,17 @@ impl Store {
         Ok((record, true))
     }
 
-    /// A page of policies: the default first, then by channel kind and name;
-    /// within a policy newest version first. `after` is the last row's
-    /// (channel kind, channel name, version) from the previous page.
+    /// Up to `limit` policies: the default first, then by channel kind and
+    /// name; within a policy newest version first. `after` is the
+    /// [`PolicyRecord::list_key`] of the previous page's last row.
     pub async fn list_policies(
         &self,
         channel_kind: Option<i16>,
         all_versions: bool,
-        after: Option<(i16, String, i32)>,
-        page_size_requested: i32,
-    ) -> Result<(Vec<PolicyRecord>, Option<(i16, String, i32)>), RoutingError> {
-        let limit = page_size(page_size_requested);
-        let (after_kind, after_name, after_version) = match &after {
+        after: Option<&(i16, String, i32)>,
+        limit: i64,
+    ) -> Result<Vec<PolicyRecord>, RoutingError> {
+        let (after_kind, after_name, after_version) = match after {
             Some((kind, name, version)) => (Some(*kind), name.as_str(), *version),
             None => (None, "", 0),
         };
@@ -312,23 +317,9 @@ impl Store {
             .bind(after_kind)
             .bind(after_name)
             .bind(after_version)
-            .bind(limit + 1)
+            .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        let more = rows.len() as i64 > limit;
-        let records = rows
-            .into_iter()
-            .take(limit as usize)
-            .map(PolicyRecord::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = if more {
-            records.last().map(|record| {
-                let (kind, name) = channel_key(record.channel.as_ref());
-                (kind, name.to_owned(), record.version)
-            })
-        } else {
-            None
-        };
-        Ok((records, next))
+        rows.into_iter().map(PolicyRecord::try_from).collect()
     }
 }

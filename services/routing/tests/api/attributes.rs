@@ -3,8 +3,8 @@
 use oms_proto::{
     common::v1::{ActorKind, PageRequest},
     routing::v1::{
-        GetLocationAttributesRequest, ListLocationAttributesRequest, LocationAttributes,
-        PutLocationAttributesRequest,
+        GetLocationAttributesRequest, ListLocationAttributesRequest, ListRoutingPoliciesRequest,
+        LocationAttributes, PutLocationAttributesRequest,
     },
 };
 use tonic::Code;
@@ -83,6 +83,7 @@ async fn attributes_are_replaced_read_back_with_defaults_and_listed_in_pages() {
 
     let mut ids = Vec::new();
     let mut token = String::new();
+    let mut first_token = None;
     loop {
         let page = client
             .list_location_attributes(ListLocationAttributesRequest {
@@ -96,11 +97,25 @@ async fn attributes_are_replaced_read_back_with_defaults_and_listed_in_pages() {
             .into_inner();
         ids.extend(page.attributes.into_iter().map(|a| a.location_id));
         token = page.page.unwrap().next_page_token;
+        first_token.get_or_insert_with(|| token.clone());
         if token.is_empty() {
             break;
         }
     }
     assert_eq!(ids, ["wh-a", "wh-b", "wh-c"]);
+    // The token of this listing pages no other RPC's.
+    let policies = client
+        .list_routing_policies(ListRoutingPoliciesRequest {
+            page: Some(PageRequest {
+                page_size: 2,
+                page_token: first_token.unwrap(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(policies.code(), Code::InvalidArgument);
+    assert_eq!(bad_fields(&policies), ["page.page_token"]);
     routing.finish().await;
 }
 

@@ -4,9 +4,10 @@ use oms_proto::{
     common::v1::{ActorKind, Channel, ChannelKind, PageRequest},
     routing::v1::{
         DistanceRanking, ExcludedLocationsFilter, GetRoutingPolicyRequest,
-        ListRoutingPoliciesRequest, MostStockRanking, PutRoutingPolicyRequest,
-        PutRoutingPolicyResponse, RoutingFilter, RoutingPolicy, RoutingPolicySpec, RoutingRanking,
-        TieBreaker, routing_filter::Rule as FilterRule, routing_ranking::Rule as RankingRule,
+        ListLocationAttributesRequest, ListRoutingPoliciesRequest, MostStockRanking,
+        PutRoutingPolicyRequest, PutRoutingPolicyResponse, RoutingFilter, RoutingPolicy,
+        RoutingPolicySpec, RoutingRanking, TieBreaker, routing_filter::Rule as FilterRule,
+        routing_ranking::Rule as RankingRule,
     },
 };
 use tonic::Code;
@@ -381,6 +382,7 @@ async fn policies_are_listed_default_first_then_by_channel_newest_version_first_
 
     let mut seen = Vec::new();
     let mut token = String::new();
+    let mut first_token = None;
     loop {
         let page = client
             .list_routing_policies(ListRoutingPoliciesRequest {
@@ -400,6 +402,7 @@ async fn policies_are_listed_default_first_then_by_channel_newest_version_first_
             seen.push((name, policy.version, policy.current));
         }
         token = page.page.unwrap().next_page_token;
+        first_token.get_or_insert_with(|| token.clone());
         if token.is_empty() {
             break;
         }
@@ -443,5 +446,26 @@ async fn policies_are_listed_default_first_then_by_channel_newest_version_first_
         .await
         .unwrap_err();
     assert_eq!(bad_fields(&status), ["page.page_size", "page.page_token"]);
+
+    // A token pages only the listing it came from: these filters, this RPC.
+    let page = Some(PageRequest {
+        page_size: 2,
+        page_token: first_token.unwrap(),
+    });
+    let current_only = client
+        .list_routing_policies(ListRoutingPoliciesRequest {
+            page: page.clone(),
+            all_versions: false,
+            channel_kind: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&current_only), ["page.page_token"]);
+    let attributes = client
+        .list_location_attributes(ListLocationAttributesRequest { page })
+        .await
+        .unwrap_err();
+    assert_eq!(attributes.code(), Code::InvalidArgument);
+    assert_eq!(bad_fields(&attributes), ["page.page_token"]);
     routing.finish().await;
 }

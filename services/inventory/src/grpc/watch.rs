@@ -1,198 +1,32 @@
-//! The ledger feed: one task per instance follows the ledger's tail in position
-//! order and fans new entries out to WatchAvailability streams.
-//!
-//! `position` is the feed's high-water mark: every entry at or below it is
-//! committed (or rolled back for good) and has been published. GetAvailability
-//! reports it as the position of its snapshot, read before the snapshot, so a
-//! watcher resuming from it may see an entry twice but never misses one.
-//! Commits of this instance wake the feed at once; other instances' commits are
-//! picked up by polling.
+//! WatchAvailability: the check of a call, what it follows (read when the
+//! call comes in), and the stream of one watcher: a replay of the ledger from
+//! Postgres after the asked position, then live entries from the ledger feed,
+//! heartbeats when idle, and ResyncRequired when a location or the channel's
+//! policy changes.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicI64, Ordering},
-    },
-    time::Duration,
-};
+use std::{collections::HashSet, time::Duration};
 
-use tokio::sync::{Notify, broadcast};
+use oms_platform::error::FieldViolations;
+use oms_proto::inventory::v1 as pb;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
+use tonic::Status;
 
+use super::{
+    Inventory,
+    availability::{self, channel_view},
+    convert::*,
+};
 use crate::{
-    cache::AvailabilityCache,
+    domain::Channel,
     error::InventoryError,
+    feed::{LedgerFeed, TAIL_BATCH},
     store::{Store, ledger::TailRow},
 };
 
-/// Entries read per query.
-const TAIL_BATCH: i64 = 1000;
-/// Entries a slow watcher may fall behind before it catches up from Postgres.
-const FANOUT_CAPACITY: usize = 4096;
-
-/// A handle on the feed, cheap to clone.
-#[derive(Clone)]
-pub struct LedgerFeed {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    position: AtomicI64,
-    sender: broadcast::Sender<Arc<TailRow>>,
-    wake: Notify,
-    started: Notify,
-}
-
-impl LedgerFeed {
-    pub fn new() -> LedgerFeed {
-        let (sender, _) = broadcast::channel(FANOUT_CAPACITY);
-        LedgerFeed {
-            inner: Arc::new(Inner {
-                position: AtomicI64::new(-1),
-                sender,
-                wake: Notify::new(),
-                started: Notify::new(),
-            }),
-        }
-    }
-
-    /// The high-water mark; waits until the feed has found its start.
-    pub async fn position(&self) -> i64 {
-        loop {
-            let started = self.inner.started.notified();
-            let position = self.inner.position.load(Ordering::Acquire);
-            if position >= 0 {
-                return position;
-            }
-            started.await;
-        }
-    }
-
-    /// New entries from now on, in position order.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<TailRow>> {
-        self.inner.sender.subscribe()
-    }
-
-    /// Tells the feed that this instance committed a change.
-    pub fn wake(&self) {
-        self.inner.wake.notify_one();
-    }
-
-    /// Follows the tail until `shutdown`, polling every `poll` when not woken.
-    pub async fn run(
-        self,
-        store: Store,
-        cache: Arc<AvailabilityCache>,
-        poll: Duration,
-        shutdown: CancellationToken,
-    ) {
-        let mut follower = Follower {
-            store,
-            cache,
-            feed: self,
-            gap: None,
-            start: None,
-        };
-        loop {
-            let step = tokio::select! {
-                () = shutdown.cancelled() => return,
-                step = follower.step() => step,
-            };
-            let idle = match step {
-                Ok(progressed) => !progressed,
-                Err(err) => {
-                    tracing::warn!(error = %err, "ledger feed: reading the tail failed; retrying");
-                    true
-                }
-            };
-            if idle {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = follower.feed.inner.wake.notified() => {}
-                    () = tokio::time::sleep(poll) => {}
-                }
-            }
-        }
-    }
-}
-
-impl Default for LedgerFeed {
-    fn default() -> Self {
-        LedgerFeed::new()
-    }
-}
-
-struct Follower {
-    store: Store,
-    /// Invalidated for every entry published, whichever instance wrote it.
-    cache: Arc<AvailabilityCache>,
-    feed: LedgerFeed,
-    /// The first missing position and the snapshot in which it was missing.
-    gap: Option<(i64, String)>,
-    /// Before the start: the last position and the snapshot it was read in.
-    start: Option<(i64, String)>,
-}
-
-impl Follower {
-    /// Reads and publishes what follows the high-water mark; true when it moved.
-    async fn step(&mut self) -> Result<bool, InventoryError> {
-        let inner = &self.feed.inner;
-        let mut position = inner.position.load(Ordering::Acquire);
-        if position < 0 {
-            return self.start().await;
-        }
-        let settled = match &self.gap {
-            Some((_, snapshot)) => self.store.snapshot_settled(snapshot).await?,
-            None => false,
-        };
-        let tail = self.store.tail(position, TAIL_BATCH).await?;
-        let start = position;
-        let mut changed = std::collections::BTreeSet::new();
-        for row in tail.rows {
-            let sequence = row.movement.sequence;
-            if sequence != position + 1 {
-                let gap_is_known = self
-                    .gap
-                    .as_ref()
-                    .is_some_and(|(first, _)| *first == position + 1);
-                if !(gap_is_known && settled) {
-                    if !gap_is_known {
-                        self.gap = Some((position + 1, tail.snapshot.clone()));
-                    }
-                    break;
-                }
-                // Every writer that could fill the gap has finished: it stays empty.
-            }
-            self.gap = None;
-            position = sequence;
-            changed.insert(row.movement.sku.clone());
-            inner.position.store(position, Ordering::Release);
-            // No subscriber is fine: nobody is watching.
-            let _ = inner.sender.send(Arc::new(row));
-        }
-        self.cache
-            .invalidate(changed.iter().map(String::as_str))
-            .await;
-        Ok(position > start)
-    }
-
-    /// Starts at the last position of a snapshot once every transaction that
-    /// was running in it has finished: nothing at or below it can appear later.
-    async fn start(&mut self) -> Result<bool, InventoryError> {
-        let (last, snapshot) = match self.start.take() {
-            Some(start) => start,
-            None => self.store.last_position().await?,
-        };
-        // The same snapshot until it settles: a fresh one each time might never.
-        if !self.store.snapshot_settled(&snapshot).await? {
-            self.start = Some((last, snapshot));
-            return Ok(false);
-        }
-        self.feed.inner.position.store(last, Ordering::Release);
-        self.feed.inner.started.notify_waiters();
-        Ok(true)
-    }
-}
+/// The stream of one WatchAvailability call.
+pub(super) type WatchStream = ReceiverStream<Result<pb::WatchAvailabilityResponse, Status>>;
 
 /// Settings of WatchAvailability streams.
 #[derive(Debug, Clone)]
@@ -203,15 +37,90 @@ pub struct WatchConfig {
     pub view_check: Duration,
 }
 
+/// A checked WatchAvailability.
+pub(super) struct Watch {
+    skus: Vec<String>,
+    location_ids: Vec<String>,
+    channel: Option<Channel>,
+    start_after: i64,
+}
+
+impl Watch {
+    pub(super) fn check(
+        violations: &mut FieldViolations,
+        request: &pb::WatchAvailabilityRequest,
+    ) -> Option<Watch> {
+        let skus = sku_list(violations, &request.skus, false);
+        for (index, id) in request.location_ids.iter().enumerate() {
+            location_id(violations, format!("location_ids[{index}]"), id);
+        }
+        let channel = channel(violations, "channel", request.channel.as_ref());
+        if request.start_after_sequence < 0 {
+            violations.add("start_after_sequence", "must be 0 or more");
+        }
+        Some(Watch {
+            skus,
+            location_ids: request.location_ids.clone(),
+            channel,
+            start_after: request.start_after_sequence,
+        })
+    }
+}
+
+impl Inventory {
+    pub(super) async fn watch_availability(
+        &self,
+        watch: Watch,
+    ) -> Result<WatchStream, InventoryError> {
+        let Watch {
+            skus,
+            location_ids,
+            channel,
+            start_after,
+        } = watch;
+        self.require_locations(&location_ids).await?;
+        // The database's position, not this instance's feed, which may lag.
+        if start_after > self.store.latest_position().await? {
+            return Err(InventoryError::invalid(
+                "start_after_sequence",
+                "after the latest ledger position",
+            ));
+        }
+        // Read before the policy: a change after the call came in is then never missed.
+        let view_version = self.store.view_version(channel.as_ref()).await?;
+        let channel = match channel {
+            Some(channel) => {
+                let policy = availability::policy(&self.store, &channel).await?;
+                Some((channel, policy))
+            }
+            None => None,
+        };
+        let filter = WatchFilter {
+            skus: skus.into_iter().collect(),
+            location_ids: location_ids.into_iter().collect(),
+            channel,
+            view_version,
+        };
+        Ok(stream(
+            self.store.clone(),
+            self.feed.clone(),
+            filter,
+            start_after,
+            self.watch.clone(),
+            self.shutdown.clone(),
+        ))
+    }
+}
+
 /// What one watcher follows.
 #[derive(Debug, Default)]
-pub struct WatchFilter {
-    pub skus: std::collections::HashSet<String>,
-    pub location_ids: std::collections::HashSet<String>,
-    pub channel: Option<(crate::domain::Channel, pb::ChannelAvailabilityPolicy)>,
+struct WatchFilter {
+    skus: HashSet<String>,
+    location_ids: HashSet<String>,
+    channel: Option<(Channel, pb::ChannelAvailabilityPolicy)>,
     /// The locations' and the channel policy's version when the call came in
     /// (read before the policy): a change after it means ResyncRequired.
-    pub view_version: String,
+    view_version: String,
 }
 
 impl WatchFilter {
@@ -231,23 +140,18 @@ impl WatchFilter {
     }
 }
 
-use oms_proto::inventory::v1 as pb;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::Status;
-
 type Sender = mpsc::Sender<Result<pb::WatchAvailabilityResponse, Status>>;
 
 /// The stream of one WatchAvailability call: a replay of the ledger after
 /// `start_after` (0: from now), then live changes, heartbeats when idle.
-pub fn watch(
+fn stream(
     store: Store,
     feed: LedgerFeed,
     filter: WatchFilter,
     start_after: i64,
     config: WatchConfig,
     shutdown: CancellationToken,
-) -> ReceiverStream<Result<pb::WatchAvailabilityResponse, Status>> {
+) -> WatchStream {
     let (sender, receiver) = mpsc::channel(256);
     tokio::spawn(async move {
         let closed = sender.clone();
@@ -314,7 +218,7 @@ impl Watcher {
                 () = tokio::time::sleep_until(heartbeat_due) => {
                     let heartbeat = pb::Heartbeat {
                         sequence: self.last,
-                        time: Some(crate::grpc::timestamp(chrono::Utc::now())),
+                        time: Some(timestamp(chrono::Utc::now())),
                     };
                     self.send(pb::watch_availability_response::Event::Heartbeat(heartbeat)).await?;
                     continue;
@@ -381,7 +285,7 @@ impl Watcher {
                     .levels(std::slice::from_ref(&movement.sku))
                     .await
                     .map_err(Status::from)?;
-                Some(crate::grpc::channel_view(
+                Some(channel_view(
                     channel,
                     policy,
                     rows.iter().map(|row| (&row.stock, row.active)),
@@ -397,7 +301,7 @@ impl Watcher {
             reference_id: movement.reference_id.clone(),
             available_before: before.available(),
             sellable_before: before.sellable(),
-            stock: Some(crate::grpc::level_from(
+            stock: Some(level_from(
                 &movement.sku,
                 &movement.location_id,
                 after,
@@ -405,7 +309,7 @@ impl Watcher {
                 movement.create_time,
             )),
             channel,
-            change_time: Some(crate::grpc::timestamp(movement.create_time)),
+            change_time: Some(timestamp(movement.create_time)),
         };
         self.send(pb::watch_availability_response::Event::Change(change))
             .await
@@ -416,18 +320,9 @@ impl Watcher {
     async fn refresh_policy(&mut self) -> Result<(), Status> {
         let reason = match &mut self.filter.channel {
             Some((channel, policy)) => {
-                let now = match self
-                    .store
-                    .get_channel_policy(channel)
+                let now = availability::policy(&self.store, channel)
                     .await
-                    .map_err(Status::from)?
-                {
-                    Some(row) => crate::grpc::policy_to_proto(row),
-                    None => pb::ChannelAvailabilityPolicy {
-                        channel: Some(crate::grpc::channel_to_proto(channel)),
-                        ..Default::default()
-                    },
-                };
+                    .map_err(Status::from)?;
                 let changed = (now.safety_buffer, &now.location_ids)
                     != (policy.safety_buffer, &policy.location_ids);
                 *policy = now;
