@@ -236,8 +236,8 @@ impl KeyQueues {
 
 /// What a claimed key means for the call.
 #[derive(Debug, PartialEq)]
-pub enum Claim<R> {
-    /// First use of the key: perform the call, then [`record`] its response.
+enum Claim<R> {
+    /// First use of the key: perform the call, then record its response.
     New,
     /// The call was made before: return this response, do nothing else.
     Replay(R),
@@ -284,7 +284,7 @@ pub fn fingerprint(request: &impl Message) -> [u8; 32] {
 
 /// Claims `key` for a call of `scope` (the full RPC name) with `request`, inside
 /// the transaction that will make the call's effects.
-pub async fn claim<R: Message + Default>(
+async fn claim<R: Message + Default>(
     tx: &mut PgConnection,
     scope: &str,
     key: &IdempotencyKey,
@@ -323,9 +323,9 @@ pub async fn claim<R: Message + Default>(
 /// The recorded response of an earlier call with `key`, read without claiming
 /// the key: for calls that must ask another service before they can open their
 /// transaction, so that a retry is answered even while that service is down.
-/// `None` when there is no finished call with the key yet (then [`claim`] it);
+/// `None` when there is no finished call with the key yet (then claim it);
 /// [`IdempotencyError::KeyReused`] when the earlier call was another request.
-pub async fn recorded<R: Message + Default>(
+async fn recorded<R: Message + Default>(
     conn: &mut PgConnection,
     scope: &str,
     key: &IdempotencyKey,
@@ -347,7 +347,7 @@ pub async fn recorded<R: Message + Default>(
 
 /// Records the response of a call whose key was claimed as [`Claim::New`] in
 /// this transaction.
-pub async fn record(
+async fn record(
     tx: &mut PgConnection,
     scope: &str,
     key: &IdempotencyKey,

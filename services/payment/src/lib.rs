@@ -19,6 +19,8 @@ pub mod grpc;
 pub mod payments;
 pub mod psp;
 pub mod store;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 use std::{sync::Arc, time::Duration};
 

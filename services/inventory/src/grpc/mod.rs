@@ -26,7 +26,10 @@ pub use watch::WatchConfig;
 
 use std::sync::Arc;
 
-use oms_platform::{error::FieldViolations, idempotency::IdempotencyKey};
+use oms_platform::{
+    error::FieldViolations,
+    idempotency::{Idempotency, IdempotencyKey},
+};
 use oms_proto::inventory::v1::{self as pb, inventory_service_server::InventoryService};
 use opentelemetry::metrics::Counter;
 use tokio_util::sync::CancellationToken;
@@ -48,6 +51,7 @@ use crate::{
 /// The inventory service.
 pub struct Inventory {
     store: Store,
+    idempotency: Idempotency,
     locks: Arc<StockLocks>,
     cache: Arc<AvailabilityCache>,
     feed: LedgerFeed,
@@ -72,6 +76,7 @@ impl Inventory {
             .with_description("Reserve calls by outcome: held, replayed or refused")
             .build();
         Inventory {
+            idempotency: Idempotency::new(store.pool().clone()),
             store,
             locks,
             cache,

@@ -4,11 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use oms_platform::{
-    error::FieldViolations,
-    idempotency::{self, Claim, IdempotencyKey},
-    paging::Pages,
-};
+use oms_platform::{error::FieldViolations, idempotency::IdempotencyKey, paging::Pages};
 use oms_proto::inventory::v1 as pb;
 
 use super::{Inventory, convert::*};
@@ -343,30 +339,6 @@ impl ListLowStock {
 }
 
 impl Inventory {
-    /// Runs a change with an `idempotency-key`: the first response is recorded
-    /// with the change, a retry gets it back.
-    async fn idempotent<Req, Res, F>(
-        &self,
-        scope: &str,
-        key: &IdempotencyKey,
-        request: &Req,
-        change: F,
-    ) -> Result<Res, InventoryError>
-    where
-        Req: prost::Message,
-        Res: prost::Message + Default,
-        F: AsyncFnOnce(&mut sqlx::PgConnection) -> Result<Res, InventoryError>,
-    {
-        let mut tx = self.store.pool().begin().await?;
-        if let Claim::Replay(response) = idempotency::claim(&mut tx, scope, key, request).await? {
-            return Ok(response);
-        }
-        let response = change(&mut tx).await?;
-        idempotency::record(&mut tx, scope, key, &response).await?;
-        tx.commit().await?;
-        Ok(response)
-    }
-
     pub(super) async fn set_stock(
         &self,
         key: &IdempotencyKey,
@@ -374,11 +346,12 @@ impl Inventory {
         set: StockChange,
     ) -> Result<pb::SetStockResponse, InventoryError> {
         let response = self
-            .idempotent(SET_STOCK, key, request, async |tx| {
+            .idempotency
+            .run(SET_STOCK, key, request, async |tx| {
                 let (stock, moved) =
                     Store::apply_change(tx, &set.sku, &set.location, set.change, &set.meta(""))
                         .await?;
-                Ok(pb::SetStockResponse {
+                Ok::<_, InventoryError>(pb::SetStockResponse {
                     stock: Some(stock_level(&stock)),
                     movement: Some(movement(&moved)),
                 })
@@ -396,7 +369,8 @@ impl Inventory {
     ) -> Result<pb::AdjustStockResponse, InventoryError> {
         let (sku, location) = (&adjust.sku, &adjust.location);
         let response = self
-            .idempotent(ADJUST_STOCK, key, request, async |tx| {
+            .idempotency
+            .run(ADJUST_STOCK, key, request, async |tx| {
                 // Units cannot leave a SKU nobody stocks; the location is named first.
                 if request.delta < 0 && !Store::sku_known(tx, sku).await? {
                     crate::store::stock::require_location(tx, location).await?;
@@ -405,7 +379,7 @@ impl Inventory {
                 let meta = adjust.meta(&request.reference_id);
                 let (stock, moved) =
                     Store::apply_change(tx, sku, location, adjust.change, &meta).await?;
-                Ok(pb::AdjustStockResponse {
+                Ok::<_, InventoryError>(pb::AdjustStockResponse {
                     stock: Some(stock_level(&stock)),
                     movement: Some(movement(&moved)),
                 })
@@ -429,7 +403,8 @@ impl Inventory {
             note,
         } = &transfer;
         let response = self
-            .idempotent(TRANSFER_STOCK, key, request, async |tx| {
+            .idempotency
+            .run(TRANSFER_STOCK, key, request, async |tx| {
                 crate::store::stock::require_location(tx, from).await?;
                 crate::store::stock::require_location(tx, to).await?;
                 let transfer_id = uuid::Uuid::now_v7().to_string();

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use oms_inventory::{Config, run};
+use oms_inventory::{Config, run, test_util};
 use oms_platform::client::OmsChannel;
 use oms_proto::{
     common::v1::{Actor, ActorKind, Address, Channel, ChannelKind, GeoPoint},
@@ -13,7 +13,7 @@ use oms_proto::{
     },
 };
 pub use oms_testkit::status::{bad_fields, metadata, reason};
-use oms_testkit::{TestDatabase, TestRedis, TestServer, server_config};
+use oms_testkit::{TestDatabase, TestRedis, TestServer};
 use sqlx::PgPool;
 use tonic::Status;
 
@@ -101,17 +101,12 @@ impl TestInventory {
     }
 }
 
+/// An instance on the test's database and Redis prefix, with the availability
+/// cache on (the cache tests need it; the ledger feed keeps it fresh).
 async fn start_instance(db: &TestDatabase, redis: &TestRedis) -> TestServer {
     let config = Config {
-        server: server_config(),
-        database: db.config(),
-        redis: redis.config(),
-        stock_lock_lease: Duration::from_secs(5),
-        stock_lock_wait: Duration::from_secs(2),
-        expiry_interval: Duration::from_millis(100),
-        ledger_poll: Duration::from_millis(50),
-        watch_heartbeat: Duration::from_millis(500),
         availability_cache_ttl: Duration::from_secs(30),
+        ..test_util::config(db.config(), redis.config())
     };
     TestServer::start(|listener, shutdown| run(config, listener, shutdown)).await
 }

@@ -9,7 +9,7 @@ mod convert;
 
 use oms_platform::{
     card::contains_card_number,
-    idempotency::{self, Claim, IdempotencyKey, METADATA_KEY},
+    idempotency::{self, Idempotency, IdempotencyKey, METADATA_KEY, Settled},
 };
 use oms_proto::payment::v1::{self as pb, payment_service_server::PaymentService};
 use prost::Message;
@@ -35,11 +35,15 @@ const REFUND: &str = "oms.payment.v1.PaymentService/Refund";
 /// The payment service.
 pub struct PaymentApi {
     payments: Payments,
+    idempotency: Idempotency,
 }
 
 impl PaymentApi {
     pub fn new(payments: Payments) -> PaymentApi {
-        PaymentApi { payments }
+        PaymentApi {
+            idempotency: Idempotency::new(payments.store.pool().clone()),
+            payments,
+        }
     }
 
     fn provider(&self) -> &'static str {
@@ -160,126 +164,121 @@ impl PaymentApi {
         request: &pb::AuthorizeRequest,
     ) -> Result<pb::AuthorizeResponse, PaymentError> {
         let new = convert::authorization(request)?;
-        let mut tx = self.payments.store.begin().await?;
-        store::lock_authorization_key(&mut tx, key.as_str()).await?;
-        if let Claim::Replay(response) =
-            idempotency::claim(&mut tx, AUTHORIZE, &key, request).await?
-        {
-            tx.commit().await?;
-            return authorize_outcome(response);
-        }
-        if store::is_voided_key(&mut tx, key.as_str()).await? {
-            return Err(PaymentError::IllegalTransition {
-                from: PaymentStatus::Voided,
-                action: "authorize",
-            });
-        }
-        let fingerprint = idempotency::fingerprint(request).to_vec();
-        let payment_id = match store::payment_id_by_key(&mut tx, key.as_str()).await? {
-            Some(payment_id) => {
-                // A retry of an authorization left PENDING: ask, never charge again.
-                let record = locked(&mut tx, payment_id).await?;
-                if record.row.fingerprint != fingerprint {
-                    return Err(idempotency::IdempotencyError::KeyReused.into());
+        let response = self
+            .idempotency
+            .run_with(AUTHORIZE, &key, request, async |tx| {
+                store::lock_authorization_key(&mut *tx, key.as_str()).await?;
+                if store::is_voided_key(&mut *tx, key.as_str()).await? {
+                    return Err(PaymentError::IllegalTransition {
+                        from: PaymentStatus::Voided,
+                        action: "authorize",
+                    });
                 }
-                if let Some(authorization) = record.authorization() {
-                    // If the PSP cannot say yet, it stays PENDING and the
-                    // answer below is "outcome unknown" again.
-                    let _still_pending = self.payments.resolve(&mut tx, authorization).await?;
+                let fingerprint = idempotency::fingerprint(request).to_vec();
+                let payment_id = match store::payment_id_by_key(&mut *tx, key.as_str()).await? {
+                    Some(payment_id) => {
+                        // A retry of an authorization left PENDING: ask, never charge again.
+                        let record = locked(&mut *tx, payment_id).await?;
+                        if record.row.fingerprint != fingerprint {
+                            return Err(idempotency::IdempotencyError::KeyReused.into());
+                        }
+                        if let Some(authorization) = record.authorization() {
+                            // If the PSP cannot say yet, it stays PENDING and the
+                            // answer below is "outcome unknown" again.
+                            let _still_pending = self.payments.resolve(&mut *tx, authorization).await?;
+                        }
+                        payment_id
+                    }
+                    None => {
+                        let call = PspCall {
+                            kind: TransactionKind::Authorization,
+                            idempotency_key: key.as_str().to_owned(),
+                            currency: new.money.currency.clone(),
+                            amount_minor: new.money.amount.minor(),
+                            method: Some(new.method.clone()),
+                            authorization_reference: String::new(),
+                        };
+                        let outcome = match self.payments.execute(&call).await {
+                            Ok(PspAnswer::ExceedsBalance { remaining_minor }) => {
+                                return Err(PaymentError::ExceedsRemaining {
+                                    requested: call.amount_minor,
+                                    remaining: remaining_minor,
+                                });
+                            }
+                            Ok(PspAnswer::CurrencyMismatch { expected }) => {
+                                return Err(PaymentError::CurrencyMismatch {
+                                    expected,
+                                    actual: call.currency.as_str().to_owned(),
+                                });
+                            }
+                            Ok(answer) => outcome(answer),
+                            Err(PspError::Unavailable) => {
+                                return Err(PaymentError::ProviderUnavailable {
+                                    provider: self.provider(),
+                                });
+                            }
+                            Err(PspError::Timeout) => Outcome::PENDING,
+                        };
+                        let payment_id = Uuid::now_v7();
+                        store::insert_payment(
+                            &mut *tx,
+                            &NewPayment {
+                                payment_id,
+                                order_id: new.order_id.as_str().to_owned(),
+                                authorization_key: key.as_str().to_owned(),
+                                fingerprint: fingerprint.clone(),
+                                currency_code: new.money.currency.as_str().to_owned(),
+                                authorized_minor: new.money.amount.minor(),
+                                method_kind: new.method.kind().code(),
+                                method_display: new.method.display(),
+                                provider: self.provider().to_owned(),
+                            },
+                        )
+                        .await?;
+                        store::insert_transaction(
+                            &mut *tx,
+                            &NewTransaction {
+                                transaction_id: Uuid::now_v7(),
+                                payment_id,
+                                kind: TransactionKind::Authorization,
+                                amount_minor: new.money.amount.minor(),
+                                idempotency_key: key.as_str().to_owned(),
+                                fingerprint,
+                                refund_reason: 0,
+                                reference_id: String::new(),
+                                note: String::new(),
+                                actor: new.actor.clone(),
+                            },
+                            &outcome,
+                        )
+                        .await?;
+                        payment_id
+                    }
+                };
+                let record = settled(&mut *tx, payment_id).await?;
+                let authorization = record
+                    .authorization()
+                    .ok_or_else(|| PaymentError::Corrupt("payment without authorization".into()))?;
+                if authorization.status() == Some(TransactionStatus::Pending) {
+                    tracing::warn!(%payment_id, order_id = %new.order_id, "authorization outcome unknown");
+                    return Ok(Settled::Unsettled(PaymentError::OutcomeUnknown {
+                        provider: self.provider(),
+                        payment_id: payment_id.to_string(),
+                        transaction_id: authorization.transaction_id.to_string(),
+                    }));
                 }
-                payment_id
-            }
-            None => {
-                let call = PspCall {
-                    kind: TransactionKind::Authorization,
-                    idempotency_key: key.as_str().to_owned(),
-                    currency: new.money.currency.clone(),
-                    amount_minor: new.money.amount.minor(),
-                    method: Some(new.method.clone()),
-                    authorization_reference: String::new(),
+                let response = pb::AuthorizeResponse {
+                    payment: Some(convert::payment(&record)?),
                 };
-                let outcome = match self.payments.execute(&call).await {
-                    Ok(PspAnswer::ExceedsBalance { remaining_minor }) => {
-                        return Err(PaymentError::ExceedsRemaining {
-                            requested: call.amount_minor,
-                            remaining: remaining_minor,
-                        });
-                    }
-                    Ok(PspAnswer::CurrencyMismatch { expected }) => {
-                        return Err(PaymentError::CurrencyMismatch {
-                            expected,
-                            actual: call.currency.as_str().to_owned(),
-                        });
-                    }
-                    Ok(answer) => outcome(answer),
-                    Err(PspError::Unavailable) => {
-                        return Err(PaymentError::ProviderUnavailable {
-                            provider: self.provider(),
-                        });
-                    }
-                    Err(PspError::Timeout) => Outcome::PENDING,
-                };
-                let payment_id = Uuid::now_v7();
-                store::insert_payment(
-                    &mut tx,
-                    &NewPayment {
-                        payment_id,
-                        order_id: new.order_id.as_str().to_owned(),
-                        authorization_key: key.as_str().to_owned(),
-                        fingerprint: fingerprint.clone(),
-                        currency_code: new.money.currency.as_str().to_owned(),
-                        authorized_minor: new.money.amount.minor(),
-                        method_kind: new.method.kind().code(),
-                        method_display: new.method.display(),
-                        provider: self.provider().to_owned(),
-                    },
-                )
-                .await?;
-                store::insert_transaction(
-                    &mut tx,
-                    &NewTransaction {
-                        transaction_id: Uuid::now_v7(),
-                        payment_id,
-                        kind: TransactionKind::Authorization,
-                        amount_minor: new.money.amount.minor(),
-                        idempotency_key: key.as_str().to_owned(),
-                        fingerprint,
-                        refund_reason: 0,
-                        reference_id: String::new(),
-                        note: String::new(),
-                        actor: new.actor.clone(),
-                    },
-                    &outcome,
-                )
-                .await?;
-                payment_id
-            }
-        };
-        let record = settled(&mut tx, payment_id).await?;
-        let authorization = record
-            .authorization()
-            .ok_or_else(|| PaymentError::Corrupt("payment without authorization".into()))?;
-        if authorization.status() == Some(TransactionStatus::Pending) {
-            store::release_key(&mut tx, AUTHORIZE, key.as_str()).await?;
-            tx.commit().await?;
-            tracing::warn!(%payment_id, order_id = %new.order_id, "authorization outcome unknown");
-            return Err(PaymentError::OutcomeUnknown {
-                provider: self.provider(),
-                payment_id: payment_id.to_string(),
-                transaction_id: authorization.transaction_id.to_string(),
-            });
-        }
-        let response = pb::AuthorizeResponse {
-            payment: Some(convert::payment(&record)?),
-        };
-        idempotency::record(&mut tx, AUTHORIZE, &key, &response).await?;
-        tx.commit().await?;
-        tracing::info!(
-            %payment_id,
-            order_id = %new.order_id,
-            status = record.totals().status().name(),
-            "authorization recorded"
-        );
+                tracing::info!(
+                    %payment_id,
+                    order_id = %new.order_id,
+                    status = record.totals().status().name(),
+                    "authorization recorded"
+                );
+                Ok(Settled::Respond(response))
+            })
+            .await?;
         authorize_outcome(response)
     }
 
@@ -292,118 +291,113 @@ impl PaymentApi {
         request: &impl Message,
         command: convert::MoneyMove,
     ) -> Result<R, PaymentError> {
-        let mut tx = self.payments.store.begin().await?;
-        if let Claim::Replay(response) =
-            idempotency::claim::<R>(&mut tx, scope, &key, request).await?
-        {
-            tx.commit().await?;
-            return response.outcome();
-        }
-        let payment_id = command.payment_id;
-        let record = locked(&mut tx, payment_id).await?;
-        let fingerprint = idempotency::fingerprint(request).to_vec();
-        let transaction_id = if let Some(existing) = record.transaction_by_key(kind, key.as_str()) {
-            // A retry of a call left PENDING: ask, never send it again.
-            if existing.fingerprint != fingerprint {
-                return Err(idempotency::IdempotencyError::KeyReused.into());
-            }
-            // If the PSP cannot say yet, the answer below is "outcome unknown" again.
-            let _still_pending = self.payments.resolve(&mut tx, existing).await?;
-            existing.transaction_id
-        } else {
-            let (action, remaining) = match kind {
-                TransactionKind::Capture => (Action::Capture, record.totals().capturable()),
-                _ => (Action::Refund, record.totals().refundable()),
-            };
-            let status = record.totals().status();
-            if status.effect(action) != Effect::Apply {
-                return Err(PaymentError::IllegalTransition {
-                    from: status,
-                    action: action.name(),
+        let response: R = self
+            .idempotency
+            .run_with(scope, &key, request, async |tx| {
+                let payment_id = command.payment_id;
+                let record = locked(&mut *tx, payment_id).await?;
+                let fingerprint = idempotency::fingerprint(request).to_vec();
+                let transaction_id = if let Some(existing) = record.transaction_by_key(kind, key.as_str()) {
+                    // A retry of a call left PENDING: ask, never send it again.
+                    if existing.fingerprint != fingerprint {
+                        return Err(idempotency::IdempotencyError::KeyReused.into());
+                    }
+                    // If the PSP cannot say yet, the answer below is "outcome unknown" again.
+                    let _still_pending = self.payments.resolve(&mut *tx, existing).await?;
+                    existing.transaction_id
+                } else {
+                    let (action, remaining) = match kind {
+                        TransactionKind::Capture => (Action::Capture, record.totals().capturable()),
+                        _ => (Action::Refund, record.totals().refundable()),
+                    };
+                    let status = record.totals().status();
+                    if status.effect(action) != Effect::Apply {
+                        return Err(PaymentError::IllegalTransition {
+                            from: status,
+                            action: action.name(),
+                        });
+                    }
+                    let requested = match &command.money {
+                        Some(money) if money.currency.as_str() != record.row.currency_code => {
+                            return Err(PaymentError::CurrencyMismatch {
+                                expected: record.row.currency_code.clone(),
+                                actual: money.currency.as_str().to_owned(),
+                            });
+                        }
+                        Some(money) => money.amount.minor(),
+                        None => remaining,
+                    };
+                    if requested > remaining || requested == 0 {
+                        return Err(PaymentError::ExceedsRemaining {
+                            requested,
+                            remaining,
+                        });
+                    }
+                    let authorization_reference = record
+                        .authorization()
+                        .map(|auth| auth.psp_reference.clone())
+                        .unwrap_or_default();
+                    let call = PspCall {
+                        kind,
+                        idempotency_key: key.as_str().to_owned(),
+                        currency: crate::domain::CurrencyCode::parse(&record.row.currency_code)
+                            .map_err(|err| PaymentError::Corrupt(err.to_string()))?,
+                        amount_minor: requested,
+                        method: None,
+                        authorization_reference,
+                    };
+                    let outcome = match self.payments.execute(&call).await {
+                        Ok(answer) => outcome(answer),
+                        Err(PspError::Unavailable) => {
+                            return Err(PaymentError::ProviderUnavailable {
+                                provider: self.provider(),
+                            });
+                        }
+                        Err(PspError::Timeout) => Outcome::PENDING,
+                    };
+                    let transaction_id = Uuid::now_v7();
+                    store::insert_transaction(
+                        &mut *tx,
+                        &NewTransaction {
+                            transaction_id,
+                            payment_id,
+                            kind,
+                            amount_minor: requested,
+                            idempotency_key: key.as_str().to_owned(),
+                            fingerprint,
+                            refund_reason: command.refund_reason.map_or(0, |reason| reason.code()),
+                            reference_id: command.reference_id.clone(),
+                            note: command.note.clone(),
+                            actor: command.actor.clone(),
+                        },
+                        &outcome,
+                    )
+                    .await?;
+                    transaction_id
+                };
+                let record = settled(&mut *tx, payment_id).await?;
+                let pending = record.transactions.iter().any(|t| {
+                    t.transaction_id == transaction_id && t.status() == Some(TransactionStatus::Pending)
                 });
-            }
-            let requested = match &command.money {
-                Some(money) if money.currency.as_str() != record.row.currency_code => {
-                    return Err(PaymentError::CurrencyMismatch {
-                        expected: record.row.currency_code.clone(),
-                        actual: money.currency.as_str().to_owned(),
-                    });
-                }
-                Some(money) => money.amount.minor(),
-                None => remaining,
-            };
-            if requested > remaining || requested == 0 {
-                return Err(PaymentError::ExceedsRemaining {
-                    requested,
-                    remaining,
-                });
-            }
-            let authorization_reference = record
-                .authorization()
-                .map(|auth| auth.psp_reference.clone())
-                .unwrap_or_default();
-            let call = PspCall {
-                kind,
-                idempotency_key: key.as_str().to_owned(),
-                currency: crate::domain::CurrencyCode::parse(&record.row.currency_code)
-                    .map_err(|err| PaymentError::Corrupt(err.to_string()))?,
-                amount_minor: requested,
-                method: None,
-                authorization_reference,
-            };
-            let outcome = match self.payments.execute(&call).await {
-                Ok(answer) => outcome(answer),
-                Err(PspError::Unavailable) => {
-                    return Err(PaymentError::ProviderUnavailable {
+                if pending {
+                    tracing::warn!(%payment_id, %transaction_id, kind = kind.name(), "outcome unknown");
+                    return Ok(Settled::Unsettled(PaymentError::OutcomeUnknown {
                         provider: self.provider(),
-                    });
+                        payment_id: payment_id.to_string(),
+                        transaction_id: transaction_id.to_string(),
+                    }));
                 }
-                Err(PspError::Timeout) => Outcome::PENDING,
-            };
-            let transaction_id = Uuid::now_v7();
-            store::insert_transaction(
-                &mut tx,
-                &NewTransaction {
-                    transaction_id,
-                    payment_id,
-                    kind,
-                    amount_minor: requested,
-                    idempotency_key: key.as_str().to_owned(),
-                    fingerprint,
-                    refund_reason: command.refund_reason.map_or(0, |reason| reason.code()),
-                    reference_id: command.reference_id.clone(),
-                    note: command.note.clone(),
-                    actor: command.actor.clone(),
-                },
-                &outcome,
-            )
+                let response = R::new(convert::payment(&record)?, transaction_id.to_string());
+                tracing::info!(
+                    %payment_id,
+                    %transaction_id,
+                    kind = kind.name(),
+                    status = record.totals().status().name(),
+                    "transaction recorded"
+                );
+                Ok(Settled::Respond(response))
+            })
             .await?;
-            transaction_id
-        };
-        let record = settled(&mut tx, payment_id).await?;
-        let pending = record.transactions.iter().any(|t| {
-            t.transaction_id == transaction_id && t.status() == Some(TransactionStatus::Pending)
-        });
-        if pending {
-            store::release_key(&mut tx, scope, key.as_str()).await?;
-            tx.commit().await?;
-            tracing::warn!(%payment_id, %transaction_id, kind = kind.name(), "outcome unknown");
-            return Err(PaymentError::OutcomeUnknown {
-                provider: self.provider(),
-                payment_id: payment_id.to_string(),
-                transaction_id: transaction_id.to_string(),
-            });
-        }
-        let response = R::new(convert::payment(&record)?, transaction_id.to_string());
-        idempotency::record(&mut tx, scope, &key, &response).await?;
-        tx.commit().await?;
-        tracing::info!(
-            %payment_id,
-            %transaction_id,
-            kind = kind.name(),
-            status = record.totals().status().name(),
-            "transaction recorded"
-        );
         response.outcome()
     }
 
@@ -413,135 +407,135 @@ impl PaymentApi {
         request: &pb::VoidRequest,
     ) -> Result<pb::VoidResponse, PaymentError> {
         let (target, actor) = convert::void(request)?;
-        let mut tx = self.payments.store.begin().await?;
-        if let convert::VoidTarget::AuthorizationKey(authorization_key) = &target {
-            store::lock_authorization_key(&mut tx, authorization_key).await?;
-        }
-        if let Claim::Replay(response) = idempotency::claim(&mut tx, VOID, &key, request).await? {
-            tx.commit().await?;
-            return Ok(response);
-        }
-        let payment_id = match target {
-            convert::VoidTarget::Payment(payment_id) => payment_id,
-            convert::VoidTarget::AuthorizationKey(authorization_key) => {
-                match store::payment_id_by_key(&mut tx, &authorization_key).await? {
-                    Some(payment_id) => payment_id,
-                    None => {
-                        // Authorize's answer was lost or it never arrived: make
-                        // sure a late one authorizes nothing.
-                        store::record_voided_key(&mut tx, &authorization_key).await?;
-                        let response = pb::VoidResponse { payment: None };
-                        idempotency::record(&mut tx, VOID, &key, &response).await?;
-                        tx.commit().await?;
-                        tracing::info!("authorization key voided before any authorization");
-                        return Ok(response);
-                    }
+        let response = self
+            .idempotency
+            .run_with(VOID, &key, request, async |tx| {
+                if let convert::VoidTarget::AuthorizationKey(authorization_key) = &target {
+                    store::lock_authorization_key(&mut *tx, authorization_key).await?;
                 }
-            }
-        };
-        let record = locked(&mut tx, payment_id).await?;
-        let fingerprint = idempotency::fingerprint(request).to_vec();
-        if let Some(existing) = record.transaction_by_key(TransactionKind::Void, key.as_str()) {
-            if existing.fingerprint != fingerprint {
-                return Err(idempotency::IdempotencyError::KeyReused.into());
-            }
-            // If the PSP cannot say yet, the answer below is "outcome unknown" again.
-            let _still_pending = self.payments.resolve(&mut tx, existing).await?;
-        } else {
-            let was_pending = record.totals().status() == PaymentStatus::AuthorizationPending;
-            // Pending calls first: what to release depends on what they did.
-            let (_, failure) = self.payments.resolve_all(&mut tx, &record).await?;
-            if failure.is_some() {
-                return Err(PaymentError::ProviderUnavailable {
-                    provider: self.provider(),
-                });
-            }
-            let record = locked(&mut tx, payment_id).await?;
-            let totals = record.totals();
-            let status = totals.status();
-            let authorization = record
-                .authorization()
-                .ok_or_else(|| PaymentError::Corrupt("payment without authorization".into()))?;
-            let never_happened = was_pending && authorization.provider_detail == NOT_RECEIVED;
-            let outcome = match status.effect(Action::Void) {
-                Effect::NoOp if never_happened => Some(Outcome {
-                    status: TransactionStatus::Succeeded,
-                    ..Outcome::PENDING
-                }),
-                Effect::NoOp | Effect::Refuse => None,
-                Effect::Apply => {
-                    let call = PspCall {
-                        kind: TransactionKind::Void,
-                        idempotency_key: key.as_str().to_owned(),
-                        currency: crate::domain::CurrencyCode::parse(&record.row.currency_code)
-                            .map_err(|err| PaymentError::Corrupt(err.to_string()))?,
-                        amount_minor: totals.authorized - totals.captured - totals.voided,
-                        method: None,
-                        authorization_reference: authorization.psp_reference.clone(),
-                    };
-                    match self.payments.execute(&call).await {
-                        Ok(PspAnswer::Approved { reference }) => Some(Outcome {
+                let payment_id = match target {
+                    convert::VoidTarget::Payment(payment_id) => payment_id,
+                    convert::VoidTarget::AuthorizationKey(authorization_key) => {
+                        match store::payment_id_by_key(&mut *tx, &authorization_key).await? {
+                            Some(payment_id) => payment_id,
+                            None => {
+                                // Authorize's answer was lost or it never arrived: make
+                                // sure a late one authorizes nothing.
+                                store::record_voided_key(&mut *tx, &authorization_key).await?;
+                                tracing::info!("authorization key voided before any authorization");
+                                return Ok(Settled::Respond(pb::VoidResponse { payment: None }));
+                            }
+                        }
+                    }
+                };
+                let record = locked(&mut *tx, payment_id).await?;
+                let fingerprint = idempotency::fingerprint(request).to_vec();
+                if let Some(existing) =
+                    record.transaction_by_key(TransactionKind::Void, key.as_str())
+                {
+                    if existing.fingerprint != fingerprint {
+                        return Err(idempotency::IdempotencyError::KeyReused.into());
+                    }
+                    // If the PSP cannot say yet, the answer below is "outcome unknown" again.
+                    let _still_pending = self.payments.resolve(&mut *tx, existing).await?;
+                } else {
+                    let was_pending =
+                        record.totals().status() == PaymentStatus::AuthorizationPending;
+                    // Pending calls first: what to release depends on what they did.
+                    let (_, failure) = self.payments.resolve_all(&mut *tx, &record).await?;
+                    if failure.is_some() {
+                        return Err(PaymentError::ProviderUnavailable {
+                            provider: self.provider(),
+                        });
+                    }
+                    let record = locked(&mut *tx, payment_id).await?;
+                    let totals = record.totals();
+                    let status = totals.status();
+                    let authorization = record.authorization().ok_or_else(|| {
+                        PaymentError::Corrupt("payment without authorization".into())
+                    })?;
+                    let never_happened =
+                        was_pending && authorization.provider_detail == NOT_RECEIVED;
+                    let outcome = match status.effect(Action::Void) {
+                        Effect::NoOp if never_happened => Some(Outcome {
                             status: TransactionStatus::Succeeded,
-                            psp_reference: reference,
                             ..Outcome::PENDING
                         }),
-                        // A void the PSP refuses or cannot take: the caller retries.
-                        Ok(_) | Err(PspError::Unavailable) => {
-                            return Err(PaymentError::ProviderUnavailable {
-                                provider: self.provider(),
-                            });
+                        Effect::NoOp | Effect::Refuse => None,
+                        Effect::Apply => {
+                            let call = PspCall {
+                                kind: TransactionKind::Void,
+                                idempotency_key: key.as_str().to_owned(),
+                                currency: crate::domain::CurrencyCode::parse(
+                                    &record.row.currency_code,
+                                )
+                                .map_err(|err| PaymentError::Corrupt(err.to_string()))?,
+                                amount_minor: totals.authorized - totals.captured - totals.voided,
+                                method: None,
+                                authorization_reference: authorization.psp_reference.clone(),
+                            };
+                            match self.payments.execute(&call).await {
+                                Ok(PspAnswer::Approved { reference }) => Some(Outcome {
+                                    status: TransactionStatus::Succeeded,
+                                    psp_reference: reference,
+                                    ..Outcome::PENDING
+                                }),
+                                // A void the PSP refuses or cannot take: the caller retries.
+                                Ok(_) | Err(PspError::Unavailable) => {
+                                    return Err(PaymentError::ProviderUnavailable {
+                                        provider: self.provider(),
+                                    });
+                                }
+                                Err(PspError::Timeout) => Some(Outcome::PENDING),
+                            }
                         }
-                        Err(PspError::Timeout) => Some(Outcome::PENDING),
+                    };
+                    if let Some(outcome) = outcome {
+                        let released = if never_happened {
+                            0
+                        } else {
+                            totals.authorized - totals.captured - totals.voided
+                        };
+                        store::insert_transaction(
+                            &mut *tx,
+                            &NewTransaction {
+                                transaction_id: Uuid::now_v7(),
+                                payment_id,
+                                kind: TransactionKind::Void,
+                                amount_minor: released,
+                                idempotency_key: key.as_str().to_owned(),
+                                fingerprint,
+                                refund_reason: 0,
+                                reference_id: String::new(),
+                                note: String::new(),
+                                actor,
+                            },
+                            &outcome,
+                        )
+                        .await?;
                     }
                 }
-            };
-            if let Some(outcome) = outcome {
-                let released = if never_happened {
-                    0
-                } else {
-                    totals.authorized - totals.captured - totals.voided
+                let record = settled(&mut *tx, payment_id).await?;
+                if let Some(void) = record.transaction_by_key(TransactionKind::Void, key.as_str())
+                    && void.status() == Some(TransactionStatus::Pending)
+                {
+                    return Ok(Settled::Unsettled(PaymentError::OutcomeUnknown {
+                        provider: self.provider(),
+                        payment_id: payment_id.to_string(),
+                        transaction_id: void.transaction_id.to_string(),
+                    }));
+                }
+                let response = pb::VoidResponse {
+                    payment: Some(convert::payment(&record)?),
                 };
-                store::insert_transaction(
-                    &mut tx,
-                    &NewTransaction {
-                        transaction_id: Uuid::now_v7(),
-                        payment_id,
-                        kind: TransactionKind::Void,
-                        amount_minor: released,
-                        idempotency_key: key.as_str().to_owned(),
-                        fingerprint,
-                        refund_reason: 0,
-                        reference_id: String::new(),
-                        note: String::new(),
-                        actor,
-                    },
-                    &outcome,
-                )
-                .await?;
-            }
-        }
-        let record = settled(&mut tx, payment_id).await?;
-        if let Some(void) = record.transaction_by_key(TransactionKind::Void, key.as_str())
-            && void.status() == Some(TransactionStatus::Pending)
-        {
-            store::release_key(&mut tx, VOID, key.as_str()).await?;
-            tx.commit().await?;
-            return Err(PaymentError::OutcomeUnknown {
-                provider: self.provider(),
-                payment_id: payment_id.to_string(),
-                transaction_id: void.transaction_id.to_string(),
-            });
-        }
-        let response = pb::VoidResponse {
-            payment: Some(convert::payment(&record)?),
-        };
-        idempotency::record(&mut tx, VOID, &key, &response).await?;
-        tx.commit().await?;
-        tracing::info!(
-            %payment_id,
-            status = record.totals().status().name(),
-            "void recorded"
-        );
+                tracing::info!(
+                    %payment_id,
+                    status = record.totals().status().name(),
+                    "void recorded"
+                );
+                Ok(Settled::Respond(response))
+            })
+            .await?;
         Ok(response)
     }
 }

@@ -129,7 +129,7 @@ fn unavailable(err: sqlx::Error) -> PspError {
 }
 
 /// The deterministic PSP simulator; see the module documentation.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PspSimulator {
     config: SimulatorConfig,
     pool: PgPool,
@@ -328,7 +328,13 @@ impl Psp for PspSimulator {
     }
 
     async fn execute(&self, call: &PspCall) -> Result<PspAnswer, PspError> {
-        let (answer, behaviour) = self.act(call).await?;
+        // A call that reached the provider is carried out even when its caller
+        // stops waiting (a timeout): the provider's work is its own task.
+        let simulator = self.clone();
+        let call = call.clone();
+        let (answer, behaviour) = tokio::spawn(async move { simulator.act(&call).await })
+            .await
+            .map_err(|_| PspError::Unavailable)??;
         // The call is done before the answer travels: a caller that stops
         // waiting does not undo it.
         if !self.config.latency.is_zero() {

@@ -444,18 +444,3 @@ async fn touch(conn: &mut PgConnection, payment_id: Uuid) -> Result<(), sqlx::Er
         .await?;
     Ok(())
 }
-
-/// Drops the idempotency record of a call left PENDING, so the retry with its
-/// key resolves the transaction instead of replaying an unrecorded answer.
-pub async fn release_key(
-    conn: &mut PgConnection,
-    scope: &str,
-    key: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM idempotency_records WHERE scope = $1 AND key = $2")
-        .bind(scope)
-        .bind(key)
-        .execute(conn)
-        .await?;
-    Ok(())
-}

@@ -8,7 +8,7 @@ use oms_payment::{
     Config,
     domain::payment::TransactionKind,
     psp::{PspSimulator, SimulatorConfig},
-    run, run_with_psp,
+    run, run_with_psp, test_util,
 };
 use oms_platform::client::OmsChannel;
 use oms_proto::{
@@ -22,7 +22,7 @@ use oms_proto::{
     },
 };
 pub use oms_testkit::status::{bad_fields, metadata, reason};
-use oms_testkit::{TestDatabase, TestServer, server_config};
+use oms_testkit::{TestDatabase, TestServer};
 use tonic::{Request, Status};
 
 pub type Client = PaymentServiceClient<OmsChannel>;
@@ -54,11 +54,10 @@ impl TestPayments {
     ) -> TestPayments {
         let db = TestDatabase::create().await;
         let config = Config {
-            server: server_config(),
-            database: db.config(),
             simulator,
             psp_timeout,
             reconcile_interval,
+            ..test_util::config(db.config())
         };
         TestPayments::serve(db, config).await
     }

@@ -7,16 +7,13 @@ use std::{sync::Mutex, time::Duration};
 use chrono::{DateTime, Utc};
 use oms_platform::{client::OmsChannel, config::Service, convert::timestamp};
 use oms_proto::{
-    common::v1::{
-        Actor, ActorKind, Address, CardToken, Channel, ChannelKind, DeliveryMethod, DeliveryOption,
-        GeoPoint, LineItem, Money, PaymentMethod, ServiceLevel, payment_method::Method,
-    },
+    common::v1::{Actor, ActorKind, Address, Channel, ChannelKind, GeoPoint, Money},
     inventory::v1::{
         Location, LocationKind, PutLocationRequest,
         inventory_service_client::InventoryServiceClient,
     },
     order::v1::{
-        Customer, LineQuantity, MarkStatusRequest, OrderStatus, PlaceOrderRequest, ShipmentRef,
+        LineQuantity, MarkStatusRequest, OrderStatus, PlaceOrderRequest, ShipmentRef,
         order_service_client::OrderServiceClient,
     },
     returns::v1::{
@@ -25,10 +22,7 @@ use oms_proto::{
     },
 };
 pub use oms_testkit::status::{bad_fields, metadata, reason};
-use oms_testkit::{
-    ReservedPort, TestDatabase, TestRedis, TestServer, client_config, saga::Coordinator,
-    server_config,
-};
+use oms_testkit::{ReservedPort, TestService, client_config, peers, saga::Coordinator};
 use tonic::{IntoRequest, Request};
 
 pub type Client = ReturnsServiceClient<OmsChannel>;
@@ -47,64 +41,33 @@ pub const STORE: &str = "store-mitte";
 /// Its saga coordinator is expected on a reserved port, where nothing listens
 /// until a test starts the stand-in.
 pub struct TestReturns {
-    pub _db: TestDatabase,
-    pub server: TestServer,
+    pub returns: TestService,
     saga_port: Mutex<Option<ReservedPort>>,
-    pub _order_db: TestDatabase,
-    pub order_server: TestServer,
-    pub _inventory: (TestDatabase, TestRedis),
-    pub inventory_server: TestServer,
+    pub order: TestService,
+    pub inventory: TestService,
 }
 
 impl TestReturns {
     pub async fn start() -> TestReturns {
-        let (inventory_server, inventory) = start_inventory().await;
-
-        let order_db = TestDatabase::create().await;
-        let mut order_client = client_config();
-        order_client
-            .peers
-            .insert(Service::Saga, ReservedPort::new().address().to_string());
-        let order_config = oms_order::Config {
-            server: server_config(),
-            database: order_db.config(),
-            client: order_client,
-            outbox_poll: Duration::from_secs(3600),
-        };
-        let order_server = TestServer::start(|listener, shutdown| {
-            oms_order::run(order_config, listener, shutdown)
+        let inventory = start_inventory().await;
+        // The order service's own saga starts go nowhere: these tests place
+        // orders only to return them.
+        let order = oms_order::test_util::start(ReservedPort::new(), client_config(), |config| {
+            config.outbox_poll = Duration::from_secs(3600);
         })
         .await;
-
         let saga_port = ReservedPort::new();
-        let db = TestDatabase::create().await;
-        let mut client = client_config();
-        client
-            .peers
-            .insert(Service::Order, order_server.address().to_string());
-        client
-            .peers
-            .insert(Service::Inventory, inventory_server.address().to_string());
-        client
-            .peers
-            .insert(Service::Saga, saga_port.address().to_string());
-        let config = oms_returns::Config {
-            server: server_config(),
-            database: db.config(),
-            client,
-            outbox_poll: Duration::from_millis(50),
-        };
-        let server =
-            TestServer::start(|listener, shutdown| oms_returns::run(config, listener, shutdown))
-                .await;
+        let client = peers([
+            (Service::Order, order.address()),
+            (Service::Inventory, inventory.address()),
+            (Service::Saga, saga_port.address()),
+        ]);
+        let returns = oms_returns::test_util::start(ReservedPort::new(), client, |_| {}).await;
         TestReturns {
-            _db: db,
-            server,
+            returns,
             saga_port: Mutex::new(Some(saga_port)),
-            _order_db: order_db,
-            order_server,
-            _inventory: inventory,
-            inventory_server,
+            order,
+            inventory,
         }
     }
 
@@ -115,11 +78,11 @@ impl TestReturns {
     }
 
     pub fn client(&self) -> Client {
-        ReturnsServiceClient::new(self.server.channel())
+        ReturnsServiceClient::new(self.returns.channel())
     }
 
     pub fn orders(&self) -> Orders {
-        OrderServiceClient::new(self.order_server.channel())
+        OrderServiceClient::new(self.order.channel())
     }
 
     /// A web order of TEE-M × 3 at 19.99 and CAP × 1 at 15.00 (EUR), shipped
@@ -193,23 +156,14 @@ impl TestReturns {
     }
 
     pub async fn stop(self) {
-        self.server.stop().await.expect("a clean stop");
-        self.order_server.stop().await.expect("a clean stop");
-        self.inventory_server.stop().await.expect("a clean stop");
+        self.returns.stop().await;
+        self.order.stop().await;
+        self.inventory.stop().await;
     }
 }
 
-async fn start_inventory() -> (TestServer, (TestDatabase, TestRedis)) {
-    let db = TestDatabase::create().await;
-    let redis = TestRedis::new();
-    let config = oms_inventory::Config {
-        // Off: a read right after a change must see it.
-        availability_cache_ttl: Duration::ZERO,
-        ..oms_inventory::Config::new(server_config(), db.config(), redis.config())
-    };
-    let server =
-        TestServer::start(|listener, shutdown| oms_inventory::run(config, listener, shutdown))
-            .await;
+async fn start_inventory() -> TestService {
+    let server = oms_inventory::test_util::start(ReservedPort::new(), |_| {}).await;
     let mut inventory = InventoryServiceClient::new(server.channel());
     for (location_id, kind) in [
         (WAREHOUSE, LocationKind::Warehouse),
@@ -242,7 +196,7 @@ async fn start_inventory() -> (TestServer, (TestDatabase, TestRedis)) {
             .await
             .unwrap();
     }
-    (server, (db, redis))
+    server
 }
 
 fn shipment(id: &str, skus: &[&str]) -> ShipmentRef {
@@ -298,50 +252,11 @@ pub fn web() -> Channel {
     }
 }
 
-/// A web order of TEE-M × 3 at 19.99 and CAP × 1 at 15.00.
+/// The sample order with TEE-M × 3 at 19.99 and CAP × 1 at 15.00.
 pub fn web_order(reference: &str) -> PlaceOrderRequest {
-    PlaceOrderRequest {
-        channel: Some(web()),
-        external_reference: reference.into(),
-        customer: Some(Customer {
-            name: "Ada Lovelace".into(),
-            email: "ada@example.com".into(),
-            phone: "+49 30 1234567".into(),
-        }),
-        shipping_address: Some(Address {
-            recipient_name: "Ada Lovelace".into(),
-            lines: vec!["Unter den Linden 77".into()],
-            city: "Berlin".into(),
-            postal_code: "10117".into(),
-            country_code: "DE".into(),
-            ..Default::default()
-        }),
-        lines: vec![
-            LineItem {
-                sku: "TEE-M".into(),
-                quantity: 3,
-                unit_price: eur(1999),
-            },
-            LineItem {
-                sku: "CAP".into(),
-                quantity: 1,
-                unit_price: eur(1500),
-            },
-        ],
-        currency_code: "EUR".into(),
-        delivery_option: Some(DeliveryOption {
-            method: DeliveryMethod::Ship as i32,
-            service_level: ServiceLevel::Standard as i32,
-            pickup_location_id: String::new(),
-        }),
-        shipping_price: eur(495),
-        payment_method: Some(PaymentMethod {
-            method: Some(Method::Card(CardToken {
-                token: "tok_visa_4242".into(),
-            })),
-        }),
-        ..Default::default()
-    }
+    let mut order = oms_order::test_util::web_order(reference);
+    order.lines[0].quantity = 3;
+    order
 }
 
 /// A return line.

@@ -183,12 +183,12 @@ async fn a_retry_returns_the_same_return_even_with_the_order_service_down() {
         .unwrap()
         .into_inner();
     let TestReturns {
-        server,
-        order_server,
-        inventory_server,
+        returns,
+        order,
+        inventory,
         ..
     } = suite;
-    order_server.stop().await.unwrap();
+    order.stop().await;
 
     let retry = client
         .request_return(keyed("r-retry", request.clone()))
@@ -215,6 +215,6 @@ async fn a_retry_returns_the_same_return_even_with_the_order_service_down() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
-    server.stop().await.unwrap();
-    inventory_server.stop().await.unwrap();
+    returns.stop().await;
+    inventory.stop().await;
 }

@@ -1,7 +1,5 @@
 //! Starting routing next to a real inventory for a test, and calling both.
 
-use std::time::Duration;
-
 use oms_platform::{client::OmsChannel, config::Service};
 use oms_proto::{
     common::v1::{
@@ -18,7 +16,7 @@ use oms_proto::{
     },
 };
 pub use oms_testkit::status::bad_fields;
-use oms_testkit::{TestDatabase, TestRedis, TestServer, client_config, server_config};
+use oms_testkit::{ReservedPort, TestService, peers};
 use tonic::Status;
 use tonic_types::StatusExt as _;
 
@@ -34,57 +32,22 @@ pub const MITTE: (f64, f64) = (52.52, 13.41);
 
 /// Routing and the inventory it reads, each with a fresh database.
 pub struct TestRouting {
-    pub db: TestDatabase,
-    pub server: TestServer,
+    pub routing: TestService,
     pub client: Client,
     pub inventory: InventoryClient,
-    inventory_server: Option<TestServer>,
-    _inventory_db: TestDatabase,
-    _redis: TestRedis,
+    inventory_service: Option<TestService>,
 }
 
 impl TestRouting {
     pub async fn start() -> TestRouting {
-        let inventory_db = TestDatabase::create().await;
-        let redis = TestRedis::new();
-        let inventory_config = oms_inventory::Config {
-            server: server_config(),
-            database: inventory_db.config(),
-            redis: redis.config(),
-            stock_lock_lease: Duration::from_secs(5),
-            stock_lock_wait: Duration::from_secs(2),
-            expiry_interval: Duration::from_millis(100),
-            ledger_poll: Duration::from_millis(50),
-            watch_heartbeat: Duration::from_millis(500),
-            // Off: a plan right after a stock change must see it.
-            availability_cache_ttl: Duration::ZERO,
-        };
-        let inventory_server = TestServer::start(|listener, shutdown| {
-            oms_inventory::run(inventory_config, listener, shutdown)
-        })
-        .await;
-
-        let db = TestDatabase::create().await;
-        let mut clients = client_config();
-        clients
-            .peers
-            .insert(Service::Inventory, inventory_server.address().to_string());
-        let config = oms_routing::Config {
-            server: server_config(),
-            database: db.config(),
-            clients,
-        };
-        let server =
-            TestServer::start(|listener, shutdown| oms_routing::run(config, listener, shutdown))
-                .await;
+        let inventory = oms_inventory::test_util::start(ReservedPort::new(), |_| {}).await;
+        let client = peers([(Service::Inventory, inventory.address())]);
+        let routing = oms_routing::test_util::start(ReservedPort::new(), client, |_| {}).await;
         TestRouting {
-            client: RoutingServiceClient::new(server.channel()),
-            inventory: InventoryServiceClient::new(inventory_server.channel()),
-            db,
-            server,
-            inventory_server: Some(inventory_server),
-            _inventory_db: inventory_db,
-            _redis: redis,
+            client: RoutingServiceClient::new(routing.channel()),
+            inventory: InventoryServiceClient::new(inventory.channel()),
+            routing,
+            inventory_service: Some(inventory),
         }
     }
 
@@ -94,17 +57,15 @@ impl TestRouting {
 
     /// Stops the inventory, as if it went down.
     pub async fn stop_inventory(&mut self) {
-        if let Some(server) = self.inventory_server.take() {
-            server.stop().await.expect("a clean stop of inventory");
+        if let Some(inventory) = self.inventory_service.take() {
+            inventory.stop().await;
         }
     }
 
     /// Stops both services cleanly.
     pub async fn finish(mut self) {
-        if let Some(server) = self.inventory_server.take() {
-            server.stop().await.expect("a clean stop of inventory");
-        }
-        self.server.stop().await.expect("a clean stop of routing");
+        self.stop_inventory().await;
+        self.routing.stop().await;
     }
 
     /// Creates a location in inventory.

@@ -179,7 +179,7 @@ async fn a_policy_gets_a_new_version_per_change_and_a_retry_writes_nothing() {
     assert_eq!((old.version, old.current), (1, false));
     assert_eq!(old.spec.unwrap(), spec("A", 2));
 
-    let pool = routing.db.pool().await;
+    let pool = routing.routing.database.pool().await;
     let stored: i64 =
         sqlx::query_scalar("SELECT count(*) FROM routing_policy_versions WHERE policy_id = $1")
             .bind(&first.0.policy_id)
