@@ -32,6 +32,7 @@ use crate::{
     documents,
     domain::{
         parcel::{Parcel, ServiceLevel},
+        report::{Direction, Fact, OrderNews, Report, report},
         shipment::{CancelRefusal, ShipmentStatus, TrackingEventType, event_applies},
     },
     error::ShippingError,
@@ -488,10 +489,15 @@ impl ShippingApi {
     fn report(
         row: &ShipmentRow,
         event_id: String,
-        status: order::OrderStatus,
+        news: OrderNews,
         event_time: chrono::DateTime<Utc>,
-        cancelled: bool,
     ) -> Result<order::MarkStatusRequest, ShippingError> {
+        let (status, cancelled) = match news {
+            OrderNews::Shipped => (order::OrderStatus::Shipped, false),
+            OrderNews::Delivered => (order::OrderStatus::Delivered, false),
+            OrderNews::ShipmentOnly => (order::OrderStatus::Unspecified, false),
+            OrderNews::ShipmentCancelled => (order::OrderStatus::Unspecified, true),
+        };
         let details = convert::details(row.direction, &row.details)?;
         let time = Some(oms_platform::convert::timestamp(event_time));
         Ok(order::MarkStatusRequest {
@@ -857,15 +863,11 @@ impl ShippingService for ShippingApi {
                 &request.reason,
             )
             .await?;
-            if row.direction == OUTBOUND {
+            let direction = Direction::from_code(row.direction)
+                .ok_or_else(|| ShippingError::Corrupt("shipment direction".to_owned()))?;
+            if let Some(Report::Order(news)) = report(Fact::Cancelled, direction) {
                 let event_id = format!("shipment:{}:cancelled", row.shipment_id);
-                let report = Self::report(
-                    &row,
-                    event_id.clone(),
-                    order::OrderStatus::Unspecified,
-                    Utc::now(),
-                    true,
-                )?;
+                let report = Self::report(&row, event_id.clone(), news, Utc::now())?;
                 oms_platform::outbox::enqueue(
                     &mut tx,
                     crate::outbox::MARK_STATUS,
@@ -993,21 +995,17 @@ impl ShippingService for ShippingApi {
         )
         .await?;
 
-        // What the order hears: SHIPPED when the parcel leaves LABEL_CREATED,
-        // DELIVERED on delivery, the shipment alone for carrier trouble.
-        let fact = match (applied, current, to) {
-            (false, _, _) => None,
-            (true, _, ShipmentStatus::Delivered) => Some(order::OrderStatus::Delivered),
-            (true, _, ShipmentStatus::Exception | ShipmentStatus::ReturnedToSender) => {
-                Some(order::OrderStatus::Unspecified)
-            }
-            (true, ShipmentStatus::LabelCreated, _) => Some(order::OrderStatus::Shipped),
-            (true, _, _) => None,
+        let direction = Direction::from_code(row.direction)
+            .ok_or_else(|| ShippingError::Corrupt("shipment direction".to_owned()))?;
+        let fact = Fact::Tracked {
+            applied,
+            from: current,
+            to,
         };
-        let reported = match (fact, row.direction, &row.return_id) {
-            (Some(fact), OUTBOUND, _) => {
+        let reported = match (report(fact, direction), &row.return_id) {
+            (Some(Report::Order(news)), _) => {
                 let event_id = format!("shipment:{}:{}", row.shipment_id, request.carrier_event_id);
-                let report = Self::report(&row, event_id.clone(), fact, event_time, false)?;
+                let report = Self::report(&row, event_id.clone(), news, event_time)?;
                 oms_platform::outbox::enqueue(
                     &mut tx,
                     crate::outbox::MARK_STATUS,
@@ -1019,8 +1017,7 @@ impl ShippingService for ShippingApi {
                 .map_err(ShippingError::from)?;
                 true
             }
-            // The returns service hears once, when the parcel leaves LABEL_CREATED.
-            (Some(order::OrderStatus::Shipped), RETURN, Some(return_id)) => {
+            (Some(Report::ReturnInTransit), Some(return_id)) => {
                 let report = returns::MarkReturnInTransitRequest {
                     return_id: return_id.clone(),
                     shipment_id: row.shipment_id.to_string(),
