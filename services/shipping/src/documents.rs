@@ -39,6 +39,14 @@ pub struct LabelContent {
     pub reference: String,
 }
 
+/// One line of a packing slip.
+#[derive(Debug, Clone)]
+pub struct SlipLine {
+    pub sku: String,
+    pub quantity: i32,
+    pub description: String,
+}
+
 /// A6 in points.
 const A6: (u32, u32) = (298, 420);
 /// A4 in points.
@@ -144,7 +152,7 @@ pub fn packing_slip_page(
     reference: &str,
     tracking_number: &str,
     to: &[String],
-    lines: &[(String, i32, String)],
+    lines: &[SlipLine],
 ) -> Page {
     let mut text = vec![
         (18, "PACKING SLIP".to_owned()),
@@ -156,13 +164,16 @@ pub fn packing_slip_page(
     text.extend(to.iter().map(|line| (10, line.clone())));
     text.push((10, String::new()));
     text.push((10, "Qty  SKU  Description".to_owned()));
-    for (sku, quantity, description) in lines {
-        let description = if description.is_empty() {
-            sku
+    for line in lines {
+        let description = if line.description.is_empty() {
+            &line.sku
         } else {
-            description
+            &line.description
         };
-        text.push((10, format!("{quantity:>3}  {sku}  {description}")));
+        text.push((
+            10,
+            format!("{:>3}  {}  {description}", line.quantity, line.sku),
+        ));
     }
     let mut y = A4.1 - 60;
     let mut page_lines = Vec::new();

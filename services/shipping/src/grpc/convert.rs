@@ -13,16 +13,14 @@ use oms_proto::{common::v1 as common, shipping::v1 as pb};
 use prost::Message as _;
 
 use crate::{
-    carrier::Route,
-    documents::LabelContent,
-    domain::parcel::{MAX_PARCELS, Parcel, ServiceLevel},
+    carrier::{CarrierRate, Route},
+    domain::{
+        parcel::{MAX_PARCELS, Parcel, ServiceLevel},
+        report::Direction,
+    },
     error::ShippingError,
     store::{EventRow, ShipmentRecord},
 };
-
-/// Which way a shipment goes, as stored.
-pub const OUTBOUND: i16 = 1;
-pub const RETURN: i16 = 2;
 
 /// The label formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,9 +157,19 @@ pub fn lines(violations: &mut FieldViolations, lines: &[pb::ShipmentLine]) {
             violations.add(format!("lines[{i}].sku"), "duplicate sku");
         }
         violations.check(format!("lines[{i}].quantity"), Quantity::new(line.quantity));
-        if line.description.chars().count() > 200 {
-            violations.add(format!("lines[{i}].description"), "at most 200 characters");
-        }
+        max_chars(
+            violations,
+            &format!("lines[{i}].description"),
+            &line.description,
+            200,
+        );
+    }
+}
+
+/// Free text of at most `max` characters.
+pub fn max_chars(violations: &mut FieldViolations, field: &str, value: &str, max: usize) {
+    if value.chars().count() > max {
+        violations.add(field, format!("at most {max} characters"));
     }
 }
 
@@ -228,48 +236,42 @@ pub struct Details {
     pub destination: Option<common::Address>,
 }
 
-pub fn details(direction: i16, bytes: &[u8]) -> Result<Details, ShippingError> {
+/// What a stored shipment was created from, decoded from its request.
+pub fn details(direction: Direction, bytes: &[u8]) -> Result<Details, ShippingError> {
     let corrupt = |_| ShippingError::Corrupt("shipment details".to_owned());
-    if direction == RETURN {
-        let request = pb::CreateReturnLabelRequest::decode(bytes).map_err(corrupt)?;
-        Ok(Details {
-            lines: request.lines,
-            parcels: request.parcels,
-            origin: request.origin,
-            destination: request.destination,
-        })
-    } else {
-        let request = pb::CreateShipmentRequest::decode(bytes).map_err(corrupt)?;
-        Ok(Details {
-            lines: request.lines,
-            parcels: request.parcels,
-            origin: request.origin,
-            destination: request.destination,
-        })
+    match direction {
+        Direction::Return => {
+            let request = pb::CreateReturnLabelRequest::decode(bytes).map_err(corrupt)?;
+            Ok(Details {
+                lines: request.lines,
+                parcels: request.parcels,
+                origin: request.origin,
+                destination: request.destination,
+            })
+        }
+        Direction::Outbound => {
+            let request = pb::CreateShipmentRequest::decode(bytes).map_err(corrupt)?;
+            Ok(Details {
+                lines: request.lines,
+                parcels: request.parcels,
+                origin: request.origin,
+                destination: request.destination,
+            })
+        }
     }
 }
 
-/// What the label of a shipment shows.
-pub fn label_content(
-    details: &Details,
-    carrier: &str,
-    carrier_service: &str,
-    tracking_number: &str,
-    reference: &str,
-) -> LabelContent {
-    LabelContent {
-        carrier: carrier.to_owned(),
-        carrier_service: carrier_service.to_owned(),
-        tracking_number: tracking_number.to_owned(),
-        from: address_lines(details.origin.as_ref()),
-        to: address_lines(details.destination.as_ref()),
-        parcels: details.parcels.len(),
-        weight_grams: details
-            .parcels
-            .iter()
-            .map(|parcel| i64::from(parcel.weight_grams))
-            .sum(),
-        reference: reference.to_owned(),
+/// A carrier's rate as the contract has it.
+pub fn rate(carrier: String, rate: CarrierRate) -> pb::Rate {
+    pb::Rate {
+        carrier,
+        service_level: rate.service_level.code(),
+        carrier_service: rate.carrier_service,
+        price: Some(common::Money {
+            currency_code: rate.currency,
+            amount_minor: rate.price_minor,
+        }),
+        promised_delivery_time: Some(timestamp(rate.promised_delivery_time)),
     }
 }
 
@@ -292,7 +294,7 @@ pub fn shipment(
     with_content: bool,
 ) -> Result<pb::Shipment, ShippingError> {
     let row = &record.shipment;
-    let details = details(row.direction, &row.details)?;
+    let details = details(row.shipment_direction()?, &row.details)?;
     let format = if row.label_format == LabelFormat::Zpl.code() {
         LabelFormat::Zpl
     } else {

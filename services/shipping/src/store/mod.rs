@@ -10,7 +10,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::error::ShippingError;
+use crate::{
+    domain::{report::Direction, shipment::ShipmentStatus},
+    error::ShippingError,
+};
 
 /// The service's database.
 #[derive(Clone)]
@@ -56,6 +59,20 @@ pub struct ShipmentRow {
     pub delivery_time: Option<DateTime<Utc>>,
     pub cancel_time: Option<DateTime<Utc>>,
     pub update_time: DateTime<Utc>,
+}
+
+impl ShipmentRow {
+    /// The stored status.
+    pub fn shipment_status(&self) -> Result<ShipmentStatus, ShippingError> {
+        ShipmentStatus::from_code(self.status)
+            .ok_or_else(|| ShippingError::Corrupt("shipment status".to_owned()))
+    }
+
+    /// The stored direction.
+    pub fn shipment_direction(&self) -> Result<Direction, ShippingError> {
+        Direction::from_code(self.direction)
+            .ok_or_else(|| ShippingError::Corrupt("shipment direction".to_owned()))
+    }
 }
 
 /// A stored tracking event.
