@@ -5,16 +5,19 @@
 //!
 //! - [`domain`]: parcels, service levels, the shipment state machine.
 //! - [`carrier`]: the carrier adapter trait and the deterministic
-//!   [`carrier::CarrierSimulator`], the default carrier.
+//!   [`carrier::CarrierSimulator`], the default carrier, whose labels live in
+//!   its own tables of the service's database.
 //! - [`documents`]: labels (PDF, ZPL) and packing slips (PDF).
 //! - [`grpc`]: the `oms.shipping.v1.ShippingService` handlers.
 //! - [`store`]: Postgres: shipments and tracking events.
+//! - `migrations/`: the service's tables (0001) and the simulator's (0002).
 //! - [`outbox`]: delivers queued status changes to the order and returns
 //!   services.
 //!
 //! [`run`] serves it on a listener until shutdown with the simulator configured
 //! from the environment; [`run_with_carrier`] takes any carrier (tests keep a
-//! handle on the simulator to switch faults and count labels).
+//! handle on a simulator over the same database to switch faults and count
+//! labels).
 
 pub mod carrier;
 pub mod documents;
@@ -39,7 +42,7 @@ use oms_proto::{
     returns::v1::returns_service_client::ReturnsServiceClient,
     shipping::v1::shipping_service_server::ShippingServiceServer,
 };
-use sqlx::migrate::Migrator;
+use sqlx::{PgPool, migrate::Migrator};
 use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -114,14 +117,18 @@ impl ServiceConfig for Config {
 }
 
 /// Serves the shipping service on `listener` until `shutdown`, with the carrier
-/// simulator as its carrier.
+/// simulator, keeping its state in the service's database, as its carrier.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let carrier = Arc::new(CarrierSimulator::new(config.simulator.clone()));
-    run_with_carrier(config, carrier, listener, shutdown).await
+    let pool = db::connect(&config.database, &MIGRATOR).await?;
+    let carrier = Arc::new(CarrierSimulator::new(
+        pool.clone(),
+        config.simulator.clone(),
+    ));
+    serve(config, pool, carrier, listener, shutdown).await
 }
 
 /// Serves the shipping service with `carrier`, and the outbox dispatcher in the
@@ -133,6 +140,16 @@ pub async fn run_with_carrier(
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let pool = db::connect(&config.database, &MIGRATOR).await?;
+    serve(config, pool, carrier, listener, shutdown).await
+}
+
+async fn serve(
+    config: Config,
+    pool: PgPool,
+    carrier: Arc<dyn Carrier>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
     let store = Store::new(pool);
     let orders = OrderServiceClient::new(client::peer_channel(Service::Order, &config.client)?);
     let returns =

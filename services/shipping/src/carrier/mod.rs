@@ -1,5 +1,6 @@
 //! Carriers: the adapter trait every carrier integration implements, and the
-//! deterministic [`CarrierSimulator`], the default carrier.
+//! deterministic [`CarrierSimulator`], the default carrier, which keeps its
+//! labels in its own tables of the service's database.
 //!
 //! Each label purchase carries the shipment's own key (`carrier_key`), so a
 //! retry after a failure or timeout returns the label already bought instead of
@@ -10,7 +11,7 @@ mod simulator;
 use chrono::{DateTime, Utc};
 use oms_platform::ids::CountryCode;
 
-pub use simulator::{CarrierSimulator, Fault, FaultKind, SimulatorConfig};
+pub use simulator::{CarrierSimulator, Fault, FaultKind, SimulatedLabel, SimulatorConfig};
 
 use crate::domain::parcel::{Parcel, ServiceLevel};
 
@@ -71,6 +72,9 @@ pub enum CarrierError {
     /// The carrier does not offer the service level on this route.
     #[error("service level unavailable")]
     ServiceLevelUnavailable,
+    /// The carrier knows no label with this tracking number.
+    #[error("label not found")]
+    LabelNotFound,
 }
 
 /// A carrier integration.

@@ -132,7 +132,8 @@ impl Wanted<'_> {
     /// A carrier's refusal of this shipment as a service error.
     pub fn error(&self, carrier: &str, err: CarrierError) -> ShippingError {
         match err {
-            CarrierError::ServerError | CarrierError::Timeout => {
+            // A label the carrier does not know comes only from a void.
+            CarrierError::ServerError | CarrierError::Timeout | CarrierError::LabelNotFound => {
                 tracing::warn!(carrier, error = %err, "carrier call failed");
                 ShippingError::ProviderUnavailable {
                     provider: carrier.to_owned(),

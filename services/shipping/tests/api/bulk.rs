@@ -51,7 +51,7 @@ async fn a_bulk_run_of_200_labels_reports_200_outcomes_and_one_printable_file() 
     let combined = response.combined_labels.unwrap();
     let text = String::from_utf8_lossy(&combined.content);
     assert!(text.contains("/Count 200"));
-    assert_eq!(app.carrier.labels_bought(), 200);
+    assert_eq!(app.labels_bought().await, 200);
     app.stop().await;
 }
 
@@ -90,7 +90,7 @@ async fn with_faults_on_failures_are_reported_per_shipment_and_a_retry_creates_n
         );
         assert_eq!(error.metadata["provider"], "simulator");
     }
-    assert_eq!(app.carrier.labels_bought(), 200 - failed.len());
+    assert_eq!(app.labels_bought().await, 200 - failed.len());
 
     // A timeout fault, too, must not buy a second label on retry.
     app.carrier.set_fault(Some(Fault {
@@ -125,7 +125,7 @@ async fn with_faults_on_failures_are_reported_per_shipment_and_a_retry_creates_n
     }
     let distinct: std::collections::HashSet<_> = third_ids.iter().flatten().collect();
     assert_eq!(distinct.len(), 200);
-    assert_eq!(app.carrier.labels_bought(), 200);
+    assert_eq!(app.labels_bought().await, 200);
     app.stop().await;
 }
 

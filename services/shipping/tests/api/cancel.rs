@@ -133,7 +133,7 @@ async fn a_key_cancelled_before_its_shipment_existed_refuses_the_late_create() {
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert_eq!(reason(&status), "ILLEGAL_STATE_TRANSITION");
     assert_eq!(metadata(&status, "from_state"), "SHIPMENT_STATUS_CANCELLED");
-    assert_eq!(app.carrier.labels_bought(), 0);
+    assert_eq!(app.labels_bought().await, 0);
     app.stop().await;
 }
 

@@ -109,7 +109,7 @@ async fn a_retry_returns_the_same_shipment_and_another_request_for_the_key_confl
         .unwrap();
     assert_eq!(again.shipment_id, first.shipment_id);
     assert_eq!(again.tracking_number, first.tracking_number);
-    assert_eq!(app.carrier.labels_bought(), 1);
+    assert_eq!(app.labels_bought().await, 1);
 
     let mut other = shipment("order-2");
     other.parcels = vec![parcel(900), parcel(800)];
@@ -141,7 +141,7 @@ async fn bad_input_is_refused_by_field_and_nothing_is_bought() {
     request.destination.as_mut().unwrap().city.clear();
     let status = app.client().create_shipment(request).await.unwrap_err();
     assert_eq!(bad_fields(&status), ["parcels", "destination.city"]);
-    assert_eq!(app.carrier.labels_bought(), 0);
+    assert_eq!(app.labels_bought().await, 0);
     app.stop().await;
 }
 
@@ -175,6 +175,6 @@ async fn carrier_refusals_are_failed_preconditions_with_their_reason() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
-    assert_eq!(app.carrier.labels_bought(), 0);
+    assert_eq!(app.labels_bought().await, 0);
     app.stop().await;
 }

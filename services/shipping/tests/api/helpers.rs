@@ -1,6 +1,7 @@
 //! Starting the shipping service for a test, with a carrier simulator the test
-//! keeps a handle on and the real order service it reports to, and the requests
-//! the tests send.
+//! keeps a handle on (over the service's database, where the simulator keeps
+//! its labels) and the real order service it reports to; more replicas of it
+//! and restarts; and the requests the tests send.
 
 use std::{sync::Arc, time::Duration};
 
@@ -24,7 +25,7 @@ use oms_proto::{
 use oms_shipping::{
     Config,
     carrier::{CarrierSimulator, SimulatorConfig},
-    run_with_carrier,
+    run, run_with_carrier,
 };
 pub use oms_testkit::status::{bad_fields, metadata, reason};
 use oms_testkit::{TestDatabase, TestRedis, TestServer, client_config, server_config};
@@ -42,12 +43,16 @@ pub struct TestShipping {
     /// Held so that the database lives as long as the service.
     pub _db: TestDatabase,
     pub server: TestServer,
+    /// The simulator the first server buys from; its state is the database's,
+    /// so it sees every replica's labels.
     pub carrier: Arc<CarrierSimulator>,
     /// Held so that the order service's database lives as long as it.
     pub _order_db: TestDatabase,
     pub order_server: TestServer,
     /// The returns service RETURN shipments report to, when started.
     pub returns: Option<(TestServer, TestDatabase)>,
+    /// What the server was started with, for replicas and restarts.
+    pub config: Config,
 }
 
 impl TestShipping {
@@ -123,7 +128,7 @@ impl TestShipping {
         };
 
         let db = TestDatabase::create().await;
-        let carrier = Arc::new(CarrierSimulator::new(simulator.clone()));
+        let carrier = Arc::new(CarrierSimulator::new(db.pool().await, simulator.clone()));
         let mut client = client_config();
         client
             .peers
@@ -148,8 +153,9 @@ impl TestShipping {
             outbox_poll: Duration::from_millis(50),
         };
         let service_carrier = carrier.clone();
+        let service_config = config.clone();
         let server = TestServer::start(|listener, shutdown| {
-            run_with_carrier(config, service_carrier, listener, shutdown)
+            run_with_carrier(service_config, service_carrier, listener, shutdown)
         })
         .await;
         TestShipping {
@@ -160,7 +166,59 @@ impl TestShipping {
             _order_db: order_db,
             order_server,
             returns,
+            config,
         }
+    }
+
+    /// Another replica of the service on the same database and peers, with a
+    /// simulator of its own (as a deployment's replicas have).
+    pub async fn start_replica(&self) -> TestServer {
+        let config = self.config.clone();
+        TestServer::start(|listener, shutdown| run(config, listener, shutdown)).await
+    }
+
+    /// Stops the server and starts it again on the same database, with a new
+    /// simulator of `simulator`'s settings (the test's [`Self::carrier`] still
+    /// reads the labels but no longer injects the server's faults).
+    pub async fn restart(self, simulator: SimulatorConfig) -> TestShipping {
+        let TestShipping {
+            inventory,
+            _db,
+            server,
+            carrier,
+            _order_db,
+            order_server,
+            returns,
+            config,
+        } = self;
+        server.stop().await.expect("a clean stop");
+        let config = Config {
+            simulator,
+            ..config
+        };
+        let service_config = config.clone();
+        let server =
+            TestServer::start(|listener, shutdown| run(service_config, listener, shutdown)).await;
+        TestShipping {
+            inventory,
+            _db,
+            server,
+            carrier,
+            _order_db,
+            order_server,
+            returns,
+            config,
+        }
+    }
+
+    /// How many labels the carrier sold, through any replica.
+    pub async fn labels_bought(&self) -> usize {
+        let count = self
+            .carrier
+            .labels_bought()
+            .await
+            .expect("count the labels");
+        usize::try_from(count).expect("a count")
     }
 
     pub fn client(&self) -> Client {

@@ -36,7 +36,7 @@ async fn a_shipment_without_origin_ships_from_the_address_inventory_holds() {
     unknown.location_id = "wh-nowhere".into();
     let status = client.create_shipment(unknown).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
-    assert_eq!(app.carrier.labels_bought(), 1);
+    assert_eq!(app.labels_bought().await, 1);
     app.stop().await;
 }
 
@@ -47,6 +47,6 @@ async fn without_inventory_a_shipment_without_origin_is_unavailable() {
     request.origin = None;
     let status = app.client().create_shipment(request).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
-    assert_eq!(app.carrier.labels_bought(), 0);
+    assert_eq!(app.labels_bought().await, 0);
     app.stop().await;
 }

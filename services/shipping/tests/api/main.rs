@@ -1,5 +1,6 @@
 //! Integration tests of oms-shipping: the real service on port 0 over gRPC with
-//! a fresh Postgres database each and its own carrier simulator, and the real
+//! a fresh Postgres database each and its own carrier simulator (its labels in
+//! that database, so a replica or a restart sees them), and the real
 //! order service (its own fresh database) receiving the status changes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
@@ -13,4 +14,5 @@ mod locations;
 mod privacy;
 mod quote;
 mod returns;
+mod simulator;
 mod tracking;

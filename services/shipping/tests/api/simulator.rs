@@ -1,0 +1,155 @@
+//! The carrier simulator keeps what it did in the service's database: with two
+//! replicas on one database, and across a restart, a label bought through one
+//! server is found, voided, tracked and retried through the other.
+
+use oms_proto::shipping::v1::{
+    CancelShipmentRequest, ShipmentStatus, TrackingEventType, cancel_shipment_request::Target,
+    shipping_service_client::ShippingServiceClient,
+};
+use oms_shipping::carrier::{Fault, FaultKind, SimulatorConfig};
+use tonic::Code;
+
+use crate::helpers::{TestShipping, event, operator, reason, shipment};
+
+fn cancel(shipment_id: &str) -> CancelShipmentRequest {
+    CancelShipmentRequest {
+        target: Some(Target::ShipmentId(shipment_id.to_owned())),
+        reason: "order cancelled".into(),
+        actor: Some(operator()),
+    }
+}
+
+#[tokio::test]
+async fn a_label_bought_through_one_replica_is_found_voided_and_tracked_through_another() {
+    let app = TestShipping::start().await;
+    let replica = app.start_replica().await;
+    let mut first = app.client();
+    let mut second = ShippingServiceClient::new(replica.channel());
+
+    let voided = first
+        .create_shipment(shipment("order-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .shipment
+        .unwrap();
+    let tracked = first
+        .create_shipment(shipment("order-2"))
+        .await
+        .unwrap()
+        .into_inner()
+        .shipment
+        .unwrap();
+
+    // A retry on the other replica gets the same shipment and label.
+    let again = second
+        .create_shipment(shipment("order-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .shipment
+        .unwrap();
+    assert_eq!(again.shipment_id, voided.shipment_id);
+    assert_eq!(again.tracking_number, voided.tracking_number);
+
+    // The other replica's carrier knows the label, so it can void it.
+    let cancelled = second
+        .cancel_shipment(cancel(&voided.shipment_id))
+        .await
+        .unwrap()
+        .into_inner()
+        .shipment
+        .unwrap();
+    assert_eq!(cancelled.status, ShipmentStatus::Cancelled as i32);
+    let label = app
+        .carrier
+        .label(&voided.tracking_number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(label.void_time.is_some());
+
+    let picked_up = second
+        .record_tracking_event(event(
+            &tracked.tracking_number,
+            "p1",
+            TrackingEventType::PickedUp,
+            0,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(picked_up.applied);
+    let label = app
+        .carrier
+        .label(&tracked.tracking_number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(label.void_time, None);
+    assert_eq!(app.labels_bought().await, 2);
+    replica.stop().await.unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_purchase_retried_after_a_restart_returns_the_first_label() {
+    // Every purchase times out after the label was bought.
+    let app = TestShipping::start_with(SimulatorConfig {
+        fault: Some(Fault {
+            kind: FaultKind::Timeout,
+            rate: 1.0,
+        }),
+        seed: 5,
+    })
+    .await;
+    let status = app
+        .client()
+        .create_shipment(shipment("order-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(reason(&status), "PROVIDER_UNAVAILABLE");
+    assert_eq!(app.labels_bought().await, 1);
+
+    let app = app
+        .restart(SimulatorConfig {
+            fault: None,
+            seed: 5,
+        })
+        .await;
+    let created = app
+        .client()
+        .create_shipment(shipment("order-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .shipment
+        .unwrap();
+    assert_eq!(app.labels_bought().await, 1);
+    let label = app
+        .carrier
+        .label(&created.tracking_number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(label.carrier_key, "outbound:order-1:wh-berlin");
+    assert_eq!(
+        created.promised_delivery_time.unwrap(),
+        oms_platform::convert::timestamp(label.promised_delivery_time)
+    );
+
+    // And the restarted service voids it.
+    app.client()
+        .cancel_shipment(cancel(&created.shipment_id))
+        .await
+        .unwrap();
+    let label = app
+        .carrier
+        .label(&created.tracking_number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(label.void_time.is_some());
+    app.stop().await;
+}
