@@ -18,13 +18,13 @@ use oms_proto::{
     order::v1::{Customer, PlaceOrderRequest, order_service_client::OrderServiceClient},
     returns::v1::returns_service_client::ReturnsServiceClient,
     shipping::v1::{
-        CreateShipmentRequest, Parcel, QuoteRatesRequest, RecordTrackingEventRequest, ShipmentLine,
-        TrackingEventType, shipping_service_client::ShippingServiceClient,
+        CreateShipmentRequest, Parcel, QuoteRatesRequest, RecordTrackingEventRequest, Shipment,
+        ShipmentLine, TrackingEventType, shipping_service_client::ShippingServiceClient,
     },
 };
 use oms_shipping::{
     Config,
-    carrier::{CarrierSimulator, SimulatorConfig},
+    carrier::{CarrierSimulator, SimulatedLabel, SimulatorConfig},
     run, run_with_carrier,
 };
 pub use oms_testkit::status::{bad_fields, metadata, reason};
@@ -177,38 +177,25 @@ impl TestShipping {
         TestServer::start(|listener, shutdown| run(config, listener, shutdown)).await
     }
 
-    /// Stops the server and starts it again on the same database, with a new
-    /// simulator of `simulator`'s settings (the test's [`Self::carrier`] still
-    /// reads the labels but no longer injects the server's faults).
-    pub async fn restart(self, simulator: SimulatorConfig) -> TestShipping {
-        let TestShipping {
-            inventory,
-            _db,
-            server,
-            carrier,
-            _order_db,
-            order_server,
-            returns,
-            config,
-        } = self;
-        server.stop().await.expect("a clean stop");
-        let config = Config {
-            simulator,
-            ..config
-        };
-        let service_config = config.clone();
-        let server =
-            TestServer::start(|listener, shutdown| run(service_config, listener, shutdown)).await;
-        TestShipping {
-            inventory,
-            _db,
-            server,
-            carrier,
-            _order_db,
-            order_server,
-            returns,
-            config,
-        }
+    /// Starts the server again on the same database and stops the old one,
+    /// as a rolling restart does; the new server has a simulator of its own with
+    /// `simulator`'s settings (the test's [`Self::carrier`] still reads the
+    /// labels but no longer injects the server's faults).
+    pub async fn restart(mut self, simulator: SimulatorConfig) -> TestShipping {
+        self.config.simulator = simulator;
+        let server = self.start_replica().await;
+        let old = std::mem::replace(&mut self.server, server);
+        old.stop().await.expect("a clean stop");
+        self
+    }
+
+    /// The carrier's record of a label it sold.
+    pub async fn sold_label(&self, tracking_number: &str) -> SimulatedLabel {
+        self.carrier
+            .label(tracking_number)
+            .await
+            .expect("read the label")
+            .expect("a label the carrier sold")
     }
 
     /// How many labels the carrier sold, through any replica.
@@ -332,6 +319,17 @@ pub fn quote(postal_code: &str) -> QuoteRatesRequest {
         service_levels: Vec::new(),
         ship_time: None,
     }
+}
+
+/// Creates a shipment that must succeed.
+pub async fn create(client: &mut Client, request: CreateShipmentRequest) -> Shipment {
+    client
+        .create_shipment(request)
+        .await
+        .expect("the shipment is created")
+        .into_inner()
+        .shipment
+        .expect("a shipment")
 }
 
 /// A standard shipment of the two lines of [`web_order`] from the warehouse.

@@ -9,7 +9,7 @@ use oms_proto::shipping::v1::{
 use oms_shipping::carrier::{Fault, FaultKind, SimulatorConfig};
 use tonic::Code;
 
-use crate::helpers::{TestShipping, event, operator, reason, shipment};
+use crate::helpers::{TestShipping, create, event, operator, reason, shipment};
 
 fn cancel(shipment_id: &str) -> CancelShipmentRequest {
     CancelShipmentRequest {
@@ -26,29 +26,11 @@ async fn a_label_bought_through_one_replica_is_found_voided_and_tracked_through_
     let mut first = app.client();
     let mut second = ShippingServiceClient::new(replica.channel());
 
-    let voided = first
-        .create_shipment(shipment("order-1"))
-        .await
-        .unwrap()
-        .into_inner()
-        .shipment
-        .unwrap();
-    let tracked = first
-        .create_shipment(shipment("order-2"))
-        .await
-        .unwrap()
-        .into_inner()
-        .shipment
-        .unwrap();
+    let voided = create(&mut first, shipment("order-1")).await;
+    let tracked = create(&mut first, shipment("order-2")).await;
 
     // A retry on the other replica gets the same shipment and label.
-    let again = second
-        .create_shipment(shipment("order-1"))
-        .await
-        .unwrap()
-        .into_inner()
-        .shipment
-        .unwrap();
+    let again = create(&mut second, shipment("order-1")).await;
     assert_eq!(again.shipment_id, voided.shipment_id);
     assert_eq!(again.tracking_number, voided.tracking_number);
 
@@ -61,12 +43,7 @@ async fn a_label_bought_through_one_replica_is_found_voided_and_tracked_through_
         .shipment
         .unwrap();
     assert_eq!(cancelled.status, ShipmentStatus::Cancelled as i32);
-    let label = app
-        .carrier
-        .label(&voided.tracking_number)
-        .await
-        .unwrap()
-        .unwrap();
+    let label = app.sold_label(&voided.tracking_number).await;
     assert!(label.void_time.is_some());
 
     let picked_up = second
@@ -80,13 +57,10 @@ async fn a_label_bought_through_one_replica_is_found_voided_and_tracked_through_
         .unwrap()
         .into_inner();
     assert!(picked_up.applied);
-    let label = app
-        .carrier
-        .label(&tracked.tracking_number)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(label.void_time, None);
+    assert_eq!(
+        app.sold_label(&tracked.tracking_number).await.void_time,
+        None
+    );
     assert_eq!(app.labels_bought().await, 2);
     replica.stop().await.unwrap();
     app.stop().await;
@@ -118,21 +92,9 @@ async fn a_purchase_retried_after_a_restart_returns_the_first_label() {
             seed: 5,
         })
         .await;
-    let created = app
-        .client()
-        .create_shipment(shipment("order-1"))
-        .await
-        .unwrap()
-        .into_inner()
-        .shipment
-        .unwrap();
+    let created = create(&mut app.client(), shipment("order-1")).await;
     assert_eq!(app.labels_bought().await, 1);
-    let label = app
-        .carrier
-        .label(&created.tracking_number)
-        .await
-        .unwrap()
-        .unwrap();
+    let label = app.sold_label(&created.tracking_number).await;
     assert_eq!(label.carrier_key, "outbound:order-1:wh-berlin");
     assert_eq!(
         created.promised_delivery_time.unwrap(),
@@ -144,12 +106,11 @@ async fn a_purchase_retried_after_a_restart_returns_the_first_label() {
         .cancel_shipment(cancel(&created.shipment_id))
         .await
         .unwrap();
-    let label = app
-        .carrier
-        .label(&created.tracking_number)
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(label.void_time.is_some());
+    assert!(
+        app.sold_label(&created.tracking_number)
+            .await
+            .void_time
+            .is_some()
+    );
     app.stop().await;
 }
