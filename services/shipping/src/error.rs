@@ -44,6 +44,8 @@ pub enum ShippingError {
     Database(#[from] sqlx::Error),
     #[error("stored data does not decode: {0}")]
     Corrupt(String),
+    #[error("document not rendered: {0}")]
+    Document(#[from] crate::documents::DocumentError),
 }
 
 impl ShippingError {
@@ -104,7 +106,7 @@ impl From<ShippingError> for Status {
             ShippingError::LocationNotFound(id) => error::not_found("location", &id),
             ShippingError::InventoryUnavailable => error::unavailable("inventory service"),
             ShippingError::Database(err) => error::database(&err),
-            err @ ShippingError::Corrupt(_) => error::internal(&err),
+            err @ (ShippingError::Corrupt(_) | ShippingError::Document(_)) => error::internal(&err),
             err => {
                 let (code, message) = match &err {
                     ShippingError::KeyConflict(_) => (Code::AlreadyExists, err.to_string()),

@@ -7,7 +7,9 @@
 //! - [`carrier`]: the carrier adapter trait and the deterministic
 //!   [`carrier::CarrierSimulator`], the default carrier, whose labels live in
 //!   its own tables of the service's database.
-//! - [`documents`]: labels (PDF, ZPL) and packing slips (PDF).
+//! - [`documents`]: labels (PDF, ZPL) and packing slips (PDF), in embedded
+//!   fonts for Latin, Korean and Japanese, with a Code 128 barcode of the
+//!   tracking number.
 //! - [`grpc`]: the `oms.shipping.v1.ShippingService` handlers.
 //! - [`store`]: Postgres: shipments and tracking events.
 //! - `migrations/`: the service's tables (0001) and the simulator's (0002).

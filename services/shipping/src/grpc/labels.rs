@@ -50,33 +50,37 @@ pub fn documents(
     direction: Direction,
     format: LabelFormat,
     printed: &Printed<'_>,
-) -> Documents {
+) -> Result<Documents, ShippingError> {
     let content = content(details, printed);
     let label = match format {
-        LabelFormat::Pdf => documents::pdf(&[documents::label_page(&content)]),
+        LabelFormat::Pdf => documents::pdf(&[documents::label_page(&content)])?,
         LabelFormat::Zpl => documents::label_zpl(&content).into_bytes(),
     };
-    let packing_slip = (direction == Direction::Outbound).then(|| {
-        let lines: Vec<SlipLine> = details
-            .lines
-            .iter()
-            .map(|line| SlipLine {
-                sku: line.sku.clone(),
-                quantity: line.quantity,
-                description: line.description.clone(),
-            })
-            .collect();
-        documents::pdf(&[documents::packing_slip_page(
-            printed.order_id,
-            printed.tracking_number,
-            &content.to,
-            &lines,
-        )])
-    });
-    Documents {
-        label,
-        packing_slip,
+    if direction != Direction::Outbound {
+        return Ok(Documents {
+            label,
+            packing_slip: None,
+        });
     }
+    let lines: Vec<SlipLine> = details
+        .lines
+        .iter()
+        .map(|line| SlipLine {
+            sku: line.sku.clone(),
+            quantity: line.quantity,
+            description: line.description.clone(),
+        })
+        .collect();
+    let packing_slip = documents::pdf(&[documents::packing_slip_page(
+        printed.order_id,
+        printed.tracking_number,
+        &content.to,
+        &lines,
+    )])?;
+    Ok(Documents {
+        label,
+        packing_slip: Some(packing_slip),
+    })
 }
 
 /// The label page of a stored OUTBOUND shipment, for a combined file.

@@ -371,7 +371,7 @@ impl ShippingApi {
                 order_id: &new.order_id,
                 return_id: new.return_id.as_deref(),
             },
-        );
+        )?;
         let now = Utc::now();
         let row = ShipmentRow {
             shipment_id: Uuid::now_v7(),

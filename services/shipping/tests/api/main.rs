@@ -8,9 +8,11 @@
 mod bulk;
 mod cancel;
 mod create;
+mod documents;
 mod helpers;
 mod list;
 mod locations;
+mod pdf;
 mod privacy;
 mod quote;
 mod returns;

@@ -1,0 +1,379 @@
+//! Printable documents: shipping labels as PDF (A6) or ZPL (4x6 inch
+//! thermal), packing slips as PDF (A4), and the combined file of a bulk label
+//! run. Both label formats carry the tracking number as text and as a Code 128
+//! barcode.
+//!
+//! - this module: what each document shows and where (pages of text lines and
+//!   barcodes), and the ZPL label.
+//! - [`fonts`]: the embedded fonts, Latin and CJK, so any address prints in
+//!   its own script (a Korean, Japanese or German one alike).
+//! - [`pdf`]: pages as a PDF, each font subset to the glyphs the file uses.
+
+mod fonts;
+mod pdf;
+
+use std::fmt::Write as _;
+
+use barcoders::sym::code128::Code128;
+
+pub use self::pdf::pdf;
+
+/// A document could not be rendered: an embedded font failed to load or
+/// subset. Not caused by any input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DocumentError(String);
+
+/// One line of text on a page: position in points from the bottom left, size.
+#[derive(Debug, Clone)]
+pub struct TextLine {
+    pub x: u32,
+    pub y: u32,
+    pub size: u32,
+    pub text: String,
+}
+
+/// A barcode on a page: dark and light modules from left to right, drawn from
+/// (x, y) at the bottom left, each `module` points wide.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Barcode {
+    pub x: f32,
+    pub y: f32,
+    pub height: f32,
+    pub module: f32,
+    pub modules: Vec<bool>,
+}
+
+/// Modules of light margin a scanner needs on each side of a Code 128 symbol.
+const QUIET_ZONE: usize = 10;
+
+impl Barcode {
+    /// `value` as Code 128 (code set B) in a box from (x, y) of `width` and
+    /// `height` points, quiet zones included; `None` when `value` is empty or
+    /// holds other than printable ASCII, which code set B cannot carry.
+    pub fn code128(value: &str, x: f32, y: f32, width: f32, height: f32) -> Option<Barcode> {
+        if value.is_empty() || !value.bytes().all(|byte| (b' '..=b'~').contains(&byte)) {
+            return None;
+        }
+        // "Ɓ" selects code set B in barcoders' syntax.
+        let modules: Vec<bool> = Code128::new(format!("\u{0181}{value}"))
+            .ok()?
+            .encode()
+            .into_iter()
+            .map(|module| module == 1)
+            .collect();
+        let module = width / (modules.len() + 2 * QUIET_ZONE) as f32;
+        Some(Barcode {
+            x: x + QUIET_ZONE as f32 * module,
+            y,
+            height,
+            module,
+            modules,
+        })
+    }
+}
+
+/// A page of text and barcodes.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub width: u32,
+    pub height: u32,
+    pub lines: Vec<TextLine>,
+    pub barcodes: Vec<Barcode>,
+}
+
+/// What a label shows. PII: the addresses.
+#[derive(Debug, Clone)]
+pub struct LabelContent {
+    pub carrier: String,
+    pub carrier_service: String,
+    pub tracking_number: String,
+    pub from: Vec<String>,
+    pub to: Vec<String>,
+    pub parcels: usize,
+    pub weight_grams: i64,
+    pub reference: String,
+}
+
+/// One line of a packing slip.
+#[derive(Debug, Clone)]
+pub struct SlipLine {
+    pub sku: String,
+    pub quantity: i32,
+    pub description: String,
+}
+
+/// A6 in points.
+const A6: (u32, u32) = (298, 420);
+/// A4 in points.
+const A4: (u32, u32) = (595, 842);
+
+/// The label as one A6 page: the tracking number as a barcode above the
+/// number in text at the bottom.
+pub fn label_page(label: &LabelContent) -> Page {
+    // (size, text, space below) from the top down.
+    let mut entries = vec![
+        (
+            12,
+            format!("{} - {}", label.carrier, label.carrier_service),
+            22,
+        ),
+        (8, "FROM".to_owned(), 11),
+    ];
+    entries.extend(label.from.iter().map(|line| (8, line.clone(), 10)));
+    entries.push((10, "TO".to_owned(), 14));
+    entries.extend(label.to.iter().map(|line| (12, line.clone(), 15)));
+    entries.push((
+        8,
+        format!(
+            "{} parcel(s), {} g, ref {}",
+            label.parcels, label.weight_grams, label.reference
+        ),
+        20,
+    ));
+    let mut y = A6.1 - 30;
+    let mut lines = Vec::with_capacity(entries.len() + 1);
+    for (size, text, gap) in entries {
+        lines.push(TextLine {
+            x: 20,
+            y,
+            size,
+            text,
+        });
+        y = y.saturating_sub(gap);
+    }
+    // The number in text at the foot, the bars above it: both stay on the
+    // page however long the addresses are.
+    lines.push(TextLine {
+        x: 20,
+        y: 24,
+        size: 16,
+        text: label.tracking_number.clone(),
+    });
+    let barcode = Barcode::code128(&label.tracking_number, 10.0, 46.0, (A6.0 - 20) as f32, 60.0);
+    Page {
+        width: A6.0,
+        height: A6.1,
+        lines,
+        barcodes: barcode.into_iter().collect(),
+    }
+}
+
+/// The label as ZPL for a 4x6 inch label at 203 dpi; the tracking number is
+/// printed in text and as a Code 128 barcode.
+pub fn label_zpl(label: &LabelContent) -> String {
+    let mut zpl = String::from("^XA\n^CI28\n");
+    let mut y = 40;
+    let mut field = |zpl: &mut String, size: u32, text: &str| {
+        let _ = writeln!(zpl, "^FO40,{y}^A0N,{size},{size}^FD{}^FS", zpl_text(text));
+        y += size + 10;
+    };
+    field(
+        &mut zpl,
+        30,
+        &format!("{} - {}", label.carrier, label.carrier_service),
+    );
+    field(&mut zpl, 22, "FROM");
+    for line in &label.from {
+        field(&mut zpl, 22, line);
+    }
+    field(&mut zpl, 30, "TO");
+    for line in &label.to {
+        field(&mut zpl, 34, line);
+    }
+    field(
+        &mut zpl,
+        22,
+        &format!(
+            "{} parcel(s), {} g, ref {}",
+            label.parcels, label.weight_grams, label.reference
+        ),
+    );
+    let _ = writeln!(
+        zpl,
+        "^FO40,{}^BY3^BCN,120,N,N,N^FD{}^FS",
+        y + 10,
+        zpl_text(&label.tracking_number)
+    );
+    let _ = writeln!(
+        zpl,
+        "^FO40,{}^A0N,40,40^FD{}^FS",
+        y + 150,
+        zpl_text(&label.tracking_number)
+    );
+    zpl.push_str("^XZ\n");
+    zpl
+}
+
+/// ZPL field data may not hold its command prefixes.
+fn zpl_text(text: &str) -> String {
+    text.chars()
+        .map(|c| if matches!(c, '^' | '~') { ' ' } else { c })
+        .collect()
+}
+
+/// A packing slip: one A4 page listing the goods.
+pub fn packing_slip_page(
+    reference: &str,
+    tracking_number: &str,
+    to: &[String],
+    lines: &[SlipLine],
+) -> Page {
+    let mut text = vec![
+        (18, "PACKING SLIP".to_owned()),
+        (10, format!("Order {reference}")),
+        (10, format!("Tracking number {tracking_number}")),
+        (10, String::new()),
+        (10, "Ship to".to_owned()),
+    ];
+    text.extend(to.iter().map(|line| (10, line.clone())));
+    text.push((10, String::new()));
+    text.push((10, "Qty  SKU  Description".to_owned()));
+    for line in lines {
+        let description = if line.description.is_empty() {
+            &line.sku
+        } else {
+            &line.description
+        };
+        text.push((
+            10,
+            format!("{:>3}  {}  {description}", line.quantity, line.sku),
+        ));
+    }
+    let mut y = A4.1 - 60;
+    let mut page_lines = Vec::new();
+    for (size, line) in text {
+        page_lines.push(TextLine {
+            x: 50,
+            y,
+            size,
+            text: line,
+        });
+        y = y.saturating_sub(size + 8);
+    }
+    Page {
+        width: A4.0,
+        height: A4.1,
+        lines: page_lines,
+        barcodes: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label() -> LabelContent {
+        LabelContent {
+            carrier: "simulator".into(),
+            carrier_service: "Simulated Standard".into(),
+            tracking_number: "SIM000000000042".into(),
+            from: vec!["Warehouse (Berlin)".into()],
+            to: vec!["Ada Lovelace".into(), "Straße 1".into()],
+            parcels: 1,
+            weight_grams: 1200,
+            reference: "o-1".into(),
+        }
+    }
+
+    fn pages_of(bytes: &[u8]) -> usize {
+        lopdf::Document::load_mem(bytes)
+            .expect("a PDF that parses")
+            .get_pages()
+            .len()
+    }
+
+    #[test]
+    fn a_pdf_label_is_one_page_holding_the_tracking_number_as_bars() {
+        let page = label_page(&label());
+        assert_eq!(page.barcodes.len(), 1);
+        let bars = &page.barcodes[0];
+        // Start, 15 characters, check and stop: 11 modules each, 13 the stop.
+        assert_eq!(bars.modules.len(), 11 * 17 + 13);
+        // The bars and their quiet zones fit the page.
+        assert!(bars.x - 10.0 * bars.module >= 0.0);
+        assert!(bars.x + (bars.modules.len() + 10) as f32 * bars.module <= A6.0 as f32 + 0.01);
+        let bytes = pdf(&[page]).unwrap();
+        assert!(bytes.starts_with(b"%PDF-"));
+        assert_eq!(pages_of(&bytes), 1);
+    }
+
+    #[test]
+    fn a_label_embeds_only_the_glyphs_it_uses() {
+        let korean = LabelContent {
+            to: vec![
+                "김민준".into(),
+                "서울특별시 강남구 테헤란로 152".into(),
+                "06236 서울".into(),
+            ],
+            ..label()
+        };
+        let bytes = pdf(&[label_page(&korean)]).unwrap();
+        // The CJK font collection is 19 MB; a label is a few dozen KB.
+        assert!(bytes.len() < 64 * 1024, "{} bytes", bytes.len());
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("+NotoSansCJKjp-Regular"));
+        assert!(text.contains("+NotoSans-Regular"));
+    }
+
+    #[test]
+    fn a_latin_only_document_embeds_no_cjk_font() {
+        let bytes = pdf(&[label_page(&label())]).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("NotoSansCJK"));
+    }
+
+    #[test]
+    fn characters_no_font_has_are_set_as_question_marks() {
+        let fonts = fonts::fonts().unwrap();
+        let question = fonts::set(fonts, '?');
+        for missing in ['\u{1F600}', '\u{0}', '\u{10FFFF}'] {
+            let setting = fonts::set(fonts, missing);
+            assert_eq!(setting.shows, '?');
+            assert_eq!(setting.glyph, question.glyph);
+        }
+        // Latin in the Latin font, Hangul and Kanji in the CJK one.
+        assert_eq!(fonts::set(fonts, 'ß').font, 0);
+        assert_eq!(fonts::set(fonts, 'Ł').font, 0);
+        assert_eq!(fonts::set(fonts, '테').font, 1);
+        assert_eq!(fonts::set(fonts, '東').font, 1);
+        assert_eq!(fonts::set(fonts, 'の').font, 1);
+    }
+
+    #[test]
+    fn only_printable_ascii_becomes_a_barcode() {
+        assert!(Barcode::code128("SIM1", 0.0, 0.0, 100.0, 10.0).is_some());
+        assert!(Barcode::code128("", 0.0, 0.0, 100.0, 10.0).is_none());
+        assert!(Barcode::code128("SIM\u{0181}1", 0.0, 0.0, 100.0, 10.0).is_none());
+        assert!(Barcode::code128("SIM\n1", 0.0, 0.0, 100.0, 10.0).is_none());
+    }
+
+    #[test]
+    fn a_zpl_label_is_one_label_with_the_tracking_number_as_text_and_barcode() {
+        let zpl = label_zpl(&LabelContent {
+            reference: "o^1".into(),
+            ..label()
+        });
+        assert!(zpl.starts_with("^XA"));
+        assert!(zpl.trim_end().ends_with("^XZ"));
+        assert_eq!(zpl.matches("^FDSIM000000000042^FS").count(), 2);
+        assert!(zpl.contains("^BCN"));
+        assert!(zpl.contains("ref o 1"));
+    }
+
+    #[test]
+    fn a_multi_page_pdf_counts_its_pages() {
+        let slip = packing_slip_page(
+            "o-1",
+            "SIM000000000042",
+            &label().to,
+            &[SlipLine {
+                sku: "TEE-M".into(),
+                quantity: 2,
+                description: "T-shirt, size M".into(),
+            }],
+        );
+        let bytes = pdf(&[label_page(&label()), slip, label_page(&label())]).unwrap();
+        assert_eq!(pages_of(&bytes), 3);
+    }
+}

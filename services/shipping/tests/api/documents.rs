@@ -1,0 +1,133 @@
+//! Labels and packing slips print every address in its own script and carry
+//! a barcode of the tracking number a scanner reads back.
+
+use oms_proto::{
+    common::v1::Address,
+    shipping::v1::{CreateReturnLabelRequest, ShipmentLine},
+};
+
+use crate::{
+    helpers::{TestShipping, create, operator, parcel, shipment, warehouse},
+    pdf,
+};
+
+fn korean() -> Address {
+    Address {
+        recipient_name: "김민준".into(),
+        lines: vec![
+            "서울특별시 강남구 테헤란로 152".into(),
+            "강남파이낸스센터 21층".into(),
+        ],
+        city: "서울".into(),
+        postal_code: "06236".into(),
+        country_code: "KR".into(),
+        ..Default::default()
+    }
+}
+
+fn german() -> Address {
+    Address {
+        recipient_name: "Jürgen Müller".into(),
+        lines: vec!["Schloßstraße 5".into()],
+        city: "Göttingen".into(),
+        postal_code: "37073".into(),
+        country_code: "DE".into(),
+        ..Default::default()
+    }
+}
+
+fn japanese() -> Address {
+    Address {
+        recipient_name: "山田 花子".into(),
+        company: "株式会社サンプル商事".into(),
+        lines: vec!["千代田区丸の内1-9-1".into()],
+        city: "東京都".into(),
+        postal_code: "100-0005".into(),
+        country_code: "JP".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn korean_german_and_japanese_labels_read_back_with_their_text_and_barcode() {
+    let app = TestShipping::start().await;
+    let mut client = app.client();
+    for (order_id, address, expected) in [
+        (
+            "order-kr",
+            korean(),
+            ["김민준", "서울특별시 강남구 테헤란로 152", "06236 서울"],
+        ),
+        (
+            "order-de",
+            german(),
+            ["Jürgen Müller", "Schloßstraße 5", "37073 Göttingen"],
+        ),
+        (
+            "order-jp",
+            japanese(),
+            [
+                "株式会社サンプル商事",
+                "千代田区丸の内1-9-1",
+                "100-0005 東京都",
+            ],
+        ),
+    ] {
+        let mut request = shipment(order_id);
+        request.destination = Some(address);
+        let created = create(&mut client, request).await;
+        let label = created.label.unwrap().content;
+        let text = pdf::text(&label);
+        for line in expected {
+            assert!(text.contains(line), "{line:?} not in {text:?}");
+        }
+        assert!(text.contains(&created.tracking_number), "{text:?}");
+        assert!(!text.contains('?'), "{text:?}");
+        assert_eq!(pdf::barcode(&label), created.tracking_number);
+        // Only the glyphs used are embedded: a few dozen KB, not the fonts' MB.
+        assert!(label.len() < 64 * 1024, "{} bytes", label.len());
+
+        let slip = pdf::text(&created.packing_slip.unwrap().content);
+        assert!(slip.contains(expected[1]), "{slip:?}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_return_label_from_korea_and_its_packing_lines_print_in_korean() {
+    let app = TestShipping::start().await;
+    let mut request = shipment("order-1");
+    request.lines = vec![ShipmentLine {
+        sku: "TEE-M".into(),
+        quantity: 2,
+        description: "반팔 티셔츠 (M)".into(),
+    }];
+    let created = create(&mut app.client(), request).await;
+    let slip = pdf::text(&created.packing_slip.unwrap().content);
+    assert!(slip.contains("2  TEE-M  반팔 티셔츠 (M)"), "{slip:?}");
+
+    let label = app
+        .client()
+        .create_return_label(CreateReturnLabelRequest {
+            return_id: "rma-kr".into(),
+            order_id: "order-1".into(),
+            location_id: "wh-berlin".into(),
+            lines: created.lines.clone(),
+            parcels: vec![parcel(800)],
+            origin: Some(korean()),
+            destination: Some(warehouse()),
+            actor: Some(operator()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .shipment
+        .unwrap();
+    let content = label.label.unwrap().content;
+    let text = pdf::text(&content);
+    assert!(text.contains("서울특별시 강남구 테헤란로 152"), "{text:?}");
+    assert!(text.contains("OMS Warehouse Berlin"), "{text:?}");
+    assert_eq!(pdf::barcode(&content), label.tracking_number);
+    app.stop().await;
+}
