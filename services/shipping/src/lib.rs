@@ -126,8 +126,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let pool = db::connect(&config.database, &MIGRATOR).await?;
-    let carrier = Arc::new(CarrierSimulator::new(
-        pool.clone(),
+    let carrier = Arc::new(CarrierSimulator::connect(
+        &config.database,
         config.simulator.clone(),
     ));
     serve(config, pool, carrier, listener, shutdown).await

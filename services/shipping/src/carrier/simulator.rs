@@ -11,12 +11,18 @@
 //! replica is found and voided through another, and a purchase retried after a
 //! restart returns the first label. Only the switched-on fault is per process,
 //! as configuration is. A failure of its database is the carrier's 5xx.
+//!
+//! It has connections of its own ([`CarrierSimulator::connect`]): a carrier is
+//! another system, and a cancel voids the label while it holds one of the
+//! service's connections, so the simulator must never wait for the service's
+//! pool.
 
 use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Days, NaiveTime, Utc};
+use oms_platform::config::DatabaseConfig;
 use sha2::{Digest as _, Sha256};
-use sqlx::{FromRow, PgPool};
+use sqlx::{FromRow, PgPool, postgres::PgPoolOptions};
 
 use super::{BoughtLabel, Carrier, CarrierError, CarrierRate, LabelRequest, Route};
 use crate::domain::parcel::{Parcel, ServiceLevel};
@@ -64,6 +70,9 @@ pub struct SimulatorConfig {
     /// Seed of the tracking numbers and fault draws (`OMS_SHIPPING_CARRIER_SEED`).
     pub seed: u64,
 }
+
+/// Connections of the simulator's own pool: one call needs one.
+const SIMULATOR_POOL_SIZE: u32 = 2;
 
 /// A label as the simulator keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -124,6 +133,16 @@ impl CarrierSimulator {
             pool,
             fault: Mutex::new(config.fault),
         }
+    }
+
+    /// A simulator with a small pool of its own on the service's database,
+    /// connecting on first use (after the service's migrations ran).
+    pub fn connect(database: &DatabaseConfig, config: SimulatorConfig) -> CarrierSimulator {
+        let pool = PgPoolOptions::new()
+            .max_connections(SIMULATOR_POOL_SIZE)
+            .acquire_timeout(database.acquire_timeout)
+            .connect_lazy_with(database.options.clone());
+        CarrierSimulator::new(pool, config)
     }
 
     /// Switches a fault on (or off with `None`) while running, for this

@@ -5,9 +5,9 @@
 //!
 //! - this module: what each document shows and where (pages of text lines and
 //!   barcodes), and the ZPL label.
-//! - [`fonts`]: the embedded fonts, Latin and CJK, so any address prints in
+//! - `fonts`: the embedded fonts, Latin and CJK, so any address prints in
 //!   its own script (a Korean, Japanese or German one alike).
-//! - [`pdf`]: pages as a PDF, each font subset to the glyphs the file uses.
+//! - `pdf`: pages as a PDF, each font subset to the glyphs the file uses.
 
 mod fonts;
 mod pdf;

@@ -82,6 +82,7 @@ fn check(requests: &[pb::CreateShipmentRequest]) -> Result<LabelFormat, Shipping
 }
 
 impl ShippingApi {
+    /// Creates each shipment of the run, one at a time.
     pub(super) async fn create_shipments(
         &self,
         requests: Vec<pb::CreateShipmentRequest>,

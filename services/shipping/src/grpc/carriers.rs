@@ -29,6 +29,7 @@ pub struct Wanted<'a> {
 }
 
 impl Carriers {
+    /// The carriers, each call to them within `timeout`.
     pub fn new(carriers: Vec<Arc<dyn Carrier>>, timeout: Duration) -> Carriers {
         Carriers { carriers, timeout }
     }

@@ -2,17 +2,17 @@
 //! `ShippingService` impl; each RPC's steps live with their concern. Proto
 //! types stop here.
 //!
-//! - [`convert`]: request validation and stored shipments as contract messages.
-//! - [`carriers`]: carrier calls under a deadline and the choice of carrier.
-//! - [`quotes`]: the QuoteRates RPC.
-//! - [`shipments`]: CreateShipment, CreateReturnLabel, CancelShipment,
+//! - `convert`: request validation and stored shipments as contract messages.
+//! - `carriers`: carrier calls under a deadline and the choice of carrier.
+//! - `quotes`: the QuoteRates RPC.
+//! - `shipments`: CreateShipment, CreateReturnLabel, CancelShipment,
 //!   GetShipment, ListShipments. A create buys the label first (keyed by the
 //!   shipment's natural key, so a retry never buys a second one) and then writes
 //!   the shipment in one transaction under the key's lock.
-//! - [`tracking`]: the RecordTrackingEvent RPC.
-//! - [`labels`]: the label and packing slip of a shipment.
-//! - [`bulk`]: CreateShipments, a bulk label run with one combined file.
-//! - [`reports`]: what the order and returns services hear, queued in the outbox
+//! - `tracking`: the RecordTrackingEvent RPC.
+//! - `labels`: the label and packing slip of a shipment.
+//! - `bulk`: CreateShipments, a bulk label run with one combined file.
+//! - `reports`: what the order and returns services hear, queued in the outbox
 //!   in the transaction of the change (a cancel, a tracking event).
 
 mod bulk;

@@ -10,6 +10,7 @@ use super::{ShippingApi, convert};
 use crate::{carrier::CarrierError, domain::parcel::ServiceLevel, error::ShippingError};
 
 impl ShippingApi {
+    /// Every carrier's rates for the request's parcels and route.
     pub(super) async fn quote_rates(
         &self,
         request: &pb::QuoteRatesRequest,

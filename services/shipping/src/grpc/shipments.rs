@@ -518,10 +518,12 @@ impl ShippingApi {
         Ok(Some(self.shipment(row.shipment_id).await?))
     }
 
+    /// One shipment by its id, with its documents and timeline.
     pub(super) async fn get_shipment(&self, id: &str) -> Result<pb::Shipment, ShippingError> {
         self.shipment(shipment_id("shipment_id", id)?).await
     }
 
+    /// A page of shipments matching the request's filters, newest first.
     pub(super) async fn list_shipments(
         &self,
         request: pb::ListShipmentsRequest,

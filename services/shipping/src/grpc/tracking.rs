@@ -57,6 +57,7 @@ fn checked(
 }
 
 impl ShippingApi {
+    /// Records one carrier event and what it reports.
     pub(super) async fn record_tracking_event(
         &self,
         request: &pb::RecordTrackingEventRequest,

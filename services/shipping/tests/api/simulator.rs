@@ -114,3 +114,30 @@ async fn a_purchase_retried_after_a_restart_returns_the_first_label() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_cancel_on_a_pool_of_one_connection_voids_through_the_simulator_s_own() {
+    // The cancel holds the service's only connection while it voids the label:
+    // the simulator must not need one of the service's.
+    let mut app = TestShipping::start().await;
+    app.config.database.pool_size = 1;
+    let replica = app.start_replica().await;
+    let mut client = ShippingServiceClient::new(replica.channel());
+    let created = create(&mut client, shipment("order-1")).await;
+    let cancelled = client
+        .cancel_shipment(cancel(&created.shipment_id))
+        .await
+        .unwrap()
+        .into_inner()
+        .shipment
+        .unwrap();
+    assert_eq!(cancelled.status, ShipmentStatus::Cancelled as i32);
+    assert!(
+        app.sold_label(&created.tracking_number)
+            .await
+            .void_time
+            .is_some()
+    );
+    replica.stop().await.unwrap();
+    app.stop().await;
+}
