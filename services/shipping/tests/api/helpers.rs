@@ -18,8 +18,9 @@ use oms_proto::{
     order::v1::{Customer, PlaceOrderRequest, order_service_client::OrderServiceClient},
     returns::v1::returns_service_client::ReturnsServiceClient,
     shipping::v1::{
-        CreateShipmentRequest, Parcel, QuoteRatesRequest, RecordTrackingEventRequest, Shipment,
-        ShipmentLine, TrackingEventType, shipping_service_client::ShippingServiceClient,
+        CancelShipmentRequest, CreateShipmentRequest, Parcel, QuoteRatesRequest,
+        RecordTrackingEventRequest, Shipment, ShipmentLine, TrackingEventType,
+        cancel_shipment_request::Target, shipping_service_client::ShippingServiceClient,
     },
 };
 use oms_shipping::{
@@ -327,6 +328,21 @@ pub async fn create(client: &mut Client, request: CreateShipmentRequest) -> Ship
         .create_shipment(request)
         .await
         .expect("the shipment is created")
+        .into_inner()
+        .shipment
+        .expect("a shipment")
+}
+
+/// Cancels a shipment by its id, as an operator; the cancel must succeed.
+pub async fn cancel_by_id(client: &mut Client, shipment_id: &str) -> Shipment {
+    client
+        .cancel_shipment(CancelShipmentRequest {
+            target: Some(Target::ShipmentId(shipment_id.to_owned())),
+            reason: "order cancelled".into(),
+            actor: Some(operator()),
+        })
+        .await
+        .expect("the shipment is cancelled")
         .into_inner()
         .shipment
         .expect("a shipment")

@@ -3,21 +3,12 @@
 //! server is found, voided, tracked and retried through the other.
 
 use oms_proto::shipping::v1::{
-    CancelShipmentRequest, ShipmentStatus, TrackingEventType, cancel_shipment_request::Target,
-    shipping_service_client::ShippingServiceClient,
+    ShipmentStatus, TrackingEventType, shipping_service_client::ShippingServiceClient,
 };
 use oms_shipping::carrier::{Fault, FaultKind, SimulatorConfig};
 use tonic::Code;
 
-use crate::helpers::{TestShipping, create, event, operator, reason, shipment};
-
-fn cancel(shipment_id: &str) -> CancelShipmentRequest {
-    CancelShipmentRequest {
-        target: Some(Target::ShipmentId(shipment_id.to_owned())),
-        reason: "order cancelled".into(),
-        actor: Some(operator()),
-    }
-}
+use crate::helpers::{TestShipping, cancel_by_id, create, event, reason, shipment};
 
 #[tokio::test]
 async fn a_label_bought_through_one_replica_is_found_voided_and_tracked_through_another() {
@@ -35,13 +26,7 @@ async fn a_label_bought_through_one_replica_is_found_voided_and_tracked_through_
     assert_eq!(again.tracking_number, voided.tracking_number);
 
     // The other replica's carrier knows the label, so it can void it.
-    let cancelled = second
-        .cancel_shipment(cancel(&voided.shipment_id))
-        .await
-        .unwrap()
-        .into_inner()
-        .shipment
-        .unwrap();
+    let cancelled = cancel_by_id(&mut second, &voided.shipment_id).await;
     assert_eq!(cancelled.status, ShipmentStatus::Cancelled as i32);
     let label = app.sold_label(&voided.tracking_number).await;
     assert!(label.void_time.is_some());
@@ -102,10 +87,7 @@ async fn a_purchase_retried_after_a_restart_returns_the_first_label() {
     );
 
     // And the restarted service voids it.
-    app.client()
-        .cancel_shipment(cancel(&created.shipment_id))
-        .await
-        .unwrap();
+    cancel_by_id(&mut app.client(), &created.shipment_id).await;
     assert!(
         app.sold_label(&created.tracking_number)
             .await
@@ -124,13 +106,7 @@ async fn a_cancel_on_a_pool_of_one_connection_voids_through_the_simulator_s_own(
     let replica = app.start_replica().await;
     let mut client = ShippingServiceClient::new(replica.channel());
     let created = create(&mut client, shipment("order-1")).await;
-    let cancelled = client
-        .cancel_shipment(cancel(&created.shipment_id))
-        .await
-        .unwrap()
-        .into_inner()
-        .shipment
-        .unwrap();
+    let cancelled = cancel_by_id(&mut client, &created.shipment_id).await;
     assert_eq!(cancelled.status, ShipmentStatus::Cancelled as i32);
     assert!(
         app.sold_label(&created.tracking_number)
