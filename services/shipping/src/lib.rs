@@ -8,8 +8,9 @@
 //!   [`carrier::CarrierSimulator`], the default carrier, whose labels live in
 //!   its own tables of the service's database.
 //! - [`documents`]: labels (PDF, ZPL) and packing slips (PDF), in embedded
-//!   fonts for Latin, Korean and Japanese, with a Code 128 barcode of the
-//!   tracking number.
+//!   fonts for Latin, Korean and Japanese (the CJK one read at start from
+//!   Debian's `fonts-noto-cjk`), with a Code 128 barcode of the tracking
+//!   number.
 //! - [`grpc`]: the `oms.shipping.v1.ShippingService` handlers.
 //! - [`store`]: Postgres: shipments and tracking events.
 //! - `migrations/`: the service's tables (0001) and the simulator's (0002).
@@ -29,7 +30,7 @@ pub mod grpc;
 pub mod outbox;
 pub mod store;
 
-use std::{sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use oms_platform::{
     client,
@@ -50,11 +51,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     carrier::{Carrier, CarrierSimulator, Fault, FaultKind, SimulatorConfig},
+    documents::{CJK_COLLECTION, Fonts},
     store::Store,
 };
 
 /// The service's own migrations, run at start after the platform's.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The variable naming the Noto Sans CJK collection documents are set in.
+pub const CJK_FONT: &str = "OMS_SHIPPING_LABEL_CJK_FONT";
 
 /// Everything the shipping service is configured with.
 #[derive(Debug, Clone)]
@@ -70,6 +75,10 @@ pub struct Config {
     pub simulator: SimulatorConfig,
     /// How long a carrier call may take (`OMS_SHIPPING_CARRIER_TIMEOUT`).
     pub carrier_timeout: Duration,
+    /// The Noto Sans CJK collection Korean and Japanese text is set in
+    /// (`OMS_SHIPPING_LABEL_CJK_FONT`, default Debian's `fonts-noto-cjk`),
+    /// read once at start.
+    pub cjk_font: PathBuf,
     /// How often the outbox looks for due status changes when not woken
     /// (`OMS_SHIPPING_OUTBOX_POLL`).
     pub outbox_poll: Duration,
@@ -107,6 +116,7 @@ impl Config {
             },
             carrier_timeout: env
                 .duration("OMS_SHIPPING_CARRIER_TIMEOUT", Duration::from_secs(5))?,
+            cjk_font: env.parse(CJK_FONT, PathBuf::from(CJK_COLLECTION))?,
             outbox_poll: env.duration("OMS_SHIPPING_OUTBOX_POLL", Duration::from_secs(1))?,
         })
     }
@@ -175,6 +185,7 @@ async fn serve(
         inventory,
         vec![carrier],
         config.carrier_timeout,
+        Arc::new(fonts(&config)),
         wake,
     );
     let served = GrpcServer::new(&config.server)
@@ -185,6 +196,23 @@ async fn serve(
     background.stop().await;
     served?;
     Ok(())
+}
+
+/// The fonts of labels and packing slips. Without the CJK collection the
+/// service still serves, its documents showing `?` for Korean and Japanese.
+fn fonts(config: &Config) -> Fonts {
+    match Fonts::with_cjk(&config.cjk_font) {
+        Ok(fonts) => fonts,
+        Err(err) => {
+            tracing::warn!(
+                variable = CJK_FONT,
+                path = %config.cjk_font.display(),
+                error = %err,
+                "cjk font not loaded, documents print korean and japanese text as ?: install fonts-noto-cjk or point the variable at a Noto Sans CJK collection"
+            );
+            Fonts::latin()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -217,5 +245,23 @@ mod tests {
         assert_eq!(bad.unwrap_err().variable, "OMS_SHIPPING_CARRIER_FAULT");
         let bad = Config::from_env(&Env::from_pairs([("OMS_SHIPPING_CARRIER_FAULT_RATE", "2")]));
         assert_eq!(bad.unwrap_err().variable, "OMS_SHIPPING_CARRIER_FAULT_RATE");
+    }
+
+    #[test]
+    fn the_cjk_font_is_debians_unless_the_environment_names_another() {
+        let config = Config::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
+        assert_eq!(
+            config.cjk_font,
+            PathBuf::from("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+        );
+        let config = Config::from_env(&Env::from_pairs([(
+            "OMS_SHIPPING_LABEL_CJK_FONT",
+            "/opt/fonts/NotoSansCJK-Regular.ttc",
+        )]))
+        .unwrap();
+        assert_eq!(
+            config.cjk_font,
+            PathBuf::from("/opt/fonts/NotoSansCJK-Regular.ttc")
+        );
     }
 }

@@ -1,52 +1,111 @@
-//! The two fonts every PDF document embeds, subset to the glyphs it uses:
-//! Noto Sans Regular (Latin, Greek and Cyrillic, from the `notosans` crate) and
-//! Noto Sans CJK JP Regular (Hangul, Kana, Han, CJK symbols and Latin), read at
-//! run time from Debian's `fonts-noto-cjk` package. Both are under the SIL Open
-//! Font License 1.1, which allows embedding them in documents; the subsets a
-//! document embeds keep the fonts' names and copyright notices.
+//! The fonts PDF documents embed, each subset to the glyphs a document uses:
+//! Noto Sans Regular (Latin, Greek and Cyrillic, compiled in from the
+//! `notosans` crate) and Noto Sans CJK JP Regular (Hangul, Kana, Han, CJK
+//! symbols and Latin), read once at start from the collection of Debian's
+//! `fonts-noto-cjk` package. Both are under the SIL Open Font License 1.1,
+//! which allows embedding them in documents; an embedded subset keeps its
+//! font's name and copyright notice.
 //!
 //! A character is set in the first font that has it, so Latin words keep one
 //! design and Korean or Japanese text takes the CJK font; a character no
-//! font has (every CJK one when the package is not installed) prints as `?`.
+//! loaded font has (every CJK one when the collection could not be read)
+//! prints as `?`.
+//!
+//! [`Fonts`] holds the files; each document parses them into [`Font`]s, cheap
+//! views that look glyphs and metrics up in place.
 
-use std::sync::OnceLock;
+use std::{borrow::Cow, path::Path};
 
 use ttf_parser::{Face, GlyphId, Tag};
 
 use super::DocumentError;
 
-/// Debian's `fonts-noto-cjk`: Noto Sans CJK Regular, one face per region.
-const CJK_PATH: &str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc";
+/// Where Debian's `fonts-noto-cjk` puts Noto Sans CJK Regular, one face per
+/// region.
+pub const CJK_COLLECTION: &str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc";
+
 /// The collection's Japanese face: Han characters take their Japanese forms;
 /// Hangul (every syllable), Kana and Latin are the same in every face.
 const CJK_FACE: u32 = 0;
 
-/// One embedded font.
-pub struct Font {
+/// One font file, or a face of a collection.
+struct FontFile {
     /// The PostScript name, for the PDF's BaseFont.
-    pub name: &'static str,
-    /// The font file, or the collection that holds it at `index`.
-    pub data: &'static [u8],
-    pub index: u32,
-    face: Face<'static>,
-    /// CFF outlines (embedded as FontFile3) rather than TrueType (FontFile2).
-    pub cff: bool,
+    name: &'static str,
+    data: Cow<'static, [u8]>,
+    /// The face in a collection; 0 in a single font file.
+    index: u32,
 }
 
-impl Font {
-    fn parse(name: &'static str, data: &'static [u8], index: u32) -> Result<Font, DocumentError> {
-        let face = Face::parse(data, index)
-            .map_err(|err| DocumentError(format!("font {name} does not parse: {err}")))?;
+impl FontFile {
+    fn parse(&self) -> Result<Font<'_>, DocumentError> {
+        let face = Face::parse(&self.data, self.index)
+            .map_err(|err| DocumentError(format!("font {} does not parse: {err}", self.name)))?;
         let cff = face.raw_face().table(Tag::from_bytes(b"CFF ")).is_some();
         Ok(Font {
-            name,
-            data,
-            index,
+            name: self.name,
+            data: &self.data,
+            index: self.index,
             face,
             cff,
         })
     }
+}
 
+/// The fonts a service sets its documents in, loaded once at start.
+pub struct Fonts {
+    files: Vec<FontFile>,
+}
+
+impl Fonts {
+    /// Noto Sans alone: CJK characters print as `?`.
+    pub fn latin() -> Fonts {
+        Fonts {
+            files: vec![FontFile {
+                name: "NotoSans-Regular",
+                data: Cow::Borrowed(notosans::REGULAR_TTF),
+                index: 0,
+            }],
+        }
+    }
+
+    /// Noto Sans, then Noto Sans CJK JP from the collection at `collection`
+    /// (Debian's is [`CJK_COLLECTION`]); an error when it cannot be read or
+    /// has no such face.
+    pub fn with_cjk(collection: &Path) -> Result<Fonts, DocumentError> {
+        let data = std::fs::read(collection)
+            .map_err(|err| DocumentError(format!("cannot read {}: {err}", collection.display())))?;
+        let cjk = FontFile {
+            name: "NotoSansCJKjp-Regular",
+            data: Cow::Owned(data),
+            index: CJK_FACE,
+        };
+        cjk.parse()
+            .map_err(|err| DocumentError(format!("{}: {err}", collection.display())))?;
+        let mut fonts = Fonts::latin();
+        fonts.files.push(cjk);
+        Ok(fonts)
+    }
+
+    /// The fonts in the order characters try them, parsed for one document.
+    pub fn parse(&self) -> Result<Vec<Font<'_>>, DocumentError> {
+        self.files.iter().map(FontFile::parse).collect()
+    }
+}
+
+/// One font as a document uses it.
+pub struct Font<'a> {
+    /// The PostScript name, for the PDF's BaseFont.
+    pub name: &'static str,
+    /// The font file, or the collection that holds it at `index`.
+    pub data: &'a [u8],
+    pub index: u32,
+    face: Face<'a>,
+    /// CFF outlines (embedded as FontFile3) rather than TrueType (FontFile2).
+    pub cff: bool,
+}
+
+impl Font<'_> {
     /// The font's glyph of `c`, if it has one; control characters have none
     /// (some fonts map them to blank glyphs).
     pub fn glyph(&self, c: char) -> Option<u16> {
@@ -89,28 +148,8 @@ impl Font {
     }
 }
 
-/// The fonts in the order characters try them: Noto Sans, then Noto Sans CJK
-/// JP when its file reads and parses.
-pub fn fonts() -> Result<&'static [Font], DocumentError> {
-    static CJK: OnceLock<Option<Vec<u8>>> = OnceLock::new();
-    static FONTS: OnceLock<Result<Vec<Font>, DocumentError>> = OnceLock::new();
-    FONTS
-        .get_or_init(|| {
-            let mut fonts = vec![Font::parse("NotoSans-Regular", notosans::REGULAR_TTF, 0)?];
-            let cjk = CJK.get_or_init(|| std::fs::read(CJK_PATH).ok());
-            if let Some(cjk) = cjk
-                && let Ok(font) = Font::parse("NotoSansCJKjp-Regular", cjk, CJK_FACE)
-            {
-                fonts.push(font);
-            }
-            Ok(fonts)
-        })
-        .as_deref()
-        .map_err(Clone::clone)
-}
-
-/// How one character is set: the font (its index in [`fonts`]), its glyph,
-/// and the character the glyph shows.
+/// How one character is set: the font (its index in the document's fonts),
+/// its glyph, and the character the glyph shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Setting {
     pub font: usize,
@@ -119,7 +158,7 @@ pub struct Setting {
 }
 
 /// How `c` is set: in the first font that has it, else as `?` of the first font.
-pub fn set(fonts: &[Font], c: char) -> Setting {
+pub fn set(fonts: &[Font<'_>], c: char) -> Setting {
     let found = fonts.iter().enumerate().find_map(|(font, face)| {
         face.glyph(c).map(|glyph| Setting {
             font,

@@ -5,8 +5,9 @@
 //!
 //! - this module: what each document shows and where (pages of text lines and
 //!   barcodes), and the ZPL label.
-//! - `fonts`: the embedded fonts, Latin and CJK, so any address prints in
-//!   its own script (a Korean, Japanese or German one alike).
+//! - `fonts`: the embedded fonts, Latin and CJK ([`Fonts`], loaded once at
+//!   start), so any address prints in its own script (a Korean, Japanese or
+//!   German one alike).
 //! - `pdf`: pages as a PDF, each font subset to the glyphs the file uses.
 
 mod fonts;
@@ -16,10 +17,13 @@ use std::fmt::Write as _;
 
 use barcoders::sym::code128::Code128;
 
-pub use self::pdf::pdf;
+pub use self::{
+    fonts::{CJK_COLLECTION, Fonts},
+    pdf::pdf,
+};
 
-/// A document could not be rendered: an embedded font failed to load or
-/// subset. Not caused by any input.
+/// A document could not be rendered: a font failed to load or subset. Not
+/// caused by any input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct DocumentError(String);
@@ -261,7 +265,36 @@ pub fn packing_slip_page(
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+
+    /// Noto Sans and Debian's Noto Sans CJK; fails the test, saying what to
+    /// install, when the collection is missing.
+    fn cjk() -> Fonts {
+        match Fonts::with_cjk(Path::new(CJK_COLLECTION)) {
+            Ok(fonts) => fonts,
+            Err(err) => panic!("Korean and Japanese need Debian's fonts-noto-cjk installed: {err}"),
+        }
+    }
+
+    fn korean() -> LabelContent {
+        LabelContent {
+            to: vec![
+                "김민준".into(),
+                "서울특별시 강남구 테헤란로 152".into(),
+                "06236 서울".into(),
+            ],
+            ..label()
+        }
+    }
+
+    fn text_of(bytes: &[u8]) -> String {
+        lopdf::Document::load_mem(bytes)
+            .expect("a PDF that parses")
+            .extract_text(&[1])
+            .expect("text that decodes")
+    }
 
     fn label() -> LabelContent {
         LabelContent {
@@ -293,51 +326,65 @@ mod tests {
         // The bars and their quiet zones fit the page.
         assert!(bars.x - 10.0 * bars.module >= 0.0);
         assert!(bars.x + (bars.modules.len() + 10) as f32 * bars.module <= A6.0 as f32 + 0.01);
-        let bytes = pdf(&[page]).unwrap();
+        let bytes = pdf(&Fonts::latin(), &[page]).unwrap();
         assert!(bytes.starts_with(b"%PDF-"));
         assert_eq!(pages_of(&bytes), 1);
     }
 
     #[test]
     fn a_label_embeds_only_the_glyphs_it_uses() {
-        let korean = LabelContent {
-            to: vec![
-                "김민준".into(),
-                "서울특별시 강남구 테헤란로 152".into(),
-                "06236 서울".into(),
-            ],
-            ..label()
-        };
-        let bytes = pdf(&[label_page(&korean)]).unwrap();
+        let bytes = pdf(&cjk(), &[label_page(&korean())]).unwrap();
         // The CJK font collection is 19 MB; a label is a few dozen KB.
         assert!(bytes.len() < 64 * 1024, "{} bytes", bytes.len());
         let text = String::from_utf8_lossy(&bytes);
         assert!(text.contains("+NotoSansCJKjp-Regular"));
         assert!(text.contains("+NotoSans-Regular"));
+        assert!(text_of(&bytes).contains("서울특별시 강남구 테헤란로 152"));
+    }
+
+    #[test]
+    fn without_the_cjk_font_korean_prints_as_question_marks_and_latin_as_written() {
+        let bytes = pdf(&Fonts::latin(), &[label_page(&korean())]).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("NotoSansCJK"));
+        let text = text_of(&bytes);
+        assert!(text.contains("????? ??? ???? 152"), "{text:?}");
+        assert!(text.contains("06236 ??"), "{text:?}");
+        assert!(text.contains("SIM000000000042"), "{text:?}");
+    }
+
+    #[test]
+    fn a_cjk_collection_that_is_missing_or_no_font_is_refused_naming_it() {
+        for path in ["/nonexistent/NotoSansCJK-Regular.ttc", "Cargo.toml"] {
+            match Fonts::with_cjk(Path::new(path)) {
+                Ok(_) => panic!("{path} loaded as a font"),
+                Err(err) => assert!(err.to_string().contains(path), "{err}"),
+            }
+        }
     }
 
     #[test]
     fn a_latin_only_document_embeds_no_cjk_font() {
-        let bytes = pdf(&[label_page(&label())]).unwrap();
+        let bytes = pdf(&cjk(), &[label_page(&label())]).unwrap();
         let text = String::from_utf8_lossy(&bytes);
         assert!(!text.contains("NotoSansCJK"));
     }
 
     #[test]
     fn characters_no_font_has_are_set_as_question_marks() {
-        let fonts = fonts::fonts().unwrap();
-        let question = fonts::set(fonts, '?');
+        let loaded = cjk();
+        let fonts = loaded.parse().unwrap();
+        let question = fonts::set(&fonts, '?');
         for missing in ['\u{1F600}', '\u{0}', '\u{10FFFF}'] {
-            let setting = fonts::set(fonts, missing);
+            let setting = fonts::set(&fonts, missing);
             assert_eq!(setting.shows, '?');
             assert_eq!(setting.glyph, question.glyph);
         }
         // Latin in the Latin font, Hangul and Kanji in the CJK one.
-        assert_eq!(fonts::set(fonts, 'ß').font, 0);
-        assert_eq!(fonts::set(fonts, 'Ł').font, 0);
-        assert_eq!(fonts::set(fonts, '테').font, 1);
-        assert_eq!(fonts::set(fonts, '東').font, 1);
-        assert_eq!(fonts::set(fonts, 'の').font, 1);
+        assert_eq!(fonts::set(&fonts, 'ß').font, 0);
+        assert_eq!(fonts::set(&fonts, 'Ł').font, 0);
+        assert_eq!(fonts::set(&fonts, '테').font, 1);
+        assert_eq!(fonts::set(&fonts, '東').font, 1);
+        assert_eq!(fonts::set(&fonts, 'の').font, 1);
     }
 
     #[test]
@@ -373,7 +420,7 @@ mod tests {
                 description: "T-shirt, size M".into(),
             }],
         );
-        let bytes = pdf(&[label_page(&label()), slip, label_page(&label())]).unwrap();
+        let bytes = pdf(&cjk(), &[label_page(&label()), slip, label_page(&label())]).unwrap();
         assert_eq!(pages_of(&bytes), 3);
     }
 }

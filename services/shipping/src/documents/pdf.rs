@@ -15,7 +15,7 @@ use ttf_parser::{RawFace, Tag};
 
 use super::{
     DocumentError, Page,
-    fonts::{self, Font},
+    fonts::{self, Font, Fonts},
 };
 
 const IDENTITY_H: Name<'static> = Name(b"Identity-H");
@@ -37,7 +37,7 @@ struct Used {
 type Runs = Vec<(usize, Vec<u16>)>;
 
 /// Sets `text` in the fonts, recording the glyphs each font must embed.
-fn set_text(fonts: &[Font], used: &mut [Used], text: &str) -> Runs {
+fn set_text(fonts: &[Font<'_>], used: &mut [Used], text: &str) -> Runs {
     let mut runs: Runs = Vec::new();
     for c in text.chars() {
         let setting = fonts::set(fonts, c);
@@ -99,7 +99,7 @@ fn content(page: &Page, runs: &[Runs]) -> Vec<u8> {
 }
 
 /// A six-letter subset tag from the glyphs embedded, as PDF names subsets.
-fn subset_tag(font: &Font, used: &Used) -> String {
+fn subset_tag(font: &Font<'_>, used: &Used) -> String {
     let mut hasher = Sha256::new();
     hasher.update(font.name.as_bytes());
     for glyph in used.remapper.remapped_gids() {
@@ -128,7 +128,7 @@ fn write_font(
     pdf: &mut Pdf,
     refs: &mut Refs,
     type0: Ref,
-    font: &Font,
+    font: &Font<'_>,
     used: &Used,
 ) -> Result<(), DocumentError> {
     let [cid, descriptor, cmap, data] = [(); 4].map(|()| refs.next());
@@ -206,16 +206,16 @@ fn write_font(
     Ok(())
 }
 
-/// A PDF of `pages`.
-pub fn pdf(pages: &[Page]) -> Result<Vec<u8>, DocumentError> {
-    let fonts = fonts::fonts()?;
+/// A PDF of `pages` set in `fonts`.
+pub fn pdf(fonts: &Fonts, pages: &[Page]) -> Result<Vec<u8>, DocumentError> {
+    let fonts = fonts.parse()?;
     let mut used: Vec<Used> = fonts.iter().map(|_| Used::default()).collect();
     let page_runs: Vec<Vec<Runs>> = pages
         .iter()
         .map(|page| {
             page.lines
                 .iter()
-                .map(|line| set_text(fonts, &mut used, &line.text))
+                .map(|line| set_text(&fonts, &mut used, &line.text))
                 .collect()
         })
         .collect();

@@ -118,7 +118,7 @@ impl ShippingApi {
         let combined_labels = match format {
             LabelFormat::Pdf if !pages.is_empty() => Some(pb::Document {
                 format: pb::DocumentFormat::Pdf as i32,
-                content: documents::pdf(&pages)?,
+                content: documents::pdf(&self.fonts, &pages)?,
                 file_name: "labels.pdf".to_owned(),
             }),
             LabelFormat::Zpl if !zpl.is_empty() => Some(pb::Document {

@@ -3,7 +3,7 @@
 
 use super::convert::{Details, LabelFormat, address_lines};
 use crate::{
-    documents::{self, LabelContent, Page, SlipLine},
+    documents::{self, Fonts, LabelContent, Page, SlipLine},
     domain::report::Direction,
     error::ShippingError,
     store::ShipmentRow,
@@ -44,8 +44,9 @@ fn content(details: &Details, printed: &Printed<'_>) -> LabelContent {
     }
 }
 
-/// The documents of a shipment created from `details`.
+/// The documents of a shipment created from `details`, set in `fonts`.
 pub fn documents(
+    fonts: &Fonts,
     details: &Details,
     direction: Direction,
     format: LabelFormat,
@@ -53,7 +54,7 @@ pub fn documents(
 ) -> Result<Documents, ShippingError> {
     let content = content(details, printed);
     let label = match format {
-        LabelFormat::Pdf => documents::pdf(&[documents::label_page(&content)])?,
+        LabelFormat::Pdf => documents::pdf(fonts, &[documents::label_page(&content)])?,
         LabelFormat::Zpl => documents::label_zpl(&content).into_bytes(),
     };
     if direction != Direction::Outbound {
@@ -71,12 +72,15 @@ pub fn documents(
             description: line.description.clone(),
         })
         .collect();
-    let packing_slip = documents::pdf(&[documents::packing_slip_page(
-        printed.order_id,
-        printed.tracking_number,
-        &content.to,
-        &lines,
-    )])?;
+    let packing_slip = documents::pdf(
+        fonts,
+        &[documents::packing_slip_page(
+            printed.order_id,
+            printed.tracking_number,
+            &content.to,
+            &lines,
+        )],
+    )?;
     Ok(Documents {
         label,
         packing_slip: Some(packing_slip),

@@ -36,13 +36,15 @@ use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 
 use self::carriers::Carriers;
-use crate::{carrier::Carrier, error::ShippingError, store::Store};
+use crate::{carrier::Carrier, documents::Fonts, error::ShippingError, store::Store};
 
 /// The shipping service.
 pub struct ShippingApi {
     store: Store,
     inventory: InventoryServiceClient<OmsChannel>,
     carriers: Carriers,
+    /// What labels and packing slips are set in.
+    fonts: Arc<Fonts>,
     /// Wakes the outbox dispatcher after a report was queued.
     wake: Arc<Notify>,
 }
@@ -50,18 +52,20 @@ pub struct ShippingApi {
 impl ShippingApi {
     /// The service over its store, the inventory service (for location
     /// addresses) and the carriers it buys from, each call within
-    /// `carrier_timeout`.
+    /// `carrier_timeout`; its documents are set in `fonts`.
     pub fn new(
         store: Store,
         inventory: InventoryServiceClient<OmsChannel>,
         carriers: Vec<Arc<dyn Carrier>>,
         carrier_timeout: Duration,
+        fonts: Arc<Fonts>,
         wake: Arc<Notify>,
     ) -> ShippingApi {
         ShippingApi {
             store,
             inventory,
             carriers: Carriers::new(carriers, carrier_timeout),
+            fonts,
             wake,
         }
     }

@@ -361,6 +361,7 @@ impl ShippingApi {
 
         let details = convert::details(new.direction, &encoded)?;
         let documents = labels::documents(
+            &self.fonts,
             &details,
             new.direction,
             new.format,

@@ -1,13 +1,17 @@
 //! Labels and packing slips print every address in its own script and carry
 //! a barcode of the tracking number a scanner reads back.
 
+use std::path::Path;
+
 use oms_proto::{
     common::v1::Address,
-    shipping::v1::{CreateReturnLabelRequest, ShipmentLine},
+    shipping::v1::{
+        CreateReturnLabelRequest, ShipmentLine, shipping_service_client::ShippingServiceClient,
+    },
 };
 
 use crate::{
-    helpers::{TestShipping, create, operator, parcel, shipment, warehouse},
+    helpers::{TestShipping, create, operator, parcel, require_cjk_font, shipment, warehouse},
     pdf,
 };
 
@@ -50,6 +54,7 @@ fn japanese() -> Address {
 
 #[tokio::test]
 async fn korean_german_and_japanese_labels_read_back_with_their_text_and_barcode() {
+    require_cjk_font();
     let app = TestShipping::start().await;
     let mut client = app.client();
     for (order_id, address, expected) in [
@@ -95,6 +100,7 @@ async fn korean_german_and_japanese_labels_read_back_with_their_text_and_barcode
 
 #[tokio::test]
 async fn a_return_label_from_korea_and_its_packing_lines_print_in_korean() {
+    require_cjk_font();
     let app = TestShipping::start().await;
     let mut request = shipment("order-1");
     request.lines = vec![ShipmentLine {
@@ -129,5 +135,24 @@ async fn a_return_label_from_korea_and_its_packing_lines_print_in_korean() {
     assert!(text.contains("서울특별시 강남구 테헤란로 152"), "{text:?}");
     assert!(text.contains("OMS Warehouse Berlin"), "{text:?}");
     assert_eq!(pdf::barcode(&content), label.tracking_number);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_replica_without_the_cjk_font_serves_and_prints_korean_as_question_marks() {
+    let app = TestShipping::start().await;
+    let replica = app
+        .start_replica_with_cjk_font(Path::new("/nonexistent/NotoSansCJK-Regular.ttc"))
+        .await;
+    let mut request = shipment("order-kr");
+    request.destination = Some(korean());
+    let created = create(&mut ShippingServiceClient::new(replica.channel()), request).await;
+    let label = created.label.unwrap().content;
+    let text = pdf::text(&label);
+    assert!(text.contains("????? ??? ???? 152"), "{text:?}");
+    assert!(text.contains("06236 ??"), "{text:?}");
+    assert!(text.contains(&created.tracking_number), "{text:?}");
+    assert_eq!(pdf::barcode(&label), created.tracking_number);
+    replica.stop().await.expect("a clean stop");
     app.stop().await;
 }

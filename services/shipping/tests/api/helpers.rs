@@ -3,7 +3,11 @@
 //! its labels) and the real order service it reports to; more replicas of it
 //! and restarts; and the requests the tests send.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use oms_platform::{client::OmsChannel, config::Service};
 use oms_proto::{
@@ -26,6 +30,7 @@ use oms_proto::{
 use oms_shipping::{
     Config,
     carrier::{CarrierSimulator, SimulatedLabel, SimulatorConfig},
+    documents::{CJK_COLLECTION, Fonts},
     run, run_with_carrier,
 };
 pub use oms_testkit::status::{bad_fields, metadata, reason};
@@ -151,6 +156,7 @@ impl TestShipping {
             client,
             simulator,
             carrier_timeout: Duration::from_secs(5),
+            cjk_font: PathBuf::from(CJK_COLLECTION),
             outbox_poll: Duration::from_millis(50),
         };
         let service_carrier = carrier.clone();
@@ -175,6 +181,16 @@ impl TestShipping {
     /// simulator of its own (as a deployment's replicas have).
     pub async fn start_replica(&self) -> TestServer {
         let config = self.config.clone();
+        TestServer::start(|listener, shutdown| run(config, listener, shutdown)).await
+    }
+
+    /// Another replica as [`Self::start_replica`], its Noto Sans CJK read
+    /// from `cjk_font`.
+    pub async fn start_replica_with_cjk_font(&self, cjk_font: &Path) -> TestServer {
+        let config = Config {
+            cjk_font: cjk_font.to_owned(),
+            ..self.config.clone()
+        };
         TestServer::start(|listener, shutdown| run(config, listener, shutdown)).await
     }
 
@@ -268,6 +284,14 @@ async fn start_inventory() -> (TestServer, TestDatabase, TestRedis) {
         .await
         .unwrap();
     (server, db, redis)
+}
+
+/// Fails a test of Korean or Japanese documents, saying what to install, when
+/// the Noto Sans CJK collection the service reads by default is missing.
+pub fn require_cjk_font() {
+    if let Err(err) = Fonts::with_cjk(Path::new(CJK_COLLECTION)) {
+        panic!("Korean and Japanese labels need Debian's fonts-noto-cjk installed: {err}");
+    }
 }
 
 pub fn operator() -> Actor {
