@@ -20,7 +20,7 @@
 //! [`run`] serves it on a listener until shutdown with the simulator configured
 //! from the environment; [`run_with_carrier`] takes any carrier (tests keep a
 //! handle on a simulator over the same database to switch faults and count
-//! labels).
+//! labels). `test_util` (feature `test-util`) starts it for tests.
 
 pub mod carrier;
 pub mod documents;
@@ -29,6 +29,8 @@ pub mod error;
 pub mod grpc;
 pub mod outbox;
 pub mod store;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 

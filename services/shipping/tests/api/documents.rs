@@ -1,7 +1,7 @@
 //! Labels and packing slips print every address in its own script and carry
 //! a barcode of the tracking number a scanner reads back.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use oms_proto::{
     common::v1::Address,
@@ -142,7 +142,9 @@ async fn a_return_label_from_korea_and_its_packing_lines_print_in_korean() {
 async fn a_replica_without_the_cjk_font_serves_and_prints_korean_as_question_marks() {
     let app = TestShipping::start().await;
     let replica = app
-        .start_replica_with_cjk_font(Path::new("/nonexistent/NotoSansCJK-Regular.ttc"))
+        .start_replica_with(|config| {
+            config.cjk_font = PathBuf::from("/nonexistent/NotoSansCJK-Regular.ttc");
+        })
         .await;
     let mut request = shipment("order-kr");
     request.destination = Some(korean());

@@ -1,25 +1,22 @@
-//! Starting the shipping service for a test, with a carrier simulator the test
-//! keeps a handle on (over the service's database, where the simulator keeps
-//! its labels) and the real order service it reports to; more replicas of it
-//! and restarts; and the requests the tests send.
+//! Starting the shipping service for a test, with the carrier simulator it
+//! buys from (over the service's database, where the simulator keeps its
+//! labels) and the real order service it reports to; more replicas of it and
+//! restarts; and the requests the tests send.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
+use std::{net::SocketAddr, path::Path, sync::Arc, time::Duration};
+
+pub use oms_order::test_util::web_order;
+use oms_platform::{
+    client::OmsChannel,
+    config::{ClientConfig, Service},
 };
-
-use oms_platform::{client::OmsChannel, config::Service};
 use oms_proto::{
-    common::v1::{
-        Actor, ActorKind, Address, CardToken, Channel, ChannelKind, DeliveryMethod, DeliveryOption,
-        GeoPoint, LineItem, Money, PaymentMethod, ServiceLevel, payment_method::Method,
-    },
+    common::v1::{Actor, ActorKind, Address, GeoPoint, ServiceLevel},
     inventory::v1::{
         Location, LocationKind, PutLocationRequest,
         inventory_service_client::InventoryServiceClient,
     },
-    order::v1::{Customer, PlaceOrderRequest, order_service_client::OrderServiceClient},
+    order::v1::order_service_client::OrderServiceClient,
     returns::v1::returns_service_client::ReturnsServiceClient,
     shipping::v1::{
         CancelShipmentRequest, CreateShipmentRequest, Parcel, QuoteRatesRequest,
@@ -31,34 +28,35 @@ use oms_shipping::{
     Config,
     carrier::{CarrierSimulator, SimulatedLabel, SimulatorConfig},
     documents::{CJK_COLLECTION, Fonts},
-    run, run_with_carrier,
+    test_util,
 };
 pub use oms_testkit::status::{bad_fields, metadata, reason};
-use oms_testkit::{TestDatabase, TestRedis, TestServer, client_config, server_config};
-use tokio::net::TcpListener;
+use oms_testkit::{ReservedPort, TestServer, TestService, client_config, peers};
 
 pub type Client = ShippingServiceClient<OmsChannel>;
 pub type Orders = OrderServiceClient<OmsChannel>;
 pub type Returns = ReturnsServiceClient<OmsChannel>;
 
+/// Long enough that the order and returns services never poll their outbox
+/// during a test: their saga coordinator is not there.
+const NO_OUTBOX_POLL: Duration = Duration::from_secs(3600);
+
 /// A shipping service with a fresh database and its own simulator, and the order
-/// service it reports to (whose saga coordinator is a closed port).
+/// service it reports to (whose saga coordinator is not there).
 pub struct TestShipping {
-    /// The inventory service holding the location addresses, when started.
-    pub inventory: Option<(TestServer, TestDatabase, TestRedis)>,
-    /// Held so that the database lives as long as the service.
-    pub _db: TestDatabase,
-    pub server: TestServer,
+    pub service: TestService,
     /// The simulator the first server buys from; its state is the database's,
     /// so it sees every replica's labels.
     pub carrier: Arc<CarrierSimulator>,
-    /// Held so that the order service's database lives as long as it.
-    pub _order_db: TestDatabase,
-    pub order_server: TestServer,
+    pub orders: TestService,
+    /// The inventory service holding the location addresses, when started.
+    pub inventory: Option<TestService>,
     /// The returns service RETURN shipments report to, when started.
-    pub returns: Option<(TestServer, TestDatabase)>,
-    /// What the server was started with, for replicas and restarts.
-    pub config: Config,
+    pub returns: Option<TestService>,
+    /// The peers the service calls and its simulator's settings, for replicas
+    /// and restarts.
+    client: ClientConfig,
+    simulator: SimulatorConfig,
 }
 
 impl TestShipping {
@@ -91,107 +89,67 @@ impl TestShipping {
         } else {
             None
         };
-        let order_db = TestDatabase::create().await;
-        let closed = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let mut order_client = client_config();
-        order_client.peers.insert(Service::Saga, closed.to_string());
-        let order_config = oms_order::Config {
-            server: server_config(),
-            database: order_db.config(),
-            client: order_client,
-            outbox_poll: Duration::from_secs(3600),
-        };
-        let order_server = TestServer::start(|listener, shutdown| {
-            oms_order::run(order_config, listener, shutdown)
+        let orders = oms_order::test_util::start(ReservedPort::new(), client_config(), |config| {
+            config.outbox_poll = NO_OUTBOX_POLL;
         })
         .await;
-
         let returns = if with_returns {
-            let db = TestDatabase::create().await;
-            let mut client = client_config();
-            client
-                .peers
-                .insert(Service::Order, order_server.address().to_string());
-            client.peers.insert(Service::Inventory, closed.to_string());
-            client.peers.insert(Service::Saga, closed.to_string());
-            let config = oms_returns::Config {
-                server: server_config(),
-                database: db.config(),
-                client,
-                outbox_poll: Duration::from_secs(3600),
-            };
-            let server = TestServer::start(|listener, shutdown| {
-                oms_returns::run(config, listener, shutdown)
-            })
-            .await;
-            Some((server, db))
+            let client = peers([(Service::Order, orders.address())]);
+            Some(
+                oms_returns::test_util::start(ReservedPort::new(), client, |config| {
+                    config.outbox_poll = NO_OUTBOX_POLL;
+                })
+                .await,
+            )
         } else {
             None
         };
 
-        let db = TestDatabase::create().await;
-        let carrier = Arc::new(CarrierSimulator::new(db.pool().await, simulator.clone()));
-        let mut client = client_config();
-        client
-            .peers
-            .insert(Service::Order, order_server.address().to_string());
-        // Without inventory its address is a closed port: lookups are UNAVAILABLE.
-        let inventory_address = match &inventory {
-            Some((server, _, _)) => server.address().to_string(),
-            None => closed.to_string(),
-        };
-        client.peers.insert(Service::Inventory, inventory_address);
-        let returns_address = match &returns {
-            Some((server, _)) => server.address().to_string(),
-            None => closed.to_string(),
-        };
-        client.peers.insert(Service::Returns, returns_address);
-        let config = Config {
-            server: server_config(),
-            database: db.config(),
+        // A peer not started is not there: its calls fail as UNAVAILABLE.
+        let mut started: Vec<(Service, SocketAddr)> = vec![(Service::Order, orders.address())];
+        started.extend(
+            inventory
+                .as_ref()
+                .map(|inventory| (Service::Inventory, inventory.address())),
+        );
+        started.extend(
+            returns
+                .as_ref()
+                .map(|returns| (Service::Returns, returns.address())),
+        );
+        let client = peers(started);
+        let settings = simulator.clone();
+        let (service, carrier) =
+            test_util::start_with_simulator(ReservedPort::new(), client.clone(), |config| {
+                config.simulator = settings;
+            })
+            .await;
+        TestShipping {
+            service,
+            carrier,
+            orders,
+            inventory,
+            returns,
             client,
             simulator,
-            carrier_timeout: Duration::from_secs(5),
-            cjk_font: PathBuf::from(CJK_COLLECTION),
-            outbox_poll: Duration::from_millis(50),
-        };
-        let service_carrier = carrier.clone();
-        let service_config = config.clone();
-        let server = TestServer::start(|listener, shutdown| {
-            run_with_carrier(service_config, service_carrier, listener, shutdown)
-        })
-        .await;
-        TestShipping {
-            inventory,
-            _db: db,
-            server,
-            carrier,
-            _order_db: order_db,
-            order_server,
-            returns,
-            config,
         }
     }
 
     /// Another replica of the service on the same database and peers, with a
     /// simulator of its own (as a deployment's replicas have).
     pub async fn start_replica(&self) -> TestServer {
-        let config = self.config.clone();
-        TestServer::start(|listener, shutdown| run(config, listener, shutdown)).await
+        self.start_replica_with(|_| {}).await
     }
 
-    /// Another replica as [`Self::start_replica`], its Noto Sans CJK read
-    /// from `cjk_font`.
-    pub async fn start_replica_with_cjk_font(&self, cjk_font: &Path) -> TestServer {
-        let config = Config {
-            cjk_font: cjk_font.to_owned(),
-            ..self.config.clone()
-        };
-        TestServer::start(|listener, shutdown| run(config, listener, shutdown)).await
+    /// Another replica as [`Self::start_replica`], its settings as `configure`
+    /// adjusts them.
+    pub async fn start_replica_with(&self, configure: impl FnOnce(&mut Config)) -> TestServer {
+        let simulator = self.simulator.clone();
+        test_util::start_replica(&self.service, self.client.clone(), |config| {
+            config.simulator = simulator;
+            configure(config);
+        })
+        .await
     }
 
     /// Starts the server again on the same database and stops the old one,
@@ -199,9 +157,9 @@ impl TestShipping {
     /// `simulator`'s settings (the test's [`Self::carrier`] still reads the
     /// labels but no longer injects the server's faults).
     pub async fn restart(mut self, simulator: SimulatorConfig) -> TestShipping {
-        self.config.simulator = simulator;
+        self.simulator = simulator;
         let server = self.start_replica().await;
-        let old = std::mem::replace(&mut self.server, server);
+        let old = std::mem::replace(&mut self.service.server, server);
         old.stop().await.expect("a clean stop");
         self
     }
@@ -226,43 +184,35 @@ impl TestShipping {
     }
 
     pub fn client(&self) -> Client {
-        ShippingServiceClient::new(self.server.channel())
+        ShippingServiceClient::new(self.service.channel())
     }
 
     pub fn orders(&self) -> Orders {
-        OrderServiceClient::new(self.order_server.channel())
+        OrderServiceClient::new(self.orders.channel())
     }
 
     /// The returns service; panics unless started with [`Self::start_with_returns`].
     pub fn returns(&self) -> Returns {
-        let (server, _) = self.returns.as_ref().expect("started with returns");
-        ReturnsServiceClient::new(server.channel())
+        let returns = self.returns.as_ref().expect("started with returns");
+        ReturnsServiceClient::new(returns.channel())
     }
 
     pub async fn stop(self) {
-        self.server.stop().await.expect("a clean stop");
-        self.order_server.stop().await.expect("a clean stop");
-        if let Some((server, _, _)) = self.inventory {
-            server.stop().await.expect("a clean stop");
+        self.service.stop().await;
+        self.orders.stop().await;
+        if let Some(inventory) = self.inventory {
+            inventory.stop().await;
         }
-        if let Some((server, _)) = self.returns {
-            server.stop().await.expect("a clean stop");
+        if let Some(returns) = self.returns {
+            returns.stop().await;
         }
     }
 }
 
-async fn start_inventory() -> (TestServer, TestDatabase, TestRedis) {
-    let db = TestDatabase::create().await;
-    let redis = TestRedis::new();
-    let config = oms_inventory::Config {
-        // Off: a read right after a change must see it.
-        availability_cache_ttl: Duration::ZERO,
-        ..oms_inventory::Config::new(server_config(), db.config(), redis.config())
-    };
-    let server =
-        TestServer::start(|listener, shutdown| oms_inventory::run(config, listener, shutdown))
-            .await;
-    InventoryServiceClient::new(server.channel())
+/// The inventory service, holding the location `wh-berlin`.
+async fn start_inventory() -> TestService {
+    let inventory = oms_inventory::test_util::start(ReservedPort::new(), |_| {}).await;
+    InventoryServiceClient::new(inventory.channel())
         .put_location(PutLocationRequest {
             location: Some(Location {
                 location_id: "wh-berlin".into(),
@@ -283,7 +233,7 @@ async fn start_inventory() -> (TestServer, TestDatabase, TestRedis) {
         })
         .await
         .unwrap();
-    (server, db, redis)
+    inventory
 }
 
 /// Fails a test of Korean or Japanese documents, saying what to install, when
@@ -417,58 +367,5 @@ pub fn event(
         }),
         location: "Berlin hub, DE".into(),
         description: String::new(),
-    }
-}
-
-fn money(amount_minor: i64) -> Option<Money> {
-    Some(Money {
-        currency_code: "EUR".into(),
-        amount_minor,
-    })
-}
-
-/// A web order of two lines (TEE-M x2, CAP x1) shipped to Berlin.
-pub fn web_order(reference: &str) -> PlaceOrderRequest {
-    PlaceOrderRequest {
-        channel: Some(Channel {
-            kind: ChannelKind::Web as i32,
-            name: String::new(),
-        }),
-        external_reference: reference.into(),
-        customer: Some(Customer {
-            name: "Ada Lovelace".into(),
-            email: "ada@example.com".into(),
-            phone: "+49 30 1234567".into(),
-        }),
-        shipping_address: Some(customer("10117")),
-        lines: vec![
-            LineItem {
-                sku: "TEE-M".into(),
-                quantity: 2,
-                unit_price: money(1999),
-            },
-            LineItem {
-                sku: "CAP".into(),
-                quantity: 1,
-                unit_price: money(1500),
-            },
-        ],
-        currency_code: "EUR".into(),
-        delivery_option: Some(DeliveryOption {
-            method: DeliveryMethod::Ship as i32,
-            service_level: ServiceLevel::Standard as i32,
-            pickup_location_id: String::new(),
-        }),
-        shipping_price: money(495),
-        payment_method: Some(PaymentMethod {
-            method: Some(Method::Card(CardToken {
-                token: "tok_visa_4242".into(),
-            })),
-        }),
-        notes: Vec::new(),
-        tags: Vec::new(),
-        place_time: None,
-        actor: None,
-        exchange: None,
     }
 }

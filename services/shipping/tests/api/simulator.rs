@@ -101,9 +101,10 @@ async fn a_purchase_retried_after_a_restart_returns_the_first_label() {
 async fn a_cancel_on_a_pool_of_one_connection_voids_through_the_simulator_s_own() {
     // The cancel holds the service's only connection while it voids the label:
     // the simulator must not need one of the service's.
-    let mut app = TestShipping::start().await;
-    app.config.database.pool_size = 1;
-    let replica = app.start_replica().await;
+    let app = TestShipping::start().await;
+    let replica = app
+        .start_replica_with(|config| config.database.pool_size = 1)
+        .await;
     let mut client = ShippingServiceClient::new(replica.channel());
     let created = create(&mut client, shipment("order-1")).await;
     let cancelled = cancel_by_id(&mut client, &created.shipment_id).await;
