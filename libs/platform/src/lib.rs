@@ -13,6 +13,7 @@
 //! - [`error`]: `tonic::Status` values with the error details the contracts
 //!   promise, and the service error pattern.
 //! - [`card`]: recognising raw card numbers, which no service may keep.
+//! - [`code_enum!`]: domain enums mirroring a contract enum's numbers and names.
 //! - [`idempotency`]: replaying the first response of a retried mutating call.
 //! - [`ids`]: identifiers every contract shares (SKU, location, order, channel,
 //!   actor), valid by construction.
@@ -24,6 +25,7 @@
 
 pub mod card;
 pub mod client;
+pub mod code_enum;
 pub mod config;
 pub mod convert;
 pub mod db;

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::{Courier, Message, is_transient};
-use crate::rpc::set_stored_parent;
+use crate::{error::code_name, rpc::set_stored_parent};
 
 /// How a service's dispatcher behaves.
 #[derive(Clone, Debug)]
@@ -382,30 +382,6 @@ fn topic(message: &Message) -> KeyValue {
 fn describe(status: &tonic::Status) -> String {
     let text = format!("{}: {}", code_name(status.code()), status.message());
     text.chars().take(500).collect()
-}
-
-/// The gRPC name of a code, e.g. "DEADLINE_EXCEEDED".
-pub(crate) fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code;
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
 }
 
 /// The wait before the next attempt after `attempts` failed ones: 200 ms,
