@@ -71,12 +71,13 @@ impl Reserve {
     }
 }
 
-/// A checked Release or CommitReservation: the order, who, and (for a
-/// release) why.
+/// A checked Release or CommitReservation: the order, who, (for a release)
+/// why, and (for a commit) whether an expired reservation is taken again.
 pub(super) struct Settle {
     order_id: OrderId,
     reason: String,
     actor: Actor,
+    reacquire: bool,
 }
 
 impl Settle {
@@ -94,7 +95,9 @@ impl Settle {
         request: &pb::CommitReservationRequest,
     ) -> Option<Settle> {
         let order_id = order_id(violations, &request.order_id);
-        Settle::with(violations, order_id, String::new(), request.actor.as_ref())
+        let mut commit = Settle::with(violations, order_id, String::new(), request.actor.as_ref())?;
+        commit.reacquire = request.reacquire_if_expired;
+        Some(commit)
     }
 
     fn with(
@@ -108,6 +111,7 @@ impl Settle {
             order_id: order_id?,
             reason,
             actor: actor?,
+            reacquire: false,
         })
     }
 }
@@ -262,7 +266,10 @@ impl Inventory {
         &self,
         commit: Settle,
     ) -> Result<pb::CommitReservationResponse, InventoryError> {
-        let committed = self.store.commit(&commit.order_id, &commit.actor).await?;
+        let committed = self
+            .store
+            .commit(&commit.order_id, &commit.actor, commit.reacquire)
+            .await?;
         self.changed(committed.lines.iter().map(|line| line.sku.as_str()))
             .await;
         Ok(pb::CommitReservationResponse {

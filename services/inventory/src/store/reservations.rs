@@ -380,11 +380,13 @@ impl Store {
         }
     }
 
-    /// Takes a held reservation's units off hand.
+    /// Takes a held reservation's units off hand; with `reacquire`, an
+    /// expired one's units are taken again from what is available.
     pub async fn commit(
         &self,
         order_id: &OrderId,
         actor: &Actor,
+        reacquire: bool,
     ) -> Result<ReservationRecord, InventoryError> {
         let existing = self
             .reservation_by_order(order_id)
@@ -397,6 +399,9 @@ impl Store {
                     from: ReservationState::Released,
                     to: ReservationState::Committed,
                 });
+            }
+            ReservationState::Expired if reacquire => {
+                return self.recommit_expired(&existing, actor).await;
             }
             ReservationState::Expired => return Err(expired(&existing)),
             ReservationState::Held => {}
@@ -420,11 +425,101 @@ impl Store {
                 if now.state == ReservationState::Held {
                     // Held but past its expire time by the database's clock.
                     self.expire(now.reservation_id).await?;
-                    return Err(expired(&now));
+                    if !reacquire {
+                        return Err(expired(&now));
+                    }
                 }
-                Box::pin(self.commit(order_id, actor)).await
+                Box::pin(self.commit(order_id, actor, reacquire)).await
             }
         }
+    }
+
+    /// Commits an expired reservation again: its units come off hand where
+    /// they are still available (on hand minus reserved), every line or none.
+    async fn recommit_expired(
+        &self,
+        existing: &ReservationRecord,
+        actor: &Actor,
+    ) -> Result<ReservationRecord, InventoryError> {
+        let mut tx = self.pool.begin().await?;
+        let (changed, lines, moved): (i64, i64, i64) = sqlx::query_as(
+            "WITH expired AS (
+                 UPDATE reservations
+                 SET state = $2, update_time = now(), release_reason = ''
+                 WHERE order_id = $1 AND state = $3
+                 RETURNING reservation_id
+             ),
+             lines AS (
+                 SELECT l.sku, l.location_id, l.quantity
+                 FROM reservation_lines l JOIN expired USING (reservation_id)
+             ),
+             locked AS (
+                 SELECT s.sku, s.location_id
+                 FROM stock s JOIN lines l ON l.sku = s.sku AND l.location_id = s.location_id
+                 ORDER BY s.sku, s.location_id
+                 FOR UPDATE OF s
+             ),
+             updated AS (
+                 UPDATE stock s
+                 SET on_hand = s.on_hand - l.quantity,
+                     sequence = nextval('stock_ledger_sequence'),
+                     update_time = now()
+                 FROM lines l, locked k
+                 WHERE s.sku = l.sku AND s.location_id = l.location_id
+                   AND k.sku = l.sku AND k.location_id = l.location_id
+                   AND s.on_hand - s.reserved >= l.quantity
+                 RETURNING s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock,
+                     s.sequence, l.quantity
+             ),
+             moved AS (
+                 INSERT INTO stock_movements (sequence, movement_id, sku, location_id, kind,
+                     on_hand_before, on_hand_after, reserved_before, reserved_after,
+                     safety_stock_before, safety_stock_after, actor_kind, actor_id, reference_id)
+                 SELECT sequence, gen_random_uuid(), sku, location_id, $4, on_hand + quantity,
+                     on_hand, reserved, reserved, safety_stock, safety_stock, $5, $6, $1
+                 FROM updated
+                 RETURNING 1
+             )
+             SELECT (SELECT count(*) FROM expired), (SELECT count(*) FROM lines),
+                 (SELECT count(*) FROM moved)",
+        )
+        .bind(&existing.order_id)
+        .bind(ReservationState::Committed.as_str())
+        .bind(ReservationState::Expired.as_str())
+        .bind(MovementKind::Commit.code())
+        .bind(actor.kind.code())
+        .bind(&actor.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if changed == 1 && moved == lines {
+            tx.commit().await?;
+            let order_id = OrderId::parse(&existing.order_id).map_err(|_| {
+                InventoryError::Corrupt(format!("order id of {}", existing.reservation_id))
+            })?;
+            return self.require_reservation(&order_id).await;
+        }
+        tx.rollback().await?;
+        if changed == 0 {
+            // Committed meanwhile by another call: the same answer as for it.
+            let order_id = OrderId::parse(&existing.order_id).map_err(|_| {
+                InventoryError::Corrupt(format!("order id of {}", existing.reservation_id))
+            })?;
+            return self.require_reservation(&order_id).await;
+        }
+        let available = self.diagnose(&existing.lines).await?;
+        let shortages = existing
+            .lines
+            .iter()
+            .zip(available)
+            .filter(|(line, available)| line.quantity.get() > *available)
+            .map(|(line, available)| Shortage {
+                sku: line.sku.to_string(),
+                location_id: line.location_id.to_string(),
+                requested: line.quantity.get(),
+                available,
+            })
+            .collect();
+        Err(InventoryError::InsufficientStock(shortages))
     }
 
     async fn on_hand_shortages(

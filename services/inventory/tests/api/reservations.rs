@@ -157,10 +157,94 @@ async fn a_hold_past_its_ttl_returns_its_stock_even_after_redis_lost_everything(
         .commit_reservation(CommitReservationRequest {
             order_id: "order-1".into(),
             actor: Some(saga()),
+            reacquire_if_expired: false,
         })
         .await
         .unwrap_err();
     assert_eq!(reason(&late), "RESERVATION_EXPIRED");
+    inventory.finish().await;
+}
+
+#[tokio::test]
+async fn an_expired_reservation_is_committed_again_where_its_units_are_still_available() {
+    let inventory = TestInventory::start().await;
+    inventory.location("wh-1").await;
+    inventory.set_stock("tee-m", "wh-1", 4).await;
+    inventory.set_stock("cap", "wh-1", 1).await;
+    let expiring = |order_id: &str, lines| {
+        let mut request = reserve_request(order_id, lines);
+        request.ttl = Some(prost_types::Duration {
+            seconds: 1,
+            nanos: 0,
+        });
+        request
+    };
+    let mut client = inventory.client();
+    client
+        .reserve(expiring("order-1", vec![line("tee-m", "wh-1", 3)]))
+        .await
+        .unwrap();
+    client
+        .reserve(expiring(
+            "order-2",
+            vec![line("tee-m", "wh-1", 1), line("cap", "wh-1", 1)],
+        ))
+        .await
+        .unwrap();
+    let reader = client.clone();
+    let state = |order_id: &'static str| {
+        let client = reader.clone();
+        async move {
+            client
+                .clone()
+                .get_reservation(GetReservationRequest {
+                    key: Some(Key::OrderId(order_id.into())),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .reservation
+                .unwrap()
+                .state
+        }
+    };
+    poll_until("both holds to expire", Duration::from_secs(15), || async {
+        let expired = ReservationState::Expired as i32;
+        (state("order-1").await == expired && state("order-2").await == expired).then_some(())
+    })
+    .await;
+    // Another order takes the only cap meanwhile.
+    reserve(&mut client, "order-3", vec![line("cap", "wh-1", 1)])
+        .await
+        .unwrap();
+
+    let commit = |order_id: &str| CommitReservationRequest {
+        order_id: order_id.into(),
+        actor: Some(saga()),
+        reacquire_if_expired: true,
+    };
+    let committed = client
+        .commit_reservation(commit("order-1"))
+        .await
+        .unwrap()
+        .into_inner()
+        .reservation
+        .unwrap();
+    assert_eq!(committed.state, ReservationState::Committed as i32);
+    let again = client.commit_reservation(commit("order-1")).await.unwrap();
+    assert_eq!(again.into_inner().reservation.unwrap(), committed);
+    let tee = inventory.availability("tee-m", None).await;
+    assert_eq!((tee.on_hand, tee.available), (1, 1));
+
+    // All or nothing: the cap is gone, so the tee stays too.
+    let short = client
+        .commit_reservation(commit("order-2"))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&short), "INSUFFICIENT_STOCK");
+    assert_eq!(metadata(&short, "sku"), "cap");
+    assert_eq!(state("order-2").await, ReservationState::Expired as i32);
+    assert_eq!(inventory.availability("tee-m", None).await.on_hand, 1);
     inventory.finish().await;
 }
 
@@ -295,6 +379,7 @@ async fn committing_takes_the_units_off_hand_once() {
                 .commit_reservation(CommitReservationRequest {
                     order_id: "order-1".into(),
                     actor: Some(saga()),
+                    reacquire_if_expired: false,
                 })
                 .await
         }
@@ -341,6 +426,7 @@ async fn committing_takes_the_units_off_hand_once() {
         .commit_reservation(CommitReservationRequest {
             order_id: "order-2".into(),
             actor: Some(saga()),
+            reacquire_if_expired: false,
         })
         .await
         .unwrap_err();

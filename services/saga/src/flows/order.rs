@@ -701,9 +701,12 @@ const COMMIT_STOCK: StepDef = StepDef {
 };
 
 async fn commit_stock(ctx: &mut StepContext<'_>) -> Outcome {
+    // The money is taken: the goods are owed even if the hold lapsed while
+    // the saga waited (they are taken again where still available).
     let request = ctx.request(CommitReservationRequest {
         order_id: ctx.order_id.to_owned(),
         actor: Some(ctx.actor()),
+        reacquire_if_expired: true,
     });
     match ctx
         .peers
