@@ -431,6 +431,16 @@ fn arbitrary(kind: &Kind) -> BoxedStrategy<Value> {
     }
 }
 
+/// Whether `body` holds the card number of the cases, with or without its
+/// spaces.
+pub fn holds_card_number(body: &[u8]) -> bool {
+    let spaced = CARD_NUMBER.as_bytes();
+    let digits = CARD_NUMBER.replace(' ', "");
+    [spaced, digits.as_bytes()]
+        .iter()
+        .any(|card| body.windows(card.len()).any(|window| window == *card))
+}
+
 /// Whether `body` decodes as a `descriptor` message: tonic answers INTERNAL
 /// to a body that does not, by its own rule, before any handler runs.
 pub fn decodes(descriptor: &MessageDescriptor, body: &[u8]) -> bool {

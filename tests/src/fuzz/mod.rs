@@ -13,9 +13,10 @@
 //!    do not depend on which other RPCs exist. Mutating RPCs get a fresh
 //!    `idempotency-key` on every call.
 //! 3. An answer fails when its code is not one the contract lists (OK always
-//!    passes; INTERNAL passes only for a body that does not decode, tonic's
-//!    own refusal), when it takes over [`SLOW`], or when none comes within
-//!    [`NO_ANSWER`]. A failing random case is shrunk by proptest first.
+//!    passes, but not with the card number a request held in the answer;
+//!    INTERNAL passes only
+//!    for a body that does not decode, tonic's own refusal), when it takes
+//!    over [`SLOW`], or when none comes within [`NO_ANSWER`]. A failing random case is shrunk by proptest first.
 //! 4. The [`Report`] lists the failures grouped by RPC, code and problem,
 //!    with the seed that repeats them.
 //!
@@ -159,6 +160,10 @@ pub enum Problem {
     Slow,
     /// No answer within [`NO_ANSWER`].
     NoAnswer,
+    /// OK to a request that holds a card number, with the card number in the
+    /// answer: accepted and kept (every free-text and identifier field must
+    /// refuse card numbers; an OK that does not echo it is not caught).
+    CardNumberAccepted,
     /// The connection failed under the call (e.g. a GOAWAY because the
     /// answer's headers were too large): the status comes from the client's
     /// transport, not from the service.
@@ -173,6 +178,7 @@ impl fmt::Display for Problem {
             Problem::Slow => "slower than 5 s",
             Problem::NoAnswer => "no answer",
             Problem::Transport => "the connection failed under the call",
+            Problem::CardNumberAccepted => "a card number accepted",
         })
     }
 }
@@ -464,7 +470,11 @@ impl Caller<'_> {
         let problem = if transport {
             Problem::Transport
         } else {
-            judge(contract, &body, code, elapsed, answer.is_err())?
+            let answered = match &answer {
+                Ok(Ok(answered)) => Some(answered),
+                _ => None,
+            };
+            judge(contract, &body, answered, code, elapsed, answer.is_err())?
         };
         Some(Failure {
             server: self.job.server.name(),
@@ -479,11 +489,12 @@ impl Caller<'_> {
     }
 }
 
-/// What is wrong with an answer of `code` after `elapsed` to `body`, if
-/// anything.
+/// What is wrong with an answer of `code` (and `answer`, when OK) after
+/// `elapsed` to `body`, if anything.
 fn judge(
     contract: &Contract,
     body: &Bytes,
+    answer: Option<&Bytes>,
     code: Code,
     elapsed: Duration,
     timed_out: bool,
@@ -493,6 +504,10 @@ fn judge(
     }
     if code == Code::Internal && generate::decodes(&contract.input, body) {
         return Some(Problem::InternalOnWellFormed);
+    }
+    let echoed = answer.is_some_and(|answer| generate::holds_card_number(answer));
+    if echoed && generate::holds_card_number(body) {
+        return Some(Problem::CardNumberAccepted);
     }
     let undocumented = contract.codes.is_none();
     if code != Code::Internal && !undocumented && !contract.allows(code) {
@@ -596,20 +611,39 @@ mod tests {
         let garbage = Bytes::from_static(&[0x0a, 0x05, b'a']);
         let fine = Bytes::from_static(&[0x0a, 0x01, b'a']);
         assert_eq!(
-            judge(&contract, &garbage, Code::Internal, fast, false),
+            judge(&contract, &garbage, None, Code::Internal, fast, false),
             None
         );
         assert_eq!(
-            judge(&contract, &fine, Code::Internal, fast, false),
+            judge(&contract, &fine, None, Code::Internal, fast, false),
             Some(Problem::InternalOnWellFormed)
         );
-        assert_eq!(judge(&contract, &fine, Code::NotFound, fast, false), None);
         assert_eq!(
-            judge(&contract, &fine, Code::AlreadyExists, fast, false),
+            judge(&contract, &fine, None, Code::NotFound, fast, false),
+            None
+        );
+        let card = Bytes::from(format!("\n\x13{}", generate::CARD_NUMBER));
+        assert_eq!(
+            judge(&contract, &card, Some(&card), Code::Ok, fast, false),
+            Some(Problem::CardNumberAccepted)
+        );
+        assert_eq!(
+            judge(&contract, &card, Some(&fine), Code::Ok, fast, false),
+            None
+        );
+        assert_eq!(
+            judge(&contract, &fine, None, Code::AlreadyExists, fast, false),
             Some(Problem::CodeNotInContract)
         );
         assert_eq!(
-            judge(&contract, &fine, Code::Ok, Duration::from_secs(6), false),
+            judge(
+                &contract,
+                &fine,
+                Some(&fine),
+                Code::Ok,
+                Duration::from_secs(6),
+                false
+            ),
             Some(Problem::Slow)
         );
     }

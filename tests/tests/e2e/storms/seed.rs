@@ -156,23 +156,29 @@ pub async fn reservation(suite: &Suite) -> (String, String) {
     let order_id = uuid::Uuid::now_v7().to_string();
     suite
         .inventory()
-        .reserve(ReserveRequest {
-            order_id: order_id.clone(),
-            lines: vec![ReservationLine {
-                sku: sku.clone(),
-                location_id: WAREHOUSE.into(),
-                quantity: 2,
-            }],
-            ttl: Some(prost_types::Duration {
-                seconds: 600,
-                nanos: 0,
-            }),
-            channel: None,
-            actor: saga(),
-        })
+        .reserve(reserve_request(&order_id, &sku))
         .await
         .expect("the reservation is held");
     (order_id, sku)
+}
+
+/// Reserve's request: 2 units of `sku` at [`WAREHOUSE`] for `order_id`,
+/// held for 10 minutes.
+pub fn reserve_request(order_id: &str, sku: &str) -> ReserveRequest {
+    ReserveRequest {
+        order_id: order_id.into(),
+        lines: vec![ReservationLine {
+            sku: sku.into(),
+            location_id: WAREHOUSE.into(),
+            quantity: 2,
+        }],
+        ttl: Some(prost_types::Duration {
+            seconds: 600,
+            nanos: 0,
+        }),
+        channel: None,
+        actor: saga(),
+    }
 }
 
 /// A PENDING web order (the sample order: TEE-M × 2, CAP × 1) with a new

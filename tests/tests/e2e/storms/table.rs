@@ -430,23 +430,8 @@ async fn reserve(suite: &Suite) -> Prepared {
         WAREHOUSE,
         inventory::StockMovementKind::Reserve,
     );
-    prepared(
-        inventory::ReserveRequest {
-            order_id: uuid::Uuid::now_v7().to_string(),
-            lines: vec![inventory::ReservationLine {
-                sku,
-                location_id: WAREHOUSE.into(),
-                quantity: 2,
-            }],
-            ttl: Some(prost_types::Duration {
-                seconds: 600,
-                nanos: 0,
-            }),
-            channel: None,
-            actor: saga(),
-        },
-        effect,
-    )
+    let order_id = uuid::Uuid::now_v7().to_string();
+    prepared(seed::reserve_request(&order_id, &sku), effect)
 }
 
 async fn release(suite: &Suite) -> Prepared {
@@ -1012,126 +997,130 @@ async fn request_return(suite: &Suite) -> Prepared {
     })
 }
 
+/// A row on a return brought to `at`: `request` is built from it, and the
+/// effect is one timeline event of `status`.
+async fn return_row<M: Message>(
+    suite: &Suite,
+    at: Step,
+    exchange: bool,
+    status: returns::ReturnStatus,
+    request: impl FnOnce(returns::Return) -> M,
+) -> Prepared {
+    let rma = seed::return_at(suite, at, exchange).await;
+    let effect = one_return_event(suite, rma.return_id.clone(), status);
+    prepared(request(rma), effect)
+}
+
 async fn approve_return(suite: &Suite) -> Prepared {
-    let rma = seed::return_at(suite, Step::Requested, false).await;
-    let effect = one_return_event(
+    return_row(
         suite,
-        rma.return_id.clone(),
+        Step::Requested,
+        false,
         returns::ReturnStatus::Approved,
-    );
-    prepared(
-        returns::ApproveReturnRequest {
+        |rma| returns::ApproveReturnRequest {
             return_id: rma.return_id,
             receiving_location_id: WAREHOUSE.into(),
             note: String::new(),
             actor: operator(),
         },
-        effect,
     )
+    .await
 }
 
 async fn reject_return(suite: &Suite) -> Prepared {
-    let rma = seed::return_at(suite, Step::Requested, false).await;
-    let effect = one_return_event(
+    return_row(
         suite,
-        rma.return_id.clone(),
+        Step::Requested,
+        false,
         returns::ReturnStatus::Rejected,
-    );
-    prepared(
-        returns::RejectReturnRequest {
+        |rma| returns::RejectReturnRequest {
             return_id: rma.return_id,
             reason: "worn".into(),
             actor: operator(),
         },
-        effect,
     )
+    .await
 }
 
 async fn record_return_label(suite: &Suite) -> Prepared {
-    let rma = seed::return_at(suite, Step::Approved, false).await;
-    let effect = one_return_event(
+    return_row(
         suite,
-        rma.return_id.clone(),
+        Step::Approved,
+        false,
         returns::ReturnStatus::LabelIssued,
-    );
-    prepared(seed::label_request(&rma.return_id), effect)
+        |rma| seed::label_request(&rma.return_id),
+    )
+    .await
 }
 
 async fn mark_return_in_transit(suite: &Suite) -> Prepared {
-    let rma = seed::return_at(suite, Step::Labelled, false).await;
-    let effect = one_return_event(
+    return_row(
         suite,
-        rma.return_id.clone(),
+        Step::Labelled,
+        false,
         returns::ReturnStatus::InTransit,
-    );
-    prepared(
-        returns::MarkReturnInTransitRequest {
+        |rma| returns::MarkReturnInTransitRequest {
             shipment_id: rma.label.map(|label| label.shipment_id).unwrap_or_default(),
             return_id: rma.return_id,
             event_time: Some(seed::timestamp(chrono::Utc::now())),
             actor: saga(),
         },
-        effect,
     )
+    .await
 }
 
 async fn receive_return(suite: &Suite) -> Prepared {
-    let rma = seed::return_at(suite, Step::InTransit, false).await;
-    let effect = one_return_event(
+    return_row(
         suite,
-        rma.return_id.clone(),
+        Step::InTransit,
+        false,
         returns::ReturnStatus::Received,
-    );
-    prepared(
-        returns::ReceiveReturnRequest {
+        |rma| returns::ReceiveReturnRequest {
             return_id: rma.return_id,
             location_id: WAREHOUSE.into(),
             note: String::new(),
             actor: operator(),
         },
-        effect,
     )
+    .await
 }
 
 async fn inspect_return(suite: &Suite) -> Prepared {
-    let rma = seed::return_at(suite, Step::Received, false).await;
-    let effect = one_return_event(
+    return_row(
         suite,
-        rma.return_id.clone(),
+        Step::Received,
+        false,
         returns::ReturnStatus::Inspected,
-    );
-    prepared(seed::inspection(&rma.return_id), effect)
+        |rma| seed::inspection(&rma.return_id),
+    )
+    .await
 }
 
 async fn record_refund(suite: &Suite) -> Prepared {
-    let rma = seed::return_at(suite, Step::Inspected, false).await;
-    let effect = one_return_event(
+    return_row(
         suite,
-        rma.return_id.clone(),
+        Step::Inspected,
+        false,
         returns::ReturnStatus::Refunded,
-    );
-    prepared(
-        returns::RecordRefundRequest {
+        |rma| returns::RecordRefundRequest {
             return_id: rma.return_id,
             payment_id: uuid::Uuid::now_v7().to_string(),
             transaction_id: uuid::Uuid::now_v7().to_string(),
             amount: rma.refund.and_then(|refund| refund.total),
             actor: saga(),
         },
-        effect,
     )
+    .await
 }
 
 async fn record_exchange(suite: &Suite) -> Prepared {
-    let rma = seed::return_at(suite, Step::Inspected, true).await;
     let replacement = seed::order(suite).await;
-    let effect = one_return_event(
+    return_row(
         suite,
-        rma.return_id.clone(),
+        Step::Inspected,
+        true,
         returns::ReturnStatus::Exchanged,
-    );
-    prepared(
-        returns::RecordExchangeRequest {
+        |rma| returns::RecordExchangeRequest {
             return_id: rma.return_id,
             replacement_order_id: replacement.order_id,
             price_difference: rma.exchange.and_then(|exchange| exchange.price_difference),
@@ -1139,22 +1128,24 @@ async fn record_exchange(suite: &Suite) -> Prepared {
             transaction_id: String::new(),
             actor: saga(),
         },
-        effect,
     )
+    .await
 }
 
 async fn close_return(suite: &Suite) -> Prepared {
-    let rma = seed::return_at(suite, Step::Requested, false).await;
-    let effect = one_return_event(suite, rma.return_id.clone(), returns::ReturnStatus::Closed);
-    prepared(
-        returns::CloseReturnRequest {
+    return_row(
+        suite,
+        Step::Requested,
+        false,
+        returns::ReturnStatus::Closed,
+        |rma| returns::CloseReturnRequest {
             return_id: rma.return_id,
             close_reason: returns::CloseReason::Withdrawn as i32,
             note: String::new(),
             actor: operator(),
         },
-        effect,
     )
+    .await
 }
 
 async fn put_return_policy(suite: &Suite) -> Prepared {
