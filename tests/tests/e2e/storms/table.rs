@@ -331,36 +331,42 @@ async fn put_location(suite: &Suite) -> Prepared {
     })
 }
 
+/// A row whose effect is one ledger movement of `kind` for a SKU at
+/// [`WAREHOUSE`]: a new SKU with `on_hand` units there first, when given;
+/// `request` is built from the SKU.
+async fn ledger_row<M: Message>(
+    suite: &Suite,
+    on_hand: Option<i32>,
+    kind: inventory::StockMovementKind,
+    request: impl FnOnce(String) -> M,
+) -> Prepared {
+    let sku = match on_hand {
+        Some(on_hand) => seed::stocked(suite, on_hand).await,
+        None => seed::sku(),
+    };
+    let effect = one_movement(suite, sku.clone(), WAREHOUSE, kind);
+    prepared(request(sku), effect)
+}
+
 async fn set_stock(suite: &Suite) -> Prepared {
-    let sku = seed::sku();
-    let effect = one_movement(
-        suite,
-        sku.clone(),
-        WAREHOUSE,
-        inventory::StockMovementKind::Count,
-    );
-    prepared(
+    ledger_row(suite, None, inventory::StockMovementKind::Count, |sku| {
         inventory::SetStockRequest {
             sku,
             location_id: WAREHOUSE.into(),
             on_hand: 7,
             actor: operator(),
             note: "stock take".into(),
-        },
-        effect,
-    )
+        }
+    })
+    .await
 }
 
 async fn adjust_stock(suite: &Suite) -> Prepared {
-    let sku = seed::stocked(suite, 10).await;
-    let effect = one_movement(
+    ledger_row(
         suite,
-        sku.clone(),
-        WAREHOUSE,
+        Some(10),
         inventory::StockMovementKind::Adjustment,
-    );
-    prepared(
-        inventory::AdjustStockRequest {
+        |sku| inventory::AdjustStockRequest {
             sku,
             location_id: WAREHOUSE.into(),
             delta: 3,
@@ -369,28 +375,24 @@ async fn adjust_stock(suite: &Suite) -> Prepared {
             reference_id: unique("po"),
             note: String::new(),
         },
-        effect,
     )
+    .await
 }
 
 async fn transfer_stock(suite: &Suite) -> Prepared {
-    let sku = seed::stocked(suite, 10).await;
-    let effect = one_movement(
+    ledger_row(
         suite,
-        sku.clone(),
-        WAREHOUSE,
+        Some(10),
         inventory::StockMovementKind::TransferOut,
-    );
-    prepared(
-        inventory::TransferStockRequest {
+        |sku| inventory::TransferStockRequest {
             from_location_id: WAREHOUSE.into(),
             to_location_id: STORE.into(),
             lines: vec![inventory::TransferLine { sku, quantity: 2 }],
             actor: operator(),
             note: String::new(),
         },
-        effect,
     )
+    .await
 }
 
 async fn put_channel_availability_policy(suite: &Suite) -> Prepared {
@@ -423,15 +425,13 @@ async fn put_channel_availability_policy(suite: &Suite) -> Prepared {
 }
 
 async fn reserve(suite: &Suite) -> Prepared {
-    let sku = seed::stocked(suite, 10).await;
-    let effect = one_movement(
+    ledger_row(
         suite,
-        sku.clone(),
-        WAREHOUSE,
+        Some(10),
         inventory::StockMovementKind::Reserve,
-    );
-    let order_id = uuid::Uuid::now_v7().to_string();
-    prepared(seed::reserve_request(&order_id, &sku), effect)
+        |sku| seed::reserve_request(&uuid::Uuid::now_v7().to_string(), &sku),
+    )
+    .await
 }
 
 async fn release(suite: &Suite) -> Prepared {
@@ -460,15 +460,11 @@ async fn commit_reservation(suite: &Suite) -> Prepared {
 }
 
 async fn restock(suite: &Suite) -> Prepared {
-    let sku = seed::stocked(suite, 1).await;
-    let effect = one_movement(
+    ledger_row(
         suite,
-        sku.clone(),
-        WAREHOUSE,
+        Some(1),
         inventory::StockMovementKind::Restock,
-    );
-    prepared(
-        inventory::RestockRequest {
+        |sku| inventory::RestockRequest {
             source: inventory::RestockSource::Return as i32,
             source_id: uuid::Uuid::now_v7().to_string(),
             lines: vec![inventory::RestockLine {
@@ -480,27 +476,23 @@ async fn restock(suite: &Suite) -> Prepared {
             actor: saga(),
             note: String::new(),
         },
-        effect,
     )
+    .await
 }
 
 async fn set_safety_stock(suite: &Suite) -> Prepared {
-    let sku = seed::stocked(suite, 10).await;
-    let effect = one_movement(
+    ledger_row(
         suite,
-        sku.clone(),
-        WAREHOUSE,
+        Some(10),
         inventory::StockMovementKind::SafetyStock,
-    );
-    prepared(
-        inventory::SetSafetyStockRequest {
+        |sku| inventory::SetSafetyStockRequest {
             sku,
             location_id: WAREHOUSE.into(),
             safety_stock: 3,
             actor: operator(),
         },
-        effect,
     )
+    .await
 }
 
 async fn set_stock_threshold(suite: &Suite) -> Prepared {
@@ -588,126 +580,99 @@ async fn place_order(_suite: &Suite) -> Prepared {
     })
 }
 
+/// A row on a new PENDING order with `tags`, whose effect is one timeline
+/// event of `kind` (moving to `to_status`, when given); `request` is built
+/// from the order's id.
+async fn order_row<M: Message>(
+    suite: &Suite,
+    tags: &[&str],
+    kind: order::TimelineEventKind,
+    to_status: Option<order::OrderStatus>,
+    request: impl FnOnce(String) -> M,
+) -> Prepared {
+    let order = seed::order_with_tags(suite, tags).await;
+    let effect = one_order_event(suite, order.order_id.clone(), kind, to_status);
+    prepared(request(order.order_id), effect)
+}
+
 async fn update_shipping_address(suite: &Suite) -> Prepared {
-    let order = seed::order(suite).await;
-    let effect = one_order_event(
-        suite,
-        order.order_id.clone(),
-        order::TimelineEventKind::ShippingAddressUpdated,
-        None,
-    );
-    let mut address = seed::customer_address();
-    address.lines = vec!["Friedrichstrasse 43".into()];
-    prepared(
+    let kind = order::TimelineEventKind::ShippingAddressUpdated;
+    order_row(suite, &[], kind, None, |order_id| {
+        let mut address = seed::customer_address();
+        address.lines = vec!["Friedrichstrasse 43".into()];
         order::UpdateShippingAddressRequest {
-            order_id: order.order_id,
+            order_id,
             shipping_address: Some(address),
             actor: operator(),
             reason: "customer moved".into(),
-        },
-        effect,
-    )
+        }
+    })
+    .await
 }
 
 async fn cancel_order(suite: &Suite) -> Prepared {
-    let order = seed::order(suite).await;
-    let effect = one_order_event(
-        suite,
-        order.order_id.clone(),
-        order::TimelineEventKind::StatusChanged,
-        Some(order::OrderStatus::CancelRequested),
-    );
-    prepared(
-        order::CancelOrderRequest {
-            order_id: order.order_id,
-            reason: "customer asked".into(),
-            actor: operator(),
-        },
-        effect,
-    )
+    let kind = order::TimelineEventKind::StatusChanged;
+    let to = Some(order::OrderStatus::CancelRequested);
+    order_row(suite, &[], kind, to, |order_id| order::CancelOrderRequest {
+        order_id,
+        reason: "customer asked".into(),
+        actor: operator(),
+    })
+    .await
 }
 
 async fn add_note(suite: &Suite) -> Prepared {
-    let order = seed::order(suite).await;
-    let effect = one_order_event(
-        suite,
-        order.order_id.clone(),
-        order::TimelineEventKind::NoteAdded,
-        None,
-    );
-    prepared(
-        order::AddNoteRequest {
-            order_id: order.order_id,
-            text: "gift wrap, please".into(),
-            actor: operator(),
-        },
-        effect,
-    )
+    let kind = order::TimelineEventKind::NoteAdded;
+    order_row(suite, &[], kind, None, |order_id| order::AddNoteRequest {
+        order_id,
+        text: "gift wrap, please".into(),
+        actor: operator(),
+    })
+    .await
 }
 
 async fn add_tags(suite: &Suite) -> Prepared {
-    let order = seed::order(suite).await;
-    let effect = one_order_event(
-        suite,
-        order.order_id.clone(),
-        order::TimelineEventKind::TagsAdded,
-        None,
-    );
-    prepared(
-        order::AddTagsRequest {
-            order_id: order.order_id,
-            tags: vec!["vip".into()],
-            actor: operator(),
-        },
-        effect,
-    )
+    let kind = order::TimelineEventKind::TagsAdded;
+    order_row(suite, &[], kind, None, |order_id| order::AddTagsRequest {
+        order_id,
+        tags: vec!["vip".into()],
+        actor: operator(),
+    })
+    .await
 }
 
 async fn remove_tag(suite: &Suite) -> Prepared {
-    let order = seed::order_with_tags(suite, &["vip"]).await;
-    let effect = one_order_event(
-        suite,
-        order.order_id.clone(),
-        order::TimelineEventKind::TagRemoved,
-        None,
-    );
-    prepared(
+    let kind = order::TimelineEventKind::TagRemoved;
+    order_row(suite, &["vip"], kind, None, |order_id| {
         order::RemoveTagRequest {
-            order_id: order.order_id,
+            order_id,
             tag: "vip".into(),
             actor: operator(),
-        },
-        effect,
-    )
+        }
+    })
+    .await
 }
 
 async fn mark_status(suite: &Suite) -> Prepared {
-    let order = seed::order(suite).await;
-    let effect = one_order_event(
-        suite,
-        order.order_id.clone(),
-        order::TimelineEventKind::StatusChanged,
-        Some(order::OrderStatus::Confirmed),
-    );
-    prepared(
-        order::MarkStatusRequest {
-            order_id: order.order_id,
-            event_id: unique("confirm"),
-            status: order::OrderStatus::Confirmed as i32,
-            shipments: vec![order::ShipmentRef {
-                shipment_id: uuid::Uuid::now_v7().to_string(),
-                location_id: WAREHOUSE.into(),
-                carrier: "simulator".into(),
-                tracking_number: unique("TRK"),
-                lines: seed::shipped_lines(),
-                ..Default::default()
-            }],
-            payment_id: uuid::Uuid::now_v7().to_string(),
-            actor: saga(),
+    let kind = order::TimelineEventKind::StatusChanged;
+    let to = Some(order::OrderStatus::Confirmed);
+    order_row(suite, &[], kind, to, |order_id| order::MarkStatusRequest {
+        order_id,
+        event_id: unique("confirm"),
+        status: order::OrderStatus::Confirmed as i32,
+        shipments: vec![order::ShipmentRef {
+            shipment_id: uuid::Uuid::now_v7().to_string(),
+            location_id: WAREHOUSE.into(),
+            carrier: "simulator".into(),
+            tracking_number: unique("TRK"),
+            lines: seed::shipped_lines(),
             ..Default::default()
-        },
-        effect,
-    )
+        }],
+        payment_id: uuid::Uuid::now_v7().to_string(),
+        actor: saga(),
+        ..Default::default()
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------
