@@ -7,7 +7,7 @@ CARGO ?= cargo
 SERVICES := $(sort $(notdir $(patsubst %/Cargo.toml,%,$(wildcard services/*/Cargo.toml))))
 K8S_OVERLAYS := dev prod
 
-.PHONY: help deps build test lint fmt up down bench k8s
+.PHONY: help deps build test fuzz lint fmt up down bench k8s
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,6 +25,12 @@ test: deps ## Run every test against the local Postgres and Redis
 		$(CARGO) test --workspace --locked --no-fail-fast; \
 	fi
 	$(CARGO) test --workspace --doc --locked
+
+fuzz: deps ## Fuzz every RPC of the suite longer: FUZZ_CASES=n or FUZZ_DURATION=10m, FUZZ_SEED=s repeats a run, FUZZ_RPC=AddNote narrows it
+	@if [ -z "$$FUZZ_CASES$$FUZZ_DURATION" ]; then export FUZZ_CASES=200; fi; \
+	export FUZZ_SEED=$${FUZZ_SEED:-$$(date +%s)}; \
+	echo "fuzz: FUZZ_SEED=$$FUZZ_SEED"; \
+	$(CARGO) test -p oms-e2e --locked --test e2e -- fuzz:: --nocapture
 
 lint: ## Check formatting and clippy, warnings denied
 	$(CARGO) fmt --all --check

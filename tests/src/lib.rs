@@ -1,0 +1,26 @@
+//! oms-e2e: whole-suite tests of the OMS, with every service running in the
+//! test's process on port 0 against the local Postgres and Redis.
+//!
+//! - [`Suite`]: starts the six services (order, inventory, routing, payment,
+//!   shipping, returns), each with a fresh database, wired to each other, and
+//!   hands out a typed client per service.
+//! - [`contracts`]: every RPC of the `oms.` packages as the servers serve it by
+//!   reflection, with the codes its comment lists and whether it mutates.
+//! - [`raw`]: unary calls with raw protobuf bytes on any path.
+//! - [`fuzz`]: the fuzz suite generated from the contracts.
+//!
+//! The tests themselves are in `tests/e2e/`: the fuzz run, the retry storms
+//! and their table of valid requests.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail the test loudly when the machine is not set up"
+)]
+
+pub mod contracts;
+pub mod fuzz;
+pub mod raw;
+mod suite;
+
+pub use suite::{POOL_SIZE, Suite};

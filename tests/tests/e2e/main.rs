@@ -1,0 +1,26 @@
+//! Whole-suite tests: every service of the OMS on port 0 in this process.
+//!
+//! - `suite`: the suite starts and its services reach each other.
+//! - `fuzz`: every unary RPC against hostile requests generated from the
+//!   contracts (`make fuzz` runs it longer).
+//! - `storms`: 50 concurrent retries of each mutating RPC, from a table of
+//!   valid requests per RPC.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test fails loudly on what it did not expect"
+)]
+
+mod fuzz;
+mod storms;
+mod suite;
+
+/// Tests that start a whole suite run one at a time in this process (cargo
+/// test runs a binary's tests on threads): each suite holds six services'
+/// pools on a Postgres server that the whole machine shares. Nextest runs
+/// them one at a time through its `e2e-suite` test group.
+pub async fn one_suite_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static SUITE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    SUITE.lock().await
+}
