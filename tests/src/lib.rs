@@ -23,4 +23,4 @@ pub mod fuzz;
 pub mod raw;
 mod suite;
 
-pub use suite::{POOL_SIZE, Suite};
+pub use suite::{POOL_SIZE, Settings, Suite};

@@ -77,6 +77,16 @@ impl ReservedPort {
         ReservedPort { socket, address }
     }
 
+    /// Binds `address` again, e.g. the port of a server a test stopped and
+    /// now starts anew, as a restarted process would.
+    pub fn at(address: SocketAddr) -> ReservedPort {
+        let socket = TcpSocket::new_v4().expect("a TCP socket");
+        // Connections of the stopped server may linger in TIME_WAIT.
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        socket.bind(address).expect("bind the address again");
+        ReservedPort { socket, address }
+    }
+
     /// Where the server will listen.
     pub fn address(&self) -> SocketAddr {
         self.address

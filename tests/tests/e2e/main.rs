@@ -13,6 +13,7 @@
 )]
 
 mod fuzz;
+mod sagas;
 mod storms;
 mod suite;
 

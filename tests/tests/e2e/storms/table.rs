@@ -454,6 +454,7 @@ async fn commit_reservation(suite: &Suite) -> Prepared {
         inventory::CommitReservationRequest {
             order_id,
             actor: saga(),
+            reacquire_if_expired: false,
         },
         effect,
     )
