@@ -50,6 +50,15 @@ impl TestDatabase {
         self.config.clone()
     }
 
+    /// The URL of this database, e.g. for a service started as a process.
+    pub fn url(&self) -> String {
+        let server = std::env::var("OMS_DATABASE_URL")
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        format!("{}/{}", server.trim_end_matches('/'), self.name())
+    }
+
     /// The database's name.
     pub fn name(&self) -> &str {
         self.config.database_name()
