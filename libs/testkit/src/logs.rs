@@ -57,13 +57,15 @@ impl Buffer {
     }
 }
 
-/// The captures of each runtime that has any.
-static ROUTES: OnceLock<RwLock<HashMap<runtime::Id, Vec<(u64, Buffer)>>>> = OnceLock::new();
+/// The captures of each runtime that has any, each with its token.
+type Routes = HashMap<runtime::Id, Vec<(u64, Buffer)>>;
+
+static ROUTES: OnceLock<RwLock<Routes>> = OnceLock::new();
 /// How many captures exist, so events pay for a lookup only while one does.
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 
-fn routes() -> &'static RwLock<HashMap<runtime::Id, Vec<(u64, Buffer)>>> {
+fn routes() -> &'static RwLock<Routes> {
     ROUTES.get_or_init(Default::default)
 }
 
