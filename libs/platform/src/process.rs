@@ -411,9 +411,23 @@ mod tests {
         assert!(command_line::<TestConfig>(Service::Order, ["oms-order"]).is_ok());
     }
 
+    /// `serve` with a `run` that must never be called: the start is refused.
+    async fn serve_unless_refused<C: ServiceConfig>(
+        env: &Env,
+        load: impl FnOnce(&Env) -> Result<C, ConfigError>,
+    ) -> Result<(), Exit> {
+        let ran = AtomicBool::new(false);
+        let exit = serve(Service::Order, env, load, |_, _, _| async {
+            ran.store(true, Ordering::SeqCst);
+            Ok::<_, String>(())
+        })
+        .await;
+        assert!(!ran.load(Ordering::SeqCst), "the service ran");
+        exit
+    }
+
     #[tokio::test]
     async fn an_unreachable_database_fails_the_start_and_never_serves() {
-        let ran = AtomicBool::new(false);
         let env = Env::from_pairs([
             ("OMS_LISTEN_ADDR", "127.0.0.1:0"),
             (
@@ -428,30 +442,15 @@ mod tests {
             })
         };
 
-        let exit = serve(Service::Order, &env, load, |_, _, _| async {
-            ran.store(true, Ordering::SeqCst);
-            Ok::<_, String>(())
-        })
-        .await;
-
-        assert_eq!(exit, Err(Exit::Failed));
-        assert!(!ran.load(Ordering::SeqCst));
+        assert_eq!(serve_unless_refused(&env, load).await, Err(Exit::Failed));
     }
 
     #[tokio::test]
     async fn a_bad_configuration_exits_2_and_never_serves() {
-        let ran = AtomicBool::new(false);
         let load = |env: &Env| ServerConfig::from_env(env, Service::Order).map(TestConfig);
         let env = Env::from_pairs([("OMS_CONCURRENCY_LIMIT", "-1")]);
 
-        let exit = serve(Service::Order, &env, load, |_, _, _| async {
-            ran.store(true, Ordering::SeqCst);
-            Ok::<_, String>(())
-        })
-        .await;
-
-        assert_eq!(exit, Err(Exit::BadConfig));
-        assert!(!ran.load(Ordering::SeqCst));
+        assert_eq!(serve_unless_refused(&env, load).await, Err(Exit::BadConfig));
     }
 
     #[tokio::test]

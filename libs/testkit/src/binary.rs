@@ -122,6 +122,19 @@ fn same_default(readme: &str, help: Option<&str>, service: Service) -> bool {
     }
 }
 
+/// Everything a service binary promises its operator, whatever the service:
+/// [`check_variables`] on its configuration, [`check_command_line`] and
+/// [`check_unreachable_database`] on `binary`.
+pub async fn check_binary<C: ServiceConfig + Debug>(
+    binary: &str,
+    service: Service,
+    load: impl Fn(&Env) -> Result<C, ConfigError>,
+) {
+    check_variables(load, &C::variables(service));
+    check_command_line::<C>(binary, service).await;
+    check_unreachable_database(binary).await;
+}
+
 /// The command line of a service binary: `--help` and `--version` print and
 /// exit 0 starting nothing, a mistake exits 2 with a message; `--help` lists
 /// exactly what [`process::variables`] says, and each of them is in the README

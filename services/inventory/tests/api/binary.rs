@@ -1,32 +1,21 @@
 //! The oms-inventory binary as an operator runs it: its command line, its
 //! start without Postgres, and without Redis, which it can do without.
 
-use oms_inventory::Config;
-use oms_platform::{config::Service, process::ServiceConfig as _};
+use oms_platform::config::Service;
 use oms_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
-use oms_testkit::{
-    TestDatabase,
-    binary::{self, ServiceProcess},
-    client_config,
-};
+use oms_testkit::{TestDatabase, binary::ServiceProcess, client_config};
 
 use crate::helpers::*;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_oms-inventory");
 
+/// `--help` lists every variable the configuration reads, with its default,
+/// as the README does; `--help` and `--version` start nothing; a mistake
+/// exits 2; without Postgres it exits naming the database, never serving.
 #[tokio::test]
-async fn help_and_version_start_nothing_and_agree_with_the_readme() {
-    binary::check_command_line::<Config>(BINARY, Service::Inventory).await;
-}
-
-#[test]
-fn help_lists_every_variable_the_configuration_reads_with_its_default() {
-    binary::check_variables(Config::from_env, &Config::variables(Service::Inventory));
-}
-
-#[tokio::test]
-async fn without_postgres_it_exits_naming_the_database_and_never_serves() {
-    binary::check_unreachable_database(BINARY).await;
+async fn the_binary_keeps_the_promises_of_every_service_binary() {
+    oms_testkit::binary::check_binary(BINARY, Service::Inventory, oms_inventory::Config::from_env)
+        .await;
 }
 
 /// Redis holds only locks and caches: where nothing listens, the service warns

@@ -1,23 +1,16 @@
-//! The oms-returns binary as an operator runs it: its command line and its start
-//! without Postgres.
+//! The oms-returns binary as an operator runs it.
 
-use oms_platform::{config::Service, process::ServiceConfig as _};
-use oms_returns::Config;
-use oms_testkit::binary;
+use oms_platform::config::Service;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_oms-returns");
-
+/// `--help` lists every variable the configuration reads, with its default,
+/// as the README does; `--help` and `--version` start nothing; a mistake
+/// exits 2; without Postgres it exits naming the database, never serving.
 #[tokio::test]
-async fn help_and_version_start_nothing_and_agree_with_the_readme() {
-    binary::check_command_line::<Config>(BINARY, Service::Returns).await;
-}
-
-#[test]
-fn help_lists_every_variable_the_configuration_reads_with_its_default() {
-    binary::check_variables(Config::from_env, &Config::variables(Service::Returns));
-}
-
-#[tokio::test]
-async fn without_postgres_it_exits_naming_the_database_and_never_serves() {
-    binary::check_unreachable_database(BINARY).await;
+async fn the_binary_keeps_the_promises_of_every_service_binary() {
+    oms_testkit::binary::check_binary(
+        env!("CARGO_BIN_EXE_oms-returns"),
+        Service::Returns,
+        oms_returns::Config::from_env,
+    )
+    .await;
 }
