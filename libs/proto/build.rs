@@ -1,7 +1,9 @@
 //! Generates the Rust code for every contract under `proto/`.
 //!
 //! protox parses the files in-process, so no machine needs `protoc`. The same
-//! descriptor set feeds code generation and is embedded for server reflection.
+//! descriptor set is embedded for server reflection and, less the vendored
+//! `google.rpc` error details (tonic-types already has their Rust types), feeds
+//! code generation.
 
 use std::{
     env,
@@ -27,6 +29,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         descriptors.encode_to_vec(),
     )?;
 
+    // Reflection serves the error details so generic clients (grpcurl) can decode
+    // a refusal's details; our code uses tonic-types' own structs for them.
+    let mut generated = descriptors;
+    generated
+        .file
+        .retain(|file| !file.package().starts_with("google.rpc"));
+
     let mut config = tonic_prost_build::Config::new();
     // Every message knows its full name (`prost::Name`), so a page token can be
     // bound to the RPC whose request it came from.
@@ -36,7 +45,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         // fingerprint) do not change between retries.
         .btree_map(".")
         .include_file("oms.rs")
-        .compile_fds_with_config(descriptors, config)?;
+        .compile_fds_with_config(generated, config)?;
     Ok(())
 }
 

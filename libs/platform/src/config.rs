@@ -5,8 +5,17 @@
 //! the platform has its own config struct (`ServerConfig`, `DatabaseConfig`, ...)
 //! built from an `Env`; a service's own config composes them. A bad value is a
 //! [`ConfigError`] that names the variable, and the service exits non-zero.
+//!
+//! Each config struct also lists the variables it reads as [`Variable`]s, with
+//! their defaults and meanings, for a service's `--help`.
 
-use std::{collections::HashMap, fmt, str::FromStr, time::Duration};
+use std::{
+    collections::{BTreeSet, HashMap},
+    fmt,
+    str::FromStr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use sqlx::postgres::PgConnectOptions;
 
@@ -49,8 +58,16 @@ impl Service {
 
     /// The crate and binary name, e.g. `oms-inventory`; also the OpenTelemetry
     /// `service.name`.
-    pub fn binary_name(self) -> String {
-        format!("oms-{}", self.name())
+    pub fn binary_name(self) -> &'static str {
+        match self {
+            Service::Order => "oms-order",
+            Service::Inventory => "oms-inventory",
+            Service::Routing => "oms-routing",
+            Service::Payment => "oms-payment",
+            Service::Shipping => "oms-shipping",
+            Service::Returns => "oms-returns",
+            Service::Saga => "oms-saga",
+        }
     }
 
     /// The port the service listens on unless configured otherwise.
@@ -103,10 +120,55 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+/// An environment variable a service reads, as its `--help` and the README
+/// list it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Variable {
+    /// Its name, e.g. `OMS_REQUEST_TIMEOUT`.
+    pub name: String,
+    /// The value that applies when it is unset, written as one would set it
+    /// (`30s`); `None` when unset means the feature is off.
+    pub default: Option<String>,
+    /// What it sets, in a few words.
+    pub meaning: &'static str,
+}
+
+impl Variable {
+    /// A variable whose default is `default`.
+    pub fn new(name: impl Into<String>, default: impl Into<String>, meaning: &'static str) -> Self {
+        Variable {
+            name: name.into(),
+            default: Some(default.into()),
+            meaning,
+        }
+    }
+
+    /// A duration variable, its default written as `Env::duration` reads it.
+    pub fn duration(name: impl Into<String>, default: Duration, meaning: &'static str) -> Self {
+        Variable::new(
+            name,
+            humantime::format_duration(default).to_string(),
+            meaning,
+        )
+    }
+
+    /// A variable that turns something on, off when unset.
+    pub fn unset(name: impl Into<String>, meaning: &'static str) -> Self {
+        Variable {
+            name: name.into(),
+            default: None,
+            meaning,
+        }
+    }
+}
+
 /// Environment variables to read configuration from.
 #[derive(Clone, Debug, Default)]
 pub struct Env {
     vars: HashMap<String, Result<String, ()>>,
+    /// The names asked for so far, so a test can check that `--help` lists
+    /// every variable a configuration reads.
+    read: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Env {
@@ -118,7 +180,10 @@ impl Env {
                 Some((name, value.into_string().map_err(drop)))
             })
             .collect();
-        Env { vars }
+        Env {
+            vars,
+            read: Arc::default(),
+        }
     }
 
     /// The given variables only: for tests, which must not change the process
@@ -130,11 +195,28 @@ impl Env {
             .into_iter()
             .map(|(name, value)| (name.into(), Ok(value.into())))
             .collect();
-        Env { vars }
+        Env {
+            vars,
+            read: Arc::default(),
+        }
+    }
+
+    /// Every variable asked for so far, set or not, in name order.
+    pub fn names_read(&self) -> Vec<String> {
+        self.read
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// The raw value of a variable, if it is set and not empty.
     fn raw(&self, name: &str) -> Result<Option<&str>, ConfigError> {
+        self.read
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(name.to_owned());
         match self.vars.get(name) {
             None => Ok(None),
             Some(Err(())) => Err(ConfigError {
@@ -218,15 +300,54 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+    const CONCURRENCY_LIMIT: usize = 256;
+    const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
     /// Reads the server settings of `service`.
     pub fn from_env(env: &Env, service: Service) -> Result<Self, ConfigError> {
         let own_addr = service.addr(env)?;
         Ok(ServerConfig {
             listen_addr: env.get("OMS_LISTEN_ADDR", own_addr, parse_host_port)?,
-            request_timeout: env.duration("OMS_REQUEST_TIMEOUT", Duration::from_secs(30))?,
-            concurrency_limit: env.get("OMS_CONCURRENCY_LIMIT", 256, positive)?,
-            shutdown_grace: env.duration("OMS_SHUTDOWN_GRACE", Duration::from_secs(20))?,
+            request_timeout: env.duration("OMS_REQUEST_TIMEOUT", Self::REQUEST_TIMEOUT)?,
+            concurrency_limit: env.get(
+                "OMS_CONCURRENCY_LIMIT",
+                Self::CONCURRENCY_LIMIT,
+                positive,
+            )?,
+            shutdown_grace: env.duration("OMS_SHUTDOWN_GRACE", Self::SHUTDOWN_GRACE)?,
         })
+    }
+
+    /// The variables [`ServerConfig::from_env`] reads.
+    pub fn variables(service: Service) -> Vec<Variable> {
+        vec![
+            Variable::new(
+                service.addr_var(),
+                service.default_addr(),
+                "this service's address, where its peers call it",
+            ),
+            Variable::new(
+                "OMS_LISTEN_ADDR",
+                service.default_addr(),
+                "where to listen when not at the service's address, e.g. 0.0.0.0:<port> in a container",
+            ),
+            Variable::duration(
+                "OMS_REQUEST_TIMEOUT",
+                Self::REQUEST_TIMEOUT,
+                "longest a call may run on the server",
+            ),
+            Variable::new(
+                "OMS_CONCURRENCY_LIMIT",
+                Self::CONCURRENCY_LIMIT.to_string(),
+                "calls served at once; more queue",
+            ),
+            Variable::duration(
+                "OMS_SHUTDOWN_GRACE",
+                Self::SHUTDOWN_GRACE,
+                "time for calls in flight after SIGTERM",
+            ),
+        ]
     }
 }
 
@@ -242,6 +363,9 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
+    const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+    const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
     /// Reads peer addresses and client timeouts.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let mut peers = HashMap::new();
@@ -250,9 +374,34 @@ impl ClientConfig {
         }
         Ok(ClientConfig {
             peers,
-            default_deadline: env.duration("OMS_CLIENT_DEADLINE", Duration::from_secs(10))?,
-            connect_timeout: env.duration("OMS_CONNECT_TIMEOUT", Duration::from_secs(2))?,
+            default_deadline: env.duration("OMS_CLIENT_DEADLINE", Self::DEFAULT_DEADLINE)?,
+            connect_timeout: env.duration("OMS_CONNECT_TIMEOUT", Self::CONNECT_TIMEOUT)?,
         })
+    }
+
+    /// The variables [`ClientConfig::from_env`] reads.
+    pub fn variables() -> Vec<Variable> {
+        let peers = Service::ALL.into_iter().map(|service| {
+            Variable::new(
+                service.addr_var(),
+                service.default_addr(),
+                "a peer service's address",
+            )
+        });
+        peers
+            .chain([
+                Variable::duration(
+                    "OMS_CLIENT_DEADLINE",
+                    Self::DEFAULT_DEADLINE,
+                    "deadline of calls to peers that set none",
+                ),
+                Variable::duration(
+                    "OMS_CONNECT_TIMEOUT",
+                    Self::CONNECT_TIMEOUT,
+                    "how long a connection to a peer may take",
+                ),
+            ])
+            .collect()
     }
 
     /// The address of a peer service.
@@ -283,6 +432,9 @@ pub struct DatabaseConfig {
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432";
 
 impl DatabaseConfig {
+    const POOL_SIZE: u32 = 5;
+    const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
     /// Reads the database settings of `service`.
     pub fn from_env(env: &Env, service: Service) -> Result<Self, ConfigError> {
         let url = env.get(
@@ -305,10 +457,30 @@ impl DatabaseConfig {
         };
         Ok(DatabaseConfig {
             options,
-            pool_size: env.get("OMS_DATABASE_POOL_SIZE", 5, positive)?,
-            acquire_timeout: env
-                .duration("OMS_DATABASE_ACQUIRE_TIMEOUT", Duration::from_secs(5))?,
+            pool_size: env.get("OMS_DATABASE_POOL_SIZE", Self::POOL_SIZE, positive)?,
+            acquire_timeout: env.duration("OMS_DATABASE_ACQUIRE_TIMEOUT", Self::ACQUIRE_TIMEOUT)?,
         })
+    }
+
+    /// The variables [`DatabaseConfig::from_env`] reads.
+    pub fn variables() -> Vec<Variable> {
+        vec![
+            Variable::new(
+                "OMS_DATABASE_URL",
+                DEFAULT_DATABASE_URL,
+                "Postgres; the database is oms_<service> unless the URL names one",
+            ),
+            Variable::new(
+                "OMS_DATABASE_POOL_SIZE",
+                Self::POOL_SIZE.to_string(),
+                "connections per service (the server allows 100 in all)",
+            ),
+            Variable::duration(
+                "OMS_DATABASE_ACQUIRE_TIMEOUT",
+                Self::ACQUIRE_TIMEOUT,
+                "how long a call waits for a free connection before it is UNAVAILABLE",
+            ),
+        ]
     }
 
     /// The name of the database.
@@ -341,26 +513,41 @@ pub struct RedisConfig {
     pub key_prefix: String,
 }
 
+/// The Redis a service uses unless `OMS_REDIS_URL` says otherwise.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
 impl RedisConfig {
     /// Reads the Redis settings of `service`.
     pub fn from_env(env: &Env, service: Service) -> Result<Self, ConfigError> {
-        let url = env.get(
-            "OMS_REDIS_URL",
-            "redis://127.0.0.1:6379".to_owned(),
-            |value| {
-                if value.starts_with("redis://") || value.starts_with("rediss://") {
-                    Ok(value.to_owned())
-                } else {
-                    Err("expected a redis:// or rediss:// URL".to_owned())
-                }
-            },
-        )?;
+        let url = env.get("OMS_REDIS_URL", DEFAULT_REDIS_URL.to_owned(), |value| {
+            if value.starts_with("redis://") || value.starts_with("rediss://") {
+                Ok(value.to_owned())
+            } else {
+                Err("expected a redis:// or rediss:// URL".to_owned())
+            }
+        })?;
         let key_prefix = env.get(
             "OMS_REDIS_KEY_PREFIX",
             format!("oms:{}:", service.name()),
             |value| Ok(value.to_owned()),
         )?;
         Ok(RedisConfig { url, key_prefix })
+    }
+
+    /// The variables [`RedisConfig::from_env`] reads.
+    pub fn variables(service: Service) -> Vec<Variable> {
+        vec![
+            Variable::new(
+                "OMS_REDIS_URL",
+                DEFAULT_REDIS_URL,
+                "Redis, for locks and caches only",
+            ),
+            Variable::new(
+                "OMS_REDIS_KEY_PREFIX",
+                format!("oms:{}:", service.name()),
+                "prefix of every key the service writes",
+            ),
+        ]
     }
 
     /// The full key for `suffix`, within this service's prefix.
@@ -418,6 +605,23 @@ impl TelemetryConfig {
             otlp_endpoint,
         })
     }
+
+    /// The variables [`TelemetryConfig::from_env`] reads.
+    pub fn variables(service_name: &str) -> Vec<Variable> {
+        vec![
+            Variable::new("OMS_LOG_FORMAT", "text", "text or json"),
+            Variable::new("RUST_LOG", "info", "log filter"),
+            Variable::unset(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "when set, traces and metrics go there over OTLP/gRPC",
+            ),
+            Variable::new(
+                "OTEL_SERVICE_NAME",
+                service_name,
+                "the service name in traces and metrics",
+            ),
+        ]
+    }
 }
 
 #[cfg(test)]
@@ -437,6 +641,13 @@ mod tests {
         assert_eq!(redis.key("lock:sku-1"), "oms:inventory:lock:sku-1");
         let clients = ClientConfig::from_env(&env).unwrap();
         assert_eq!(clients.peer(Service::Saga), "127.0.0.1:50057");
+    }
+
+    #[test]
+    fn a_binary_is_named_after_its_service() {
+        for service in Service::ALL {
+            assert_eq!(service.binary_name(), format!("oms-{}", service.name()));
+        }
     }
 
     #[test]

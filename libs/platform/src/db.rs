@@ -3,6 +3,11 @@
 //!
 //! Two replicas starting at once are safe: creating the database tolerates losing
 //! the race, and sqlx holds a Postgres advisory lock while migrations run.
+//!
+//! [`check`] tells whether the server answers at all, so a process can say so,
+//! naming `OMS_DATABASE_URL` and the server's host:port, before it serves.
+
+use std::time::Duration;
 
 use sqlx::{
     ConnectOptions as _, Connection as _, PgPool,
@@ -18,12 +23,25 @@ use crate::config::DatabaseConfig;
 static PLATFORM_MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 const PLATFORM_MIGRATIONS_TABLE: &str = "_oms_platform_migrations";
 
+/// How long [`check`] waits for the server to answer: a host that drops packets
+/// would otherwise hold the start for minutes.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why the database could not be made ready.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// The database name is not one we create (letters, digits and `_` only).
     #[error("database name {0:?} must be 1 to 63 characters of [a-z0-9_]")]
     InvalidName(String),
+    /// The server could not be reached, or refused the connection. Names the
+    /// server's host and port, never the URL, which may hold a password.
+    #[error("OMS_DATABASE_URL: cannot connect to postgres at {address}: {reason}")]
+    Unreachable {
+        /// The server, as `host:port`.
+        address: String,
+        /// Why, e.g. the connection was refused or timed out.
+        reason: String,
+    },
     /// Postgres refused or could not be reached.
     #[error("postgres: {0}")]
     Postgres(#[from] sqlx::Error),
@@ -40,7 +58,8 @@ pub async fn connect(config: &DatabaseConfig, migrator: &Migrator) -> Result<PgP
         .max_connections(config.pool_size)
         .acquire_timeout(config.acquire_timeout)
         .connect_with(config.options.clone())
-        .await?;
+        .await
+        .map_err(|err| unreachable(&config.options, &err))?;
     let mut platform = Migrator::with_migrations(PLATFORM_MIGRATOR.iter().cloned().collect());
     platform.dangerous_set_table_name(PLATFORM_MIGRATIONS_TABLE);
     platform.run(&pool).await?;
@@ -61,10 +80,46 @@ pub async fn create_database_if_missing(options: &PgConnectOptions) -> Result<()
         return Err(DbError::InvalidName(name));
     }
 
-    let mut admin = options.clone().database("postgres").connect().await?;
+    let mut admin = options
+        .clone()
+        .database("postgres")
+        .connect()
+        .await
+        .map_err(|err| unreachable(options, &err))?;
     let result = create_unless_exists(&mut admin, &name).await;
     admin.close().await?;
     result
+}
+
+/// Whether the server answers and lets us in: a connection to its `postgres`
+/// database (the service's own may not exist yet), closed at once.
+pub async fn check(config: &DatabaseConfig) -> Result<(), DbError> {
+    let admin = config.options.clone().database("postgres");
+    match tokio::time::timeout(CHECK_TIMEOUT, admin.connect()).await {
+        Ok(Ok(connection)) => {
+            // It answered; a failed goodbye changes nothing.
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(err)) => Err(unreachable(&config.options, &err)),
+        Err(_elapsed) => Err(DbError::Unreachable {
+            address: address(&config.options),
+            reason: format!("no answer within {CHECK_TIMEOUT:?}"),
+        }),
+    }
+}
+
+fn address(options: &PgConnectOptions) -> String {
+    format!("{}:{}", options.get_host(), options.get_port())
+}
+
+fn unreachable(options: &PgConnectOptions, err: &sqlx::Error) -> DbError {
+    DbError::Unreachable {
+        address: address(options),
+        // sqlx's connection errors say what failed (refused, authentication),
+        // never the URL.
+        reason: err.to_string(),
+    }
 }
 
 async fn create_unless_exists(admin: &mut PgConnection, name: &str) -> Result<(), DbError> {

@@ -3,7 +3,8 @@
 //!
 //! - [`config`]: environment variables with local defaults; the suite's services
 //!   and ports.
-//! - [`telemetry`]: logs, OpenTelemetry traces and metrics, flushed at exit.
+//! - [`telemetry`]: logs (JSON lines carry their trace and span ids),
+//!   OpenTelemetry traces and metrics, flushed at exit.
 //! - [`rpc`]: the tower layers on every call: trace context, spans, deadlines,
 //!   metrics.
 //! - [`server`]: the gRPC server with health, reflection and graceful shutdown;
@@ -20,8 +21,10 @@
 //! - [`outbox`]: messages to other services, queued with a change and
 //!   delivered until accepted.
 //! - [`paging`]: page sizes and page tokens of list calls.
-//! - [`db`] and [`redis`]: Postgres with migrations, and a Redis connection.
-//! - [`process`]: the life of a service process, from `main` to exit code.
+//! - [`db`] and [`redis`]: Postgres with migrations, and a Redis connection;
+//!   each checked for an answer at start.
+//! - [`process`]: the life of a service process, from its command line
+//!   (`--help` lists every variable) to its exit code.
 
 pub mod card;
 pub mod client;

@@ -14,25 +14,109 @@
 //! }
 //! ```
 //!
-//! In order: telemetry, configuration (a bad value: the variable named, exit 2),
-//! bind the listener (exit 1 if taken), serve until SIGTERM or SIGINT, drain
-//! within the grace period, flush telemetry, exit 0.
+//! In order:
+//!
+//! 1. the command line: `--help` (every environment variable the service reads,
+//!    with its default and meaning) and `--version` print and exit 0 without
+//!    starting anything; anything else is a mistake: a message and exit 2;
+//! 2. telemetry, then the configuration (a bad value: the variable named, exit 2);
+//! 3. Postgres must answer (else a message naming `OMS_DATABASE_URL` and the
+//!    server's host:port, exit 1); Redis need not: a warning and the
+//!    `oms.redis.available` gauge, watched while the service runs;
+//! 4. bind the listener (exit 1 if taken), say "serving", serve until SIGTERM or
+//!    SIGINT, drain within the grace period, flush telemetry, exit 0.
 
-use std::{fmt::Display, future::Future, process::ExitCode};
+use std::{collections::HashSet, ffi::OsString, fmt::Display, future::Future, process::ExitCode};
 
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::{ConfigError, Env, ServerConfig, Service, TelemetryConfig},
+    config::{
+        ConfigError, DatabaseConfig, Env, RedisConfig, ServerConfig, Service, TelemetryConfig,
+        Variable,
+    },
+    db,
+    redis::Availability,
     shutdown,
     telemetry::Telemetry,
 };
 
 /// A service's configuration, which includes how it serves.
+///
+/// The provided methods fit a service with a database, no Redis, no peers and
+/// no settings of its own; a service overrides what differs.
 pub trait ServiceConfig {
     /// The server settings.
     fn server(&self) -> &ServerConfig;
+
+    /// The service's database: Postgres must answer before the service says it
+    /// serves.
+    fn database(&self) -> Option<&DatabaseConfig> {
+        None
+    }
+
+    /// Redis, if the service uses it (for what can be lost): watched, never
+    /// waited for.
+    fn redis(&self) -> Option<&RedisConfig> {
+        None
+    }
+
+    /// Every environment variable the configuration reads, for `--help`.
+    fn variables(service: Service) -> Vec<Variable>
+    where
+        Self: Sized,
+    {
+        [
+            ServerConfig::variables(service),
+            DatabaseConfig::variables(),
+        ]
+        .concat()
+    }
+}
+
+/// What `--help` lists for `service`: its configuration's variables, then
+/// telemetry's, each once.
+pub fn variables<C: ServiceConfig>(service: Service) -> Vec<Variable> {
+    let mut seen = HashSet::new();
+    C::variables(service)
+        .into_iter()
+        .chain(TelemetryConfig::variables(service.binary_name()))
+        .filter(|variable| seen.insert(variable.name.clone()))
+        .collect()
+}
+
+/// Reads the command line: `Ok` to run the service; `Err` for `--help` and
+/// `--version` (exit code 0) and for anything not understood (exit code 2),
+/// whose message `Error::print` writes.
+pub fn command_line<C: ServiceConfig>(
+    service: Service,
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+) -> Result<(), clap::Error> {
+    clap::Command::new(service.binary_name())
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(format!(
+            "The OMS {} service: serves gRPC until SIGTERM. It takes no arguments: \
+             its environment configures it.",
+            service.name()
+        ))
+        .after_help(usage(&variables::<C>(service)))
+        .try_get_matches_from(args)
+        .map(drop)
+}
+
+/// The variables as `--help` lists them: `NAME=default` (or `NAME (unset)`)
+/// and the meaning on the next line.
+fn usage(variables: &[Variable]) -> String {
+    let mut usage = String::from("Environment variables (with their defaults):\n");
+    for variable in variables {
+        let setting = match &variable.default {
+            Some(default) => format!("{}={default}", variable.name),
+            None => format!("{} (unset)", variable.name),
+        };
+        usage.push_str(&format!("  {setting}\n      {}\n", variable.meaning));
+    }
+    usage
 }
 
 /// How a service process ends when it does not end well.
@@ -40,7 +124,8 @@ pub trait ServiceConfig {
 pub enum Exit {
     /// The configuration is invalid: exit code 2.
     BadConfig,
-    /// The service could not start or failed while serving: exit code 1.
+    /// The service could not start (e.g. Postgres does not answer) or failed
+    /// while serving: exit code 1.
     Failed,
 }
 
@@ -116,8 +201,9 @@ impl Default for Background {
     }
 }
 
-/// Runs `service`: reads its configuration with `load`, then `run`s it on a
-/// listener bound to the configured address until a shutdown signal.
+/// Runs `service`: reads the command line, then its configuration with `load`,
+/// then `run`s it on a listener bound to the configured address until a
+/// shutdown signal.
 pub fn main<C, R, F, E>(
     service: Service,
     load: impl FnOnce(&Env) -> Result<C, ConfigError>,
@@ -129,6 +215,13 @@ where
     F: Future<Output = Result<(), E>>,
     E: Display,
 {
+    if let Err(err) = command_line::<C>(service, std::env::args_os()) {
+        // Help and version to stdout, a mistake to stderr: clap knows which.
+        if let Err(print) = err.print() {
+            eprintln!("{}: {print}", service.binary_name());
+        }
+        return u8::try_from(err.exit_code()).map_or(Exit::BadConfig.into(), ExitCode::from);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -138,7 +231,7 @@ where
     };
     runtime.block_on(async {
         let env = Env::from_process();
-        let telemetry = match TelemetryConfig::from_env(&env, &service.binary_name())
+        let telemetry = match TelemetryConfig::from_env(&env, service.binary_name())
             .map_err(|err| err.to_string())
             .and_then(|config| Telemetry::init(&config).map_err(|err| err.to_string()))
         {
@@ -183,6 +276,19 @@ where
             return Err(Exit::BadConfig);
         }
     };
+    if let Some(database) = config.database()
+        && let Err(err) = db::check(database).await
+    {
+        tracing::error!(error = %err, "cannot start");
+        eprintln!("{}: cannot start: {err}", service.binary_name());
+        return Err(Exit::Failed);
+    }
+    // Stops the Redis watch when the service stops.
+    let _watching = match config.redis() {
+        Some(redis) => Some(watch_redis(service, redis).await?),
+        None => None,
+    };
+
     let address = config.server().listen_addr.clone();
     let listener = match TcpListener::bind(&address).await {
         Ok(listener) => listener,
@@ -191,8 +297,12 @@ where
             return Err(Exit::Failed);
         }
     };
+    // The bound address: with port 0 the system chose one.
+    let bound = listener
+        .local_addr()
+        .map_or(address, |bound| bound.to_string());
     tracing::info!(
-        %address,
+        address = %bound,
         version = env!("CARGO_PKG_VERSION"),
         service = service.name(),
         "serving"
@@ -203,6 +313,29 @@ where
             tracing::error!(error = %err, "service failed");
             Exit::Failed
         })
+}
+
+/// Asks Redis once now, then watches it in the background until the returned
+/// guard drops. Only a URL that cannot be used stops the start.
+async fn watch_redis(
+    service: Service,
+    redis: &RedisConfig,
+) -> Result<tokio_util::sync::DropGuard, Exit> {
+    let mut availability = match Availability::new(redis, &opentelemetry::global::meter("oms")) {
+        Ok(availability) => availability,
+        Err(err) => {
+            tracing::error!(variable = "OMS_REDIS_URL", error = %err, "invalid configuration");
+            eprintln!(
+                "{}: invalid configuration: OMS_REDIS_URL: {err}",
+                service.binary_name()
+            );
+            return Err(Exit::BadConfig);
+        }
+    };
+    availability.check().await;
+    let stop = CancellationToken::new();
+    tokio::spawn(availability.watch(stop.clone()));
+    Ok(stop.drop_guard())
 }
 
 #[cfg(test)]
@@ -224,20 +357,100 @@ mod tests {
         move |_| Ok(TestConfig(ServerConfig::from_env(&env, Service::Order)?))
     }
 
-    #[tokio::test]
-    async fn a_bad_configuration_exits_2_and_never_serves() {
-        let ran = AtomicBool::new(false);
-        let load = |env: &Env| ServerConfig::from_env(env, Service::Order).map(TestConfig);
-        let env = Env::from_pairs([("OMS_CONCURRENCY_LIMIT", "-1")]);
+    /// A service with a database.
+    struct WithDatabase {
+        server: ServerConfig,
+        database: DatabaseConfig,
+    }
 
-        let exit = serve(Service::Order, &env, load, |_, _, _| async {
+    impl ServiceConfig for WithDatabase {
+        fn server(&self) -> &ServerConfig {
+            &self.server
+        }
+
+        fn database(&self) -> Option<&DatabaseConfig> {
+            Some(&self.database)
+        }
+    }
+
+    #[test]
+    fn help_and_version_end_the_process_with_0_and_anything_else_with_2() {
+        let help = command_line::<TestConfig>(Service::Order, ["oms-order", "--help"]).unwrap_err();
+        assert_eq!(help.exit_code(), 0);
+        let text = help.to_string();
+        let listed = variables::<TestConfig>(Service::Order);
+        for variable in &listed {
+            assert!(text.contains(&format!("\n  {}", variable.name)), "{text}");
+        }
+        for name in ["OMS_ORDER_ADDR", "OMS_DATABASE_URL", "RUST_LOG"] {
+            assert!(
+                listed.iter().any(|variable| variable.name == name),
+                "{name}"
+            );
+        }
+        assert!(text.contains("OMS_REQUEST_TIMEOUT=30s"), "{text}");
+        assert!(
+            text.contains("OTEL_EXPORTER_OTLP_ENDPOINT (unset)"),
+            "{text}"
+        );
+
+        let version =
+            command_line::<TestConfig>(Service::Order, ["oms-order", "--version"]).unwrap_err();
+        assert_eq!(version.exit_code(), 0);
+        assert_eq!(
+            version.to_string().trim(),
+            concat!("oms-order ", env!("CARGO_PKG_VERSION"))
+        );
+
+        for mistake in ["--frobnicate", "serve", "-x"] {
+            let err =
+                command_line::<TestConfig>(Service::Order, ["oms-order", mistake]).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{mistake}");
+            assert!(err.to_string().contains(mistake), "{err}");
+        }
+        assert!(command_line::<TestConfig>(Service::Order, ["oms-order"]).is_ok());
+    }
+
+    /// `serve` with a `run` that must never be called: the start is refused.
+    async fn serve_unless_refused<C: ServiceConfig>(
+        env: &Env,
+        load: impl FnOnce(&Env) -> Result<C, ConfigError>,
+    ) -> Result<(), Exit> {
+        let ran = AtomicBool::new(false);
+        let exit = serve(Service::Order, env, load, |_, _, _| async {
             ran.store(true, Ordering::SeqCst);
             Ok::<_, String>(())
         })
         .await;
+        assert!(!ran.load(Ordering::SeqCst), "the service ran");
+        exit
+    }
 
-        assert_eq!(exit, Err(Exit::BadConfig));
-        assert!(!ran.load(Ordering::SeqCst));
+    #[tokio::test]
+    async fn an_unreachable_database_fails_the_start_and_never_serves() {
+        let env = Env::from_pairs([
+            ("OMS_LISTEN_ADDR", "127.0.0.1:0"),
+            (
+                "OMS_DATABASE_URL",
+                "postgres://oms:hunter2@127.0.0.1:1/oms_order",
+            ),
+        ]);
+        let load = |env: &Env| {
+            Ok(WithDatabase {
+                server: ServerConfig::from_env(env, Service::Order)?,
+                database: DatabaseConfig::from_env(env, Service::Order)?,
+            })
+        };
+
+        assert_eq!(serve_unless_refused(&env, load).await, Err(Exit::Failed));
+    }
+
+    #[tokio::test]
+    async fn a_bad_configuration_exits_2_and_never_serves() {
+        let load = |env: &Env| ServerConfig::from_env(env, Service::Order).map(TestConfig);
+        let env = Env::from_pairs([("OMS_CONCURRENCY_LIMIT", "-1")]);
+
+        assert_eq!(serve_unless_refused(&env, load).await, Err(Exit::BadConfig));
     }
 
     #[tokio::test]

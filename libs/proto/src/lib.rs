@@ -3,7 +3,8 @@
 //! One module per protobuf package, e.g. `oms_proto::inventory::v1` holds the
 //! inventory messages, `inventory_service_server` (for the service) and
 //! `inventory_service_client` (for its callers). `FILE_DESCRIPTOR_SET` is the
-//! encoded descriptor of every contract, served by reflection.
+//! encoded descriptor of every contract and of the `google.rpc` error details,
+//! served by reflection.
 
 #![allow(clippy::all, clippy::pedantic, missing_docs, reason = "generated code")]
 
@@ -11,7 +12,9 @@ include!(concat!(env!("OUT_DIR"), "/oms.rs"));
 
 pub use oms::*;
 
-/// The encoded `google.protobuf.FileDescriptorSet` of every OMS contract and the
-/// well-known types they import.
+/// The encoded `google.protobuf.FileDescriptorSet` of every OMS contract, the
+/// well-known types they import, and the `google.rpc` status and error details
+/// (`proto/google/rpc/`) that refused calls carry, so reflection clients can
+/// decode those too.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/oms_descriptor.bin"));

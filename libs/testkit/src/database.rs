@@ -50,13 +50,21 @@ impl TestDatabase {
         self.config.clone()
     }
 
-    /// The URL of this database, e.g. for a service started as a process.
+    /// The URL of this database, for a service binary's `OMS_DATABASE_URL`.
     pub fn url(&self) -> String {
-        let server = std::env::var("OMS_DATABASE_URL")
-            .ok()
-            .filter(|url| !url.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        format!("{}/{}", server.trim_end_matches('/'), self.name())
+        let server = server_url();
+        // The server's URL, its own database (if it names one) replaced.
+        let (base, query) = server.split_once('?').unwrap_or((&server, ""));
+        let authority = base.find("://").map_or(0, |scheme| scheme + 3);
+        let base = base[authority..]
+            .find('/')
+            .map_or(base, |path| &base[..authority + path]);
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        format!("{base}/{}{query}", self.name())
     }
 
     /// The database's name.
@@ -93,12 +101,16 @@ impl Drop for TestDatabase {
     }
 }
 
-fn server_options() -> PgConnectOptions {
-    let url = std::env::var("OMS_DATABASE_URL")
+fn server_url() -> String {
+    std::env::var("OMS_DATABASE_URL")
         .ok()
         .filter(|url| !url.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-    url.parse::<PgConnectOptions>()
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())
+}
+
+fn server_options() -> PgConnectOptions {
+    server_url()
+        .parse::<PgConnectOptions>()
         .expect("OMS_DATABASE_URL is a postgres:// URL")
 }
 

@@ -10,6 +10,8 @@
 //!   [`TestService`] is a server with the database and Redis prefix it owns,
 //!   as each service's `test_util::start` hands it out.
 //! - [`poll_until`]: wait for a condition with a deadline, never a bare sleep.
+//! - [`binary`]: a service's binary from outside: its command line, its start
+//!   without Postgres, a running process, and `--help` against the README.
 //! - [`logs`]: what a service logged during a test.
 //! - [`metrics`]: metrics recorded by the code under test, read back.
 //! - [`saga`]: a saga coordinator stand-in that counts the saga starts it gets.
@@ -24,6 +26,7 @@
     reason = "test helpers fail the test loudly when the machine is not set up"
 )]
 
+pub mod binary;
 mod database;
 pub mod logs;
 pub mod metrics;

@@ -1,8 +1,9 @@
-//! The testkit's own promises: what a test creates is its own and is gone after.
+//! The testkit's own promises: what a test creates (databases, Redis keys,
+//! captured logs) is its own and is gone after.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use oms_testkit::{TestDatabase, TestRedis};
+use oms_testkit::{TestDatabase, TestRedis, logs::CapturedLogs};
 use redis::AsyncCommands as _;
 use sqlx::{ConnectOptions as _, postgres::PgConnectOptions};
 
@@ -62,4 +63,53 @@ async fn a_test_redis_prefix_is_cleaned_up_on_drop() {
 
     let left: Vec<String> = connection.keys(format!("{prefix}*")).await.unwrap();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// Logs one event from a callsite of its own, shared by whoever calls it.
+fn log_from_a_shared_callsite(marker: &str) {
+    tracing::info!(marker, "shared callsite");
+}
+
+// Under cargo test, another test's thread, which captures nothing, may reach a
+// callsite before the capturing test does: its events must still be captured.
+#[tokio::test(flavor = "current_thread")]
+async fn captured_logs_keep_events_whose_callsite_another_thread_reached_first() {
+    let captured = CapturedLogs::start();
+
+    std::thread::spawn(|| log_from_a_shared_callsite("elsewhere"))
+        .join()
+        .unwrap();
+    log_from_a_shared_callsite("here");
+
+    assert!(captured.mentions("here"), "{}", captured.text());
+    assert!(!captured.mentions("elsewhere"), "{}", captured.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captured_logs_hold_every_thread_of_the_tests_runtime_and_no_other_runtime() {
+    let captured = CapturedLogs::start();
+
+    tokio::spawn(async { tracing::info!("on a worker thread") })
+        .await
+        .unwrap();
+    tokio::task::spawn_blocking(|| tracing::info!("on a blocking thread"))
+        .await
+        .unwrap();
+    // Another test, in a runtime of its own.
+    std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let _theirs = CapturedLogs::start();
+            tracing::info!("in another test's runtime");
+        });
+    })
+    .join()
+    .unwrap();
+
+    let text = captured.text();
+    assert!(text.contains("on a worker thread"), "{text}");
+    assert!(text.contains("on a blocking thread"), "{text}");
+    assert!(!text.contains("another test"), "{text}");
 }

@@ -25,7 +25,7 @@ pub mod test_util;
 use std::{sync::Arc, time::Duration};
 
 use oms_platform::{
-    config::{ConfigError, DatabaseConfig, Env, RedisConfig, ServerConfig, Service},
+    config::{ConfigError, DatabaseConfig, Env, RedisConfig, ServerConfig, Service, Variable},
     db,
     process::{Background, RunError, ServiceConfig},
     server::GrpcServer,
@@ -70,18 +70,25 @@ pub struct Config {
 }
 
 impl Config {
+    const STOCK_LOCK_LEASE: Duration = Duration::from_secs(5);
+    const STOCK_LOCK_WAIT: Duration = Duration::from_secs(2);
+    const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
+    const LEDGER_POLL: Duration = Duration::from_millis(200);
+    const WATCH_HEARTBEAT: Duration = Duration::from_secs(15);
+    const AVAILABILITY_CACHE_TTL: Duration = Duration::from_secs(5);
+
     /// The default of every setting, with these connections.
     pub fn new(server: ServerConfig, database: DatabaseConfig, redis: RedisConfig) -> Config {
         Config {
             server,
             database,
             redis,
-            stock_lock_lease: Duration::from_secs(5),
-            stock_lock_wait: Duration::from_secs(2),
-            expiry_interval: Duration::from_secs(1),
-            ledger_poll: Duration::from_millis(200),
-            watch_heartbeat: Duration::from_secs(15),
-            availability_cache_ttl: Duration::from_secs(5),
+            stock_lock_lease: Self::STOCK_LOCK_LEASE,
+            stock_lock_wait: Self::STOCK_LOCK_WAIT,
+            expiry_interval: Self::EXPIRY_INTERVAL,
+            ledger_poll: Self::LEDGER_POLL,
+            watch_heartbeat: Self::WATCH_HEARTBEAT,
+            availability_cache_ttl: Self::AVAILABILITY_CACHE_TTL,
         }
     }
 
@@ -113,6 +120,55 @@ impl Config {
 impl ServiceConfig for Config {
     fn server(&self) -> &ServerConfig {
         &self.server
+    }
+
+    fn database(&self) -> Option<&DatabaseConfig> {
+        Some(&self.database)
+    }
+
+    fn redis(&self) -> Option<&RedisConfig> {
+        Some(&self.redis)
+    }
+
+    fn variables(service: Service) -> Vec<Variable> {
+        [
+            ServerConfig::variables(service),
+            DatabaseConfig::variables(),
+            RedisConfig::variables(service),
+            vec![
+                Variable::duration(
+                    "OMS_INVENTORY_STOCK_LOCK_LEASE",
+                    Self::STOCK_LOCK_LEASE,
+                    "life of a per-SKU stock lock in Redis if its holder dies",
+                ),
+                Variable::duration(
+                    "OMS_INVENTORY_STOCK_LOCK_WAIT",
+                    Self::STOCK_LOCK_WAIT,
+                    "how long Reserve queues for a stock lock before going ahead without it",
+                ),
+                Variable::duration(
+                    "OMS_INVENTORY_EXPIRY_INTERVAL",
+                    Self::EXPIRY_INTERVAL,
+                    "how often lapsed holds are returned to stock",
+                ),
+                Variable::duration(
+                    "OMS_INVENTORY_LEDGER_POLL",
+                    Self::LEDGER_POLL,
+                    "how often the ledger feed looks for other instances' changes",
+                ),
+                Variable::duration(
+                    "OMS_INVENTORY_WATCH_HEARTBEAT",
+                    Self::WATCH_HEARTBEAT,
+                    "heartbeat of an idle WatchAvailability stream",
+                ),
+                Variable::duration(
+                    "OMS_INVENTORY_AVAILABILITY_CACHE_TTL",
+                    Self::AVAILABILITY_CACHE_TTL,
+                    "life of a cached availability entry in Redis; 0s turns the cache off",
+                ),
+            ],
+        ]
+        .concat()
     }
 }
 

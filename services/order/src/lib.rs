@@ -21,7 +21,7 @@ use std::{sync::Arc, time::Duration};
 
 use oms_platform::{
     client,
-    config::{ClientConfig, ConfigError, DatabaseConfig, Env, ServerConfig, Service},
+    config::{ClientConfig, ConfigError, DatabaseConfig, Env, ServerConfig, Service, Variable},
     db,
     process::{Background, RunError, ServiceConfig},
     server::GrpcServer,
@@ -52,12 +52,14 @@ pub struct Config {
 }
 
 impl Config {
+    const OUTBOX_POLL: Duration = Duration::from_secs(1);
+
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         Ok(Config {
             server: ServerConfig::from_env(env, Service::Order)?,
             database: DatabaseConfig::from_env(env, Service::Order)?,
             client: ClientConfig::from_env(env)?,
-            outbox_poll: env.duration("OMS_ORDER_OUTBOX_POLL", Duration::from_secs(1))?,
+            outbox_poll: env.duration("OMS_ORDER_OUTBOX_POLL", Self::OUTBOX_POLL)?,
         })
     }
 }
@@ -65,6 +67,24 @@ impl Config {
 impl ServiceConfig for Config {
     fn server(&self) -> &ServerConfig {
         &self.server
+    }
+
+    fn database(&self) -> Option<&DatabaseConfig> {
+        Some(&self.database)
+    }
+
+    fn variables(service: Service) -> Vec<Variable> {
+        [
+            ServerConfig::variables(service),
+            DatabaseConfig::variables(),
+            ClientConfig::variables(),
+            vec![Variable::duration(
+                "OMS_ORDER_OUTBOX_POLL",
+                Self::OUTBOX_POLL,
+                "how often the order service looks for saga starts to deliver",
+            )],
+        ]
+        .concat()
     }
 }
 

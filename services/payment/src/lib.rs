@@ -25,7 +25,7 @@ pub mod test_util;
 use std::{sync::Arc, time::Duration};
 
 use oms_platform::{
-    config::{ConfigError, DatabaseConfig, Env, ServerConfig, Service},
+    config::{ConfigError, DatabaseConfig, Env, ServerConfig, Service, Variable},
     db,
     process::{Background, RunError, ServiceConfig},
     server::GrpcServer,
@@ -61,6 +61,10 @@ pub struct Config {
 }
 
 impl Config {
+    const PSP_TIMEOUT: Duration = Duration::from_secs(5);
+    const RECONCILE_INTERVAL: Duration = Duration::from_secs(30);
+    const PSP_SEED: u64 = 1;
+
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         const FAILURE_RATE: &str = "OMS_PAYMENT_PSP_FAILURE_RATE";
         let failure_rate: f64 = env.parse(FAILURE_RATE, 0.0)?;
@@ -76,11 +80,11 @@ impl Config {
             simulator: SimulatorConfig {
                 failure_rate,
                 latency: env.duration("OMS_PAYMENT_PSP_LATENCY", Duration::ZERO)?,
-                seed: env.parse("OMS_PAYMENT_PSP_SEED", 1)?,
+                seed: env.parse("OMS_PAYMENT_PSP_SEED", Self::PSP_SEED)?,
             },
-            psp_timeout: env.duration("OMS_PAYMENT_PSP_TIMEOUT", Duration::from_secs(5))?,
+            psp_timeout: env.duration("OMS_PAYMENT_PSP_TIMEOUT", Self::PSP_TIMEOUT)?,
             reconcile_interval: env
-                .duration("OMS_PAYMENT_RECONCILE_INTERVAL", Duration::from_secs(30))?,
+                .duration("OMS_PAYMENT_RECONCILE_INTERVAL", Self::RECONCILE_INTERVAL)?,
         })
     }
 }
@@ -88,6 +92,45 @@ impl Config {
 impl ServiceConfig for Config {
     fn server(&self) -> &ServerConfig {
         &self.server
+    }
+
+    fn database(&self) -> Option<&DatabaseConfig> {
+        Some(&self.database)
+    }
+
+    fn variables(service: Service) -> Vec<Variable> {
+        [
+            ServerConfig::variables(service),
+            DatabaseConfig::variables(),
+            vec![
+                Variable::duration(
+                    "OMS_PAYMENT_PSP_TIMEOUT",
+                    Self::PSP_TIMEOUT,
+                    "how long a PSP call may take; after it the transaction stays PENDING (outcome unknown)",
+                ),
+                Variable::duration(
+                    "OMS_PAYMENT_RECONCILE_INTERVAL",
+                    Self::RECONCILE_INTERVAL,
+                    "how often transactions PENDING for at least this long are resolved by asking the PSP",
+                ),
+                Variable::new(
+                    "OMS_PAYMENT_PSP_FAILURE_RATE",
+                    "0",
+                    "share of calls, 0 to 1, the PSP simulator refuses as unavailable (fault tests)",
+                ),
+                Variable::duration(
+                    "OMS_PAYMENT_PSP_LATENCY",
+                    Duration::ZERO,
+                    "time the PSP simulator takes to answer each call",
+                ),
+                Variable::new(
+                    "OMS_PAYMENT_PSP_SEED",
+                    Self::PSP_SEED.to_string(),
+                    "seed of the simulator's failure draws, so a run repeats exactly",
+                ),
+            ],
+        ]
+        .concat()
     }
 }
 

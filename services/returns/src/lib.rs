@@ -25,7 +25,7 @@ use std::{sync::Arc, time::Duration};
 
 use oms_platform::{
     client,
-    config::{ClientConfig, ConfigError, DatabaseConfig, Env, ServerConfig, Service},
+    config::{ClientConfig, ConfigError, DatabaseConfig, Env, ServerConfig, Service, Variable},
     db,
     process::{Background, RunError, ServiceConfig},
     server::GrpcServer,
@@ -60,12 +60,14 @@ pub struct Config {
 }
 
 impl Config {
+    const OUTBOX_POLL: Duration = Duration::from_secs(1);
+
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         Ok(Config {
             server: ServerConfig::from_env(env, Service::Returns)?,
             database: DatabaseConfig::from_env(env, Service::Returns)?,
             client: ClientConfig::from_env(env)?,
-            outbox_poll: env.duration("OMS_RETURNS_OUTBOX_POLL", Duration::from_secs(1))?,
+            outbox_poll: env.duration("OMS_RETURNS_OUTBOX_POLL", Self::OUTBOX_POLL)?,
         })
     }
 }
@@ -73,6 +75,24 @@ impl Config {
 impl ServiceConfig for Config {
     fn server(&self) -> &ServerConfig {
         &self.server
+    }
+
+    fn database(&self) -> Option<&DatabaseConfig> {
+        Some(&self.database)
+    }
+
+    fn variables(service: Service) -> Vec<Variable> {
+        [
+            ServerConfig::variables(service),
+            DatabaseConfig::variables(),
+            ClientConfig::variables(),
+            vec![Variable::duration(
+                "OMS_RETURNS_OUTBOX_POLL",
+                Self::OUTBOX_POLL,
+                "how often the returns service looks for due saga starts to deliver when not woken",
+            )],
+        ]
+        .concat()
     }
 }
 

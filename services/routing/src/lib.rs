@@ -21,7 +21,7 @@ pub mod test_util;
 
 use oms_platform::{
     client,
-    config::{ClientConfig, ConfigError, DatabaseConfig, Env, ServerConfig, Service},
+    config::{ClientConfig, ConfigError, DatabaseConfig, Env, ServerConfig, Service, Variable},
     db,
     process::{RunError, ServiceConfig},
     server::GrpcServer,
@@ -62,6 +62,19 @@ impl Config {
 impl ServiceConfig for Config {
     fn server(&self) -> &ServerConfig {
         &self.server
+    }
+
+    fn database(&self) -> Option<&DatabaseConfig> {
+        Some(&self.database)
+    }
+
+    fn variables(service: Service) -> Vec<Variable> {
+        [
+            ServerConfig::variables(service),
+            DatabaseConfig::variables(),
+            ClientConfig::variables(),
+        ]
+        .concat()
     }
 }
 

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+mod config;
 mod db;
 mod idempotency;
 mod outbox;

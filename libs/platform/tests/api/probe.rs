@@ -145,6 +145,7 @@ impl tonic::server::UnaryService<WaitRequest> for WaitHandler {
             if state.refused.lock().unwrap().contains(&label) {
                 return Err(Status::failed_precondition("refused by the probe"));
             }
+            tracing::info!(label, "probe answered");
             state.entered.fetch_add(1, Ordering::SeqCst);
             let permit = state
                 .gate

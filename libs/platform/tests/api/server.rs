@@ -87,6 +87,54 @@ async fn reflection_describes_health_and_the_oms_contracts() {
     }
 }
 
+/// Every message tonic-types can put in a status's details (BadRequest,
+/// ErrorInfo, ResourceInfo, ...) is described by reflection, so grpcurl shows a
+/// refused call's details as JSON rather than base64.
+#[tokio::test]
+async fn reflection_describes_every_error_detail_a_refused_call_can_carry() {
+    let server = TestServer::start(probe::serve(ProbeState::open(), server_config())).await;
+    let details = <prost_types::FileDescriptorSet as prost::Message>::decode(
+        tonic_types::pb::FILE_DESCRIPTOR_SET,
+    )
+    .unwrap();
+    let symbols: Vec<String> = details
+        .file
+        .iter()
+        .filter(|file| file.package() == "google.rpc")
+        .flat_map(|file| &file.message_type)
+        .map(|message| format!("google.rpc.{}", message.name()))
+        .collect();
+    for symbol in [
+        "google.rpc.BadRequest",
+        "google.rpc.ErrorInfo",
+        "google.rpc.ResourceInfo",
+    ] {
+        assert!(symbols.iter().any(|known| known == symbol), "{symbols:?}");
+    }
+
+    for symbol in &symbols {
+        let response = reflect(
+            &server,
+            MessageRequest::FileContainingSymbol(symbol.clone()),
+        )
+        .await;
+        let MessageResponse::FileDescriptorResponse(descriptors) = response else {
+            panic!("expected a descriptor for {symbol}, got {response:?}");
+        };
+        let described = descriptors.file_descriptor_proto.iter().any(|bytes| {
+            let file =
+                <prost_types::FileDescriptorProto as prost::Message>::decode(bytes.as_slice())
+                    .unwrap();
+            file.package() == "google.rpc"
+                && file
+                    .message_type
+                    .iter()
+                    .any(|message| format!("google.rpc.{}", message.name()) == *symbol)
+        });
+        assert!(described, "{symbol} is not described");
+    }
+}
+
 #[tokio::test]
 async fn health_reports_each_service_and_the_server() {
     let server = TestServer::start(probe::serve(ProbeState::open(), server_config())).await;

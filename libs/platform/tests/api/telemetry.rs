@@ -1,9 +1,12 @@
-//! OTLP export: spans and metrics reach a collector, flushed at shutdown.
+//! The telemetry pipeline: OTLP export of spans and metrics to a collector,
+//! flushed at shutdown, and JSON log lines that carry their trace.
 //!
 //! The collector is a real OTLP/gRPC receiver on port 0 that keeps what it gets.
-//! This is the only test in the binary that installs the global subscriber.
+//! Each test applies the pipeline to its own thread, as the process-global
+//! subscriber belongs to the testkit.
 
 use std::{
+    io,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -12,7 +15,7 @@ use oms_platform::{
     config::{Env, TelemetryConfig},
     telemetry::Telemetry,
 };
-use oms_testkit::poll_until;
+use oms_testkit::{TestServer, poll_until, server_config};
 use opentelemetry_proto::tonic::{
     collector::{
         metrics::v1::{
@@ -101,8 +104,10 @@ async fn spans_and_metrics_reach_the_collector_and_are_flushed_at_shutdown() {
     ]);
     let config = TelemetryConfig::from_env(&env, "oms-telemetry-test").unwrap();
 
-    let telemetry = Telemetry::init(&config).unwrap();
+    let (telemetry, subscriber) = Telemetry::build(&config, io::sink).unwrap();
+    let guard = oms_testkit::logs::set_default(subscriber);
     tracing::info_span!("reserve_stock").in_scope(|| tracing::info!("reserved"));
+    drop(guard);
     opentelemetry::global::meter("oms")
         .u64_counter("oms.test.reservations")
         .build()
@@ -135,4 +140,99 @@ async fn spans_and_metrics_reach_the_collector_and_are_flushed_at_shutdown() {
         },
     )
     .await;
+}
+
+/// Log lines written to memory.
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Lines {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'writer> tracing_subscriber::fmt::MakeWriter<'writer> for Lines {
+    type Writer = Lines;
+
+    fn make_writer(&'writer self) -> Lines {
+        self.clone()
+    }
+}
+
+impl Lines {
+    /// Every line, each a JSON object.
+    fn json(&self) -> Vec<serde_json::Value> {
+        let bytes = self.0.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
+/// Without an OTLP endpoint too, a JSON log line written during a call carries
+/// the trace the caller sent in `traceparent` and the server span's id, so the
+/// line can be joined to the trace.
+#[tokio::test(flavor = "current_thread")]
+async fn a_json_log_line_carries_the_trace_and_span_it_was_written_in() {
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
+    let env = Env::from_pairs([("OMS_LOG_FORMAT", "json"), ("RUST_LOG", "info")]);
+    let config = TelemetryConfig::from_env(&env, "oms-json-test").unwrap();
+    assert_eq!(config.otlp_endpoint, None);
+    let lines = Lines::default();
+    let (telemetry, subscriber) = Telemetry::build(&config, lines.clone()).unwrap();
+    let _guard = oms_testkit::logs::set_default(subscriber);
+
+    let state = crate::probe::ProbeState::open();
+    let server = TestServer::start(crate::probe::serve(state.clone(), server_config())).await;
+    // A plain tonic client: the trace context is only what the request carries.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.address()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut request = crate::probe::request("joined");
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-01")
+            .parse()
+            .unwrap(),
+    );
+    crate::probe::wait(channel, request).await.unwrap();
+    server.stop().await.unwrap();
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .unwrap();
+
+    let lines = lines.json();
+    let answered = lines
+        .iter()
+        .find(|line| line["message"] == "probe answered")
+        .unwrap_or_else(|| panic!("the probe's line: {lines:#?}"));
+    assert_eq!(answered["trace_id"], TRACE_ID, "{answered}");
+    let span_id = answered["span_id"].as_str().unwrap();
+    assert_eq!(span_id.len(), 16, "{span_id}");
+    assert!(
+        span_id
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte)),
+        "{span_id}"
+    );
+    let server_span = state.seen.lock().unwrap().last().unwrap().span_id;
+    assert_eq!(span_id, server_span.to_string(), "the server span's id");
+    assert_ne!(span_id, CALLER_SPAN_ID);
+    // A line written outside any span claims no trace.
+    let stopped = lines
+        .iter()
+        .find(|line| line["message"] == "server stopped")
+        .unwrap();
+    assert!(stopped.get("trace_id").is_none(), "{stopped}");
 }

@@ -16,7 +16,7 @@ fn trace_this_thread() -> tracing::subscriber::DefaultGuard {
     let provider = SdkTracerProvider::builder().build();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("platform-test")));
-    tracing::subscriber::set_default(subscriber)
+    oms_testkit::logs::set_default(subscriber)
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -72,18 +72,7 @@ impl TestInventory {
     }
 
     pub async fn set_stock(&self, sku: &str, location_id: &str, on_hand: i32) {
-        let mut request = tonic::Request::new(SetStockRequest {
-            sku: sku.into(),
-            location_id: location_id.into(),
-            on_hand,
-            actor: Some(operator()),
-            note: String::new(),
-        });
-        request.metadata_mut().insert(
-            "idempotency-key",
-            uuid::Uuid::new_v4().to_string().parse().unwrap(),
-        );
-        self.client().set_stock(request).await.expect("set stock");
+        set_stock(&mut self.client(), sku, location_id, on_hand).await;
     }
 
     pub async fn availability(&self, sku: &str, channel: Option<Channel>) -> SkuAvailability {
@@ -109,6 +98,21 @@ async fn start_instance(db: &TestDatabase, redis: &TestRedis) -> TestServer {
         ..test_util::config(db.config(), redis.config())
     };
     TestServer::start(|listener, shutdown| run(config, listener, shutdown)).await
+}
+
+pub async fn set_stock(client: &mut Client, sku: &str, location_id: &str, on_hand: i32) {
+    let mut request = tonic::Request::new(SetStockRequest {
+        sku: sku.into(),
+        location_id: location_id.into(),
+        on_hand,
+        actor: Some(operator()),
+        note: String::new(),
+    });
+    request.metadata_mut().insert(
+        "idempotency-key",
+        uuid::Uuid::new_v4().to_string().parse().unwrap(),
+    );
+    client.set_stock(request).await.expect("set stock");
 }
 
 pub async fn put_location(client: &mut Client, location_id: &str, active: bool) -> Location {

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+mod binary;
 mod cache;
 mod contention;
 mod helpers;

@@ -216,7 +216,7 @@ async fn bad_orders_name_each_bad_field() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn personal_data_never_reaches_the_logs() {
-    // The service runs on this test's single thread, so its logs are captured.
+    // Captures every event of this test's runtime, where the service runs.
     let captured = oms_testkit::logs::CapturedLogs::start();
     let orders = TestOrders::start().await;
     let mut client = orders.client();

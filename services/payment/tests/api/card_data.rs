@@ -22,7 +22,7 @@ fn digits_in(text: &str) -> bool {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_raw_card_number_is_refused_and_stored_or_logged_nowhere() {
-    // The service runs on this test's single thread, so its logs are captured.
+    // Captures every event of this test's runtime, where the service runs.
     let captured = oms_testkit::logs::CapturedLogs::start();
     let payments = TestPayments::start().await;
     let mut client = payments.client();

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod authorize;
+mod binary;
 mod card_data;
 mod concurrency;
 mod helpers;

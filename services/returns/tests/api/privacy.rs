@@ -8,7 +8,7 @@ use crate::helpers::*;
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_returns_life_logs_no_comment_and_no_personal_data() {
-    // The services run on this test's single thread, so their logs are captured.
+    // Captures every event of this test's runtime, where the services run.
     let captured = CapturedLogs::start();
     let suite = TestReturns::start().await;
     let order_id = suite.delivered_order("web-private", 1).await;

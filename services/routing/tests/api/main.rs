@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod attributes;
+mod binary;
 mod helpers;
 mod plan;
 mod policies;
