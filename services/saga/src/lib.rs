@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use oms_platform::{
     client,
-    config::{ClientConfig, ConfigError, DatabaseConfig, Env, ServerConfig, Service},
+    config::{ClientConfig, ConfigError, DatabaseConfig, Env, ServerConfig, Service, Variable},
     db, idempotency,
     process::{Background, RunError, ServiceConfig},
     server::GrpcServer,
@@ -75,6 +75,17 @@ pub struct Config {
 }
 
 impl Config {
+    const POLL: Duration = Duration::from_secs(1);
+    const LEASE: Duration = Duration::from_secs(30);
+    const MAX_RUNNING: usize = 512;
+    const RESERVATION_TTL: Duration = Duration::from_secs(3600);
+    const PARCEL: Parcel = Parcel {
+        weight_grams: 1000,
+        length_mm: 300,
+        width_mm: 200,
+        height_mm: 100,
+    };
+
     /// The defaults, with `server`, `database` and `client` given.
     pub fn new(server: ServerConfig, database: DatabaseConfig, client: ClientConfig) -> Config {
         Config {
@@ -82,20 +93,15 @@ impl Config {
             database,
             client,
             engine: EngineSettings {
-                poll: Duration::from_secs(1),
-                lease: Duration::from_secs(30),
-                max_running: 512,
+                poll: Self::POLL,
+                lease: Self::LEASE,
+                max_running: Self::MAX_RUNNING,
                 hold: Duration::from_secs(2),
                 pause: None,
             },
             flows: FlowSettings {
-                parcel: Parcel {
-                    weight_grams: 1000,
-                    length_mm: 300,
-                    width_mm: 200,
-                    height_mm: 100,
-                },
-                reservation_ttl: Duration::from_secs(3600),
+                parcel: Self::PARCEL,
+                reservation_ttl: Self::RESERVATION_TTL,
             },
         }
     }
@@ -202,6 +208,55 @@ fn parse_pause(value: &str) -> Result<Pause, String> {
 impl ServiceConfig for Config {
     fn server(&self) -> &ServerConfig {
         &self.server
+    }
+
+    fn database(&self) -> Option<&DatabaseConfig> {
+        Some(&self.database)
+    }
+
+    fn variables(service: Service) -> Vec<Variable> {
+        [
+            ServerConfig::variables(service),
+            DatabaseConfig::variables(),
+            ClientConfig::variables(),
+            vec![
+                Variable::duration(
+                    "OMS_SAGA_POLL_INTERVAL",
+                    Self::POLL,
+                    "how often the coordinator looks for due retries, waits and sagas of a replica that died",
+                ),
+                Variable::duration(
+                    "OMS_SAGA_LEASE",
+                    Self::LEASE,
+                    "how long a replica holds a saga without writing it; then another takes it over (at least 5s)",
+                ),
+                Variable::new(
+                    "OMS_SAGA_MAX_RUNNING",
+                    Self::MAX_RUNNING.to_string(),
+                    "sagas one replica runs at once; more wait for a place",
+                ),
+                Variable::duration(
+                    "OMS_SAGA_RESERVATION_TTL",
+                    Self::RESERVATION_TTL,
+                    "how long Reserve holds an order's stock",
+                ),
+                Variable::new(
+                    "OMS_SAGA_PARCEL_WEIGHT_GRAMS",
+                    Self::PARCEL.weight_grams.to_string(),
+                    "weight of the one parcel of each shipment",
+                ),
+                Variable::new(
+                    "OMS_SAGA_PARCEL_SIZE_MM",
+                    "300x200x100",
+                    "length x width x height of that parcel, in millimetres",
+                ),
+                Variable::unset(
+                    "OMS_SAGA_PAUSE",
+                    "fault for crash tests: <step>:before|after:<duration> pauses at that step",
+                ),
+            ],
+        ]
+        .concat()
     }
 }
 

@@ -36,6 +36,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use oms_platform::{
     client,
+    config::Variable,
     config::{ClientConfig, ConfigError, DatabaseConfig, Env, ServerConfig, Service},
     db,
     process::{Background, RunError, ServiceConfig},
@@ -87,14 +88,17 @@ pub struct Config {
 }
 
 impl Config {
+    const CARRIER_TIMEOUT: Duration = Duration::from_secs(5);
+    const OUTBOX_POLL: Duration = Duration::from_secs(1);
+    const FAULT: &str = "OMS_SHIPPING_CARRIER_FAULT";
+    const FAULT_RATE: &str = "OMS_SHIPPING_CARRIER_FAULT_RATE";
+
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
-        const FAULT: &str = "OMS_SHIPPING_CARRIER_FAULT";
-        const FAULT_RATE: &str = "OMS_SHIPPING_CARRIER_FAULT_RATE";
-        let kind: String = env.parse(FAULT, "none".to_owned())?;
-        let rate: f64 = env.parse(FAULT_RATE, 1.0)?;
+        let kind: String = env.parse(Self::FAULT, "none".to_owned())?;
+        let rate: f64 = env.parse(Self::FAULT_RATE, 1.0)?;
         if !(0.0..=1.0).contains(&rate) {
             return Err(ConfigError {
-                variable: FAULT_RATE.to_owned(),
+                variable: Self::FAULT_RATE.to_owned(),
                 reason: "must be between 0 and 1".to_owned(),
             });
         }
@@ -102,7 +106,7 @@ impl Config {
             "none" => None,
             other => Some(Fault {
                 kind: FaultKind::parse(other).ok_or_else(|| ConfigError {
-                    variable: FAULT.to_owned(),
+                    variable: Self::FAULT.to_owned(),
                     reason: "must be none, 5xx, timeout or address_rejected".to_owned(),
                 })?,
                 rate,
@@ -116,10 +120,9 @@ impl Config {
                 fault,
                 seed: env.parse("OMS_SHIPPING_CARRIER_SEED", 1)?,
             },
-            carrier_timeout: env
-                .duration("OMS_SHIPPING_CARRIER_TIMEOUT", Duration::from_secs(5))?,
+            carrier_timeout: env.duration("OMS_SHIPPING_CARRIER_TIMEOUT", Self::CARRIER_TIMEOUT)?,
             cjk_font: env.parse(CJK_FONT, PathBuf::from(CJK_COLLECTION))?,
-            outbox_poll: env.duration("OMS_SHIPPING_OUTBOX_POLL", Duration::from_secs(1))?,
+            outbox_poll: env.duration("OMS_SHIPPING_OUTBOX_POLL", Self::OUTBOX_POLL)?,
         })
     }
 }
@@ -127,6 +130,51 @@ impl Config {
 impl ServiceConfig for Config {
     fn server(&self) -> &ServerConfig {
         &self.server
+    }
+
+    fn database(&self) -> Option<&DatabaseConfig> {
+        Some(&self.database)
+    }
+
+    fn variables(service: Service) -> Vec<Variable> {
+        [
+            ServerConfig::variables(service),
+            DatabaseConfig::variables(),
+            ClientConfig::variables(),
+            vec![
+                Variable::duration(
+                    "OMS_SHIPPING_CARRIER_TIMEOUT",
+                    Self::CARRIER_TIMEOUT,
+                    "how long a carrier call may take",
+                ),
+                Variable::new(
+                    Self::FAULT,
+                    "none",
+                    "fault the carrier simulator injects: none, 5xx, timeout or address_rejected",
+                ),
+                Variable::new(
+                    Self::FAULT_RATE,
+                    "1",
+                    "share of label purchases, 0 to 1, the fault hits",
+                ),
+                Variable::new(
+                    "OMS_SHIPPING_CARRIER_SEED",
+                    "1",
+                    "seed of the simulator's tracking numbers and fault draws",
+                ),
+                Variable::new(
+                    CJK_FONT,
+                    CJK_COLLECTION,
+                    "the Noto Sans CJK collection Korean and Japanese text on labels is set in",
+                ),
+                Variable::duration(
+                    "OMS_SHIPPING_OUTBOX_POLL",
+                    Self::OUTBOX_POLL,
+                    "how often the shipping service looks for status changes to deliver",
+                ),
+            ],
+        ]
+        .concat()
     }
 }
 
