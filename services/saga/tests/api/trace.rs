@@ -155,6 +155,19 @@ async fn every_span_of_an_order_is_in_the_trace_of_its_placement_even_after_a_re
         },
     )
     .await;
+    // The first process's spans of the steps it finished reach the collector
+    // (a SIGKILL loses what it had not exported yet).
+    poll_until("the first steps' spans", Duration::from_secs(30), || {
+        let spans = collector.spans.lock().unwrap().clone();
+        let trace_id = trace_id.clone();
+        async move {
+            spans
+                .iter()
+                .any(|span| span.trace_id == trace_id && span.name == "saga plan_fulfilment forward")
+                .then_some(())
+        }
+    })
+    .await;
     paused.kill().await;
     let resumed = Coordinator::start(&setup, address, &[]).await;
     let (saga, _) = world.outcome(&order_id).await;
