@@ -100,7 +100,7 @@ pub struct InvalidKey;
 #[derive(Clone)]
 pub struct Idempotency {
     pool: PgPool,
-    keys: Arc<KeyQueues>,
+    keys: KeyTurns,
 }
 
 /// How a call's effects ended, for [`Idempotency::run_with`].
@@ -119,7 +119,7 @@ impl Idempotency {
     pub fn new(pool: PgPool) -> Idempotency {
         Idempotency {
             pool,
-            keys: Arc::default(),
+            keys: KeyTurns::default(),
         }
     }
 
@@ -198,10 +198,14 @@ impl Idempotency {
     }
 }
 
-/// Callers waiting per (scope, key), in this process.
-#[derive(Default)]
-struct KeyQueues {
-    queues: Mutex<Queues>,
+/// Callers of one (scope, key) taking turns in this process, before they take
+/// a pool connection: for calls that must not run at once for one key (an
+/// idempotent call, a natural-key upsert), so that a storm of them holds one
+/// connection at a time instead of every connection of the pool, each waiting
+/// on a row lock. Clones share the turns.
+#[derive(Clone, Default)]
+pub struct KeyTurns {
+    queues: Arc<Mutex<Queues>>,
 }
 
 #[derive(Default)]
@@ -211,9 +215,10 @@ struct Queues {
     sweep_at: usize,
 }
 
-impl KeyQueues {
-    /// Returns when no other caller of this process holds the key.
-    async fn wait_for_turn(&self, scope: &str, key: &str) -> OwnedMutexGuard<()> {
+impl KeyTurns {
+    /// Returns when no other caller of this process holds the key; the turn
+    /// lasts until the returned guard is dropped.
+    pub async fn wait_for_turn(&self, scope: &str, key: &str) -> OwnedMutexGuard<()> {
         let queue = {
             let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
             if queues.by_key.len() >= queues.sweep_at {

@@ -23,6 +23,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     convert::{self, timestamp},
     error::{self, FieldViolations},
+    idempotency::{Idempotency, IdempotencyKey},
     ids::ActorKind,
     paging::Pages,
 };
@@ -37,13 +38,18 @@ const MAX_TOPIC: usize = 200;
 pub struct OutboxAdmin {
     pool: PgPool,
     wake: Arc<Notify>,
+    idempotency: Idempotency,
 }
 
 impl OutboxAdmin {
     /// Serves the outbox in `pool`'s database; a re-drive wakes the dispatcher
     /// through `wake`.
     pub fn new(pool: PgPool, wake: Arc<Notify>) -> OutboxAdmin {
-        OutboxAdmin { pool, wake }
+        OutboxAdmin {
+            idempotency: Idempotency::new(pool.clone()),
+            pool,
+            wake,
+        }
     }
 
     /// The generated server around it, for `GrpcServer::add_service`.
@@ -163,8 +169,12 @@ impl OutboxService for OutboxAdmin {
         &self,
         request: Request<RedriveOutboxMessagesRequest>,
     ) -> Result<Response<RedriveOutboxMessagesResponse>, Status> {
+        let key = IdempotencyKey::from_metadata(request.metadata())?;
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
+        if key.is_none() {
+            violations.add(crate::idempotency::METADATA_KEY, "required for this call");
+        }
         match (request.message_ids.is_empty(), request.topic.is_empty()) {
             (true, true) => violations.add("message_ids", "message_ids or topic is required"),
             (false, false) => violations.add("topic", "give message_ids or topic, not both"),
@@ -189,63 +199,78 @@ impl OutboxService for OutboxAdmin {
             violations.add("reason", "must be 1 to 500 characters, without NUL");
         }
         violations.into_result()?;
+        let Some(key) = key else {
+            return Err(error::invalid_argument(
+                crate::idempotency::METADATA_KEY,
+                "required for this call",
+            ));
+        };
 
+        const SCOPE: &str = "oms.outbox.v1.OutboxService/RedriveOutboxMessages";
         let database = |err: sqlx::Error| error::database(&err);
-        let mut tx = self.pool.begin().await.map_err(database)?;
-        let selected: Vec<i64> = if request.topic.is_empty() {
-            let found: Vec<i64> =
-                sqlx::query_scalar("SELECT id FROM outbox_messages WHERE id = ANY($1)")
-                    .bind(&request.message_ids)
+        let response = self
+            .idempotency
+            .run(SCOPE, &key, &request, async |tx| {
+                let selected: Vec<i64> = if request.topic.is_empty() {
+                    let found: Vec<i64> =
+                        sqlx::query_scalar("SELECT id FROM outbox_messages WHERE id = ANY($1)")
+                            .bind(&request.message_ids)
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(database)?;
+                    if let Some(missing) = request.message_ids.iter().find(|id| !found.contains(id))
+                    {
+                        return Err(error::not_found("outbox message", &missing.to_string()));
+                    }
+                    request.message_ids.clone()
+                } else {
+                    sqlx::query_scalar(
+                        "SELECT id FROM outbox_messages WHERE state = 'DEAD' AND topic = $1
+                         ORDER BY id LIMIT $2",
+                    )
+                    .bind(&request.topic)
+                    .bind(i64::try_from(MAX_REDRIVE).unwrap_or(i64::MAX))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(database)?
+                };
+                let redriven = sqlx::query(
+                    "UPDATE outbox_messages
+                     SET state = 'PENDING', attempts = 0, next_attempt_time = now(),
+                         dead_time = NULL, redrive_count = redrive_count + 1
+                     WHERE id = ANY($1) AND state = 'DEAD'",
+                )
+                .bind(&selected)
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?
+                .rows_affected();
+                let sql =
+                    format!("SELECT {COLUMNS} FROM outbox_messages WHERE id = ANY($1) ORDER BY id");
+                let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(&selected)
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(database)?;
-            if let Some(missing) = request.message_ids.iter().find(|id| !found.contains(id)) {
-                return Err(error::not_found("outbox message", &missing.to_string()));
-            }
-            request.message_ids.clone()
-        } else {
-            sqlx::query_scalar(
-                "SELECT id FROM outbox_messages WHERE state = 'DEAD' AND topic = $1
-                 ORDER BY id LIMIT $2",
-            )
-            .bind(&request.topic)
-            .bind(i64::try_from(MAX_REDRIVE).unwrap_or(i64::MAX))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(database)?
-        };
-        let redriven = sqlx::query(
-            "UPDATE outbox_messages
-             SET state = 'PENDING', attempts = 0, next_attempt_time = now(), dead_time = NULL,
-                 redrive_count = redrive_count + 1
-             WHERE id = ANY($1) AND state = 'DEAD'",
-        )
-        .bind(&selected)
-        .execute(&mut *tx)
-        .await
-        .map_err(database)?
-        .rows_affected();
-        let sql = format!("SELECT {COLUMNS} FROM outbox_messages WHERE id = ANY($1) ORDER BY id");
-        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(&selected)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(database)?;
-        tx.commit().await.map_err(database)?;
+                Ok::<_, Status>(RedriveOutboxMessagesResponse {
+                    messages: rows.into_iter().map(OutboxMessage::from).collect(),
+                    redriven_count: i32::try_from(redriven).unwrap_or(i32::MAX),
+                })
+            })
+            .await?;
+        let redriven = u64::try_from(response.redriven_count).unwrap_or(0);
         if redriven > 0 {
             self.wake.notify_one();
         }
         let actor = request.actor.unwrap_or_default();
+        let message_ids: Vec<i64> = response.messages.iter().map(|m| m.message_id).collect();
         tracing::info!(
             actor_id = %actor.id,
             redriven,
-            message_ids = ?selected,
+            ?message_ids,
             "outbox: parked messages re-driven by an operator"
         );
-        Ok(Response::new(RedriveOutboxMessagesResponse {
-            messages: rows.into_iter().map(OutboxMessage::from).collect(),
-            redriven_count: i32::try_from(redriven).unwrap_or(i32::MAX),
-        }))
+        Ok(Response::new(response))
     }
 }
 

@@ -151,6 +151,14 @@ fn calls(probe: &ProbeState) -> HashMap<String, usize> {
     calls
 }
 
+fn keyed<T>(message: T, key: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("idempotency-key", key.parse().unwrap());
+    request
+}
+
 fn operator() -> Option<Actor> {
     Some(Actor {
         kind: ActorKind::Operator as i32,
@@ -202,7 +210,8 @@ async fn a_message_refused_for_good_is_parked_counted_and_redriven_while_the_res
     .await;
 
     // The operator fixes the receiver and re-drives the message: it is
-    // delivered once, and a second re-drive changes nothing.
+    // delivered once; a retry of the call answers as the first time, and
+    // another re-drive of a delivered message changes nothing.
     state.refused.lock().unwrap().clear();
     let redrive = RedriveOutboxMessagesRequest {
         message_ids: vec![dead.message_id],
@@ -212,7 +221,7 @@ async fn a_message_refused_for_good_is_parked_counted_and_redriven_while_the_res
     };
     let redriven = outbox
         .admin()
-        .redrive_outbox_messages(redrive.clone())
+        .redrive_outbox_messages(keyed(redrive.clone(), "redrive-1"))
         .await
         .unwrap()
         .into_inner();
@@ -220,9 +229,16 @@ async fn a_message_refused_for_good_is_parked_counted_and_redriven_while_the_res
     outbox
         .wait_for(OutboxMessageState::Delivered, 5, Duration::from_secs(10))
         .await;
+    let retried = outbox
+        .admin()
+        .redrive_outbox_messages(keyed(redrive.clone(), "redrive-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried, redriven);
     let again = outbox
         .admin()
-        .redrive_outbox_messages(redrive)
+        .redrive_outbox_messages(keyed(redrive, "redrive-2"))
         .await
         .unwrap()
         .into_inner();
@@ -440,17 +456,20 @@ async fn operators_page_through_messages_and_bad_requests_name_their_field() {
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     let fields = oms_testkit::status::bad_fields(&status);
-    for field in ["message_ids", "actor.kind", "reason"] {
+    for field in ["idempotency-key", "message_ids", "actor.kind", "reason"] {
         assert!(fields.iter().any(|f| f == field), "{field} in {fields:?}");
     }
     let status = outbox
         .admin()
-        .redrive_outbox_messages(RedriveOutboxMessagesRequest {
-            message_ids: vec![seen[0], 999_999],
-            topic: String::new(),
-            actor: operator(),
-            reason: "retry".into(),
-        })
+        .redrive_outbox_messages(keyed(
+            RedriveOutboxMessagesRequest {
+                message_ids: vec![seen[0], 999_999],
+                topic: String::new(),
+                actor: operator(),
+                reason: "retry".into(),
+            },
+            "redrive-missing",
+        ))
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::NotFound);

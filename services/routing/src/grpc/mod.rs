@@ -7,7 +7,7 @@ mod convert;
 
 use std::collections::HashSet;
 
-use oms_platform::{error::FieldViolations, paging::Pages};
+use oms_platform::{error::FieldViolations, idempotency::KeyTurns, paging::Pages};
 use oms_proto::routing::v1::{self as pb, routing_service_server::RoutingService};
 use tonic::{Request, Response, Status};
 
@@ -27,12 +27,19 @@ const MAX_ATTRIBUTE_IDS: usize = 1000;
 pub struct Routing {
     store: Store,
     inventory: Inventory,
+    /// Writes of one location's attributes take turns before they take a
+    /// connection: a storm of one write never holds the whole pool.
+    turns: KeyTurns,
 }
 
 impl Routing {
     /// Serves from `store`, reading locations and stock from `inventory`.
     pub fn new(store: Store, inventory: Inventory) -> Routing {
-        Routing { store, inventory }
+        Routing {
+            store,
+            inventory,
+            turns: KeyTurns::default(),
+        }
     }
 
     /// Orders reserved today at each location with a daily capacity, where
@@ -253,6 +260,10 @@ impl RoutingService for Routing {
         invalid(violations)?;
         let (location_id, attributes) = checked(parsed)?;
         let actor = checked(actor)?;
+        let _turn = self
+            .turns
+            .wait_for_turn("PutLocationAttributes", location_id.as_str())
+            .await;
         if !self.inventory.location_exists(&location_id).await? {
             return Err(RoutingError::not_found("location", location_id.as_str()).into());
         }

@@ -105,12 +105,16 @@ impl Store {
 
     /// True when Postgres knows `time_zone` as an IANA zone name.
     pub async fn time_zone_known(&self, time_zone: &str) -> Result<bool, RoutingError> {
-        Ok(
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = $1)")
-                .bind(time_zone)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        let known = self
+            .time_zones
+            .get_or_try_init(|| async {
+                let names: Vec<String> = sqlx::query_scalar("SELECT name FROM pg_timezone_names")
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok::<_, sqlx::Error>(names.into_iter().collect())
+            })
+            .await?;
+        Ok(known.contains(time_zone))
     }
 
     /// The start of today in each time zone ('' is UTC), by zone.

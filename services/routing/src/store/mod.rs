@@ -16,11 +16,17 @@ pub use policies::{PolicyRecord, PutPolicy};
 #[derive(Clone)]
 pub struct Store {
     pool: PgPool,
+    /// The IANA time zones Postgres knows, read once: `pg_timezone_names`
+    /// reads the zone files at every query, too slow for every write.
+    time_zones: std::sync::Arc<tokio::sync::OnceCell<std::collections::HashSet<String>>>,
 }
 
 impl Store {
     /// A store on an open pool whose migrations have run.
     pub fn new(pool: PgPool) -> Store {
-        Store { pool }
+        Store {
+            pool,
+            time_zones: std::sync::Arc::default(),
+        }
     }
 }

@@ -163,7 +163,9 @@ async fn every_span_of_an_order_is_in_the_trace_of_its_placement_even_after_a_re
         async move {
             spans
                 .iter()
-                .any(|span| span.trace_id == trace_id && span.name == "saga plan_fulfilment forward")
+                .any(|span| {
+                    span.trace_id == trace_id && span.name == "saga plan_fulfilment forward"
+                })
                 .then_some(())
         }
     })
