@@ -139,16 +139,34 @@ impl FieldViolations {
         }
     }
 
-    /// INVALID_ARGUMENT carrying every violation as `google.rpc.BadRequest`.
+    /// INVALID_ARGUMENT carrying the violations as `google.rpc.BadRequest`:
+    /// every one, up to [`MAX_VIOLATIONS`] (a request with 10,000 bad list
+    /// elements gets the first ones and a count, an answer that fits in the
+    /// response headers).
     pub fn into_status(self) -> Status {
+        let count = self.0.len();
         let message = match self.0.as_slice() {
-            [only] => format!("invalid {}: {}", only.field, only.description),
-            _ => format!("{} invalid fields", self.0.len()),
+            [only] => format!("invalid {}: {}", clip(&only.field), clip(&only.description)),
+            _ => format!("{count} invalid fields"),
         };
+        let mut violations: Vec<FieldViolation> = self
+            .0
+            .into_iter()
+            .take(MAX_VIOLATIONS)
+            .map(|violation| {
+                FieldViolation::new(clip(&violation.field), clip(&violation.description))
+            })
+            .collect();
+        if count > MAX_VIOLATIONS {
+            violations.push(FieldViolation::new(
+                "",
+                format!("and {} more invalid fields", count - MAX_VIOLATIONS),
+            ));
+        }
         Status::with_error_details(
             Code::InvalidArgument,
             message,
-            ErrorDetails::with_bad_request(self.0),
+            ErrorDetails::with_bad_request(violations),
         )
     }
 }
@@ -172,13 +190,32 @@ pub fn invalid_argument(field: impl Into<String>, description: impl Into<String>
     violations.into_status()
 }
 
-/// NOT_FOUND for the resource of `resource_type` named `name` (an id, never PII).
+/// NOT_FOUND for the resource of `resource_type` named `name` (an id, never PII;
+/// cut to 128 characters, so a caller's huge id is not sent back whole).
 pub fn not_found(resource_type: &str, name: &str) -> Status {
+    let name = clip(name);
     Status::with_error_details(
         Code::NotFound,
         format!("{resource_type} {name} not found"),
         ErrorDetails::with_resource_info(resource_type, name, "", "not found"),
     )
+}
+
+/// The most field violations an INVALID_ARGUMENT carries.
+pub const MAX_VIOLATIONS: usize = 50;
+
+/// The longest value an error repeats from a request.
+const MAX_ECHO: usize = 128;
+
+/// `text` cut to [`MAX_ECHO`] characters, with an ellipsis when cut: error
+/// details travel in response headers, which have a size limit.
+fn clip(text: &str) -> String {
+    if text.chars().count() <= MAX_ECHO {
+        return text.to_owned();
+    }
+    let mut clipped: String = text.chars().take(MAX_ECHO - 1).collect();
+    clipped.push('…');
+    clipped
 }
 
 /// FAILED_PRECONDITION for a business rule, with the reason and its values as
@@ -208,7 +245,7 @@ fn with_reason<K: Into<String>, V: Into<String>>(
 ) -> Status {
     let metadata: HashMap<String, String> = metadata
         .into_iter()
-        .map(|(key, value)| (key.into(), value.into()))
+        .map(|(key, value)| (key.into(), clip(&value.into())))
         .collect();
     Status::with_error_details(
         code,
@@ -283,6 +320,40 @@ mod tests {
             .map(|violation| violation.field.as_str())
             .collect();
         assert_eq!(fields, ["lines[0].quantity", "lines[1].sku"]);
+    }
+
+    #[test]
+    fn a_flood_of_violations_is_cut_to_fit_in_the_headers() {
+        let mut violations = FieldViolations::new();
+        for index in 0..10_000 {
+            violations.add(format!("skus[{index}]"), "x".repeat(5000));
+        }
+        let status = violations.into_status();
+        assert_eq!(status.message(), "10000 invalid fields");
+        let details = status.get_error_details();
+        let bad = details.bad_request().unwrap();
+        assert_eq!(bad.field_violations.len(), MAX_VIOLATIONS + 1);
+        assert!(bad.field_violations[0].description.chars().count() <= 128);
+        assert_eq!(
+            bad.field_violations[MAX_VIOLATIONS].description,
+            "and 9950 more invalid fields"
+        );
+        assert!(status.details().len() < 16 * 1024);
+    }
+
+    #[test]
+    fn a_huge_id_is_not_sent_back_whole() {
+        let id = "i".repeat(100_000);
+        let status = not_found("order", &id);
+        assert!(status.message().len() < 200);
+        let info = status.get_error_details();
+        assert!(info.resource_info().unwrap().resource_name.chars().count() <= 128);
+        let refused = failed_precondition(
+            ErrorReason::IdempotencyKeyReused,
+            "reused",
+            [("event_id", id.clone())],
+        );
+        assert!(refused.details().len() < 1024);
     }
 
     #[test]
