@@ -12,8 +12,6 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use prost::Message;
-
 fn main() -> Result<(), Box<dyn Error>> {
     let proto_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     println!("cargo:rerun-if-changed={}", proto_root.display());
@@ -22,12 +20,17 @@ fn main() -> Result<(), Box<dyn Error>> {
     collect_protos(&proto_root, &mut files)?;
     files.sort();
 
-    let descriptors = protox::compile(&files, [&proto_root])?;
+    let mut compiler = protox::Compiler::new([&proto_root])?;
+    compiler.include_imports(true).include_source_info(true);
+    compiler.open_files(&files)?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    // Encoded by protox itself, which keeps custom options such as
+    // `oms.common.v1.compensated_by` (prost's types would drop them).
     fs::write(
         out_dir.join("oms_descriptor.bin"),
-        descriptors.encode_to_vec(),
+        compiler.encode_file_descriptor_set(),
     )?;
+    let descriptors = compiler.file_descriptor_set();
 
     // Reflection serves the error details so generic clients (grpcurl) can decode
     // a refusal's details; our code uses tonic-types' own structs for them.

@@ -67,3 +67,79 @@ pub async fn compensate(kind: SagaKind, index: usize, ctx: &mut StepContext<'_>)
 fn unknown_flow(ctx: &StepContext<'_>) -> Outcome {
     Outcome::Refused(ctx.refusal("", "this coordinator does not run this flow", &[]))
 }
+
+#[cfg(test)]
+mod tests {
+    use prost_reflect::{DescriptorPool, Value};
+
+    use super::*;
+
+    /// The compensation a forward RPC declares in its contract
+    /// (`oms.common.v1.compensated_by`), as a full method name.
+    fn declared(pool: &DescriptorPool, rpc: &str) -> Option<String> {
+        let (service, method) = rpc.split_once('/').expect("a full method name");
+        let service = pool
+            .get_service_by_name(service)
+            .unwrap_or_else(|| panic!("{rpc}: no such service in the contracts"));
+        let method = service
+            .methods()
+            .find(|candidate| candidate.name() == method)
+            .unwrap_or_else(|| panic!("{rpc}: no such method in the contracts"));
+        let option = pool
+            .get_extension_by_name("oms.common.v1.compensated_by")
+            .expect("common.proto declares compensated_by");
+        let options = method.options();
+        if !options.has_extension(&option) {
+            return None;
+        }
+        match options.get_extension(&option).as_ref() {
+            Value::String(name) if !name.is_empty() => {
+                Some(format!("{}/{name}", service.full_name()))
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn every_step_compensates_with_the_rpc_its_forward_rpc_declares() {
+        let pool = DescriptorPool::decode(oms_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let mut checked = 0;
+        for (kind, version) in KNOWN {
+            for step in definition(*kind, *version).unwrap() {
+                if step.forward_rpc.is_empty() {
+                    continue;
+                }
+                let declared = declared(&pool, step.forward_rpc);
+                if let Some(compensation) = step.compensation_rpc {
+                    assert_eq!(
+                        declared.as_deref(),
+                        Some(compensation),
+                        "{} {}: its RPC {} declares another compensation",
+                        kind.name(),
+                        step.name,
+                        step.forward_rpc
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 6, "{checked} steps checked");
+    }
+
+    #[test]
+    fn a_step_naming_another_compensation_would_be_caught() {
+        let pool = DescriptorPool::decode(oms_proto::FILE_DESCRIPTOR_SET).unwrap();
+        assert_eq!(
+            declared(&pool, "oms.inventory.v1.InventoryService/Reserve").as_deref(),
+            Some("oms.inventory.v1.InventoryService/Release")
+        );
+        assert_ne!(
+            declared(&pool, "oms.payment.v1.PaymentService/Authorize").as_deref(),
+            Some("oms.payment.v1.PaymentService/Refund")
+        );
+        assert_eq!(
+            declared(&pool, "oms.routing.v1.RoutingService/PlanFulfillment"),
+            None
+        );
+    }
+}
