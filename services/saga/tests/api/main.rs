@@ -11,6 +11,7 @@
 mod binary;
 mod coordinator;
 mod crash;
+mod flows;
 mod trace;
 
 /// One whole suite at a time in this binary: each holds seven services'

@@ -76,6 +76,24 @@ async fn a_web_order_is_reserved_paid_shipped_and_confirmed_from_the_nearest_war
     let reservation = world.reservation(&order_id).await.unwrap();
     assert_eq!(reservation.state, ReservationState::Committed as i32);
     assert_eq!(world.stock_of("TEE-M").await, (18, 0));
+
+    // The coordinator keeps no personal data of the order.
+    let pool = world.suite.saga.as_ref().unwrap().database.pool().await;
+    let kept: Vec<String> = sqlx::query_scalar("SELECT body::text FROM sagas")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1);
+    for personal in [
+        "Ada",
+        "Lovelace",
+        "example.com",
+        "Unter den Linden",
+        "10117",
+        "tok_visa",
+    ] {
+        assert!(!kept[0].contains(personal), "{personal} in the saga's row");
+    }
     world.suite.stop().await;
 }
 
