@@ -21,8 +21,9 @@ use std::time::Duration;
 use oms_proto::{
     common::v1::{DeliveryMethod, LineItem, Money},
     inventory::v1::{
-        CommitReservationRequest, ReleaseRequest, ReservationLine, ReserveRequest, RestockLine,
-        RestockRequest, RestockSource,
+        CommitReservationRequest, GetReservationRequest, ReleaseRequest, ReservationLine,
+        ReservationState, ReserveRequest, RestockLine, RestockRequest, RestockSource,
+        get_reservation_request,
     },
     order::v1::{
         GetOrderRequest, LineQuantity, MarkStatusRequest, Order, OrderStatus, ShipmentRef,
@@ -441,12 +442,13 @@ async fn release_stock(ctx: &mut StepContext<'_>) -> Outcome {
         Ok(_) => done("stock released"),
         Err(status) => {
             let error = ctx.error(&status);
-            // Committed stock was given back by commit_stock's compensation
-            // (Restock), which runs first.
+            // Committed after all (a commit whose answer was lost): the units
+            // come back by Restock, with the keys commit_stock's compensation
+            // uses, so they never come back twice.
             if error.reason == "ILLEGAL_STATE_TRANSITION"
                 && error.metadata.get("from_state").map(String::as_str) == Some("COMMITTED")
             {
-                return done("committed stock restocked instead");
+                return restock_committed(ctx).await;
             }
             ctx.failed(&status)
         }
@@ -721,8 +723,30 @@ async fn commit_stock(ctx: &mut StepContext<'_>) -> Outcome {
 }
 
 /// Puts the committed units back on hand where they were to ship from
-/// (operator only).
+/// (operator only); nothing when the commit never happened (Restock adds
+/// units: it must not run for a commit that was refused).
 async fn restock(ctx: &mut StepContext<'_>) -> Outcome {
+    let read = ctx.request(GetReservationRequest {
+        key: Some(get_reservation_request::Key::OrderId(
+            ctx.order_id.to_owned(),
+        )),
+    });
+    let state = match ctx.peers.inventory.clone().get_reservation(read).await {
+        Ok(response) => response.into_inner().reservation.map(|r| r.state),
+        Err(status) if status.code() == Code::NotFound => None,
+        Err(status) => return ctx.failed(&status),
+    };
+    if state != Some(ReservationState::Committed as i32) {
+        return Outcome::Skipped {
+            detail: "nothing was committed".into(),
+        };
+    }
+    restock_committed(ctx).await
+}
+
+/// Restock of every planned unit, keyed "<order line_id>@<location_id>" per
+/// line and location: repeated, it restocks nothing more.
+async fn restock_committed(ctx: &mut StepContext<'_>) -> Outcome {
     let data: OrderData = ctx.load();
     let line_id = |sku: &str| {
         data.lines

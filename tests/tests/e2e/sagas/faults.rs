@@ -10,7 +10,10 @@ use oms_proto::{
     inventory::v1::SetStockRequest,
     order::v1::{OrderStatus, PlaceOrderRequest},
     payment::v1::{PaymentStatus, TransactionKind, TransactionStatus},
-    saga::v1::{GetSagaRequest, ListSagasRequest, OperatorActionKind, RetrySagaRequest, SagaState},
+    saga::v1::{
+        CompensateSagaRequest, GetSagaRequest, ListSagasRequest, OperatorActionKind,
+        RetrySagaRequest, SagaState,
+    },
 };
 use oms_saga::engine::Pause;
 use oms_testkit::{ReservedPort, TestServer, TestService};
@@ -215,6 +218,69 @@ async fn a_saga_stuck_after_its_capture_is_listed_with_its_reason_and_fixed_by_r
     assert_eq!(action.reason, "restocked after the count");
     assert_eq!(action.step, "commit_stock");
     assert_eq!(world.stock_of("TEE-M").await, (0, 0));
+    world.suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_saga_compensated_by_an_operator_refunds_restocks_and_rejects_the_order() {
+    let _one = crate::one_suite_at_a_time().await;
+    let world = World::start_with(Settings {
+        saga_config: Some(Box::new(|config: &mut oms_saga::Config| {
+            config.flows.reservation_ttl = Duration::from_secs(1);
+            config.engine.pause = Some(Pause {
+                step: "commit_stock".into(),
+                before: true,
+                duration: Duration::from_secs(2),
+            });
+        })),
+        ..Settings::default()
+    })
+    .await;
+    world.stock("TEE-M", BERLIN, 2).await;
+    world.stock("CAP", BERLIN, 1).await;
+    let order_id = world.place(web_order("given-up-1")).await;
+    poll_until(
+        "the saga at commit_stock",
+        Duration::from_secs(60),
+        || async {
+            let saga = world.saga_in(&order_id, &[SagaState::Running]).await;
+            (saga.current_step == "commit_stock").then_some(())
+        },
+    )
+    .await;
+    set_stock(&world, "TEE-M", 0).await;
+    let stuck = world.saga_in(&order_id, &[SagaState::Stuck]).await;
+
+    let mut compensate = Request::new(CompensateSagaRequest {
+        saga_id: stuck.saga_id.clone(),
+        actor: Some(operator()),
+        reason: "the shirts are gone for good".into(),
+    });
+    compensate
+        .metadata_mut()
+        .insert("idempotency-key", "compensate-1".parse().unwrap());
+    world.saga().compensate_saga(compensate).await.unwrap();
+
+    let (saga, order) = world.outcome(&order_id).await;
+    assert_eq!(saga.state, SagaState::Compensated as i32, "{saga:#?}");
+    assert_eq!(status(&order), OrderStatus::Rejected);
+    // The money taken is given back, the shipment cancelled, the stock freed.
+    let payment = world.payments(&order_id).await.remove(0);
+    assert_eq!(payment.status, PaymentStatus::Refunded as i32);
+    assert_eq!(
+        payment.refunded_amount.unwrap().amount_minor,
+        payment.captured_amount.unwrap().amount_minor
+    );
+    assert!(
+        order
+            .shipments
+            .iter()
+            .all(|shipment| shipment.cancel_time.is_some())
+    );
+    assert_eq!(world.stock_of("CAP").await, (1, 0));
+    let action = &saga.operator_actions[0];
+    assert_eq!(action.kind, OperatorActionKind::Compensate as i32);
+    assert_eq!(action.step, "commit_stock");
     world.suite.stop().await;
 }
 
