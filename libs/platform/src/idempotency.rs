@@ -44,7 +44,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::OwnedMutexGuard;
 use tonic::{Status, metadata::MetadataMap};
 
-use crate::error;
+use crate::{card::contains_card_number, error};
 
 /// The gRPC metadata key carrying the caller's idempotency key.
 pub const METADATA_KEY: &str = "idempotency-key";
@@ -65,7 +65,8 @@ impl IdempotencyKey {
     }
 
     /// The key in the `idempotency-key` metadata, if the caller sent one.
-    /// INVALID_ARGUMENT when it is malformed.
+    /// INVALID_ARGUMENT when it is malformed or holds a card number (it is
+    /// stored with the response, and no service keeps card numbers).
     pub fn from_metadata(metadata: &MetadataMap) -> Result<Option<Self>, Status> {
         let Some(value) = metadata.get(METADATA_KEY) else {
             return Ok(None);
@@ -75,6 +76,12 @@ impl IdempotencyKey {
             .map_err(|_| InvalidKey)
             .and_then(IdempotencyKey::parse)
             .map_err(|err| error::invalid_argument(METADATA_KEY, err.to_string()))?;
+        if contains_card_number(key.as_str()) {
+            return Err(error::invalid_argument(
+                METADATA_KEY,
+                "must not hold a card number",
+            ));
+        }
         Ok(Some(key))
     }
 
@@ -442,6 +449,17 @@ mod tests {
         let status = IdempotencyKey::from_metadata(&metadata).unwrap_err();
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         assert!(status.message().contains(METADATA_KEY));
+    }
+
+    #[test]
+    fn a_metadata_key_holding_a_card_number_is_invalid_argument() {
+        let mut metadata = MetadataMap::new();
+        metadata.insert(METADATA_KEY, "4111-1111-1111-1111".parse().unwrap());
+        let status = IdempotencyKey::from_metadata(&metadata).unwrap_err();
+        assert_eq!(
+            status.message(),
+            "invalid idempotency-key: must not hold a card number"
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! - [`error`]: `tonic::Status` values with the error details the contracts
 //!   promise, and the service error pattern.
 //! - [`card`]: recognising raw card numbers, which no service may keep.
+//! - [`guard`]: the check of every string field of every request (no NUL,
+//!   no card number) before any handler runs.
 //! - [`idempotency`]: replaying the first response of a retried mutating call.
 //! - [`ids`]: identifiers every contract shares (SKU, location, order, channel,
 //!   actor), valid by construction.
@@ -28,6 +30,7 @@ pub mod config;
 pub mod convert;
 pub mod db;
 pub mod error;
+pub mod guard;
 pub mod idempotency;
 pub mod ids;
 pub mod outbox;

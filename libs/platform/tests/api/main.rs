@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod db;
+mod guard;
 mod idempotency;
 mod outbox;
 mod probe;
