@@ -173,9 +173,28 @@ pub fn channel(kind: ChannelKind, name: &str) -> Channel {
     }
 }
 
-pub fn reserve_request(order_id: &str, lines: Vec<ReservationLine>) -> ReserveRequest {
+/// `message` with the `idempotency-key` metadata `key`.
+pub fn keyed<T>(message: T, key: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("idempotency-key", key.parse().unwrap());
+    request
+}
+
+/// The order id a test calls `label` ("order-1"); empty stays empty.
+pub fn id(label: &str) -> String {
+    if label.is_empty() {
+        String::new()
+    } else {
+        oms_testkit::minted_id(label)
+    }
+}
+
+/// A Reserve of `lines` for the order the test calls `order`.
+pub fn reserve_request(order: &str, lines: Vec<ReservationLine>) -> ReserveRequest {
     ReserveRequest {
-        order_id: order_id.into(),
+        order_id: id(order),
         lines,
         ttl: None,
         channel: None,
@@ -185,11 +204,11 @@ pub fn reserve_request(order_id: &str, lines: Vec<ReservationLine>) -> ReserveRe
 
 pub async fn reserve(
     client: &mut Client,
-    order_id: &str,
+    order: &str,
     lines: Vec<ReservationLine>,
 ) -> Result<ReserveResponse, Status> {
     client
-        .reserve(reserve_request(order_id, lines))
+        .reserve(reserve_request(order, lines))
         .await
         .map(tonic::Response::into_inner)
 }

@@ -6,6 +6,7 @@
 
 mod cache;
 mod contention;
+mod edges;
 mod helpers;
 mod locations;
 mod paging;

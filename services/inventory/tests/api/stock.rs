@@ -14,14 +14,6 @@ use tonic::{Code, Request};
 
 use crate::helpers::*;
 
-fn keyed<T>(message: T, key: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("idempotency-key", key.parse().unwrap());
-    request
-}
-
 fn adjust(sku: &str, delta: i32, reason: AdjustmentReason) -> AdjustStockRequest {
     AdjustStockRequest {
         sku: sku.into(),
@@ -212,7 +204,7 @@ async fn a_restock_line_is_applied_once_per_key() {
     let mut client = inventory.client();
     let restock = |quantity| RestockRequest {
         source: RestockSource::Return as i32,
-        source_id: "rma-1".into(),
+        source_id: id("rma-1"),
         lines: vec![RestockLine {
             line_id: "tee-m".into(),
             sku: "tee-m".into(),
@@ -229,7 +221,9 @@ async fn a_restock_line_is_applied_once_per_key() {
 
     assert_eq!(first.stock[0].on_hand, 3);
     assert_eq!(again.movements, first.movements);
-    assert_eq!(reason(&changed), "IDEMPOTENCY_KEY_REUSED");
+    // A natural key (source, source_id, line_id) reused with another request.
+    assert_eq!(changed.code(), tonic::Code::AlreadyExists);
+    assert_eq!(reason(&changed), "NATURAL_KEY_CONFLICT");
     assert_eq!(metadata(&changed, "line_id"), "tee-m");
     assert_eq!(inventory.availability("tee-m", None).await.on_hand, 3);
     inventory.finish().await;
