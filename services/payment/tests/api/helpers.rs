@@ -167,9 +167,14 @@ pub fn invoice(billing_reference: &str) -> PaymentMethod {
     }
 }
 
+/// The id a test calls `label` ("ord-1"), as the OMS mints ids.
+pub fn id(label: &str) -> String {
+    oms_testkit::minted_id(label)
+}
+
 pub fn authorize_request(amount_minor: i64, method: PaymentMethod) -> AuthorizeRequest {
     AuthorizeRequest {
-        order_id: "ord-1".into(),
+        order_id: id("ord-1"),
         amount: Some(eur(amount_minor)),
         payment_method: Some(method),
         actor: Some(saga()),

@@ -7,6 +7,7 @@
 mod authorize;
 mod card_data;
 mod concurrency;
+mod edges;
 mod helpers;
 mod list;
 mod replicas;
