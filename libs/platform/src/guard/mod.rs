@@ -20,6 +20,9 @@
 //!   stream yields the status at the refused message. Health and reflection
 //!   requests, and RPCs whose request holds no string, pass untouched.
 //!
+//! A request the guard refuses is not checked further: the handler's own
+//! violations (a missing field, a bad quantity) come once its strings are clean.
+//!
 //! What the guard leaves to tonic, which refuses all of it itself: a body that
 //! is not protobuf (INTERNAL, tonic's rule for an undecodable body), a message
 //! over tonic's 4 MiB limit, and compressed messages (no OMS server accepts
