@@ -16,6 +16,11 @@ use tokio_util::sync::CancellationToken;
 
 pub type Client = OrderServiceClient<OmsChannel>;
 
+/// The id a test calls `label` ("s1", "pay-1"), as the OMS mints ids.
+pub fn minted(label: &str) -> String {
+    oms_testkit::minted_id(label)
+}
+
 /// An order service with a fresh database, whose saga coordinator is expected
 /// on a reserved port where nothing listens until a test starts the stand-in.
 pub struct TestOrders {

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
+mod edges;
 mod edits;
 mod helpers;
 mod outbox;
