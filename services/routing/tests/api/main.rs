@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod attributes;
+mod edges;
 mod helpers;
 mod plan;
 mod policies;
