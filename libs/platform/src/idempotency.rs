@@ -442,6 +442,46 @@ mod tests {
         assert_eq!(IdempotencyKey::parse("naïve"), Err(InvalidKey));
     }
 
+    /// The saga keys every step call "<saga_id>:<step name>:<forward|compensation>"
+    /// (oms.saga.v1): each of its steps' keys must be a key every service takes.
+    #[test]
+    fn every_key_the_saga_builds_is_a_valid_key() {
+        const STEPS: [&str; 19] = [
+            "record_order",
+            "plan_fulfilment",
+            "reserve_stock",
+            "authorize_payment",
+            "create_shipments",
+            "capture_payment",
+            "commit_stock",
+            "confirm_order",
+            "settle_fulfilment",
+            "cancel_shipments",
+            "restock",
+            "refund_payment",
+            "mark_cancelled",
+            "issue_return_label",
+            "await_receipt",
+            "await_inspection",
+            "settle_money",
+            "mark_returned",
+            "close_return",
+        ];
+        for _ in 0..100 {
+            let saga_id = uuid::Uuid::now_v7();
+            for step in STEPS {
+                for direction in ["forward", "compensation"] {
+                    let key = format!("{saga_id}:{step}:{direction}");
+                    assert!(key.len() <= 68, "{key}");
+                    let mut metadata = MetadataMap::new();
+                    metadata.insert(METADATA_KEY, key.parse().unwrap());
+                    let parsed = IdempotencyKey::from_metadata(&metadata).unwrap();
+                    assert_eq!(parsed.map(|key| key.0), Some(key));
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_malformed_metadata_key_is_invalid_argument() {
         let mut metadata = MetadataMap::new();

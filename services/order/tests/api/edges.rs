@@ -357,3 +357,23 @@ async fn the_longest_event_id_shipping_builds_is_accepted() {
     assert_eq!(bad_fields(&status), ["event_id"]);
     orders.stop().await;
 }
+
+/// The return saga places an exchange's replacement order with external
+/// reference "exchange:<return_id>" and the Exchange naming the return and the
+/// original order: PlaceOrder takes them.
+#[tokio::test]
+async fn the_replacement_order_the_return_saga_places_is_accepted() {
+    let orders = TestOrders::start().await;
+    let mut client = orders.client();
+    let original = placed(&mut client, "web-1").await;
+    let return_id = minted("rma-1");
+    let mut order = web_order(&format!("exchange:{return_id}"));
+    order.exchange = Some(oms_proto::order::v1::Exchange {
+        return_id,
+        original_order_id: original.order_id,
+        credit: money(1999),
+    });
+    let placed = client.place_order(order).await.unwrap().into_inner();
+    assert!(placed.created);
+    orders.stop().await;
+}
