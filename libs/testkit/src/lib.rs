@@ -14,7 +14,8 @@
 //! - [`metrics`]: metrics recorded by the code under test, read back.
 //! - [`saga`]: a saga coordinator stand-in that counts the saga starts it gets.
 //! - [`status`]: the error details of a refused call (reason, metadata, bad fields).
-//! - [`minted_id`]: an id as the OMS mints them (a UUID), named by a label.
+//! - [`minted_id`]: an id as the OMS mints them (a UUID), named by a label;
+//!   [`keyed`]: a request with its `idempotency-key`.
 //!
 //! The servers are the ones on `OMS_DATABASE_URL` and `OMS_REDIS_URL`, or the
 //! local defaults.
@@ -57,6 +58,15 @@ pub fn minted_id(label: &str) -> String {
     uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
         .to_string()
+}
+
+/// `message` with the `idempotency-key` metadata `key`.
+pub fn keyed<T>(message: T, key: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("idempotency-key", key.parse().unwrap());
+    request
 }
 
 /// Calls `check` until it returns `Some`, and returns that; panics naming `what`

@@ -150,18 +150,7 @@ async fn quantities_at_their_limits_are_refused_or_served_never_overflowed() {
         assert_eq!(status.code(), Code::InvalidArgument, "{delta}: {status:?}");
     }
     let restock = client
-        .restock(RestockRequest {
-            source: RestockSource::Return as i32,
-            source_id: id("rma-1"),
-            lines: vec![RestockLine {
-                line_id: "tee-m".into(),
-                sku: "tee-m".into(),
-                location_id: "wh-1".into(),
-                quantity: i32::MAX,
-            }],
-            actor: Some(saga()),
-            note: String::new(),
-        })
+        .restock(returned(&id("rma-1"), "tee-m", "wh-1", i32::MAX))
         .await
         .unwrap_err();
     assert_eq!(restock.code(), Code::InvalidArgument);
@@ -398,18 +387,7 @@ async fn an_id_the_oms_never_minted_is_refused_naming_it() {
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
     let restock = client
-        .restock(RestockRequest {
-            source: RestockSource::Return as i32,
-            source_id: "rma-1".into(),
-            lines: vec![RestockLine {
-                line_id: "tee-m".into(),
-                sku: "tee-m".into(),
-                location_id: "wh-1".into(),
-                quantity: 1,
-            }],
-            actor: Some(saga()),
-            note: String::new(),
-        })
+        .restock(returned("rma-1", "tee-m", "wh-1", 1))
         .await
         .unwrap_err();
     assert_eq!(bad_fields(&restock), ["source_id"]);

@@ -8,10 +8,11 @@ use oms_proto::{
     common::v1::{Actor, ActorKind, Address, Channel, ChannelKind, GeoPoint},
     inventory::v1::{
         GetAvailabilityRequest, Location, LocationKind, PutLocationRequest, ReservationLine,
-        ReserveRequest, ReserveResponse, SetStockRequest, SkuAvailability,
-        inventory_service_client::InventoryServiceClient,
+        ReserveRequest, ReserveResponse, RestockLine, RestockRequest, RestockSource,
+        SetStockRequest, SkuAvailability, inventory_service_client::InventoryServiceClient,
     },
 };
+pub use oms_testkit::keyed;
 pub use oms_testkit::status::{bad_fields, metadata, reason};
 use oms_testkit::{TestDatabase, TestRedis, TestServer};
 use sqlx::PgPool;
@@ -173,13 +174,21 @@ pub fn channel(kind: ChannelKind, name: &str) -> Channel {
     }
 }
 
-/// `message` with the `idempotency-key` metadata `key`.
-pub fn keyed<T>(message: T, key: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("idempotency-key", key.parse().unwrap());
-    request
+/// A Restock of `quantity` units of `sku` at `location_id` that came back
+/// with a return, as the return saga sends it (line id: the SKU).
+pub fn returned(source_id: &str, sku: &str, location_id: &str, quantity: i32) -> RestockRequest {
+    RestockRequest {
+        source: RestockSource::Return as i32,
+        source_id: source_id.into(),
+        lines: vec![RestockLine {
+            line_id: sku.into(),
+            sku: sku.into(),
+            location_id: location_id.into(),
+            quantity,
+        }],
+        actor: Some(saga()),
+        note: String::new(),
+    }
 }
 
 /// The order id a test calls `label` ("order-1"); empty stays empty.

@@ -5,9 +5,9 @@ use oms_proto::{
     common::v1::ChannelKind,
     inventory::v1::{
         AdjustStockRequest, AdjustmentReason, ChannelAvailabilityPolicy, ListLowStockRequest,
-        ListStockMovementsRequest, PutChannelAvailabilityPolicyRequest, RestockLine,
-        RestockRequest, RestockSource, SetSafetyStockRequest, SetStockRequest,
-        SetStockThresholdRequest, StockMovementKind, TransferLine, TransferStockRequest,
+        ListStockMovementsRequest, PutChannelAvailabilityPolicyRequest, SetSafetyStockRequest,
+        SetStockRequest, SetStockThresholdRequest, StockMovementKind, TransferLine,
+        TransferStockRequest,
     },
 };
 use tonic::{Code, Request};
@@ -202,18 +202,7 @@ async fn a_restock_line_is_applied_once_per_key() {
     inventory.location("wh-1").await;
     inventory.set_stock("tee-m", "wh-1", 1).await;
     let mut client = inventory.client();
-    let restock = |quantity| RestockRequest {
-        source: RestockSource::Return as i32,
-        source_id: id("rma-1"),
-        lines: vec![RestockLine {
-            line_id: "tee-m".into(),
-            sku: "tee-m".into(),
-            location_id: "wh-1".into(),
-            quantity,
-        }],
-        actor: Some(saga()),
-        note: String::new(),
-    };
+    let restock = |quantity| returned(&id("rma-1"), "tee-m", "wh-1", quantity);
 
     let first = client.restock(restock(2)).await.unwrap().into_inner();
     let again = client.restock(restock(2)).await.unwrap().into_inner();

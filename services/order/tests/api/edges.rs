@@ -13,21 +13,11 @@ use oms_proto::{
     },
 };
 use prost_types::Timestamp;
-use tonic::{Code, Request};
+use tonic::Code;
 
 use crate::helpers::*;
 
 const CARD: &str = "4111111111111111";
-
-async fn placed(client: &mut Client, reference: &str) -> Order {
-    client
-        .place_order(web_order(reference))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap()
-}
 
 async fn get(client: &mut Client, order_id: &str) -> Order {
     client
@@ -40,14 +30,6 @@ async fn get(client: &mut Client, order_id: &str) -> Order {
         .into_inner()
         .order
         .unwrap()
-}
-
-fn keyed<T>(message: T, key: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("idempotency-key", key.parse().unwrap());
-    request
 }
 
 #[tokio::test]

@@ -21,9 +21,10 @@ use oms_proto::{
         RefundRequest, VoidRequest, payment_service_client::PaymentServiceClient, void_request,
     },
 };
+pub use oms_testkit::keyed;
 pub use oms_testkit::status::{bad_fields, metadata, reason};
 use oms_testkit::{TestDatabase, TestServer};
-use tonic::{Request, Status};
+use tonic::Status;
 
 pub type Client = PaymentServiceClient<OmsChannel>;
 
@@ -123,14 +124,6 @@ impl TestPayments {
 }
 
 /// `message` with the `idempotency-key` metadata.
-pub fn keyed<T>(message: T, key: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("idempotency-key", key.parse().unwrap());
-    request
-}
-
 pub fn eur(amount_minor: i64) -> Money {
     Money {
         currency_code: "EUR".into(),
