@@ -1,7 +1,12 @@
 //! Conversions every service's `grpc` module needs between the shared proto
-//! types and Rust values: timestamps and the actor of a request.
+//! types and Rust values: timestamps, durations and the actor of a request.
+//!
+//! A timestamp or duration a client sends is checked against the range its
+//! proto type documents, so no value of it can panic a conversion or reach
+//! Postgres out of its range: [`from_timestamp`] and [`time`] take years 1 to
+//! 9999, [`duration`] takes 0 to 10,000 years.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, Utc};
 use oms_proto::common::v1 as common;
 use prost_types::Timestamp;
 
@@ -18,9 +23,47 @@ pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
     }
 }
 
-/// A protobuf timestamp as a point in time; `None` when it is out of range.
+/// The largest `nanos` of a Timestamp or Duration.
+const MAX_NANOS: i32 = 999_999_999;
+/// The longest Duration protobuf allows: 10,000 years of seconds.
+const MAX_DURATION_SECONDS: i64 = 315_576_000_000;
+
+/// A protobuf timestamp as a point in time; `None` when it is outside the
+/// range `google.protobuf.Timestamp` documents (years 1 to 9999, nanos 0 to
+/// 999,999,999).
 pub fn from_timestamp(time: &Timestamp) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(time.seconds, u32::try_from(time.nanos).ok()?)
+    if !(0..=MAX_NANOS).contains(&time.nanos) {
+        return None;
+    }
+    let nanos = u32::try_from(time.nanos).ok()?;
+    DateTime::from_timestamp(time.seconds, nanos).filter(|time| (1..=9999).contains(&time.year()))
+}
+
+/// An optional timestamp field: `None` when unset, or (with a violation of
+/// `field`) out of range.
+pub fn time(
+    violations: &mut FieldViolations,
+    field: &str,
+    time: Option<&Timestamp>,
+) -> Option<DateTime<Utc>> {
+    let time = time?;
+    let parsed = from_timestamp(time);
+    if parsed.is_none() {
+        violations.add(field, "must be a timestamp between the years 1 and 9999");
+    }
+    parsed
+}
+
+/// A protobuf duration as a non-negative span; `None` when it is negative or
+/// outside the range `google.protobuf.Duration` documents (±10,000 years,
+/// nanos of the seconds' sign).
+pub fn duration(duration: &prost_types::Duration) -> Option<std::time::Duration> {
+    let seconds = u64::try_from(duration.seconds).ok()?;
+    let nanos = u32::try_from(duration.nanos).ok()?;
+    if duration.seconds > MAX_DURATION_SECONDS || duration.nanos > MAX_NANOS {
+        return None;
+    }
+    Some(std::time::Duration::new(seconds, nanos))
 }
 
 /// The request's `actor`, required: a violation of field `actor` when it is
@@ -81,6 +124,56 @@ mod tests {
             }),
             None
         );
+    }
+
+    #[test]
+    fn timestamps_outside_years_1_to_9999_or_with_bad_nanos_are_refused() {
+        let at = |seconds, nanos| from_timestamp(&Timestamp { seconds, nanos });
+        assert!(
+            at(253_402_300_799, 999_999_999).is_some(),
+            "9999-12-31T23:59:59.999999999"
+        );
+        assert!(at(-62_135_596_800, 0).is_some(), "0001-01-01T00:00:00");
+        for (seconds, nanos) in [
+            (253_402_300_800, 0),
+            (-62_135_596_801, 0),
+            (i64::MIN, 0),
+            (i64::MAX, i32::MAX),
+            (0, 1_000_000_000),
+            (0, i32::MIN),
+        ] {
+            assert_eq!(at(seconds, nanos), None, "{seconds} {nanos}");
+        }
+        let mut violations = FieldViolations::new();
+        let far = Timestamp {
+            seconds: i64::MAX,
+            nanos: 0,
+        };
+        assert_eq!(time(&mut violations, "since", None), None);
+        assert_eq!(time(&mut violations, "since", Some(&far)), None);
+        assert_eq!(violations.violations()[0].field, "since");
+    }
+
+    #[test]
+    fn durations_are_non_negative_and_within_ten_thousand_years() {
+        let span = |seconds, nanos| duration(&prost_types::Duration { seconds, nanos });
+        assert_eq!(span(90, 5), Some(std::time::Duration::new(90, 5)));
+        assert_eq!(
+            span(315_576_000_000, 999_999_999),
+            Some(std::time::Duration::new(315_576_000_000, 999_999_999))
+        );
+        for (seconds, nanos) in [
+            (i64::MIN, 0),
+            (i64::MIN, i32::MIN),
+            (-1, 0),
+            (0, -1),
+            (i64::MAX, 0),
+            (315_576_000_001, 0),
+            (0, 1_000_000_000),
+            (0, i32::MAX),
+        ] {
+            assert_eq!(span(seconds, nanos), None, "{seconds} {nanos}");
+        }
     }
 
     #[test]

@@ -44,7 +44,7 @@ use sqlx::{PgConnection, PgPool};
 use tokio::sync::OwnedMutexGuard;
 use tonic::{Status, metadata::MetadataMap};
 
-use crate::error;
+use crate::{card::contains_card_number, error};
 
 /// The gRPC metadata key carrying the caller's idempotency key.
 pub const METADATA_KEY: &str = "idempotency-key";
@@ -65,7 +65,8 @@ impl IdempotencyKey {
     }
 
     /// The key in the `idempotency-key` metadata, if the caller sent one.
-    /// INVALID_ARGUMENT when it is malformed.
+    /// INVALID_ARGUMENT when it is malformed or holds a card number (it is
+    /// stored with the response, and no service keeps card numbers).
     pub fn from_metadata(metadata: &MetadataMap) -> Result<Option<Self>, Status> {
         let Some(value) = metadata.get(METADATA_KEY) else {
             return Ok(None);
@@ -75,6 +76,12 @@ impl IdempotencyKey {
             .map_err(|_| InvalidKey)
             .and_then(IdempotencyKey::parse)
             .map_err(|err| error::invalid_argument(METADATA_KEY, err.to_string()))?;
+        if contains_card_number(key.as_str()) {
+            return Err(error::invalid_argument(
+                METADATA_KEY,
+                "must not hold a card number",
+            ));
+        }
         Ok(Some(key))
     }
 
@@ -440,6 +447,46 @@ mod tests {
         assert_eq!(IdempotencyKey::parse("naïve"), Err(InvalidKey));
     }
 
+    /// The saga keys every step call "<saga_id>:<step name>:<forward|compensation>"
+    /// (oms.saga.v1): each of its steps' keys must be a key every service takes.
+    #[test]
+    fn every_key_the_saga_builds_is_a_valid_key() {
+        const STEPS: [&str; 19] = [
+            "record_order",
+            "plan_fulfilment",
+            "reserve_stock",
+            "authorize_payment",
+            "create_shipments",
+            "capture_payment",
+            "commit_stock",
+            "confirm_order",
+            "settle_fulfilment",
+            "cancel_shipments",
+            "restock",
+            "refund_payment",
+            "mark_cancelled",
+            "issue_return_label",
+            "await_receipt",
+            "await_inspection",
+            "settle_money",
+            "mark_returned",
+            "close_return",
+        ];
+        for _ in 0..100 {
+            let saga_id = uuid::Uuid::now_v7();
+            for step in STEPS {
+                for direction in ["forward", "compensation"] {
+                    let key = format!("{saga_id}:{step}:{direction}");
+                    assert!(key.len() <= 68, "{key}");
+                    let mut metadata = MetadataMap::new();
+                    metadata.insert(METADATA_KEY, key.parse().unwrap());
+                    let parsed = IdempotencyKey::from_metadata(&metadata).unwrap();
+                    assert_eq!(parsed.map(|key| key.0), Some(key));
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_malformed_metadata_key_is_invalid_argument() {
         let mut metadata = MetadataMap::new();
@@ -447,6 +494,17 @@ mod tests {
         let status = IdempotencyKey::from_metadata(&metadata).unwrap_err();
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
         assert!(status.message().contains(METADATA_KEY));
+    }
+
+    #[test]
+    fn a_metadata_key_holding_a_card_number_is_invalid_argument() {
+        let mut metadata = MetadataMap::new();
+        metadata.insert(METADATA_KEY, "4111-1111-1111-1111".parse().unwrap());
+        let status = IdempotencyKey::from_metadata(&metadata).unwrap_err();
+        assert_eq!(
+            status.message(),
+            "invalid idempotency-key: must not hold a card number"
+        );
     }
 
     #[test]

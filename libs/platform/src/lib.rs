@@ -15,6 +15,8 @@
 //!   promise, and the service error pattern.
 //! - [`card`]: recognising raw card numbers, which no service may keep.
 //! - [`code_enum!`]: domain enums mirroring a contract enum's numbers and names.
+//! - [`guard`]: the check of every string field of every request (no NUL,
+//!   no card number) before any handler runs.
 //! - [`idempotency`]: replaying the first response of a retried mutating call.
 //! - [`ids`]: identifiers every contract shares (SKU, location, order, channel,
 //!   actor), valid by construction.
@@ -33,6 +35,7 @@ pub mod config;
 pub mod convert;
 pub mod db;
 pub mod error;
+pub mod guard;
 pub mod idempotency;
 pub mod ids;
 pub mod outbox;

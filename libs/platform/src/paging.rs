@@ -6,7 +6,10 @@
 //! proto name (one request type per RPC) and its filters (the request with its
 //! page cleared); the cursor is the sort key of the last item returned. The next
 //! page starts strictly after it, so items added meanwhile never shift or
-//! repeat a page. Callers treat tokens as opaque.
+//! repeat a page. Both are written in the letters `a` to `p`, one per half
+//! byte: a token holds no digits, so it can never pass for a card number,
+//! which the request guard ([`crate::guard`]) refuses in every string field.
+//! Callers treat tokens as opaque.
 //!
 //! ```
 //! # use oms_platform::{error::FieldViolations, paging::Pages};
@@ -165,7 +168,8 @@ impl<C: Cursor> Pages<C> {
                 .page_token
                 .split_once('.')
                 .filter(|(hash, _)| *hash == binding)
-                .and_then(|(_, cursor)| C::decode(cursor));
+                .and_then(|(_, cursor)| String::from_utf8(from_letters(cursor)?).ok())
+                .and_then(|cursor| C::decode(&cursor));
             if cursor.is_none() {
                 violations.add("page.page_token", "not a token of this list and filters");
             }
@@ -204,7 +208,10 @@ impl<C: Cursor> Pages<C> {
         let more = rows.len() > limit;
         rows.truncate(limit);
         let next_page_token = match rows.last() {
-            Some(last) if more => format!("{}.{}", self.binding, cursor(last).encode()),
+            Some(last) if more => {
+                let cursor = letters(cursor(last).encode().as_bytes());
+                format!("{}.{cursor}", self.binding)
+            }
             _ => String::new(),
         };
         PageResponse { next_page_token }
@@ -220,7 +227,28 @@ fn binding<M: Name>(filters: &M) -> String {
     // The name never holds a NUL, so name and bytes cannot run into each other.
     hash.update([0]);
     hash.update(filters.encode_to_vec());
-    hex(&hash.finalize()[..8])
+    letters(&hash.finalize()[..8])
+}
+
+/// `bytes` written with the letters `a` to `p`, one per half byte.
+fn letters(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .flat_map(|byte| [byte >> 4, byte & 0x0f])
+        .map(|half| char::from(b'a' + half))
+        .collect()
+}
+
+/// The bytes of [`letters`]; `None` when `text` is not such letters.
+fn from_letters(text: &str) -> Option<Vec<u8>> {
+    let half = |letter: u8| (b'a'..=b'p').contains(&letter).then(|| letter - b'a');
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [high, low] => Some(half(*high)? << 4 | half(*low)?),
+            _ => None,
+        })
+        .collect()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -274,6 +302,22 @@ mod tests {
         );
         assert_eq!(other.after, None);
         assert_eq!(violations.violations()[0].field, "page.page_token");
+    }
+
+    #[test]
+    fn a_token_holds_no_digits_so_it_never_looks_like_a_card_number() {
+        let mut violations = FieldViolations::new();
+        let pages = Pages::<(DateTime<Utc>, i64)>::parse(None, &filters("EUR"), &mut violations);
+        // 1795000000123456 passes Luhn: written as it is, it would be refused.
+        let time = DateTime::from_timestamp_micros(1_795_000_000_123_456).unwrap();
+        let mut rows = vec![(time, 4_111_111_111_111_111); 51];
+        let token = pages.finish(&mut rows, |row| *row).next_page_token;
+        assert!(!token.is_empty());
+        assert!(!token.bytes().any(|byte| byte.is_ascii_digit()), "{token}");
+        assert!(!crate::card::contains_card_number(&token));
+        let next = Pages::parse(Some(&request(50, &token)), &filters("EUR"), &mut violations);
+        assert_eq!(next.after, Some(rows[49]));
+        assert!(violations.is_empty());
     }
 
     #[test]

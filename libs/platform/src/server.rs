@@ -3,7 +3,8 @@
 //! [`GrpcServer`] serves the service's own gRPC services next to
 //! `grpc.health.v1.Health` and server reflection (v1 and v1alpha, so grpcurl and
 //! any other generic client work without our code), behind the platform's tower
-//! layers. [`GrpcServer::serve`] runs until the shutdown token is cancelled, then:
+//! layers, the last of which is the request guard ([`crate::guard`]): no
+//! handler of any OMS RPC sees a string field holding a NUL or a card number. [`GrpcServer::serve`] runs until the shutdown token is cancelled, then:
 //!
 //! 1. every health status turns NOT_SERVING, so probes and load balancers stop
 //!    sending traffic;
@@ -25,7 +26,11 @@ use tonic::{
 use tonic_health::ServingStatus;
 use tower::{Service, ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 
-use crate::{config::ServerConfig, rpc::ServerLayer};
+use crate::{
+    config::ServerConfig,
+    guard::{GuardError, GuardLayer, RequestGuard},
+    rpc::ServerLayer,
+};
 
 /// The health service's own name, served for grpcurl and k8s probes.
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
@@ -40,6 +45,9 @@ pub enum ServeError {
     /// The reflection service could not read the descriptor sets.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// The request guard could not read the contracts.
+    #[error("request guard: {0}")]
+    Guard(&'static GuardError),
     /// The transport failed.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -116,6 +124,11 @@ impl GrpcServer {
             // A burst queues instead of exhausting the database pool and memory;
             // queued calls still end at their deadline.
             .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
+            // Innermost, so a refused request is still traced, timed and counted,
+            // and the bodies it holds while checking are bounded by the limit.
+            .layer(GuardLayer::new(
+                RequestGuard::contracts().map_err(ServeError::Guard)?,
+            ))
             .into_inner();
 
         let drain = {

@@ -16,6 +16,8 @@
 //! - [`metrics`]: metrics recorded by the code under test, read back.
 //! - [`saga`]: a saga coordinator stand-in that counts the saga starts it gets.
 //! - [`status`]: the error details of a refused call (reason, metadata, bad fields).
+//! - [`minted_id`]: an id as the OMS mints them (a UUID), named by a label;
+//!   [`keyed`]: a request with its `idempotency-key`.
 //!
 //! The servers are the ones on `OMS_DATABASE_URL` and `OMS_REDIS_URL`, or the
 //! local defaults.
@@ -42,6 +44,33 @@ pub use redis::TestRedis;
 pub use server::{
     NO_PEER, ReservedPort, TestServer, TestService, client_config, peers, server_config,
 };
+
+/// The id a test calls `label` (e.g. "order-1"), as the OMS would have minted
+/// it: a UUID, the same for the same label, so tests stay readable and ids
+/// stay valid.
+pub fn minted_id(label: &str) -> String {
+    // FNV-1a, twice with different offsets, for 128 bits.
+    let hash = |offset: u64| {
+        label.bytes().fold(offset, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    let mut bytes = [0; 16];
+    bytes[..8].copy_from_slice(&hash(0xcbf2_9ce4_8422_2325).to_be_bytes());
+    bytes[8..].copy_from_slice(&hash(0x8422_2325_cbf2_9ce4).to_be_bytes());
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+/// `message` with the `idempotency-key` metadata `key`.
+pub fn keyed<T>(message: T, key: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("idempotency-key", key.parse().unwrap());
+    request
+}
 
 /// Calls `check` until it returns `Some`, and returns that; panics naming `what`
 /// if `timeout` passes first.

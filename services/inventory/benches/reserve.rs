@@ -107,7 +107,7 @@ async fn round(
         let permit = permits.clone().acquire_owned().await.unwrap();
         let mut client = client.clone();
         let sku = skus[index % skus.len()].clone();
-        let order_id = format!("{tag}-{index}");
+        let order_id = oms_testkit::minted_id(&format!("{tag}-{index}"));
         calls.push(tokio::spawn(async move {
             let call = Instant::now();
             client

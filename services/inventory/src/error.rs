@@ -76,8 +76,8 @@ impl From<InventoryError> for Status {
                 format!("location {location_id} is inactive"),
                 [("location_id", location_id)],
             ),
-            InventoryError::KeyReused(metadata) => error::failed_precondition(
-                ErrorReason::IdempotencyKeyReused,
+            InventoryError::KeyReused(metadata) => error::already_exists(
+                ErrorReason::NaturalKeyConflict,
                 "natural key reused with a different request",
                 metadata,
             ),

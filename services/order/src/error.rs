@@ -29,6 +29,8 @@ pub enum OrderError {
         to: Option<OrderStatus>,
         action: &'static str,
     },
+    /// A natural key of the request (MarkStatus's event id) taken by another
+    /// request.
     #[error("natural key reused with a different request")]
     KeyReused { key: &'static str, value: String },
     #[error("shipping address locked")]
@@ -105,8 +107,8 @@ impl From<OrderError> for Status {
                     metadata,
                 )
             }
-            OrderError::KeyReused { key, value } => error::failed_precondition(
-                ErrorReason::IdempotencyKeyReused,
+            OrderError::KeyReused { key, value } => error::already_exists(
+                ErrorReason::NaturalKeyConflict,
                 format!("{key} reused with a different request"),
                 [(key, value)],
             ),

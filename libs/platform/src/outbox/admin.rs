@@ -137,8 +137,8 @@ impl OutboxService for OutboxAdmin {
                 None
             }
         };
-        if request.topic.chars().count() > MAX_TOPIC || request.topic.contains('\0') {
-            violations.add("topic", "must be at most 200 characters, without NUL");
+        if request.topic.chars().count() > MAX_TOPIC {
+            violations.add("topic", "must be at most 200 characters");
         }
         let pages = Pages::<i64>::of_request(&request, |r| r.page.take(), &mut violations);
         violations.into_result()?;
@@ -186,8 +186,8 @@ impl OutboxService for OutboxAdmin {
         if let Some(at) = request.message_ids.iter().position(|id| *id <= 0) {
             violations.add(format!("message_ids[{at}]"), "must be positive");
         }
-        if request.topic.chars().count() > MAX_TOPIC || request.topic.contains('\0') {
-            violations.add("topic", "must be at most 200 characters, without NUL");
+        if request.topic.chars().count() > MAX_TOPIC {
+            violations.add("topic", "must be at most 200 characters");
         }
         if let Some(actor) = convert::actor(&mut violations, request.actor.as_ref())
             && actor.kind != ActorKind::Operator
@@ -195,8 +195,8 @@ impl OutboxService for OutboxAdmin {
             violations.add("actor.kind", "must be ACTOR_KIND_OPERATOR");
         }
         let reason_length = request.reason.chars().count();
-        if reason_length == 0 || reason_length > 500 || request.reason.contains('\0') {
-            violations.add("reason", "must be 1 to 500 characters, without NUL");
+        if reason_length == 0 || reason_length > 500 {
+            violations.add("reason", "must be 1 to 500 characters");
         }
         violations.into_result()?;
         let Some(key) = key else {

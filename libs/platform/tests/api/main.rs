@@ -5,6 +5,7 @@
 
 mod config;
 mod db;
+mod guard;
 mod idempotency;
 mod outbox;
 mod probe;

@@ -49,7 +49,7 @@ impl Courier for ProbeCourier {
     }
 }
 
-struct Outbox {
+pub struct Outbox {
     _database: TestDatabase,
     pool: PgPool,
     wake: Arc<Notify>,
@@ -58,7 +58,7 @@ struct Outbox {
 
 impl Outbox {
     /// A fresh database with the platform's tables, and its OutboxService.
-    async fn new() -> Outbox {
+    pub async fn new() -> Outbox {
         let database = TestDatabase::create().await;
         let pool = db::connect(&database.config(), &Migrator::with_migrations(Vec::new()))
             .await
@@ -106,7 +106,7 @@ impl Outbox {
         )
     }
 
-    fn admin(&self) -> OutboxServiceClient<OmsChannel> {
+    pub fn admin(&self) -> OutboxServiceClient<OmsChannel> {
         OutboxServiceClient::new(self.admin.channel())
     }
 

@@ -9,6 +9,6 @@ pub mod location;
 pub mod reservation;
 pub mod stock;
 
-pub use ids::{Actor, ActorKind, Channel, LocationId, OrderId, Quantity, Sku};
+pub use ids::{Actor, ActorKind, Channel, LocationId, MintedId, OrderId, Quantity, Sku};
 pub use reservation::{ReservationLine, ReservationState, Transition};
 pub use stock::{AdjustmentReason, MovementKind, StockFigures};

@@ -13,17 +13,19 @@ pub struct ReservationLine {
     pub quantity: Quantity,
 }
 
-/// The most lines one reservation may hold.
-pub const MAX_LINES: usize = 500;
+/// The most lines one reservation (or one restock) may hold: every line of the
+/// largest order (200, the order service's limit), each planned over up to 20
+/// locations (routing's largest max_shipments), as the saga sends them.
+pub const MAX_LINES: usize = 4000;
 
-/// Checks the lines of a Reserve: 1 to 500, each (SKU, location) once.
+/// Checks the lines of a Reserve: 1 to 4000, each (SKU, location) once.
 /// Returns the index of the first repeated line, if any.
 pub fn check_lines(lines: &[ReservationLine]) -> Result<(), (Option<usize>, Invalid)> {
     if lines.is_empty() {
         return Err((None, Invalid::new("at least one line is required")));
     }
     if lines.len() > MAX_LINES {
-        return Err((None, Invalid::new("at most 500 lines")));
+        return Err((None, Invalid::new("at most 4000 lines")));
     }
     let mut seen = HashSet::new();
     for (index, line) in lines.iter().enumerate() {

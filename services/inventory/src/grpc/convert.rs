@@ -4,13 +4,12 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-pub use oms_platform::convert::{actor, channel_to_proto, timestamp};
+pub use oms_platform::convert::{actor, channel_to_proto, time, timestamp};
 use oms_platform::error::FieldViolations;
 use oms_proto::{
     common::v1 as common,
     inventory::v1::{self as pb},
 };
-use prost_types::Timestamp;
 
 use crate::{
     domain::{
@@ -27,23 +26,8 @@ use crate::{
 
 /// Most SKUs one request may name.
 pub const MAX_SKUS: usize = 1000;
-/// Most lines of a transfer or a restock.
-const MAX_LINES: usize = 500;
-
-/// An optional timestamp; `None` when unset, or (with a violation) out of range.
-pub fn time(
-    violations: &mut FieldViolations,
-    field: &str,
-    time: Option<&Timestamp>,
-) -> Option<DateTime<Utc>> {
-    let time = time?;
-    let nanos = u32::try_from(time.nanos).ok();
-    let parsed = nanos.and_then(|nanos| DateTime::from_timestamp(time.seconds, nanos));
-    if parsed.is_none() {
-        violations.add(field, "not a valid timestamp");
-    }
-    parsed
-}
+/// Most lines of a transfer.
+pub const MAX_TRANSFER_LINES: usize = 500;
 
 pub fn sku(violations: &mut FieldViolations, field: impl Into<String>, value: &str) -> Option<Sku> {
     violations.check(field, Sku::parse(value))
@@ -125,10 +109,10 @@ pub fn kinds(
     codes
 }
 
-/// A transfer or a restock holds 1 to 500 lines.
-pub fn line_count(violations: &mut FieldViolations, lines: usize) {
-    if lines == 0 || lines > MAX_LINES {
-        violations.add("lines", "must hold 1 to 500 lines");
+/// A request's lines: 1 to `max`.
+pub fn line_count(violations: &mut FieldViolations, lines: usize, max: usize) {
+    if lines == 0 || lines > max {
+        violations.add("lines", format!("must hold 1 to {max} lines"));
     }
 }
 

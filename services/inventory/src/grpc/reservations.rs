@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{Inventory, convert, convert::*};
 use crate::{
-    domain::{Actor, Channel, OrderId, ReservationLine, reservation},
+    domain::{Actor, Channel, MintedId, OrderId, ReservationLine, reservation},
     error::InventoryError,
     store::reservations::{NewReservation, ReservationFilter},
 };
@@ -50,8 +50,7 @@ impl Reserve {
         let ttl = match &request.ttl {
             None => Some(DEFAULT_TTL),
             Some(ttl) => {
-                let ttl = Duration::try_from(*ttl)
-                    .ok()
+                let ttl = oms_platform::convert::duration(ttl)
                     .filter(|ttl| *ttl >= Duration::from_secs(1) && *ttl <= MAX_TTL);
                 if ttl.is_none() {
                     violations.add("ttl", "must be 1 s to 7 days");
@@ -119,8 +118,7 @@ impl Settle {
 /// GetReservation's key.
 pub(super) enum ReservationKey {
     Order(OrderId),
-    /// A reservation id that is not a UUID names no reservation.
-    Id(Option<Uuid>),
+    Id(Uuid),
 }
 
 impl ReservationKey {
@@ -133,9 +131,9 @@ impl ReservationKey {
             Some(Key::OrderId(id)) if !id.is_empty() => {
                 order_id(violations, id).map(ReservationKey::Order)
             }
-            Some(Key::ReservationId(id)) if !id.is_empty() => {
-                Some(ReservationKey::Id(Uuid::parse_str(id).ok()))
-            }
+            Some(Key::ReservationId(id)) if !id.is_empty() => violations
+                .check("reservation_id", MintedId::parse(id))
+                .map(|id| ReservationKey::Id(id.uuid())),
             _ => {
                 violations.add("key", "order_id or reservation_id is required");
                 None
@@ -283,8 +281,7 @@ impl Inventory {
     ) -> Result<pb::GetReservationResponse, InventoryError> {
         let found = match key {
             ReservationKey::Order(order_id) => self.store.reservation_by_order(&order_id).await?,
-            ReservationKey::Id(Some(id)) => self.store.reservation_by_id(id).await?,
-            ReservationKey::Id(None) => None,
+            ReservationKey::Id(id) => self.store.reservation_by_id(id).await?,
         };
         let reservation =
             found.ok_or_else(|| InventoryError::not_found("reservation", "requested"))?;

@@ -9,7 +9,9 @@ use oms_proto::inventory::v1 as pb;
 
 use super::{Inventory, convert::*};
 use crate::{
-    domain::{Actor, AdjustmentReason, LocationId, MovementKind, Quantity, Sku},
+    domain::{
+        Actor, AdjustmentReason, LocationId, MintedId, MovementKind, Quantity, Sku, reservation,
+    },
     error::InventoryError,
     store::{
         MovementMeta, Store,
@@ -122,7 +124,7 @@ impl Transfer {
         if from.is_some() && from == to {
             violations.add("to_location_id", "must differ from from_location_id");
         }
-        line_count(violations, request.lines.len());
+        line_count(violations, request.lines.len(), MAX_TRANSFER_LINES);
         let mut lines = Vec::new();
         let mut seen = HashSet::new();
         for (index, line) in request.lines.iter().enumerate() {
@@ -171,10 +173,9 @@ impl Restock {
         ) {
             violations.add("source", "required");
         }
-        if request.source_id.is_empty() || request.source_id.len() > 128 {
-            violations.add("source_id", "must be 1 to 128 characters");
-        }
-        line_count(violations, request.lines.len());
+        // The return's or the order's id.
+        let source_id = violations.check("source_id", MintedId::parse(&request.source_id));
+        line_count(violations, request.lines.len(), reservation::MAX_LINES);
         let mut lines = Vec::new();
         let mut seen = HashSet::new();
         for (index, line) in request.lines.iter().enumerate() {
@@ -200,7 +201,7 @@ impl Restock {
         let note = note(violations, "note", &request.note, MAX_NOTE);
         Some(Restock {
             source: i16::try_from(request.source).unwrap_or_default(),
-            source_id: request.source_id.clone(),
+            source_id: source_id?.as_str().to_owned(),
             lines,
             actor: actor?,
             note,

@@ -344,7 +344,8 @@ impl Store {
         actor: &Actor,
     ) -> Result<Released, InventoryError> {
         let mut tx = self.pool.begin().await?;
-        let outcome = return_holds(&mut tx, order_id, Holds::Release { reason }, actor).await?;
+        let outcome =
+            return_holds(&mut tx, order_id.as_str(), Holds::Release { reason }, actor).await?;
         if outcome == HoldsOutcome::Changed {
             tx.commit().await?;
             let reservation = self.require_reservation(order_id).await?;
@@ -407,7 +408,7 @@ impl Store {
             ReservationState::Held => {}
         }
         let mut tx = self.pool.begin().await?;
-        match return_holds(&mut tx, order_id, Holds::Commit, actor).await? {
+        match return_holds(&mut tx, order_id.as_str(), Holds::Commit, actor).await? {
             HoldsOutcome::Changed => {
                 tx.commit().await?;
                 self.require_reservation(order_id).await
@@ -558,8 +559,7 @@ impl Store {
         let Some(order_id) = order_id else {
             return Ok(false);
         };
-        let order_id = OrderId::parse(&order_id)
-            .map_err(|_| InventoryError::Corrupt(format!("order id of {reservation_id}")))?;
+        // Taken as stored: holds made before order ids had to be UUIDs expire too.
         let mut tx = self.pool.begin().await?;
         let outcome = return_holds(
             &mut tx,
@@ -697,7 +697,7 @@ enum HoldsOutcome {
 /// rows and ledger entries, in `tx`.
 async fn return_holds(
     tx: &mut PgConnection,
-    order_id: &OrderId,
+    order_id: &str,
     holds: Holds<'_>,
     actor: &Actor,
 ) -> Result<HoldsOutcome, InventoryError> {
@@ -769,7 +769,7 @@ async fn return_holds(
          )
          SELECT (SELECT count(*) FROM held), (SELECT count(*) FROM lines), (SELECT count(*) FROM moved)",
     )
-    .bind(order_id.as_str())
+    .bind(order_id)
     .bind(state.as_str())
     .bind(reason)
     .bind(due_only)

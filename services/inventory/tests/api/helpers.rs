@@ -8,10 +8,11 @@ use oms_proto::{
     common::v1::{Actor, ActorKind, Address, Channel, ChannelKind, GeoPoint},
     inventory::v1::{
         GetAvailabilityRequest, Location, LocationKind, PutLocationRequest, ReservationLine,
-        ReserveRequest, ReserveResponse, SetStockRequest, SkuAvailability,
-        inventory_service_client::InventoryServiceClient,
+        ReserveRequest, ReserveResponse, RestockLine, RestockRequest, RestockSource,
+        SetStockRequest, SkuAvailability, inventory_service_client::InventoryServiceClient,
     },
 };
+pub use oms_testkit::keyed;
 pub use oms_testkit::status::{bad_fields, metadata, reason};
 use oms_testkit::{TestDatabase, TestRedis, TestServer};
 use sqlx::PgPool;
@@ -177,9 +178,36 @@ pub fn channel(kind: ChannelKind, name: &str) -> Channel {
     }
 }
 
-pub fn reserve_request(order_id: &str, lines: Vec<ReservationLine>) -> ReserveRequest {
+/// A Restock of `quantity` units of `sku` at `location_id` that came back
+/// with a return, as the return saga sends it (line id: the SKU).
+pub fn returned(source_id: &str, sku: &str, location_id: &str, quantity: i32) -> RestockRequest {
+    RestockRequest {
+        source: RestockSource::Return as i32,
+        source_id: source_id.into(),
+        lines: vec![RestockLine {
+            line_id: sku.into(),
+            sku: sku.into(),
+            location_id: location_id.into(),
+            quantity,
+        }],
+        actor: Some(saga()),
+        note: String::new(),
+    }
+}
+
+/// The order id a test calls `label` ("order-1"); empty stays empty.
+pub fn id(label: &str) -> String {
+    if label.is_empty() {
+        String::new()
+    } else {
+        oms_testkit::minted_id(label)
+    }
+}
+
+/// A Reserve of `lines` for the order the test calls `order`.
+pub fn reserve_request(order: &str, lines: Vec<ReservationLine>) -> ReserveRequest {
     ReserveRequest {
-        order_id: order_id.into(),
+        order_id: id(order),
         lines,
         ttl: None,
         channel: None,
@@ -189,11 +217,11 @@ pub fn reserve_request(order_id: &str, lines: Vec<ReservationLine>) -> ReserveRe
 
 pub async fn reserve(
     client: &mut Client,
-    order_id: &str,
+    order: &str,
     lines: Vec<ReservationLine>,
 ) -> Result<ReserveResponse, Status> {
     client
-        .reserve(reserve_request(order_id, lines))
+        .reserve(reserve_request(order, lines))
         .await
         .map(tonic::Response::into_inner)
 }

@@ -7,6 +7,7 @@
 mod binary;
 mod cache;
 mod contention;
+mod edges;
 mod helpers;
 mod locations;
 mod paging;

@@ -104,7 +104,7 @@ async fn an_order_whose_second_line_cannot_be_met_reserves_nothing() {
     let missing = inventory
         .client()
         .get_reservation(GetReservationRequest {
-            key: Some(Key::OrderId("order-1".into())),
+            key: Some(Key::OrderId(id("order-1"))),
         })
         .await
         .unwrap_err();
@@ -140,7 +140,7 @@ async fn a_hold_past_its_ttl_returns_its_stock_even_after_redis_lost_everything(
         async move {
             let reservation = client
                 .get_reservation(GetReservationRequest {
-                    key: Some(Key::OrderId("order-1".into())),
+                    key: Some(Key::OrderId(id("order-1"))),
                 })
                 .await
                 .ok()?
@@ -155,7 +155,7 @@ async fn a_hold_past_its_ttl_returns_its_stock_even_after_redis_lost_everything(
     let late = inventory
         .client()
         .commit_reservation(CommitReservationRequest {
-            order_id: "order-1".into(),
+            order_id: id("order-1"),
             actor: Some(saga()),
             reacquire_if_expired: false,
         })
@@ -266,7 +266,7 @@ async fn releasing_twice_changes_stock_once() {
         async move {
             client
                 .release(ReleaseRequest {
-                    order_id: "order-1".into(),
+                    order_id: id("order-1"),
                     reason: "payment declined".into(),
                     actor: Some(saga()),
                 })
@@ -296,7 +296,7 @@ async fn a_release_before_the_reserve_leaves_a_tombstone_that_holds_nothing() {
     let released = inventory
         .client()
         .release(ReleaseRequest {
-            order_id: "order-9".into(),
+            order_id: id("order-9"),
             reason: String::new(),
             actor: Some(saga()),
         })
@@ -355,7 +355,10 @@ async fn a_retried_reserve_returns_the_first_reservation_and_holds_once() {
     )
     .await
     .unwrap_err();
-    assert_eq!(reason(&different), "IDEMPOTENCY_KEY_REUSED");
+    // A natural key (the order id) reused with another request.
+    assert_eq!(different.code(), Code::AlreadyExists);
+    assert_eq!(reason(&different), "NATURAL_KEY_CONFLICT");
+    assert_eq!(metadata(&different, "order_id"), id("order-1"));
     inventory.finish().await;
 }
 
@@ -377,7 +380,7 @@ async fn committing_takes_the_units_off_hand_once() {
         async move {
             client
                 .commit_reservation(CommitReservationRequest {
-                    order_id: "order-1".into(),
+                    order_id: id("order-1"),
                     actor: Some(saga()),
                     reacquire_if_expired: false,
                 })
@@ -401,7 +404,7 @@ async fn committing_takes_the_units_off_hand_once() {
     let release = inventory
         .client()
         .release(ReleaseRequest {
-            order_id: "order-1".into(),
+            order_id: id("order-1"),
             reason: String::new(),
             actor: Some(saga()),
         })
@@ -424,7 +427,7 @@ async fn committing_takes_the_units_off_hand_once() {
     let unknown = inventory
         .client()
         .commit_reservation(CommitReservationRequest {
-            order_id: "order-2".into(),
+            order_id: id("order-2"),
             actor: Some(saga()),
             reacquire_if_expired: false,
         })
@@ -546,7 +549,7 @@ async fn reservations_are_listed_newest_first_by_state_and_counted_per_location(
         .unwrap();
     client
         .release(ReleaseRequest {
-            order_id: "order-3".into(),
+            order_id: id("order-3"),
             reason: String::new(),
             actor: Some(saga()),
         })
@@ -603,9 +606,9 @@ async fn reservations_are_listed_newest_first_by_state_and_counted_per_location(
     let orders = |list: &[oms_proto::inventory::v1::Reservation]| {
         list.iter().map(|r| r.order_id.clone()).collect::<Vec<_>>()
     };
-    assert_eq!(orders(&held.reservations), ["order-2"]);
-    assert_eq!(orders(&rest.reservations), ["order-1"]);
-    assert_eq!(orders(&at_wh2.reservations), ["order-3", "order-2"]);
+    assert_eq!(orders(&held.reservations), [id("order-2")]);
+    assert_eq!(orders(&rest.reservations), [id("order-1")]);
+    assert_eq!(orders(&at_wh2.reservations), [id("order-3"), id("order-2")]);
     let counted: Vec<_> = loads
         .iter()
         .map(|load| (load.location_id.as_str(), load.orders, load.units))

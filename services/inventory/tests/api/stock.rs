@@ -5,22 +5,14 @@ use oms_proto::{
     common::v1::ChannelKind,
     inventory::v1::{
         AdjustStockRequest, AdjustmentReason, ChannelAvailabilityPolicy, ListLowStockRequest,
-        ListStockMovementsRequest, PutChannelAvailabilityPolicyRequest, RestockLine,
-        RestockRequest, RestockSource, SetSafetyStockRequest, SetStockRequest,
-        SetStockThresholdRequest, StockMovementKind, TransferLine, TransferStockRequest,
+        ListStockMovementsRequest, PutChannelAvailabilityPolicyRequest, SetSafetyStockRequest,
+        SetStockRequest, SetStockThresholdRequest, StockMovementKind, TransferLine,
+        TransferStockRequest,
     },
 };
 use tonic::{Code, Request};
 
 use crate::helpers::*;
-
-fn keyed<T>(message: T, key: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("idempotency-key", key.parse().unwrap());
-    request
-}
 
 fn adjust(sku: &str, delta: i32, reason: AdjustmentReason) -> AdjustStockRequest {
     AdjustStockRequest {
@@ -210,18 +202,7 @@ async fn a_restock_line_is_applied_once_per_key() {
     inventory.location("wh-1").await;
     inventory.set_stock("tee-m", "wh-1", 1).await;
     let mut client = inventory.client();
-    let restock = |quantity| RestockRequest {
-        source: RestockSource::Return as i32,
-        source_id: "rma-1".into(),
-        lines: vec![RestockLine {
-            line_id: "tee-m".into(),
-            sku: "tee-m".into(),
-            location_id: "wh-1".into(),
-            quantity,
-        }],
-        actor: Some(saga()),
-        note: String::new(),
-    };
+    let restock = |quantity| returned(&id("rma-1"), "tee-m", "wh-1", quantity);
 
     let first = client.restock(restock(2)).await.unwrap().into_inner();
     let again = client.restock(restock(2)).await.unwrap().into_inner();
@@ -229,7 +210,9 @@ async fn a_restock_line_is_applied_once_per_key() {
 
     assert_eq!(first.stock[0].on_hand, 3);
     assert_eq!(again.movements, first.movements);
-    assert_eq!(reason(&changed), "IDEMPOTENCY_KEY_REUSED");
+    // A natural key (source, source_id, line_id) reused with another request.
+    assert_eq!(changed.code(), tonic::Code::AlreadyExists);
+    assert_eq!(reason(&changed), "NATURAL_KEY_CONFLICT");
     assert_eq!(metadata(&changed, "line_id"), "tee-m");
     assert_eq!(inventory.availability("tee-m", None).await.on_hand, 3);
     inventory.finish().await;

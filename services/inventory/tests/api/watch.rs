@@ -87,7 +87,7 @@ async fn a_watcher_sees_each_change_in_order_and_resumes_after_its_last_position
     inventory
         .client()
         .release(ReleaseRequest {
-            order_id: "order-1".into(),
+            order_id: id("order-1"),
             reason: String::new(),
             actor: Some(saga()),
         })

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration as ChronoDuration, NaiveDate, Utc};
-use oms_platform::{error::FieldViolations, paging::Pages};
+use chrono::{Datelike as _, Duration as ChronoDuration, NaiveDate, Utc};
+use oms_platform::{convert::time, error::FieldViolations, paging::Pages};
 use oms_proto::{common::v1 as common, order::v1 as pb};
 
 use super::convert::timestamp;
@@ -66,14 +66,12 @@ pub fn search_request(
             "must be an ISO 3166-1 alpha-2 code",
         );
     }
-    let from = request
-        .create_time_from
-        .as_ref()
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?));
-    let to = request
-        .create_time_to
-        .as_ref()
-        .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?));
+    let from = time(
+        &mut v,
+        "create_time_from",
+        request.create_time_from.as_ref(),
+    );
+    let to = time(&mut v, "create_time_to", request.create_time_to.as_ref());
     if let (Some(from), Some(to)) = (from, to)
         && from >= to
     {
@@ -189,11 +187,14 @@ pub fn stats_request(
     today: NaiveDate,
 ) -> Result<(NaiveDate, NaiveDate, ChannelFilter), OrderError> {
     let mut v = FieldViolations::new();
+    // Years 1 to 9999, as timestamps: the days become timestamps in Postgres.
     let date = |v: &mut FieldViolations, field: &str, value: &str| -> Option<NaiveDate> {
         v.check(
             field,
             NaiveDate::parse_from_str(value, "%Y-%m-%d")
-                .map_err(|_| "must be a date as YYYY-MM-DD"),
+                .ok()
+                .filter(|date| (1..=9999).contains(&date.year()))
+                .ok_or("must be a date as YYYY-MM-DD, in the years 1 to 9999"),
         )
     };
     let end = if request.end_date.is_empty() {
@@ -202,7 +203,7 @@ pub fn stats_request(
         date(&mut v, "end_date", &request.end_date)
     };
     let start = if request.start_date.is_empty() {
-        end.map(|end| end - ChronoDuration::days(29))
+        end.and_then(|end| end.checked_sub_signed(ChronoDuration::days(29)))
     } else {
         date(&mut v, "start_date", &request.start_date)
     };
@@ -341,7 +342,9 @@ pub fn customer_summary(rows: &[SummaryRow]) -> Option<pb::CustomerSummary> {
             Some(Status::Rejected | Status::Cancelled)
         );
         if counted {
-            *value.entry(row.currency_code.as_str()).or_default() += row.grand_total;
+            // Saturates: a customer's orders may add up to more than 64 bits hold.
+            let total = value.entry(row.currency_code.as_str()).or_default();
+            *total = total.saturating_add(row.grand_total);
         }
     }
     Some(pb::CustomerSummary {

@@ -11,6 +11,7 @@ use chrono::Utc;
 use oms_platform::{
     error::FieldViolations,
     idempotency::{self, Idempotency, IdempotencyKey},
+    ids::MintedId,
     rpc::current_traceparent,
 };
 use oms_proto::{
@@ -62,21 +63,15 @@ impl Orders {
     }
 }
 
-/// The order id of a request; an id that is not a UUID names no order.
-fn order_id(violations: &mut FieldViolations, value: &str) -> Option<Result<Uuid, String>> {
-    if value.is_empty() {
-        violations.add("order_id", "required");
-        return None;
-    }
-    Some(Uuid::parse_str(value).map_err(|_| value.to_owned()))
+/// The order id of a request: required, and an id this service minted.
+fn order_id(violations: &mut FieldViolations, value: &str) -> Option<Uuid> {
+    violations
+        .check("order_id", MintedId::parse(value))
+        .map(|id| id.uuid())
 }
 
-fn require_order_id(found: Option<Result<Uuid, String>>) -> Result<Uuid, OrderError> {
-    match found {
-        Some(Ok(id)) => Ok(id),
-        Some(Err(id)) => Err(OrderError::NotFound(id)),
-        None => Err(OrderError::invalid("order_id", "required")),
-    }
+fn require_order_id(found: Option<Uuid>) -> Result<Uuid, OrderError> {
+    found.ok_or_else(|| OrderError::invalid("order_id", "required"))
 }
 
 fn invalid(violations: FieldViolations) -> Result<(), OrderError> {
@@ -149,10 +144,12 @@ impl OrderService for Orders {
         let request = request.into_inner();
         let by_key = request.channel.is_some() || !request.external_reference.is_empty();
         let record = match (request.order_id.is_empty(), by_key) {
-            (false, false) => match Uuid::parse_str(&request.order_id) {
-                Ok(id) => self.store.get(id).await?,
-                Err(_) => None,
-            },
+            (false, false) => {
+                let mut violations = FieldViolations::new();
+                let order_id = order_id(&mut violations, &request.order_id);
+                invalid(violations)?;
+                self.store.get(require_order_id(order_id)?).await?
+            }
             (true, true) => {
                 let channel = request.channel.unwrap_or_default();
                 let mut violations = FieldViolations::new();

@@ -327,7 +327,8 @@ impl Store {
             QueryBuilder::<Postgres>::new("SELECT to_char((create_time AT TIME ZONE ");
         revenue.push_bind(zone.to_owned()).push(
             ")::date, 'YYYY-MM-DD') AS day, channel_kind, channel_name, currency_code,
-                 sum(grand_total)::bigint AS revenue, count(*) AS count FROM orders",
+                 least(sum(grand_total), 9223372036854775807)::bigint AS revenue,
+                 count(*) AS count FROM orders",
         );
         push_filters(&mut revenue, &channel_filter);
         range(&mut revenue);

@@ -7,14 +7,31 @@ use oms_order::test_util;
 use oms_platform::{client::OmsChannel, config::Service};
 use oms_proto::{
     common::v1::{Actor, ActorKind, Money},
-    order::v1::{Customer, PlaceOrderRequest, order_service_client::OrderServiceClient},
+    order::v1::{Customer, Order, PlaceOrderRequest, order_service_client::OrderServiceClient},
 };
+pub use oms_testkit::keyed;
 pub use oms_testkit::saga::Coordinator;
 pub use oms_testkit::status::{bad_fields, reason};
 use oms_testkit::{ReservedPort, TestService, peers};
 use tokio_util::sync::CancellationToken;
 
 pub type Client = OrderServiceClient<OmsChannel>;
+
+/// The sample order placed with external reference `reference`.
+pub async fn placed(client: &mut Client, reference: &str) -> Order {
+    client
+        .place_order(web_order(reference))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap()
+}
+
+/// The id a test calls `label` ("s1", "pay-1"), as the OMS mints ids.
+pub fn minted(label: &str) -> String {
+    oms_testkit::minted_id(label)
+}
 
 /// An order service with a fresh database, whose saga coordinator is expected
 /// on a reserved port where nothing listens until a test starts the stand-in.

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod binary;
+mod edges;
 mod edits;
 mod helpers;
 mod outbox;

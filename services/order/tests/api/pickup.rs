@@ -105,8 +105,8 @@ async fn an_exchange_order_is_paid_less_its_credit_and_never_below_zero() {
     let orders = TestOrders::start().await;
     let mut client = orders.client();
     let exchange = |credit: i64| Exchange {
-        return_id: "rma-1".into(),
-        original_order_id: "order-0".into(),
+        return_id: minted("rma-1"),
+        original_order_id: minted("order-0"),
         credit: Some(Money {
             currency_code: "EUR".into(),
             amount_minor: credit,

@@ -4,30 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use oms_proto::order::v1::{AddNoteRequest, GetOrderRequest, Order, UpdateShippingAddressRequest};
-use tonic::Request;
+use oms_proto::order::v1::{AddNoteRequest, GetOrderRequest, UpdateShippingAddressRequest};
 
 use crate::helpers::*;
 
 const CALLERS: usize = 50;
-
-fn keyed<T>(message: T, key: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("idempotency-key", key.parse().unwrap());
-    request
-}
-
-async fn placed(client: &mut Client, reference: &str) -> Order {
-    client
-        .place_order(web_order(reference))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap()
-}
 
 /// Sends `CALLERS` copies of one call at once and, meanwhile, an unrelated
 /// GetOrder; returns every answer and how long the unrelated call took.

@@ -29,12 +29,12 @@ fn units(sku: &str, quantity: i32) -> LineQuantity {
     }
 }
 
-fn shipment(id: &str, lines: Vec<LineQuantity>) -> ShipmentRef {
+fn shipment(label: &str, lines: Vec<LineQuantity>) -> ShipmentRef {
     ShipmentRef {
-        shipment_id: id.into(),
+        shipment_id: minted(label),
         location_id: "wh-1".into(),
         carrier: "sim".into(),
-        tracking_number: format!("TRK-{id}"),
+        tracking_number: format!("TRK-{label}"),
         lines,
         ..Default::default()
     }
@@ -72,7 +72,7 @@ fn request(order_id: &str, fact: Fact, event_id: &str) -> MarkStatusRequest {
                 shipment("s1", vec![units("TEE", 2)]),
                 shipment("s2", vec![units("CAP", 1)]),
             ],
-            payment_id: "pay-1".into(),
+            payment_id: minted("pay-1"),
             ..base
         },
         Fact::Reject => MarkStatusRequest {
@@ -97,7 +97,7 @@ fn request(order_id: &str, fact: Fact, event_id: &str) -> MarkStatusRequest {
         },
         Fact::Return => MarkStatusRequest {
             status: OrderStatus::Returned as i32,
-            return_id: format!("r-{event_id}"),
+            return_id: minted(&format!("r-{event_id}")),
             lines: vec![units("TEE", 1)],
             ..base
         },
@@ -186,7 +186,7 @@ async fn order_in(client: &mut Client, state: &str, reference: &str) -> String {
         order_id: order_id.clone(),
         event_id: "f".into(),
         status: OrderStatus::Returned as i32,
-        return_id: "r-1".into(),
+        return_id: minted("r-1"),
         lines,
         actor: Some(saga()),
         ..Default::default()
@@ -464,12 +464,14 @@ async fn the_address_changes_until_shipments_are_being_created() {
         .mark_status(MarkStatusRequest {
             order_id: order_id.clone(),
             event_id: "lock".into(),
-            payment_id: "p-9".into(),
+            payment_id: minted("p-9"),
             actor: Some(saga()),
             ..Default::default()
         })
         .await
         .unwrap_err();
-    assert_eq!(reason(&reused), "IDEMPOTENCY_KEY_REUSED");
+    // The event id is the fact's natural key: taken by another request.
+    assert_eq!(reused.code(), tonic::Code::AlreadyExists);
+    assert_eq!(reason(&reused), "NATURAL_KEY_CONFLICT");
     orders.stop().await;
 }

@@ -9,4 +9,4 @@
 pub mod method;
 pub mod payment;
 
-pub use oms_platform::ids::{Actor, ActorKind, CurrencyCode, OrderId};
+pub use oms_platform::ids::{Actor, ActorKind, CurrencyCode, MintedId as OrderId};

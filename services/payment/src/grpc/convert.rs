@@ -1,11 +1,15 @@
-//! Proto <-> domain for payments: requests checked field by field (a raw card
-//! number in any string field is refused first, naming the field and never
-//! echoing it), stored payments back into `oms.payment.v1.Payment`.
+//! Proto <-> domain for payments: requests checked field by field, stored
+//! payments back into `oms.payment.v1.Payment`. A raw card number in any string
+//! field never gets here: the platform's request guard refuses it first, naming
+//! the field and never echoing it.
 
 use chrono::{DateTime, Utc};
 pub use oms_platform::convert::timestamp;
 use oms_platform::{
-    card::contains_card_number, convert::actor, error::FieldViolations, ids::Invalid, paging::Pages,
+    convert::actor,
+    error::FieldViolations,
+    ids::{Invalid, MintedId},
+    paging::Pages,
 };
 use oms_proto::{common::v1 as common, payment::v1 as pb};
 use uuid::Uuid;
@@ -19,21 +23,6 @@ use crate::{
     error::PaymentError,
     store::{PaymentRecord, TransactionRow},
 };
-
-const CARD_NUMBER: &str = "must not hold a card number; send a PSP token";
-
-/// Records a violation for every field holding a raw card number, and returns
-/// the fields that are clean, so they alone are checked further.
-fn refuse_card_numbers(v: &mut FieldViolations, fields: &[(&str, &str)]) -> Vec<String> {
-    let mut dirty = Vec::new();
-    for (field, text) in fields {
-        if contains_card_number(text) {
-            v.add(*field, CARD_NUMBER);
-            dirty.push((*field).to_owned());
-        }
-    }
-    dirty
-}
 
 /// An amount and currency; `None` and a violation when either is bad.
 fn money(v: &mut FieldViolations, field: &str, money: &common::Money) -> Option<Money> {
@@ -51,15 +40,11 @@ fn money(v: &mut FieldViolations, field: &str, money: &common::Money) -> Option<
     })
 }
 
-/// A payment id: required; an id that is not a UUID names no payment.
+/// A payment id: required, and an id this service minted.
 pub fn payment_id(value: &str) -> Result<Uuid, PaymentError> {
-    if value.is_empty() {
-        return Err(PaymentError::invalid("payment_id", "required"));
-    }
-    if contains_card_number(value) {
-        return Err(PaymentError::invalid("payment_id", CARD_NUMBER));
-    }
-    Uuid::parse_str(value).map_err(|_| PaymentError::NotFound(value.to_owned()))
+    MintedId::parse(value)
+        .map(|id| id.uuid())
+        .map_err(|err| PaymentError::invalid("payment_id", err.to_string()))
 }
 
 /// A checked Authorize request.
@@ -78,71 +63,33 @@ pub fn authorization(request: &pb::AuthorizeRequest) -> Result<NewAuthorization,
         .payment_method
         .as_ref()
         .and_then(|method| method.method.as_ref());
-    let (method_field, method_text) = match method {
-        Some(Method::Card(card)) => ("payment_method.card.token", card.token.as_str()),
-        Some(Method::GiftCard(gift)) => ("payment_method.gift_card.code", gift.code.as_str()),
-        Some(Method::Invoice(invoice)) => (
-            "payment_method.invoice.billing_reference",
-            invoice.billing_reference.as_str(),
-        ),
-        None => ("payment_method", ""),
-    };
-    let currency = request
-        .amount
-        .as_ref()
-        .map_or("", |money| money.currency_code.as_str());
-    let actor_id = request.actor.as_ref().map_or("", |actor| actor.id.as_str());
-    let dirty = refuse_card_numbers(
-        &mut v,
-        &[
-            ("order_id", &request.order_id),
-            ("amount.currency_code", currency),
-            (method_field, method_text),
-            ("actor.id", actor_id),
-        ],
-    );
-    let clean = |field: &str| !dirty.iter().any(|d| d == field);
-
-    let order_id = if clean("order_id") {
-        v.check("order_id", OrderId::parse(&request.order_id))
-    } else {
-        None
-    };
+    let order_id = v.check("order_id", OrderId::parse(&request.order_id));
     let money = match &request.amount {
-        Some(amount) if clean("amount.currency_code") => money(&mut v, "amount", amount),
-        Some(_) => None,
+        Some(amount) => money(&mut v, "amount", amount),
         None => {
             v.add("amount", "required");
             None
         }
     };
-    let method = if clean(method_field) {
-        match method {
-            Some(Method::Card(card)) => v
-                .check(method_field, Secret::parse(&card.token))
-                .map(|token| PaymentMethod::Card { token }),
-            Some(Method::GiftCard(gift)) => v
-                .check(method_field, Secret::parse(&gift.code))
-                .map(|code| PaymentMethod::GiftCard { code }),
-            Some(Method::Invoice(invoice)) => v
-                .check(
-                    method_field,
-                    oms_platform::ids::note(&invoice.billing_reference, 128),
-                )
-                .map(|billing_reference| PaymentMethod::Invoice { billing_reference }),
-            None => {
-                v.add("payment_method", "required");
-                None
-            }
+    let method = match method {
+        Some(Method::Card(card)) => v
+            .check("payment_method.card.token", Secret::parse(&card.token))
+            .map(|token| PaymentMethod::Card { token }),
+        Some(Method::GiftCard(gift)) => v
+            .check("payment_method.gift_card.code", Secret::parse(&gift.code))
+            .map(|code| PaymentMethod::GiftCard { code }),
+        Some(Method::Invoice(invoice)) => v
+            .check(
+                "payment_method.invoice.billing_reference",
+                oms_platform::ids::note(&invoice.billing_reference, 128),
+            )
+            .map(|billing_reference| PaymentMethod::Invoice { billing_reference }),
+        None => {
+            v.add("payment_method", "required");
+            None
         }
-    } else {
-        None
     };
-    let actor = if clean("actor.id") {
-        actor(&mut v, request.actor.as_ref())
-    } else {
-        None
-    };
+    let actor = actor(&mut v, request.actor.as_ref());
     match (order_id, money, method, actor) {
         (Some(order_id), Some(money), Some(method), Some(actor)) if v.is_empty() => {
             Ok(NewAuthorization {
@@ -193,56 +140,33 @@ fn money_move(
     refund: Option<(i32, &str, &str)>,
 ) -> Result<MoneyMove, PaymentError> {
     let mut v = FieldViolations::new();
-    let currency = amount.map_or("", |money| money.currency_code.as_str());
-    let actor_id = actor_pb.map_or("", |actor| actor.id.as_str());
-    let (reference_id, note) = refund.map_or(("", ""), |(_, reference, note)| (reference, note));
-    let dirty = refuse_card_numbers(
-        &mut v,
-        &[
-            ("payment_id", payment_id_text),
-            ("amount.currency_code", currency),
-            ("actor.id", actor_id),
-            ("reference_id", reference_id),
-            ("note", note),
-        ],
+    let payment_id = v.check(
+        "payment_id",
+        MintedId::parse(payment_id_text).map(|id| id.uuid()),
     );
-    let clean = |field: &str| !dirty.iter().any(|d| d == field);
-    if payment_id_text.is_empty() {
-        v.add("payment_id", "required");
-    }
-    let money = match amount {
-        Some(amount) if clean("amount.currency_code") => money(&mut v, "amount", amount),
-        _ => None,
-    };
-    let actor = if clean("actor.id") {
-        actor(&mut v, actor_pb)
-    } else {
-        None
-    };
+    let money = amount.and_then(|amount| money(&mut v, "amount", amount));
+    let actor = actor(&mut v, actor_pb);
     let mut refund_reason = None;
     let mut reference = String::new();
     let mut note_text = String::new();
     if let Some((reason, reference_id, note)) = refund {
         refund_reason = v.check("reason", RefundReason::new(reason));
-        if clean("reference_id") {
-            reference = v
-                .check("reference_id", oms_platform::ids::note(reference_id, 128))
-                .unwrap_or_default();
-        }
-        if clean("note") {
-            note_text = v
-                .check("note", oms_platform::ids::note(note, 500))
-                .unwrap_or_default();
-        }
+        reference = v
+            .check("reference_id", oms_platform::ids::note(reference_id, 128))
+            .unwrap_or_default();
+        note_text = v
+            .check("note", oms_platform::ids::note(note, 500))
+            .unwrap_or_default();
     }
-    if !v.is_empty() {
-        return Err(PaymentError::Invalid(v));
-    }
-    let (Some(actor), true) = (actor, amount.is_none() || money.is_some()) else {
+    let (Some(payment_id), Some(actor), true) = (
+        payment_id,
+        actor,
+        v.is_empty() && (amount.is_none() || money.is_some()),
+    ) else {
         return Err(PaymentError::Invalid(v));
     };
     Ok(MoneyMove {
-        payment_id: payment_id(payment_id_text)?,
+        payment_id,
         money,
         actor,
         refund_reason,
@@ -261,45 +185,25 @@ pub enum VoidTarget {
 pub fn void(request: &pb::VoidRequest) -> Result<(VoidTarget, Actor), PaymentError> {
     use pb::void_request::Target;
     let mut v = FieldViolations::new();
-    let actor_id = request.actor.as_ref().map_or("", |actor| actor.id.as_str());
-    let target_text = match &request.target {
-        Some(Target::PaymentId(id)) => ("payment_id", id.as_str()),
-        Some(Target::AuthorizationKey(key)) => ("authorization_key", key.as_str()),
-        None => ("payment_id", ""),
-    };
-    let dirty = refuse_card_numbers(&mut v, &[target_text, ("actor.id", actor_id)]);
-    let actor = if dirty.iter().any(|d| d == "actor.id") {
-        None
-    } else {
-        actor(&mut v, request.actor.as_ref())
-    };
-    let target = if !dirty.is_empty() {
-        None
-    } else {
-        match &request.target {
-            None => {
-                v.add(
-                    "target",
-                    "one of payment_id and authorization_key is required",
-                );
-                None
-            }
-            Some(Target::PaymentId(id)) if id.is_empty() => {
-                v.add("payment_id", "required");
-                None
-            }
-            Some(Target::PaymentId(id)) => Some(match Uuid::parse_str(id) {
-                Ok(id) => VoidTarget::Payment(id),
-                Err(_) => return Err(PaymentError::NotFound(id.clone())),
-            }),
-            Some(Target::AuthorizationKey(key)) => v
-                .check(
-                    "authorization_key",
-                    oms_platform::idempotency::IdempotencyKey::parse(key.clone())
-                        .map_err(|_| Invalid::new("must be 1 to 128 printable ASCII characters")),
-                )
-                .map(|key| VoidTarget::AuthorizationKey(key.as_str().to_owned())),
+    let actor = actor(&mut v, request.actor.as_ref());
+    let target = match &request.target {
+        None => {
+            v.add(
+                "target",
+                "one of payment_id and authorization_key is required",
+            );
+            None
         }
+        Some(Target::PaymentId(id)) => v
+            .check("payment_id", MintedId::parse(id))
+            .map(|id| VoidTarget::Payment(id.uuid())),
+        Some(Target::AuthorizationKey(key)) => v
+            .check(
+                "authorization_key",
+                oms_platform::idempotency::IdempotencyKey::parse(key.clone())
+                    .map_err(|_| Invalid::new("must be 1 to 128 printable ASCII characters")),
+            )
+            .map(|key| VoidTarget::AuthorizationKey(key.as_str().to_owned())),
     };
     match (target, actor) {
         (Some(target), Some(actor)) if v.is_empty() => Ok((target, actor)),
@@ -399,9 +303,6 @@ pub fn list(request: &pb::ListPaymentsRequest) -> Result<ListQuery, PaymentError
     let mut v = FieldViolations::new();
     let order_id = if request.order_id.is_empty() {
         None
-    } else if contains_card_number(&request.order_id) {
-        v.add("order_id", CARD_NUMBER);
-        None
     } else {
         v.check("order_id", OrderId::parse(&request.order_id))
             .map(|order_id| order_id.as_str().to_owned())
@@ -433,6 +334,8 @@ pub fn list(request: &pb::ListPaymentsRequest) -> Result<ListQuery, PaymentError
 
 #[cfg(test)]
 mod tests {
+    use oms_platform::card::contains_card_number;
+
     use super::*;
 
     #[test]

@@ -7,10 +7,7 @@
 
 mod convert;
 
-use oms_platform::{
-    card::contains_card_number,
-    idempotency::{self, Idempotency, IdempotencyKey, METADATA_KEY, Settled},
-};
+use oms_platform::idempotency::{self, Idempotency, IdempotencyKey, Settled};
 use oms_proto::payment::v1::{self as pb, payment_service_server::PaymentService};
 use prost::Message;
 use sqlx::PgConnection;
@@ -51,17 +48,9 @@ impl PaymentApi {
     }
 }
 
-/// The required idempotency key, which must not be a card number either.
+/// The required idempotency key (never a card number: the platform refuses one).
 fn idempotency_key<T>(request: &Request<T>) -> Result<IdempotencyKey, Status> {
-    let key = IdempotencyKey::require(request.metadata())?;
-    if contains_card_number(key.as_str()) {
-        return Err(PaymentError::invalid(
-            METADATA_KEY,
-            "must not hold a card number; send a PSP token",
-        )
-        .into());
-    }
-    Ok(key)
+    IdempotencyKey::require(request.metadata())
 }
 
 async fn locked(conn: &mut PgConnection, payment_id: Uuid) -> Result<PaymentRecord, PaymentError> {

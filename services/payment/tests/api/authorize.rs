@@ -17,7 +17,7 @@ async fn an_approved_authorization_holds_the_amount_with_its_psp_reference() {
     let payment = authorized(&mut client, "auth-1", 1999).await;
 
     assert_eq!(payment_status(&payment), pb::PaymentStatus::Authorized);
-    assert_eq!(payment.order_id, "ord-1");
+    assert_eq!(payment.order_id, id("ord-1"));
     assert_eq!(payment.provider, "simulator");
     assert_eq!(payment.method.as_ref().unwrap().display, "card ending 4242");
     assert_eq!(minor(payment.authorized_amount.as_ref()), 1999);
@@ -241,22 +241,47 @@ async fn bad_input_is_invalid_argument_naming_each_field() {
 }
 
 #[tokio::test]
-async fn an_unknown_payment_is_not_found() {
+async fn an_unknown_payment_is_not_found_and_an_id_never_minted_is_invalid() {
     let payments = TestPayments::start().await;
     let mut client = payments.client();
-    for payment_id in ["0190f5a0-0000-7000-8000-000000000000", "not-a-payment"] {
+    let payment_id = "0190f5a0-0000-7000-8000-000000000000";
+    let status = client
+        .get_payment(GetPaymentRequest {
+            payment_id: payment_id.into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    let status = capture(&mut client, payment_id, "cap-1", None)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+
+    for payment_id in ["not-a-payment", "0190F5A0-0000-7000-8000-000000000000"] {
         let status = client
             .get_payment(GetPaymentRequest {
                 payment_id: payment_id.into(),
             })
             .await
             .unwrap_err();
-        assert_eq!(status.code(), Code::NotFound, "{payment_id}");
-        let status = capture(&mut client, payment_id, "cap-1", None)
+        assert_eq!(bad_fields(&status), ["payment_id"], "{payment_id}");
+        let status = capture(&mut client, payment_id, "cap-2", None)
             .await
             .unwrap_err();
-        assert_eq!(status.code(), Code::NotFound, "{payment_id}");
+        assert_eq!(bad_fields(&status), ["payment_id"], "{payment_id}");
+        let status = client
+            .void(keyed(void_request(payment_id), "void-2"))
+            .await
+            .unwrap_err();
+        assert_eq!(bad_fields(&status), ["payment_id"], "{payment_id}");
     }
+    let mut request = authorize_request(100, card("tok_visa"));
+    request.order_id = "ord-1".into();
+    let status = client
+        .authorize(keyed(request, "auth-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&status), ["order_id"]);
     payments.stop().await;
 }
 

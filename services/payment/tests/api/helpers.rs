@@ -21,9 +21,10 @@ use oms_proto::{
         RefundRequest, VoidRequest, payment_service_client::PaymentServiceClient, void_request,
     },
 };
+pub use oms_testkit::keyed;
 pub use oms_testkit::status::{bad_fields, metadata, reason};
 use oms_testkit::{TestDatabase, TestServer};
-use tonic::{Request, Status};
+use tonic::Status;
 
 pub type Client = PaymentServiceClient<OmsChannel>;
 
@@ -123,14 +124,6 @@ impl TestPayments {
 }
 
 /// `message` with the `idempotency-key` metadata.
-pub fn keyed<T>(message: T, key: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("idempotency-key", key.parse().unwrap());
-    request
-}
-
 pub fn eur(amount_minor: i64) -> Money {
     Money {
         currency_code: "EUR".into(),
@@ -167,9 +160,14 @@ pub fn invoice(billing_reference: &str) -> PaymentMethod {
     }
 }
 
+/// The id a test calls `label` ("ord-1"), as the OMS mints ids.
+pub fn id(label: &str) -> String {
+    oms_testkit::minted_id(label)
+}
+
 pub fn authorize_request(amount_minor: i64, method: PaymentMethod) -> AuthorizeRequest {
     AuthorizeRequest {
-        order_id: "ord-1".into(),
+        order_id: id("ord-1"),
         amount: Some(eur(amount_minor)),
         payment_method: Some(method),
         actor: Some(saga()),

@@ -25,7 +25,7 @@ async fn payments_are_filtered_and_paged_newest_first() {
         );
     }
     let mut other_order = authorize_request(100, card("tok_visa"));
-    other_order.order_id = "ord-2".into();
+    other_order.order_id = id("ord-2");
     let other = client
         .authorize(keyed(other_order, "auth-other"))
         .await
@@ -50,7 +50,7 @@ async fn payments_are_filtered_and_paged_newest_first() {
         let page = list(
             &mut client,
             ListPaymentsRequest {
-                order_id: "ord-1".into(),
+                order_id: id("ord-1"),
                 page: Some(PageRequest {
                     page_size: 2,
                     page_token: token.clone(),
@@ -96,7 +96,7 @@ async fn payments_are_filtered_and_paged_newest_first() {
     let by_order = list(
         &mut client,
         ListPaymentsRequest {
-            order_id: "ord-2".into(),
+            order_id: id("ord-2"),
             ..Default::default()
         },
     )
@@ -128,7 +128,7 @@ async fn a_bad_page_or_filter_is_invalid_argument() {
 
     let status = client
         .list_payments(ListPaymentsRequest {
-            order_id: "ord-1".into(),
+            order_id: id("ord-1"),
             page: Some(PageRequest {
                 page_size: 1,
                 page_token: token,

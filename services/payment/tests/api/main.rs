@@ -8,6 +8,7 @@ mod authorize;
 mod binary;
 mod card_data;
 mod concurrency;
+mod edges;
 mod helpers;
 mod list;
 mod replicas;

@@ -11,4 +11,6 @@ pub mod policy;
 pub mod refund;
 pub mod status;
 
-pub use oms_platform::ids::{Actor, ActorKind, Channel, CurrencyCode, LocationId, OrderId, Sku};
+pub use oms_platform::ids::{
+    Actor, ActorKind, Channel, CurrencyCode, LocationId, MintedId, MintedId as OrderId, Sku,
+};

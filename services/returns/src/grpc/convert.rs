@@ -5,8 +5,7 @@
 use std::collections::{BTreeSet, HashSet};
 
 use oms_platform::{
-    card::contains_card_number,
-    convert::{actor, actor_to_proto, channel_to_proto, from_timestamp, money, timestamp},
+    convert::{actor, actor_to_proto, channel_to_proto, from_timestamp, money, time, timestamp},
     error::FieldViolations,
     ids::{self, Invalid},
 };
@@ -19,7 +18,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        Actor, ActorKind, Channel, LocationId, OrderId, Sku,
+        Actor, ActorKind, Channel, LocationId, MintedId, OrderId, Sku,
         eligibility::OrderLine,
         policy::{MAX_FINAL_SALE_SKUS, Policy, Resolution, ReturnReason, ShippingPayer},
         refund,
@@ -32,12 +31,15 @@ use crate::{
 const MAX_COMMENT: usize = 1000;
 /// The longest note or reason on a step.
 pub const MAX_NOTE: usize = 500;
-/// The most lines a return or an exchange may have.
+/// The most lines a return may have.
 const MAX_LINES: usize = 500;
+/// The most replacement lines of an exchange: the replacement order is placed
+/// through PlaceOrder, which takes at most 200 lines.
+const MAX_REPLACEMENT_LINES: usize = 200;
+/// The longest carrier code: what the shipping service takes as one.
+const MAX_CARRIER: usize = 128;
 /// The most units of one line.
 const MAX_UNITS: i32 = 100_000;
-
-const CARD_NUMBER: &str = "must not hold a card number";
 
 fn finish<T>(violations: FieldViolations, value: Option<T>) -> Result<T, ReturnsError> {
     match value {
@@ -48,34 +50,29 @@ fn finish<T>(violations: FieldViolations, value: Option<T>) -> Result<T, Returns
 
 /// A return id as this service mints them.
 pub fn return_id(violations: &mut FieldViolations, value: &str) -> Option<Uuid> {
-    if value.is_empty() {
-        violations.add("return_id", "required");
-        return None;
-    }
-    let parsed = Uuid::parse_str(value).ok();
-    if parsed.is_none() {
-        violations.add("return_id", "must be a return id (a UUID)");
-    }
-    parsed
+    minted(violations, "return_id", value)
 }
 
-/// A required text of at most `max` characters, never a card number.
+/// A required id another OMS service minted (a shipment, payment, transaction
+/// or order id).
+pub fn minted(violations: &mut FieldViolations, field: &str, value: &str) -> Option<Uuid> {
+    violations
+        .check(field, MintedId::parse(value))
+        .map(|id| id.uuid())
+}
+
+/// A required text of at most `max` characters.
 fn required_text(violations: &mut FieldViolations, field: &str, value: &str, max: usize) -> String {
     if value.is_empty() {
         violations.add(field, "required");
     } else if value.chars().count() > max {
         violations.add(field, format!("must be at most {max} characters"));
-    } else if contains_card_number(value) {
-        violations.add(field, CARD_NUMBER);
     }
     value.to_owned()
 }
 
-/// An optional note of at most `max` characters, never a card number.
+/// An optional note of at most `max` characters.
 pub fn note(violations: &mut FieldViolations, field: &str, value: &str, max: usize) -> String {
-    if contains_card_number(value) {
-        violations.add(field, CARD_NUMBER);
-    }
     violations
         .check(field, ids::note(value, max))
         .unwrap_or_default()
@@ -148,12 +145,22 @@ pub fn request_return(request: &pb::RequestReturnRequest) -> Result<ReturnReques
         }
         Some(_) => {}
     }
-    if request.replacement_lines.len() > MAX_LINES {
-        v.add("replacement_lines", format!("at most {MAX_LINES} lines"));
+    if request.replacement_lines.len() > MAX_REPLACEMENT_LINES {
+        v.add(
+            "replacement_lines",
+            format!("at most {MAX_REPLACEMENT_LINES} lines"),
+        );
     }
     let mut replacements = Vec::with_capacity(request.replacement_lines.len());
+    let mut replaced = HashSet::new();
     for (i, line) in request.replacement_lines.iter().enumerate() {
         let sku = v.check(format!("replacement_lines[{i}].sku"), Sku::parse(&line.sku));
+        // The replacement order takes each SKU on one line.
+        if let Some(sku) = &sku
+            && !replaced.insert(sku.clone())
+        {
+            v.add(format!("replacement_lines[{i}].sku"), "duplicate sku");
+        }
         let units = v.check(
             format!("replacement_lines[{i}].quantity"),
             units(line.quantity),
@@ -181,8 +188,6 @@ pub fn request_return(request: &pb::RequestReturnRequest) -> Result<ReturnReques
             "comment",
             format!("must be at most {MAX_COMMENT} characters"),
         );
-    } else if contains_card_number(&request.comment) {
-        v.add("comment", CARD_NUMBER);
     }
     let actor = actor(&mut v, request.actor.as_ref());
     let value = match (order_id, resolution, actor) {
@@ -339,8 +344,8 @@ pub fn label(request: &pb::RecordReturnLabelRequest) -> Result<Label, ReturnsErr
     if request.label.is_none() {
         v.add("label", "required");
     }
-    let shipment_id = required_text(&mut v, "label.shipment_id", &label.shipment_id, 128);
-    let carrier = required_text(&mut v, "label.carrier", &label.carrier, 64);
+    let shipment_id = minted(&mut v, "label.shipment_id", &label.shipment_id);
+    let carrier = required_text(&mut v, "label.carrier", &label.carrier, MAX_CARRIER);
     let tracking_number =
         required_text(&mut v, "label.tracking_number", &label.tracking_number, 128);
     let price = match label.price {
@@ -357,10 +362,10 @@ pub fn label(request: &pb::RecordReturnLabelRequest) -> Result<Label, ReturnsErr
         }
     };
     let actor = actor(&mut v, request.actor.as_ref());
-    let value = match (return_id, price, actor) {
-        (Some(return_id), Some(price), Some(actor)) => Some(Label {
+    let value = match (return_id, shipment_id, price, actor) {
+        (Some(return_id), Some(shipment_id), Some(price), Some(actor)) => Some(Label {
             return_id,
-            shipment_id,
+            shipment_id: shipment_id.to_string(),
             carrier,
             tracking_number,
             price,
@@ -377,25 +382,16 @@ pub fn in_transit(
 ) -> Result<(Uuid, String, chrono::DateTime<chrono::Utc>, Actor), ReturnsError> {
     let mut v = FieldViolations::new();
     let return_id = return_id(&mut v, &request.return_id);
-    let shipment_id = required_text(&mut v, "shipment_id", &request.shipment_id, 128);
-    let event_time = match &request.event_time {
-        None => {
-            v.add("event_time", "required");
-            None
-        }
-        Some(time) => {
-            // The range of google.protobuf.Timestamp: years 1 to 9999.
-            let time = from_timestamp(time)
-                .filter(|time| (1..=9999).contains(&chrono::Datelike::year(time)));
-            if time.is_none() {
-                v.add("event_time", "must be between the years 1 and 9999");
-            }
-            time
-        }
-    };
+    let shipment_id = minted(&mut v, "shipment_id", &request.shipment_id);
+    if request.event_time.is_none() {
+        v.add("event_time", "required");
+    }
+    let event_time = time(&mut v, "event_time", request.event_time.as_ref());
     let actor = actor(&mut v, request.actor.as_ref());
-    let value = match (return_id, event_time, actor) {
-        (Some(return_id), Some(time), Some(actor)) => Some((return_id, shipment_id, time, actor)),
+    let value = match (return_id, shipment_id, event_time, actor) {
+        (Some(return_id), Some(shipment_id), Some(time), Some(actor)) => {
+            Some((return_id, shipment_id.to_string(), time, actor))
+        }
         _ => None,
     };
     finish(v, value)

@@ -611,9 +611,7 @@ impl ReturnsApi {
             ("payment_id", &request.payment_id),
             ("transaction_id", &request.transaction_id),
         ] {
-            if value.is_empty() || value.len() > 128 {
-                v.add(field, "must be 1 to 128 characters");
-            }
+            convert::minted(&mut v, field, value);
         }
         let amount = convert::amount(&mut v, "amount", request.amount.as_ref());
         let actor = oms_platform::convert::actor(&mut v, request.actor.as_ref());
@@ -656,9 +654,11 @@ impl ReturnsApi {
     ) -> Result<pb::Return, ReturnsError> {
         let mut v = FieldViolations::new();
         let return_id = convert::return_id(&mut v, &request.return_id);
-        if request.replacement_order_id.is_empty() || request.replacement_order_id.len() > 128 {
-            v.add("replacement_order_id", "must be 1 to 128 characters");
-        }
+        convert::minted(
+            &mut v,
+            "replacement_order_id",
+            &request.replacement_order_id,
+        );
         let difference = convert::amount(
             &mut v,
             "price_difference",
@@ -669,6 +669,9 @@ impl ReturnsApi {
                 "payment_id",
                 "payment_id and transaction_id are set together or not at all",
             );
+        } else if !request.payment_id.is_empty() {
+            convert::minted(&mut v, "payment_id", &request.payment_id);
+            convert::minted(&mut v, "transaction_id", &request.transaction_id);
         }
         let actor = oms_platform::convert::actor(&mut v, request.actor.as_ref());
         let (Some(return_id), Some(difference), Some(actor), true) =

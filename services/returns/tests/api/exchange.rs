@@ -68,10 +68,10 @@ async fn inspected_exchange(
 fn record(return_id: &str, difference: i64, refund: Option<&str>) -> RecordExchangeRequest {
     RecordExchangeRequest {
         return_id: return_id.into(),
-        replacement_order_id: "order-replacement-1".into(),
+        replacement_order_id: minted("order-replacement-1"),
         price_difference: eur(difference),
-        payment_id: refund.map(|_| "pay-1".to_owned()).unwrap_or_default(),
-        transaction_id: refund.unwrap_or_default().into(),
+        payment_id: refund.map(|_| minted("pay-1")).unwrap_or_default(),
+        transaction_id: refund.map(minted).unwrap_or_default(),
         actor: Some(saga_actor()),
     }
 }
@@ -106,8 +106,8 @@ async fn a_dearer_replacement_leaves_the_difference_to_pay() {
     let status = client
         .record_refund(RecordRefundRequest {
             return_id: id.clone(),
-            payment_id: "pay-1".into(),
-            transaction_id: "txn-1".into(),
+            payment_id: minted("pay-1"),
+            transaction_id: minted("txn-1"),
             amount: eur(1999),
             actor: Some(saga_actor()),
         })
@@ -125,7 +125,7 @@ async fn a_dearer_replacement_leaves_the_difference_to_pay() {
     assert_eq!(exchanged.status, ReturnStatus::Exchanged as i32);
     assert_eq!(
         exchanged.exchange.as_ref().unwrap().replacement_order_id,
-        "order-replacement-1"
+        minted("order-replacement-1")
     );
     // The same record again changes nothing; with another difference it is refused.
     let again = client
@@ -142,7 +142,7 @@ async fn a_dearer_replacement_leaves_the_difference_to_pay() {
         .unwrap_err();
     assert_eq!(bad_fields(&status), vec!["price_difference"]);
     let mut other = record(&id, 500, None);
-    other.replacement_order_id = "order-replacement-2".into();
+    other.replacement_order_id = minted("order-replacement-2");
     let status = client.record_exchange(other).await.unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
     suite.stop().await;
@@ -179,11 +179,8 @@ async fn a_cheaper_replacement_is_refunded_the_difference() {
         .unwrap();
     let exchange = exchanged.exchange.unwrap();
     assert_eq!(
-        (
-            exchange.payment_id.as_str(),
-            exchange.transaction_id.as_str()
-        ),
-        ("pay-1", "txn-5")
+        (exchange.payment_id, exchange.transaction_id),
+        (minted("pay-1"), minted("txn-5"))
     );
     suite.stop().await;
 }

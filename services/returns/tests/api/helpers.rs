@@ -116,7 +116,7 @@ impl TestReturns {
                 status: status as i32,
                 shipments,
                 payment_id: if status == OrderStatus::Confirmed {
-                    "pay-1".into()
+                    minted("pay-1")
                 } else {
                     String::new()
                 },
@@ -199,12 +199,12 @@ async fn start_inventory() -> TestService {
     server
 }
 
-fn shipment(id: &str, skus: &[&str]) -> ShipmentRef {
+fn shipment(label: &str, skus: &[&str]) -> ShipmentRef {
     ShipmentRef {
-        shipment_id: id.into(),
+        shipment_id: minted(label),
         location_id: WAREHOUSE.into(),
         carrier: "simulator".into(),
-        tracking_number: format!("TRK-{id}"),
+        tracking_number: format!("TRK-{label}"),
         lines: skus
             .iter()
             .map(|sku| LineQuantity {
@@ -328,4 +328,9 @@ pub fn policy(restocking_fee_bps: i32, customer_pays: bool) -> ReturnPolicy {
         return_shipping_payer: if customer_pays { 2 } else { 1 },
         ..Default::default()
     }
+}
+
+/// The id a test calls `label` ("pay-1", "ship-r1"), as the OMS mints ids.
+pub fn minted(label: &str) -> String {
+    oms_testkit::minted_id(label)
 }

@@ -70,8 +70,8 @@ fn close(return_id: &str, reason: CloseReason) -> CloseReturnRequest {
 fn refund(return_id: &str, transaction_id: &str, amount: i64) -> RecordRefundRequest {
     RecordRefundRequest {
         return_id: return_id.into(),
-        payment_id: "pay-1".into(),
-        transaction_id: transaction_id.into(),
+        payment_id: minted("pay-1"),
+        transaction_id: minted(transaction_id),
         amount: eur(amount),
         actor: Some(saga_actor()),
     }
@@ -110,7 +110,7 @@ async fn a_return_runs_its_whole_life_and_the_refund_follows_the_inspection_and_
     let label = RecordReturnLabelRequest {
         return_id: id.clone(),
         label: Some(ReturnLabel {
-            shipment_id: "ship-r1".into(),
+            shipment_id: minted("ship-r1"),
             carrier: "simulator".into(),
             tracking_number: "SIM-R-1".into(),
             price: eur(495),
@@ -120,7 +120,7 @@ async fn a_return_runs_its_whole_life_and_the_refund_follows_the_inspection_and_
     client.record_return_label(label.clone()).await.unwrap();
     let other_label = RecordReturnLabelRequest {
         label: Some(ReturnLabel {
-            shipment_id: "ship-r2".into(),
+            shipment_id: minted("ship-r2"),
             ..label.label.clone().unwrap()
         }),
         ..label.clone()
@@ -132,7 +132,7 @@ async fn a_return_runs_its_whole_life_and_the_refund_follows_the_inspection_and_
     let picked_up = chrono::Utc::now().timestamp() - 3600;
     let pickup = MarkReturnInTransitRequest {
         return_id: id.clone(),
-        shipment_id: "ship-r1".into(),
+        shipment_id: minted("ship-r1"),
         event_time: Some(prost_types::Timestamp {
             seconds: picked_up,
             nanos: 0,
@@ -215,7 +215,7 @@ async fn a_return_runs_its_whole_life_and_the_refund_follows_the_inspection_and_
         .unwrap();
 
     assert_eq!(closed.close_reason, CloseReason::Completed as i32);
-    assert_eq!(closed.refund_transaction_id, "txn-1");
+    assert_eq!(closed.refund_transaction_id, minted("txn-1"));
     let timeline: Vec<i32> = closed.timeline.iter().map(|event| event.status).collect();
     use ReturnStatus::*;
     assert_eq!(
@@ -425,7 +425,7 @@ async fn a_merchant_fault_waives_its_own_restocking_fee_and_the_return_shipping(
         .record_return_label(RecordReturnLabelRequest {
             return_id: id.clone(),
             label: Some(ReturnLabel {
-                shipment_id: "ship-f1".into(),
+                shipment_id: minted("ship-f1"),
                 carrier: "simulator".into(),
                 tracking_number: "SIM-F-1".into(),
                 price: eur(495),

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod binary;
+mod edges;
 mod exchange;
 mod helpers;
 mod lifecycle;

@@ -119,9 +119,9 @@ async fn bad_input_names_the_field_and_an_unknown_order_is_not_found() {
             line("TEE-M", 1, ReturnReason::Unspecified),
         ],
     );
-    zero_and_foreign.comment = "card 4111 1111 1111 1111".into();
+    zero_and_foreign.comment = "x".repeat(1001);
     let status = client
-        .request_return(keyed("r-bad-1", zero_and_foreign))
+        .request_return(keyed("r-bad-1", zero_and_foreign.clone()))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -134,6 +134,13 @@ async fn bad_input_names_the_field_and_an_unknown_order_is_not_found() {
             "comment"
         ]
     );
+    // A card number is refused before anything else is looked at.
+    zero_and_foreign.comment = "card 4111 1111 1111 1111".into();
+    let status = client
+        .request_return(keyed("r-bad-1", zero_and_foreign))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&status), vec!["comment"]);
     assert!(!status.message().contains("4111"));
 
     let status = client

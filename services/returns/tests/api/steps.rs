@@ -42,7 +42,7 @@ fn label(return_id: &str, currency: &str) -> RecordReturnLabelRequest {
     RecordReturnLabelRequest {
         return_id: return_id.into(),
         label: Some(ReturnLabel {
-            shipment_id: "ship-r1".into(),
+            shipment_id: minted("ship-r1"),
             carrier: "simulator".into(),
             tracking_number: "SIM-R-1".into(),
             price: Some(Money {
@@ -57,7 +57,7 @@ fn label(return_id: &str, currency: &str) -> RecordReturnLabelRequest {
 fn pickup(return_id: &str, shipment_id: &str, seconds: i64) -> MarkReturnInTransitRequest {
     MarkReturnInTransitRequest {
         return_id: return_id.into(),
-        shipment_id: shipment_id.into(),
+        shipment_id: minted(shipment_id),
         event_time: Some(prost_types::Timestamp { seconds, nanos: 0 }),
         actor: Some(Actor {
             kind: ActorKind::Carrier as i32,
@@ -157,8 +157,8 @@ async fn of_refunds_recorded_at_once_for_one_return_exactly_one_wins() {
         let mut client = client.clone();
         let request = RecordRefundRequest {
             return_id: id.clone(),
-            payment_id: "pay-1".into(),
-            transaction_id: format!("txn-{n}"),
+            payment_id: minted("pay-1"),
+            transaction_id: minted(&format!("txn-{n}")),
             amount: eur(1500),
             actor: Some(saga_actor()),
         };

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 pub use oms_platform::convert::{actor, actor_to_proto, channel_to_proto, timestamp};
-use oms_platform::error::FieldViolations;
+use oms_platform::{error::FieldViolations, ids::MintedId};
 use oms_proto::{
     common::v1::{self as common, DeliveryMethod},
     inventory::v1 as inventory,
@@ -312,9 +312,9 @@ pub fn plan_request(
     violations: &mut FieldViolations,
     request: &pb::PlanFulfillmentRequest,
 ) -> Option<(PlanRequest, Option<Channel>)> {
-    let order_id = &request.order_id;
-    if order_id.len() > 128 || !order_id.bytes().all(|byte| byte.is_ascii_graphic()) {
-        violations.add("order_id", "must be at most 128 printable ASCII characters");
+    // Optional; when set, an id the order service minted.
+    if !request.order_id.is_empty() {
+        violations.check("order_id", MintedId::parse(&request.order_id));
     }
     if request.lines.is_empty() || request.lines.len() > MAX_LINES {
         violations.add("lines", "must hold 1 to 200 lines");
@@ -405,7 +405,7 @@ pub fn plan_request(
     }
     Some((
         PlanRequest {
-            order_id: order_id.clone(),
+            order_id: request.order_id.clone(),
             lines,
             destination,
             delivery: delivery?,

@@ -136,12 +136,13 @@ impl TestRouting {
             .expect("set safety stock");
     }
 
-    /// Holds stock for an order, as the saga does after a plan.
-    pub async fn reserve(&self, order_id: &str, lines: &[(&str, &str, i32)]) {
+    /// Holds stock for the order a test calls `order`, as the saga does after
+    /// a plan.
+    pub async fn reserve(&self, order: &str, lines: &[(&str, &str, i32)]) {
         self.inventory
             .clone()
             .reserve(ReserveRequest {
-                order_id: order_id.into(),
+                order_id: oms_testkit::minted_id(order),
                 lines: lines
                     .iter()
                     .map(|(sku, location_id, quantity)| ReservationLine {
@@ -219,10 +220,10 @@ pub fn channel(kind: ChannelKind, name: &str) -> Channel {
     }
 }
 
-/// Shipping these (sku, units) to Berlin.
-pub fn ship_to_berlin(order_id: &str, lines: &[(&str, i32)]) -> PlanFulfillmentRequest {
+/// Shipping these (sku, units) to Berlin, for the order a test calls `order`.
+pub fn ship_to_berlin(order: &str, lines: &[(&str, i32)]) -> PlanFulfillmentRequest {
     PlanFulfillmentRequest {
-        order_id: order_id.into(),
+        order_id: oms_testkit::minted_id(order),
         lines: lines
             .iter()
             .map(|(sku, quantity)| LineItem {

@@ -6,6 +6,7 @@
 
 mod attributes;
 mod binary;
+mod edges;
 mod helpers;
 mod plan;
 mod policies;
