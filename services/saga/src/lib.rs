@@ -144,6 +144,16 @@ impl Config {
                 reason: "must be at least 5s, longer than a step's call".into(),
             });
         }
+        let reservation_ttl =
+            env.duration("OMS_SAGA_RESERVATION_TTL", defaults.flows.reservation_ttl)?;
+        if reservation_ttl < Duration::from_secs(60)
+            || reservation_ttl > Duration::from_secs(7 * 24 * 3600)
+        {
+            return Err(ConfigError {
+                variable: "OMS_SAGA_RESERVATION_TTL".into(),
+                reason: "must be 1m to 7d, the holds inventory takes".into(),
+            });
+        }
         Ok(Config {
             engine: EngineSettings {
                 poll: env.duration("OMS_SAGA_POLL_INTERVAL", defaults.engine.poll)?,
@@ -159,8 +169,7 @@ impl Config {
                     width_mm: size.1,
                     height_mm: size.2,
                 },
-                reservation_ttl: env
-                    .duration("OMS_SAGA_RESERVATION_TTL", defaults.flows.reservation_ttl)?,
+                reservation_ttl,
             },
             ..defaults
         })
@@ -364,6 +373,7 @@ mod tests {
             ("OMS_SAGA_PAUSE", "capture_payment:during:1s"),
             ("OMS_SAGA_LEASE", "1s"),
             ("OMS_SAGA_MAX_RUNNING", "0"),
+            ("OMS_SAGA_RESERVATION_TTL", "8d"),
         ] {
             let err = Config::from_env(&Env::from_pairs([(variable, value)])).unwrap_err();
             assert_eq!(err.variable, variable);

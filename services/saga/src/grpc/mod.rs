@@ -12,7 +12,7 @@ use oms_platform::{
     convert::actor as request_actor,
     error::FieldViolations,
     idempotency::{Idempotency, IdempotencyKey},
-    ids::{ActorKind, OrderId},
+    ids::{ActorKind, MintedId},
     paging::Pages,
     rpc::current_traceparent,
 };
@@ -205,7 +205,7 @@ impl SagaApi {
             None
         } else {
             violations
-                .check("order_id", OrderId::parse(&request.order_id))
+                .check("order_id", MintedId::parse(&request.order_id))
                 .map(|id| id.as_str().to_owned())
         };
         let return_id = if request.return_id.is_empty() {
@@ -266,7 +266,7 @@ impl SagaService for SagaApi {
             violations.add("order_id", "required");
             None
         } else {
-            violations.check("order_id", OrderId::parse(&request.order_id))
+            violations.check("order_id", MintedId::parse(&request.order_id))
         };
         let actor = request_actor(&mut violations, request.actor.as_ref());
         let (Some(order_id), Some(actor), true) = (order_id, actor, violations.is_empty()) else {
