@@ -198,7 +198,7 @@ async fn an_expired_reservation_is_committed_again_where_its_units_are_still_ava
             client
                 .clone()
                 .get_reservation(GetReservationRequest {
-                    key: Some(Key::OrderId(order_id.into())),
+                    key: Some(Key::OrderId(id(order_id))),
                 })
                 .await
                 .unwrap()
@@ -219,7 +219,7 @@ async fn an_expired_reservation_is_committed_again_where_its_units_are_still_ava
         .unwrap();
 
     let commit = |order_id: &str| CommitReservationRequest {
-        order_id: order_id.into(),
+        order_id: id(order_id),
         actor: Some(saga()),
         reacquire_if_expired: true,
     };
