@@ -6,6 +6,8 @@ use oms_e2e::{
     Suite,
     fuzz::{self, Settings},
 };
+
+use oms_e2e::Settings as SuiteSettings;
 use oms_testkit::logs::CapturedLogs;
 
 /// Random cases per RPC in `make test`, after the fixed ones.
@@ -19,7 +21,8 @@ async fn every_unary_rpc_answers_hostile_requests_as_its_contract_says() {
     let settings = Settings::from_env(CASES_IN_MAKE_TEST).unwrap();
     let captured = CapturedLogs::start();
     fuzz::log_panics();
-    let suite = Suite::start().await;
+    // Every service, the saga coordinator included.
+    let suite = Suite::start_with(SuiteSettings::with_saga()).await;
 
     let report = fuzz::run(&suite, &settings).await;
     let not_serving = suite.not_serving().await;
@@ -32,9 +35,14 @@ async fn every_unary_rpc_answers_hostile_requests_as_its_contract_says() {
         .filter(|line| line.contains("panicked"))
         .collect();
     assert!(
-        report.jobs > 60,
-        "every RPC of the six services is fuzzed, not {}",
+        report.jobs > 70,
+        "every RPC of the seven services is fuzzed, not {}",
         report.jobs
+    );
+    assert!(
+        report.unserved.is_empty(),
+        "contracts no service of the suite serves: {:?}",
+        report.unserved
     );
     assert!(
         panics.is_empty(),
