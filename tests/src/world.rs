@@ -15,7 +15,9 @@ use oms_proto::{
     },
     order::v1::{GetOrderRequest, Order, OrderStatus, PlaceOrderRequest},
     payment::v1::{ListPaymentsRequest, Payment},
-    saga::v1::{ListSagasRequest, Saga, SagaState, saga_service_client::SagaServiceClient},
+    saga::v1::{
+        ListSagasRequest, Saga, SagaKind, SagaState, saga_service_client::SagaServiceClient,
+    },
 };
 use oms_testkit::{client_config, poll_until};
 use tonic::Request;
@@ -163,12 +165,13 @@ impl World {
         (saga, self.order(order_id).await)
     }
 
-    /// The order's saga once it is in one of `states`.
+    /// The order's fulfilment saga once it is in one of `states`.
     pub async fn saga_in(&self, order_id: &str, states: &[SagaState]) -> Saga {
         poll_until("the order saga", SAGA_END, || async {
             let sagas = self
                 .saga()
                 .list_sagas(ListSagasRequest {
+                    kind: SagaKind::Order as i32,
                     order_id: order_id.into(),
                     ..Default::default()
                 })

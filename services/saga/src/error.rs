@@ -70,8 +70,8 @@ impl From<SagaError> for Status {
                     metadata,
                 )
             }
-            SagaError::CancelKeyReused { order_id } => error::failed_precondition(
-                ErrorReason::IdempotencyKeyReused,
+            SagaError::CancelKeyReused { order_id } => error::already_exists(
+                ErrorReason::NaturalKeyConflict,
                 "the order's cancel saga was started with another reason or actor",
                 [("order_id", order_id)],
             ),

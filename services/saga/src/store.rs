@@ -326,8 +326,10 @@ impl Store {
     /// Asks the order saga of `order_id` to stop at its next step boundary and
     /// compensate (a cancel); the saga, if there is one.
     pub async fn request_abort(&self, order_id: &str) -> Result<Option<Claimed>, SagaError> {
+        // Due at once, so a saga waiting out a backoff stops now.
         let sql = format!(
-            "UPDATE sagas SET abort_requested = true
+            "UPDATE sagas SET abort_requested = true,
+                 due_time = CASE WHEN state IN (1, 2) THEN least(due_time, now()) END
              WHERE kind = 1 AND order_id = $1
              RETURNING {COLUMNS}"
         );

@@ -94,7 +94,7 @@ impl Status {
                 Delivered,
             ],
             Confirmed => &[PartiallyShipped, Shipped, Delivered, CancelRequested],
-            PartiallyShipped => &[Shipped, Delivered, PartiallyReturned],
+            PartiallyShipped => &[Shipped, Delivered, PartiallyReturned, CancelRequested],
             Shipped => &[Delivered, PartiallyReturned],
             Delivered => &[PartiallyReturned, Returned],
             PartiallyReturned => &[Returned],

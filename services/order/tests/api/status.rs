@@ -276,7 +276,7 @@ async fn from_every_status_every_fact_moves_the_order_as_the_table_says() {
                 To(S::Shipped),
                 Illegal,
                 NotEligible,
-                Illegal,
+                To(S::CancelRequested),
             ],
         ),
         (

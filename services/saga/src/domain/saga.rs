@@ -350,9 +350,10 @@ impl Saga {
         step.start_time.get_or_insert(timing.start);
         step.budget_start.get_or_insert(timing.start);
         let error = match &outcome {
-            Outcome::Transient(err) | Outcome::Refused(err) | Outcome::Abandon(err) => {
-                Some(err.clone())
-            }
+            Outcome::Transient(err)
+            | Outcome::Refused(err)
+            | Outcome::Abandon(err)
+            | Outcome::Park(err) => Some(err.clone()),
             Outcome::Rewind { error, .. } => Some(error.clone()),
             _ => None,
         };
@@ -408,6 +409,11 @@ impl Saga {
                 step.last_error = Some(err.clone());
                 self.fail(flow, index, err, false, now);
             }
+            Outcome::Park(err) => {
+                step.last_error = Some(err.clone());
+                let reason = format!("{}: {}", def.name, err.summary());
+                self.park(def.name, reason, false, now);
+            }
             Outcome::Rewind { to, error, detail } => {
                 step.state = StepState::Failed;
                 step.last_error = Some(error);
@@ -453,7 +459,10 @@ impl Saga {
                 self.body.cursor -= 1;
                 self.settle_compensation(flow, now);
             }
-            Outcome::Transient(err) | Outcome::Refused(err) | Outcome::Abandon(err) => {
+            Outcome::Transient(err)
+            | Outcome::Refused(err)
+            | Outcome::Abandon(err)
+            | Outcome::Park(err) => {
                 log_attempt(step, true, attempt, timing, Some(err.clone()));
                 step.last_error = Some(err.clone());
                 let used = step.compensation_attempts - step.compensation_budget_base;

@@ -143,6 +143,9 @@ pub enum Outcome {
         /// What the earlier step will do differently, for operators.
         detail: String,
     },
+    /// The saga cannot go on by itself (e.g. it waited past its deadline for
+    /// something that never came): STUCK, for an operator.
+    Park(StepError),
     /// The call is made; poll again at `until` for the outside event.
     Wait {
         /// When to look again.

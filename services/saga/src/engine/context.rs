@@ -87,6 +87,9 @@ pub struct StepContext<'a> {
     pub peers: &'a Peers,
     /// The flows' settings.
     pub settings: &'a FlowSettings,
+    /// The sagas table, for steps inside the coordinator (a cancel settling
+    /// the order's fulfilment saga).
+    pub sagas: &'a crate::store::Store,
 }
 
 impl StepContext<'_> {

@@ -285,9 +285,10 @@ async fn drive(inner: Arc<Inner>, claimed: Claimed) {
         )
         .await;
         let result = match outcome {
-            Outcome::Transient(_) | Outcome::Refused(_) | Outcome::Abandon(_) => {
-                AttemptResult::Error
-            }
+            Outcome::Transient(_)
+            | Outcome::Refused(_)
+            | Outcome::Abandon(_)
+            | Outcome::Park(_) => AttemptResult::Error,
             _ => AttemptResult::Ok,
         };
         let retried = matches!(outcome, Outcome::Transient(_));
@@ -382,6 +383,7 @@ async fn attempt(
         cache,
         peers: &inner.peers,
         settings: &inner.flows,
+        sagas: &inner.store,
     };
     let kind = saga.kind;
     let outcome = async {

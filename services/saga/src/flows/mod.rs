@@ -5,12 +5,15 @@
 //!
 //! - [`order`]: order fulfilment (record, plan, reserve, authorize, ship,
 //!   capture, commit, confirm).
+//! - [`cancel`]: order cancellation (settle the fulfilment saga, cancel
+//!   shipments, restock, refund, mark cancelled).
 //!
 //! A saga records the version of the flow it started on and finishes on it:
 //! [`definition`] knows every version this build can run, and a coordinator
 //! that finds unfinished sagas of a version it does not know refuses to start
 //! (see `crate::run`).
 
+pub mod cancel;
 pub mod order;
 
 use crate::{
@@ -19,12 +22,16 @@ use crate::{
 };
 
 /// Every (kind, version) this build runs.
-pub const KNOWN: &[(SagaKind, i32)] = &[(SagaKind::Order, order::VERSION)];
+pub const KNOWN: &[(SagaKind, i32)] = &[
+    (SagaKind::Order, order::VERSION),
+    (SagaKind::Cancel, cancel::VERSION),
+];
 
 /// The steps of a flow version, if this build has it.
 pub fn definition(kind: SagaKind, version: i32) -> Option<&'static [StepDef]> {
     match (kind, version) {
         (SagaKind::Order, order::VERSION) => Some(&order::STEPS),
+        (SagaKind::Cancel, cancel::VERSION) => Some(&cancel::STEPS),
         _ => None,
     }
 }
@@ -34,7 +41,8 @@ pub fn definition(kind: SagaKind, version: i32) -> Option<&'static [StepDef]> {
 pub fn current_version(kind: SagaKind) -> Option<i32> {
     match kind {
         SagaKind::Order => Some(order::VERSION),
-        SagaKind::Cancel | SagaKind::Return => None,
+        SagaKind::Cancel => Some(cancel::VERSION),
+        SagaKind::Return => None,
     }
 }
 
@@ -52,7 +60,8 @@ pub fn forward_only(kind: SagaKind, pivot_passed: bool) -> bool {
 pub async fn forward(kind: SagaKind, index: usize, ctx: &mut StepContext<'_>) -> Outcome {
     match kind {
         SagaKind::Order => order::forward(index, ctx).await,
-        SagaKind::Cancel | SagaKind::Return => unknown_flow(ctx),
+        SagaKind::Cancel => cancel::forward(index, ctx).await,
+        SagaKind::Return => unknown_flow(ctx),
     }
 }
 
@@ -60,7 +69,8 @@ pub async fn forward(kind: SagaKind, index: usize, ctx: &mut StepContext<'_>) ->
 pub async fn compensate(kind: SagaKind, index: usize, ctx: &mut StepContext<'_>) -> Outcome {
     match kind {
         SagaKind::Order => order::compensate(index, ctx).await,
-        SagaKind::Cancel | SagaKind::Return => unknown_flow(ctx),
+        SagaKind::Cancel => cancel::compensate(),
+        SagaKind::Return => unknown_flow(ctx),
     }
 }
 

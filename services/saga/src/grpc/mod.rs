@@ -291,11 +291,48 @@ impl SagaService for SagaApi {
 
     async fn start_cancel_saga(
         &self,
-        _request: Request<pb::StartCancelSagaRequest>,
+        request: Request<pb::StartCancelSagaRequest>,
     ) -> Result<Response<pb::StartCancelSagaResponse>, Status> {
-        Err(Status::unimplemented(
-            "this coordinator does not run cancel sagas yet",
-        ))
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let order_id = violations.check("order_id", MintedId::parse(&request.order_id));
+        let length = request.reason.chars().count();
+        if length == 0 || length > 500 {
+            violations.add("reason", "must be 1 to 500 characters");
+        }
+        let actor = request_actor(&mut violations, request.actor.as_ref());
+        let (Some(order_id), Some(actor), true) = (order_id, actor, violations.is_empty()) else {
+            return Err(SagaError::Invalid(violations).into());
+        };
+        let started_by = actor_record(&actor);
+        let new = NewSaga {
+            kind: SagaKind::Cancel,
+            flow_version: flows::cancel::VERSION,
+            order_id: order_id.as_str().to_owned(),
+            return_id: String::new(),
+            cancel_reason: request.reason.clone(),
+            started_by: started_by.clone(),
+            traceparent: current_traceparent(),
+            data: serde_json::Value::Null,
+        };
+        let (saga, created) = self.engine.start(new).await?;
+        // One cancel saga per order: the same cancel again is answered with it,
+        // another one is a conflict.
+        if !created
+            && (saga.body.cancel_reason != request.reason || saga.body.started_by != started_by)
+        {
+            return Err(SagaError::CancelKeyReused {
+                order_id: saga.order_id,
+            }
+            .into());
+        }
+        if created {
+            tracing::info!(saga_id = %saga.saga_id, order_id = %saga.order_id, "cancel saga started");
+        }
+        Ok(Response::new(pb::StartCancelSagaResponse {
+            saga: Some(convert::saga(&saga)),
+            created,
+        }))
     }
 
     async fn start_return_saga(

@@ -9,6 +9,7 @@
 //!
 //! Each test starts an `oms_e2e::world::World`: the suite with the coordinator.
 
+mod cancel;
 mod faults;
 mod fulfilment;
 

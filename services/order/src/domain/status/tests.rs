@@ -23,7 +23,7 @@ fn every_allowed_transition_is_allowed_and_every_other_refused() {
         ),
         (
             PartiallyShipped,
-            &[Shipped, Delivered, PartiallyReturned][..],
+            &[Shipped, Delivered, PartiallyReturned, CancelRequested][..],
         ),
         (Shipped, &[Delivered, PartiallyReturned][..]),
         (Delivered, &[PartiallyReturned, Returned][..]),
