@@ -1,7 +1,8 @@
 //! Saga starts through the platform's outbox: CancelOrder and PlaceOrder queue
 //! them with the order change, [`SagaCourier`] delivers them to the saga
 //! coordinator until it accepts each one. The coordinator's natural key (the
-//! order id) makes a repeated start create nothing.
+//! order id, with the cancellation's number for a cancel) makes a repeated
+//! start create nothing.
 
 use oms_platform::{
     client::OmsChannel,
@@ -60,7 +61,9 @@ impl Courier for SagaCourier {
         message: &Message,
         saga_id: String,
     ) -> Result<(), AcceptError> {
-        let order_id = Uuid::parse_str(&message.key)?;
+        // A partial cancellation's key is "<order id>:<cancellation>".
+        let order_id = message.key.split(':').next().unwrap_or_default();
+        let order_id = Uuid::parse_str(order_id)?;
         if message.topic == START_ORDER_SAGA {
             sqlx::query("UPDATE orders SET saga_id = $2, update_time = now() WHERE order_id = $1")
                 .bind(order_id)

@@ -72,7 +72,7 @@ impl From<SagaError> for Status {
             }
             SagaError::CancelKeyReused { order_id } => error::already_exists(
                 ErrorReason::NaturalKeyConflict,
-                "the order's cancel saga was started with another reason or actor",
+                "the cancellation's saga was started with another reason, actor or lines",
                 [("order_id", order_id)],
             ),
             SagaError::Idempotency(err) => err.into(),

@@ -66,6 +66,7 @@ struct SagaRow {
     state: i16,
     order_id: String,
     return_id: String,
+    cancellation: i32,
     body: sqlx::types::Json<Body>,
     owner_id: Option<String>,
     lease_expire_time: Option<DateTime<Utc>>,
@@ -76,7 +77,8 @@ struct SagaRow {
     finish_time: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "saga_id, kind, flow_version, state, order_id, return_id, body, owner_id,
+const COLUMNS: &str = "saga_id, kind, flow_version, state, order_id, return_id, cancellation,
+     body, owner_id,
      lease_expire_time, fence, abort_requested, create_time, update_time, finish_time";
 
 impl SagaRow {
@@ -90,6 +92,7 @@ impl SagaRow {
                 .ok_or_else(|| SagaError::Corrupt(format!("state of saga {}", self.saga_id)))?,
             order_id: self.order_id,
             return_id: self.return_id,
+            cancellation: self.cancellation,
             body: self.body.0,
             create_time: self.create_time,
             update_time: self.update_time,
@@ -131,9 +134,10 @@ impl Store {
         let now = Utc::now();
         let inserted = sqlx::query(
             "INSERT INTO sagas (saga_id, kind, flow_version, state, order_id, return_id, body,
-                 due_time, owner_id, lease_expire_time, fence, create_time, update_time)
+                 due_time, owner_id, lease_expire_time, fence, create_time, update_time,
+                 cancellation)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now() + make_interval(secs => $10), 1,
-                 $11, $11)
+                 $11, $11, $12)
              ON CONFLICT DO NOTHING",
         )
         .bind(saga.saga_id)
@@ -147,6 +151,7 @@ impl Store {
         .bind(owner)
         .bind(seconds(lease))
         .bind(saga.create_time)
+        .bind(saga.cancellation)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -163,7 +168,12 @@ impl Store {
             ));
         }
         let existing = self
-            .by_natural_key(saga.kind, &saga.order_id, &saga.return_id)
+            .by_natural_key(
+                saga.kind,
+                &saga.order_id,
+                &saga.return_id,
+                saga.cancellation,
+            )
             .await?
             .ok_or_else(|| {
                 SagaError::Corrupt("a saga's natural key conflicts with no saga".into())
@@ -171,22 +181,31 @@ impl Store {
         Ok((existing, false))
     }
 
-    /// The saga of `kind` for an order (ORDER, CANCEL) or a return (RETURN).
+    /// The saga of `kind` for an order (ORDER; CANCEL with its cancellation)
+    /// or a return (RETURN).
     pub async fn by_natural_key(
         &self,
         kind: SagaKind,
         order_id: &str,
         return_id: &str,
+        cancellation: i32,
     ) -> Result<Option<Claimed>, SagaError> {
         let (column, key) = if kind == SagaKind::Return {
             ("return_id", return_id)
         } else {
             ("order_id", order_id)
         };
-        let sql = format!("SELECT {COLUMNS} FROM sagas WHERE kind = $1 AND {column} = $2");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM sagas WHERE kind = $1 AND {column} = $2 AND cancellation = $3"
+        );
         let row: Option<SagaRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(kind.code())
             .bind(key)
+            .bind(if kind == SagaKind::Cancel {
+                cancellation
+            } else {
+                0
+            })
             .fetch_optional(&self.pool)
             .await?;
         row.map(SagaRow::into_claimed).transpose()

@@ -93,7 +93,13 @@ impl Status {
                 Shipped,
                 Delivered,
             ],
-            Confirmed => &[PartiallyShipped, Shipped, Delivered, CancelRequested],
+            Confirmed => &[
+                PartiallyShipped,
+                Shipped,
+                Delivered,
+                CancelRequested,
+                Cancelled,
+            ],
             PartiallyShipped => &[Shipped, Delivered, PartiallyReturned, CancelRequested],
             Shipped => &[Delivered, PartiallyReturned],
             Delivered => &[PartiallyReturned, Returned],
@@ -218,6 +224,8 @@ pub struct Fact {
     pub event_time: Option<DateTime<Utc>>,
     /// For CONFIRMED of a PICKUP order: the store that hands the goods over.
     pub pickup_location_id: Option<String>,
+    /// With CANCELLED: the partial cancellation it ends (0: none).
+    pub cancellation: i32,
 }
 
 /// One line of an order as the decision sees it.
@@ -273,6 +281,8 @@ pub struct Snapshot {
     pub shipments: Vec<RecordedShipment>,
     /// The lines whose units of the fact's return are counted already.
     pub returned_lines: Vec<Uuid>,
+    /// The partial cancellation whose saga runs, if one does.
+    pub cancelling: Option<i32>,
 }
 
 /// A line's new status and counters.
@@ -347,6 +357,8 @@ pub struct Changes {
     pub lock_shipping_address: bool,
     /// The order becomes confirmed.
     pub confirm: bool,
+    /// The running partial cancellation ended.
+    pub cancellation_ended: bool,
     /// The timeline event; set exactly when the fact changed the order.
     pub event: Option<Event>,
 }
@@ -465,6 +477,7 @@ pub fn decide(fact: &Fact, order: &Snapshot, now: DateTime<Utc>) -> Result<Chang
     let mut moved_lines = Vec::new();
     let mut shipments = Vec::new();
     let mut returned = Vec::new();
+    let mut cancellation_ended = false;
 
     match fact.status {
         None => {}
@@ -489,6 +502,16 @@ pub fn decide(fact: &Fact, order: &Snapshot, now: DateTime<Utc>) -> Result<Chang
             Status::Rejected | Status::Cancelled => {}
             _ => return Err(illegal(from, Status::Rejected)),
         },
+        // A partial cancellation's end: the units its saga cancelled, maybe none.
+        Some(Status::Cancelled) if fact.cancellation > 0 => {
+            if order.cancelling != Some(fact.cancellation) {
+                return Ok(Changes::default());
+            }
+            if !fact.lines.is_empty() {
+                moved_lines = cancel(&fact.lines, &mut lines)?;
+            }
+            cancellation_ended = true;
+        }
         Some(Status::Cancelled) => match from {
             Status::CancelRequested => moved_lines = cancel(&fact.lines, &mut lines)?,
             Status::Rejected | Status::Cancelled => {}
@@ -558,7 +581,11 @@ pub fn decide(fact: &Fact, order: &Snapshot, now: DateTime<Utc>) -> Result<Chang
         .filter(|id| !order.return_ids.contains(id));
     let payment_id = fact.payment_id.clone().filter(|id| *id != order.payment_id);
     let confirm = confirmed && !order.confirmed;
-    recorded |= lock_shipping_address || return_id.is_some() || payment_id.is_some() || confirm;
+    recorded |= lock_shipping_address
+        || return_id.is_some()
+        || payment_id.is_some()
+        || confirm
+        || cancellation_ended;
 
     // The statuses that follow.
     let to = if let Some(status) = forced {
@@ -599,7 +626,7 @@ pub fn decide(fact: &Fact, order: &Snapshot, now: DateTime<Utc>) -> Result<Chang
     let event = (status_changed || !line_changes.is_empty() || recorded).then(|| {
         let kind = if status_changed {
             EventKind::StatusChanged
-        } else if !line_changes.is_empty() {
+        } else if !line_changes.is_empty() || cancellation_ended {
             EventKind::LinesChanged
         } else if lock_shipping_address {
             EventKind::ShippingAddressLocked
@@ -652,8 +679,59 @@ pub fn decide(fact: &Fact, order: &Snapshot, now: DateTime<Utc>) -> Result<Chang
         return_id,
         lock_shipping_address,
         confirm,
+        cancellation_ended,
         event,
     })
+}
+
+/// What CancelOrder with lines does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelPlan {
+    /// The lines name every unit still open: the whole order is cancelled.
+    Whole,
+    /// A partial cancellation of these units, by line id.
+    Partial(Vec<EventLine>),
+}
+
+/// Checks CancelOrder's `refs` against the order: CONFIRMED or
+/// PARTIALLY_SHIPPED with no cancellation running, each line of the order
+/// named once, at most its open units (not shipped nor cancelled).
+pub fn plan_cancel(
+    status: Status,
+    cancelling: bool,
+    refs: &[LineRef],
+    lines: &[OrderLine],
+) -> Result<CancelPlan, Refusal> {
+    if cancelling || !matches!(status, Status::Confirmed | Status::PartiallyShipped) {
+        return Err(illegal(status, Status::CancelRequested));
+    }
+    let open = |units: &Units| units.quantity - units.shipped - units.cancelled;
+    let resolved = resolve(refs, lines)?;
+    let mut named = vec![0; lines.len()];
+    for (index, &(position, quantity)) in resolved.iter().enumerate() {
+        if named[position] > 0 {
+            return Err(Refusal::invalid(
+                format!("lines[{index}]"),
+                "names a line named before",
+            ));
+        }
+        let units = open(&lines[position].units);
+        if quantity > units {
+            return Err(Refusal::invalid(
+                format!("lines[{index}].quantity"),
+                format!("more than the {units} units not shipped nor cancelled"),
+            ));
+        }
+        named[position] = quantity;
+    }
+    let whole = lines
+        .iter()
+        .zip(&named)
+        .all(|(line, &quantity)| quantity == open(&line.units));
+    if whole {
+        return Ok(CancelPlan::Whole);
+    }
+    Ok(CancelPlan::Partial(event_lines(&resolved, lines)))
 }
 
 /// CANCELLED on a CANCEL_REQUESTED order: cancels the units named (every unit

@@ -67,6 +67,7 @@ pub enum EventKind {
     PaymentRecorded = 10,
     ShipmentRecorded = 11,
     ReturnRecorded = 12,
+    CancellationRequested = 13,
 }
 
 impl EventKind {

@@ -465,6 +465,17 @@ pub fn order(record: &OrderRecord, include_payment_method: bool) -> Result<pb::O
             credit_total: money(currency, row.credit_total),
             grand_total: money(currency, row.grand_total),
             item_count: row.item_count,
+            cancelled_total: money(
+                currency,
+                record
+                    .lines
+                    .iter()
+                    .map(|line| {
+                        line.unit_price
+                            .saturating_mul(i64::from(line.cancelled_quantity))
+                    })
+                    .fold(0, i64::saturating_add),
+            ),
         }),
         notes: record
             .notes
@@ -517,7 +528,7 @@ pub fn order(record: &OrderRecord, include_payment_method: bool) -> Result<pb::O
     })
 }
 
-fn line_refs(v: &mut FieldViolations, field: &str, lines: &[pb::LineQuantity]) -> Vec<LineRef> {
+pub fn line_refs(v: &mut FieldViolations, field: &str, lines: &[pb::LineQuantity]) -> Vec<LineRef> {
     lines
         .iter()
         .enumerate()
@@ -629,6 +640,11 @@ pub fn fact(request: &pb::MarkStatusRequest) -> Result<Fact, OrderError> {
             }
         })
         .collect();
+    if request.cancellation != 0
+        && (status != Some(Status::Cancelled) || !(1..=10_000).contains(&request.cancellation))
+    {
+        v.add("cancellation", "1 to 10000, only with CANCELLED");
+    }
     if !request.pickup_location_id.is_empty() && status != Some(Status::Confirmed) {
         v.add("pickup_location_id", "only with CONFIRMED");
     }
@@ -677,5 +693,6 @@ pub fn fact(request: &pb::MarkStatusRequest) -> Result<Fact, OrderError> {
         reason: request.reason.clone(),
         event_time,
         pickup_location_id: text(&request.pickup_location_id),
+        cancellation: request.cancellation,
     })
 }

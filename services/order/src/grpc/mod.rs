@@ -28,10 +28,14 @@ use uuid::Uuid;
 use crate::{
     domain::{
         status::{self, Fact},
+        timeline::EventLine,
         values::Tag,
     },
     error::OrderError,
-    store::{self, Store, orders::Placement},
+    store::{
+        self, Store,
+        orders::{Cancel, Placement},
+    },
 };
 
 pub use convert::timestamp;
@@ -281,33 +285,69 @@ impl OrderService for Orders {
         &self,
         request: Request<pb::CancelOrderRequest>,
     ) -> Result<Response<pb::CancelOrderResponse>, Status> {
+        let key = IdempotencyKey::from_metadata(request.metadata())?;
         let request = request.into_inner();
         let mut violations = FieldViolations::new();
         let order_id = order_id(&mut violations, &request.order_id);
         reason(&mut violations, &request.reason, true);
         let actor = convert::actor(&mut violations, request.actor.as_ref());
+        if request.lines.len() > 200 {
+            violations.add("lines", "must hold at most 200 lines");
+        }
+        let lines = convert::line_refs(&mut violations, "lines", &request.lines);
+        if !request.lines.is_empty() && key.is_none() {
+            violations.add(
+                "idempotency-key",
+                "required metadata for a partial cancellation",
+            );
+        }
         invalid(violations)?;
         let order_id = require_order_id(order_id)?;
         let actor = actor.ok_or_else(|| OrderError::invalid("actor", "required"))?;
-        let start = saga::StartCancelSagaRequest {
-            order_id: order_id.to_string(),
-            reason: request.reason.clone(),
-            actor: request.actor.clone(),
+        let traceparent = current_traceparent();
+        let cancel = Cancel {
+            reason: &request.reason,
+            actor: &actor,
+            lines: &lines,
+            traceparent: &traceparent,
+        };
+        let start = |cancellation: i32, units: &[EventLine]| {
+            saga::StartCancelSagaRequest {
+                order_id: order_id.to_string(),
+                reason: request.reason.clone(),
+                actor: request.actor.clone(),
+                lines: units
+                    .iter()
+                    .map(|line| pb::LineQuantity {
+                        line_id: line.line_id.clone(),
+                        sku: String::new(),
+                        quantity: line.quantity,
+                    })
+                    .collect(),
+                cancellation,
+            }
+            .encode_to_vec()
+        };
+        const SCOPE: &str = "oms.order.v1.OrderService/CancelOrder";
+        // A partial cancellation replays its key's first answer; the whole
+        // order's is natural (cancelling twice changes nothing).
+        let change = async |tx: &mut PgConnection| {
+            Store::cancel(tx, order_id, &cancel, start).await?;
+            Ok::<_, OrderError>(pb::CancelOrderResponse { order: None })
+        };
+        match &key {
+            Some(key) if !lines.is_empty() => {
+                self.idempotency.run(SCOPE, key, &request, change).await?;
+            }
+            _ => {
+                let mut tx = self.store.pool().begin().await.map_err(OrderError::from)?;
+                change(&mut tx).await?;
+                tx.commit().await.map_err(OrderError::from)?;
+            }
         }
-        .encode_to_vec();
-        let record = self
-            .store
-            .cancel(
-                order_id,
-                &request.reason,
-                &actor,
-                &start,
-                &current_traceparent(),
-            )
-            .await?;
         self.outbox.notify_one();
         Ok(Response::new(pb::CancelOrderResponse {
-            order: Some(convert::order(&record, false)?),
+            order: Some(self.order(order_id).await?),
         }))
     }
 

@@ -13,8 +13,8 @@ use crate::{
     domain::{
         Actor, ActorKind,
         order::{Address, Exchange, NewOrder, PaymentMethod},
-        status::Status,
-        timeline::{Event, EventKind, RefKind},
+        status::{CancelPlan, LineRef, Status, plan_cancel},
+        timeline::{Event, EventKind, EventLine, RefKind},
         values::Tag,
     },
     error::OrderError,
@@ -24,7 +24,7 @@ use crate::{
 /// is the order id. [`crate::outbox`] delivers it.
 pub const START_ORDER_SAGA: &str = "oms.saga.v1.SagaService/StartOrderSaga";
 /// The outbox topic of cancel saga starts, queued with CancelOrder; the key is
-/// the order id.
+/// the order id, or "<order id>:<cancellation>" for a partial cancellation.
 pub const START_CANCEL_SAGA: &str = "oms.saga.v1.SagaService/StartCancelSaga";
 
 /// An order as stored, with its lines, notes and timeline.
@@ -67,6 +67,10 @@ pub struct OrderRow {
     pub return_ids: Vec<String>,
     pub exchange: Option<String>,
     pub shipping_address_lock_time: Option<DateTime<Utc>>,
+    /// Partial cancellations requested so far.
+    pub cancellations: i32,
+    /// The last partial cancellation's saga still runs.
+    pub cancelling: bool,
     pub place_time: DateTime<Utc>,
     pub create_time: DateTime<Utc>,
     pub update_time: DateTime<Utc>,
@@ -114,13 +118,26 @@ impl OrderRow {
     }
 }
 
+/// What CancelOrder asks.
+pub struct Cancel<'a> {
+    /// Why.
+    pub reason: &'a str,
+    /// Who.
+    pub actor: &'a Actor,
+    /// The units of a partial cancellation; empty for the whole order.
+    pub lines: &'a [LineRef],
+    /// The trace the saga start goes on in.
+    pub traceparent: &'a str,
+}
+
 const ORDER_COLUMNS: &str =
     "order_id, order_number, channel_kind, channel_name, external_reference,
     fingerprint, status, status_reason, customer_name, customer_email, customer_phone,
     shipping_address::text AS shipping_address, currency_code, lines_total, shipping_total,
     credit_total, grand_total, item_count, delivery_method, service_level, pickup_location_id,
     payment_method::text AS payment_method, tags, payment_id, saga_id, return_ids,
-    exchange::text AS exchange, shipping_address_lock_time, place_time, create_time, update_time";
+    exchange::text AS exchange, shipping_address_lock_time, cancellations, cancelling, place_time,
+    create_time, update_time";
 
 #[derive(Debug, Clone, FromRow)]
 pub struct LineRow {
@@ -481,59 +498,98 @@ impl Store {
             .ok_or_else(|| OrderError::NotFound(order_id.to_string()))
     }
 
-    /// Moves the order and its lines to CANCEL_REQUESTED and queues the cancel
-    /// saga's start; an order already cancelling or cancelled is returned as is.
+    /// CancelOrder in `tx`. Without `lines`, or with lines naming every unit
+    /// still open: moves the order and its lines to CANCEL_REQUESTED and
+    /// queues the cancel saga's start (`start(0, [])`); an order already
+    /// cancelling or cancelled is left as is. With lines: a partial
+    /// cancellation, numbered after the order's earlier ones, recorded as
+    /// running and on the timeline, its saga's start queued (`start(number,
+    /// units)`).
     pub async fn cancel(
-        &self,
+        tx: &mut PgConnection,
         order_id: Uuid,
-        reason: &str,
-        actor: &Actor,
-        saga_start: &[u8],
-        traceparent: &str,
-    ) -> Result<OrderRecord, OrderError> {
-        let mut tx = self.pool.begin().await?;
-        let row = Self::lock(&mut tx, order_id).await?;
+        cancel: &Cancel<'_>,
+        start: impl Fn(i32, &[EventLine]) -> Vec<u8>,
+    ) -> Result<(), OrderError> {
+        let row = Self::lock(tx, order_id).await?;
         let from = row.status()?;
+        if !cancel.lines.is_empty() {
+            let lines = super::status::order_lines(tx, order_id).await?;
+            let plan =
+                plan_cancel(from, row.cancelling, cancel.lines, &lines).map_err(|refusal| {
+                    match OrderError::from(refusal) {
+                        OrderError::IllegalTransition { from, to, .. } => {
+                            OrderError::IllegalTransition {
+                                from,
+                                to,
+                                action: "cancel",
+                            }
+                        }
+                        err => err,
+                    }
+                })?;
+            if let CancelPlan::Partial(units) = plan {
+                let number = row.cancellations + 1;
+                sqlx::query(
+                    "UPDATE orders SET cancellations = $2, cancelling = true, update_time = now()
+                     WHERE order_id = $1",
+                )
+                .bind(order_id)
+                .bind(number)
+                .execute(&mut *tx)
+                .await?;
+                let mut event = Event::by(EventKind::CancellationRequested, cancel.actor.clone());
+                event.reason = cancel.reason.to_owned();
+                event.lines.clone_from(&units);
+                record_event(tx, order_id, &event).await?;
+                outbox::enqueue(
+                    tx,
+                    START_CANCEL_SAGA,
+                    &format!("{order_id}:{number}"),
+                    &start(number, &units),
+                    cancel.traceparent,
+                )
+                .await?;
+                return Ok(());
+            }
+        }
         if matches!(from, Status::CancelRequested | Status::Cancelled) {
-            tx.rollback().await?;
-        } else if !from.can_become(Status::CancelRequested) {
+            return Ok(());
+        }
+        if row.cancelling || !from.can_become(Status::CancelRequested) {
             return Err(OrderError::IllegalTransition {
                 from,
                 to: Some(Status::CancelRequested),
                 action: "cancel",
             });
-        } else {
-            sqlx::query(
-                "UPDATE orders SET status = $2, status_reason = $3, update_time = now() WHERE order_id = $1",
-            )
+        }
+        sqlx::query(
+            "UPDATE orders SET status = $2, status_reason = $3, update_time = now() WHERE order_id = $1",
+        )
+        .bind(order_id)
+        .bind(Status::CancelRequested.code())
+        .bind(cancel.reason)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE order_lines SET status = $2 WHERE order_id = $1")
             .bind(order_id)
             .bind(Status::CancelRequested.code())
-            .bind(reason)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE order_lines SET status = $2 WHERE order_id = $1")
-                .bind(order_id)
-                .bind(Status::CancelRequested.code())
-                .execute(&mut *tx)
-                .await?;
-            let mut event = Event::by(EventKind::StatusChanged, actor.clone());
-            event.reason = reason.to_owned();
-            event.from = Some(from);
-            event.to = Some(Status::CancelRequested);
-            record_event(&mut tx, order_id, &event).await?;
-            outbox::enqueue(
-                &mut tx,
-                START_CANCEL_SAGA,
-                &order_id.to_string(),
-                saga_start,
-                traceparent,
-            )
-            .await?;
-            tx.commit().await?;
-        }
-        self.get(order_id)
-            .await?
-            .ok_or_else(|| OrderError::NotFound(order_id.to_string()))
+        let mut event = Event::by(EventKind::StatusChanged, cancel.actor.clone());
+        event.reason = cancel.reason.to_owned();
+        event.from = Some(from);
+        event.to = Some(Status::CancelRequested);
+        record_event(tx, order_id, &event).await?;
+        outbox::enqueue(
+            tx,
+            START_CANCEL_SAGA,
+            &order_id.to_string(),
+            &start(0, &[]),
+            cancel.traceparent,
+        )
+        .await?;
+        Ok(())
     }
 
     /// Adds a note in `tx` (the caller holds the idempotency claim); returns its id.

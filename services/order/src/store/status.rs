@@ -64,18 +64,7 @@ pub async fn snapshot(
         .bind(order_id)
         .fetch_one(&mut *conn)
         .await?;
-    let lines: Vec<LineRow> = sqlx::query_as(
-        "SELECT line_id, line_number, sku, quantity, unit_price, status, shipped_quantity,
-             delivered_quantity, returned_quantity, cancelled_quantity, delivery_time
-         FROM order_lines WHERE order_id = $1 ORDER BY line_number",
-    )
-    .bind(order_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let lines = lines
-        .into_iter()
-        .map(|line| order_line(order_id, line))
-        .collect::<Result<_, _>>()?;
+    let lines = order_lines(conn, order_id).await?;
 
     let mut shipments = Vec::new();
     if !fact.shipments.is_empty() {
@@ -128,7 +117,27 @@ pub async fn snapshot(
         lines,
         shipments,
         returned_lines,
+        cancelling: row.cancelling.then_some(row.cancellations),
     })
+}
+
+/// The order's lines, as decisions read them.
+pub async fn order_lines(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+) -> Result<Vec<OrderLine>, OrderError> {
+    let lines: Vec<LineRow> = sqlx::query_as(
+        "SELECT line_id, line_number, sku, quantity, unit_price, status, shipped_quantity,
+             delivered_quantity, returned_quantity, cancelled_quantity, delivery_time
+         FROM order_lines WHERE order_id = $1 ORDER BY line_number",
+    )
+    .bind(order_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    lines
+        .into_iter()
+        .map(|line| order_line(order_id, line))
+        .collect()
 }
 
 fn order_line(order_id: Uuid, line: LineRow) -> Result<OrderLine, OrderError> {
@@ -257,6 +266,12 @@ pub async fn write(
         .bind(changes.event.is_some())
         .execute(&mut *conn)
         .await?;
+    }
+    if changes.cancellation_ended {
+        sqlx::query("UPDATE orders SET cancelling = false WHERE order_id = $1")
+            .bind(order_id)
+            .execute(&mut *conn)
+            .await?;
     }
     if let Some(event) = &changes.event {
         record_event(conn, order_id, event).await?;

@@ -88,6 +88,7 @@ async fn a_nul_or_a_card_number_in_any_string_field_is_refused_and_stored_nowher
             order_id: id.clone(),
             reason: "changed mind\0".into(),
             actor: Some(operator()),
+            lines: Vec::new(),
         })
         .await
         .unwrap_err();
@@ -281,6 +282,7 @@ async fn an_id_the_oms_never_minted_is_invalid_argument_and_an_unknown_one_not_f
                 order_id: order_id.into(),
                 reason: "changed mind".into(),
                 actor: Some(operator()),
+                lines: Vec::new(),
             })
             .await
             .unwrap_err();

@@ -79,6 +79,7 @@ async fn cancelling_an_order_requests_the_cancel_saga_once() {
         order_id: order.order_id.clone(),
         reason: "customer changed mind".into(),
         actor: Some(operator()),
+        lines: Vec::new(),
     };
 
     let first = client

@@ -146,6 +146,7 @@ async fn each_filter_finds_exactly_its_orders() {
             order_id: ids[3].order_id.clone(),
             reason: "fraud".into(),
             actor: Some(operator()),
+            lines: Vec::new(),
         })
         .await
         .unwrap();
@@ -378,6 +379,7 @@ async fn stats_count_by_status_and_channel_and_sum_revenue_by_day() {
             order_id: placed[1].order_id.clone(),
             reason: "test".into(),
             actor: Some(operator()),
+            lines: Vec::new(),
         })
         .await
         .unwrap();

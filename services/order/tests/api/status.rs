@@ -118,6 +118,7 @@ async fn apply(
                 order_id: order_id.into(),
                 reason: "customer changed mind".into(),
                 actor: Some(operator()),
+                lines: Vec::new(),
             })
             .await?
             .into_inner()
@@ -473,5 +474,104 @@ async fn the_address_changes_until_shipments_are_being_created() {
     // The event id is the fact's natural key: taken by another request.
     assert_eq!(reused.code(), tonic::Code::AlreadyExists);
     assert_eq!(reason(&reused), "NATURAL_KEY_CONFLICT");
+    orders.stop().await;
+}
+
+#[tokio::test]
+async fn a_partial_cancellation_runs_one_at_a_time_and_ends_with_its_units() {
+    let orders = TestOrders::start().await;
+    let mut client = orders.client();
+    let partial = |order_id: &str, key: &str, lines: Vec<LineQuantity>| {
+        keyed(
+            CancelOrderRequest {
+                order_id: order_id.into(),
+                reason: "customer keeps the cap".into(),
+                actor: Some(operator()),
+                lines,
+            },
+            key,
+        )
+    };
+    let pending = order_in(&mut client, "pending", "partial-pending").await;
+    let refused = client
+        .cancel_order(partial(&pending, "p-0", vec![units("TEE", 1)]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+
+    let order_id = order_in(&mut client, "confirmed", "partial-confirmed").await;
+    // Without an idempotency key, refused naming it.
+    let refused = client
+        .cancel_order(CancelOrderRequest {
+            order_id: order_id.clone(),
+            reason: "customer keeps the cap".into(),
+            actor: Some(operator()),
+            lines: vec![units("TEE", 1)],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&refused), ["idempotency-key"]);
+    let order = client
+        .cancel_order(partial(&order_id, "p-1", vec![units("TEE", 2)]))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::Confirmed as i32);
+    // Another cancellation, whole or partial, waits for this one to end.
+    let refused = client
+        .cancel_order(CancelOrderRequest {
+            order_id: order_id.clone(),
+            reason: "all of it".into(),
+            actor: Some(operator()),
+            lines: Vec::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    let refused = client
+        .cancel_order(partial(&order_id, "p-2", vec![units("CAP", 1)]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+
+    // The saga ends it with the units it cancelled.
+    let ended = client
+        .mark_status(MarkStatusRequest {
+            order_id: order_id.clone(),
+            event_id: "partial-end-1".into(),
+            status: OrderStatus::Cancelled as i32,
+            lines: vec![units("TEE", 2)],
+            cancellation: 1,
+            actor: Some(saga()),
+            reason: "customer keeps the cap".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ended.changed);
+    let order = ended.order.unwrap();
+    assert_eq!(order.status, OrderStatus::Confirmed as i32);
+    let tee = order.lines.iter().find(|line| line.sku == "TEE").unwrap();
+    assert_eq!(
+        (tee.cancelled_quantity, tee.status),
+        (2, OrderStatus::Cancelled as i32)
+    );
+    let totals = order.totals.unwrap();
+    assert_eq!(
+        totals.cancelled_total.unwrap().amount_minor,
+        2 * tee.unit_price.as_ref().unwrap().amount_minor
+    );
+    // Lines naming every unit still open (the cap) cancel the whole order.
+    let order = client
+        .cancel_order(partial(&order_id, "p-3", vec![units("CAP", 1)]))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(order.status, OrderStatus::CancelRequested as i32);
     orders.stop().await;
 }

@@ -48,6 +48,9 @@ pub struct Saga {
     pub order_id: String,
     /// The return concerned (RETURN sagas).
     pub return_id: String,
+    /// The order's cancellation (CANCEL sagas): 0 for the whole order, 1, 2,
+    /// ... for partial ones.
+    pub cancellation: i32,
     /// Everything else.
     pub body: Body,
     /// When it was started.
@@ -252,6 +255,8 @@ pub struct NewSaga {
     pub order_id: String,
     /// The return (RETURN sagas).
     pub return_id: String,
+    /// The order's cancellation (CANCEL sagas).
+    pub cancellation: i32,
     /// The cancel's reason (CANCEL sagas).
     pub cancel_reason: String,
     /// Who starts it.
@@ -276,6 +281,7 @@ impl Saga {
             state: SagaState::Running,
             order_id: new.order_id,
             return_id: new.return_id,
+            cancellation: new.cancellation,
             body: Body {
                 steps,
                 cursor: 0,

@@ -69,6 +69,8 @@ pub struct StepContext<'a> {
     pub return_id: &'a str,
     /// The cancel's reason (CANCEL sagas).
     pub cancel_reason: &'a str,
+    /// The order's cancellation (CANCEL sagas): 0 for the whole order.
+    pub cancellation: i32,
     /// The step.
     pub step: &'a StepDef,
     /// The compensation (else the forward call).

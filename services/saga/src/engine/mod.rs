@@ -374,6 +374,7 @@ async fn attempt(
         order_id: &saga.order_id,
         return_id: &saga.return_id,
         cancel_reason: &saga.body.cancel_reason,
+        cancellation: saga.cancellation,
         step: def,
         compensating,
         attempt,

@@ -8,6 +8,7 @@ use oms_proto::{
 
 use crate::{
     domain::{
+        SagaKind,
         saga::{ActorRecord, Attempt, OperatorActionKind, Saga, StepRecord},
         step::{StepDef, StepError},
     },
@@ -105,6 +106,12 @@ pub fn saga(saga: &Saga) -> pb::Saga {
         order_id: saga.order_id.clone(),
         return_id: saga.return_id.clone(),
         cancel_reason: saga.body.cancel_reason.clone(),
+        cancellation: saga.cancellation,
+        cancel_lines: if saga.kind == SagaKind::Cancel {
+            flows::cancel::requested_lines(&saga.body.data)
+        } else {
+            Vec::new()
+        },
         started_by: Some(actor(&saga.body.started_by)),
         steps: saga
             .body

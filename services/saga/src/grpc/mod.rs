@@ -12,7 +12,7 @@ use oms_platform::{
     convert::actor as request_actor,
     error::FieldViolations,
     idempotency::{Idempotency, IdempotencyKey},
-    ids::{ActorKind, MintedId},
+    ids::{ActorKind, MintedId, Sku},
     paging::Pages,
     rpc::current_traceparent,
 };
@@ -55,6 +55,44 @@ fn actor_record(actor: &oms_platform::ids::Actor) -> ActorRecord {
         kind: i32::from(actor.kind.code()),
         id: actor.id.clone(),
     }
+}
+
+/// The highest cancellation number of an order.
+const MAX_CANCELLATION: i32 = 10_000;
+
+/// A partial cancellation's lines, checked: each named by an order line id
+/// (an id the order service minted) or a SKU, with at least one unit. The
+/// order service checked them against the order before.
+fn cancel_lines(
+    violations: &mut FieldViolations,
+    lines: &[oms_proto::order::v1::LineQuantity],
+) -> Vec<flows::cancel::Requested> {
+    if lines.len() > 200 {
+        violations.add("lines", "must hold at most 200 lines");
+        return Vec::new();
+    }
+    let mut checked = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let field = format!("lines[{index}]");
+        if line.line_id.is_empty() == line.sku.is_empty() {
+            violations.add(&field, "name the line by exactly one of line_id and sku");
+            continue;
+        }
+        if !line.line_id.is_empty() {
+            violations.check(format!("{field}.line_id"), MintedId::parse(&line.line_id));
+        } else {
+            violations.check(format!("{field}.sku"), Sku::parse(&line.sku));
+        }
+        if line.quantity < 1 {
+            violations.add(format!("{field}.quantity"), "must be at least 1");
+        }
+        checked.push(flows::cancel::Requested {
+            line_id: line.line_id.clone(),
+            sku: line.sku.clone(),
+            quantity: line.quantity,
+        });
+    }
+    checked
 }
 
 fn saga_id(violations: &mut FieldViolations, value: &str) -> Option<Uuid> {
@@ -277,6 +315,7 @@ impl SagaService for SagaApi {
             flow_version: flows::order::VERSION,
             order_id: order_id.as_str().to_owned(),
             return_id: String::new(),
+            cancellation: 0,
             cancel_reason: String::new(),
             started_by: actor_record(&actor),
             traceparent: current_traceparent(),
@@ -301,6 +340,17 @@ impl SagaService for SagaApi {
             violations.add("reason", "must be 1 to 500 characters");
         }
         let actor = request_actor(&mut violations, request.actor.as_ref());
+        let lines = cancel_lines(&mut violations, &request.lines);
+        if !(0..=MAX_CANCELLATION).contains(&request.cancellation) {
+            violations.add("cancellation", "must be 0 to 10000");
+        } else if request.cancellation == 0 && !request.lines.is_empty() {
+            violations.add(
+                "cancellation",
+                "must be 1 or more for a partial cancellation",
+            );
+        } else if request.cancellation > 0 && request.lines.is_empty() {
+            violations.add("lines", "required for a partial cancellation");
+        }
         let (Some(order_id), Some(actor), true) = (order_id, actor, violations.is_empty()) else {
             return Err(SagaError::Invalid(violations).into());
         };
@@ -310,16 +360,19 @@ impl SagaService for SagaApi {
             flow_version: flows::cancel::VERSION,
             order_id: order_id.as_str().to_owned(),
             return_id: String::new(),
+            cancellation: request.cancellation,
             cancel_reason: request.reason.clone(),
             started_by: started_by.clone(),
             traceparent: current_traceparent(),
-            data: serde_json::Value::Null,
+            data: flows::cancel::initial_data(lines.clone()),
         };
         let (saga, created) = self.engine.start(new).await?;
-        // One cancel saga per order: the same cancel again is answered with it,
-        // another one is a conflict.
+        // One cancel saga per cancellation: the same cancel again is answered
+        // with it, another one is a conflict.
         if !created
-            && (saga.body.cancel_reason != request.reason || saga.body.started_by != started_by)
+            && (saga.body.cancel_reason != request.reason
+                || saga.body.started_by != started_by
+                || flows::cancel::requested(&saga.body.data) != lines)
         {
             return Err(SagaError::CancelKeyReused {
                 order_id: saga.order_id,
@@ -327,7 +380,12 @@ impl SagaService for SagaApi {
             .into());
         }
         if created {
-            tracing::info!(saga_id = %saga.saga_id, order_id = %saga.order_id, "cancel saga started");
+            tracing::info!(
+                saga_id = %saga.saga_id,
+                order_id = %saga.order_id,
+                cancellation = saga.cancellation,
+                "cancel saga started"
+            );
         }
         Ok(Response::new(pb::StartCancelSagaResponse {
             saga: Some(convert::saga(&saga)),

@@ -9,7 +9,7 @@ use oms_order::test_util::web_order;
 use oms_proto::{
     common::v1::{Actor, ActorKind, LineItem},
     inventory::v1::ReservationState,
-    order::v1::{CancelOrderRequest, OrderStatus, PlaceOrderRequest},
+    order::v1::{CancelOrderRequest, LineQuantity, OrderStatus, PlaceOrderRequest},
     payment::v1::PaymentStatus,
     saga::v1::{ListSagasRequest, SagaKind, SagaState},
     shipping::v1::{RecordTrackingEventRequest, TrackingEventType},
@@ -300,5 +300,135 @@ async fn two_channels_cancelling_at_once_make_one_cancel_saga_and_one_refund() {
         status(&world.order(&order_id).await),
         OrderStatus::Cancelled
     );
+    world.suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_cancel_of_one_line_of_three_restocks_and_refunds_exactly_that_line() {
+    let _one = crate::one_suite_at_a_time().await;
+    let world = World::start().await;
+    for sku in ["TEE-M", "CAP", "SOCKS"] {
+        world.stock(sku, BERLIN, 10).await;
+    }
+    let mut request = web_order("cancel-one-line");
+    request.lines.push(LineItem {
+        sku: "SOCKS".into(),
+        quantity: 3,
+        unit_price: oms_order::test_util::eur(500),
+    });
+    let order_id = world.place(request).await;
+    let (_, order) = world.outcome(&order_id).await;
+    assert_eq!(status(&order), OrderStatus::Confirmed);
+    let paid = world.payments(&order_id).await.remove(0);
+    let captured = paid.captured_amount.unwrap().amount_minor;
+
+    // Both units of the shirt, named by SKU; one parcel carries all three lines.
+    let mut orders = world.suite.order();
+    let mut request = tonic::Request::new(CancelOrderRequest {
+        order_id: order_id.clone(),
+        reason: "customer keeps the cap and socks".into(),
+        actor: customer(),
+        lines: vec![LineQuantity {
+            line_id: String::new(),
+            sku: "TEE-M".into(),
+            quantity: 2,
+        }],
+    });
+    request
+        .metadata_mut()
+        .insert("idempotency-key", "partial-1".parse().unwrap());
+    let answered = orders.cancel_order(request).await.unwrap().into_inner();
+    // The order keeps its status while the saga runs.
+    assert_eq!(
+        status(answered.order.as_ref().unwrap()),
+        OrderStatus::Confirmed
+    );
+
+    let saga = cancel_saga(&world, &order_id).await;
+    assert_eq!(saga.state, SagaState::Completed as i32, "{saga:#?}");
+    assert_eq!(saga.cancellation, 1);
+
+    let order = world.order(&order_id).await;
+    assert_eq!(status(&order), OrderStatus::Confirmed, "{order:#?}");
+    let cancelled: Vec<(String, i32)> = order
+        .lines
+        .iter()
+        .map(|line| (line.sku.clone(), line.cancelled_quantity))
+        .collect();
+    assert_eq!(
+        cancelled,
+        [("TEE-M".into(), 2), ("CAP".into(), 0), ("SOCKS".into(), 0)]
+    );
+    assert_eq!(
+        order
+            .lines
+            .iter()
+            .find(|line| line.sku == "TEE-M")
+            .unwrap()
+            .status,
+        oms_proto::order::v1::LineStatus::Cancelled as i32
+    );
+    let totals = order.totals.unwrap();
+    assert_eq!(totals.cancelled_total.unwrap().amount_minor, 2 * 1999);
+    // The parcel goes on with the cap and the socks.
+    assert!(order.shipments.iter().all(|s| s.cancel_time.is_none()));
+    // Exactly the shirts are back on hand and refunded; the shipping price is not.
+    assert_eq!(world.stock_of("TEE-M").await, (10, 0));
+    assert_eq!(world.stock_of("CAP").await, (9, 0));
+    assert_eq!(world.stock_of("SOCKS").await, (7, 0));
+    let payment = world.payments(&order_id).await.remove(0);
+    assert_eq!(payment.refunded_amount.unwrap().amount_minor, 2 * 1999);
+    assert_eq!(payment.captured_amount.unwrap().amount_minor, captured);
+    assert!(
+        order.timeline.iter().any(|event| event.kind
+            == oms_proto::order::v1::TimelineEventKind::CancellationRequested as i32),
+        "{:#?}",
+        order.timeline
+    );
+
+    // The same request again answers as before and starts nothing new.
+    let mut again = tonic::Request::new(CancelOrderRequest {
+        order_id: order_id.clone(),
+        reason: "customer keeps the cap and socks".into(),
+        actor: customer(),
+        lines: vec![LineQuantity {
+            line_id: String::new(),
+            sku: "TEE-M".into(),
+            quantity: 2,
+        }],
+    });
+    again
+        .metadata_mut()
+        .insert("idempotency-key", "partial-1".parse().unwrap());
+    orders.cancel_order(again).await.unwrap();
+    // The shirts are gone: cancelling one more is more than is open.
+    let mut more = tonic::Request::new(CancelOrderRequest {
+        order_id: order_id.clone(),
+        reason: "one more shirt".into(),
+        actor: customer(),
+        lines: vec![LineQuantity {
+            line_id: String::new(),
+            sku: "TEE-M".into(),
+            quantity: 1,
+        }],
+    });
+    more.metadata_mut()
+        .insert("idempotency-key", "partial-2".parse().unwrap());
+    let refused = orders.cancel_order(more).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    let sagas = world
+        .saga()
+        .list_sagas(ListSagasRequest {
+            kind: SagaKind::Cancel as i32,
+            order_id: order_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .sagas;
+    assert_eq!(sagas.len(), 1);
+    let payment = world.payments(&order_id).await.remove(0);
+    assert_eq!(payment.refunded_amount.unwrap().amount_minor, 2 * 1999);
     world.suite.stop().await;
 }

@@ -618,6 +618,7 @@ async fn cancel_order(suite: &Suite) -> Prepared {
         order_id,
         reason: "customer asked".into(),
         actor: operator(),
+        lines: Vec::new(),
     })
     .await
 }

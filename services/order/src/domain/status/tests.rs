@@ -19,7 +19,13 @@ fn every_allowed_transition_is_allowed_and_every_other_refused() {
         ),
         (
             Confirmed,
-            &[PartiallyShipped, Shipped, Delivered, CancelRequested][..],
+            &[
+                PartiallyShipped,
+                Shipped,
+                Delivered,
+                CancelRequested,
+                Cancelled,
+            ][..],
         ),
         (
             PartiallyShipped,
@@ -149,6 +155,7 @@ struct Order {
     shipments: Vec<ShipmentRecord>,
     returned: Vec<ReturnedUnits>,
     timeline: Vec<Event>,
+    cancelling: Option<i32>,
 }
 
 impl Order {
@@ -177,6 +184,7 @@ impl Order {
             shipments: Vec::new(),
             returned: Vec::new(),
             timeline: Vec::new(),
+            cancelling: None,
         }
     }
 
@@ -213,6 +221,7 @@ impl Order {
                 .filter(|units| Some(&units.return_id) == fact.return_id.as_ref())
                 .map(|units| units.line_id)
                 .collect(),
+            cancelling: self.cancelling,
         }
     }
 
@@ -272,6 +281,9 @@ impl Order {
         self.return_ids.extend(changes.return_id.iter().cloned());
         self.address_locked |= changes.lock_shipping_address;
         self.confirmed |= changes.confirm;
+        if changes.cancellation_ended {
+            self.cancelling = None;
+        }
         self.timeline.extend(changes.event.iter().cloned());
     }
 
@@ -324,6 +336,7 @@ fn fact(status: Option<Status>) -> Fact {
         reason: String::new(),
         event_time: Some(at(1)),
         pickup_location_id: None,
+        cancellation: 0,
     }
 }
 
@@ -784,6 +797,93 @@ fn cancelled_units_named_are_capped_at_what_is_open() {
     assert_eq!(order.line(tee()).units.cancelled, 2);
     assert_eq!(order.line(tee()).status, Cancelled);
     assert_eq!(order.line(cap()).status, Confirmed);
+    assert_eq!(order.status, Confirmed);
+}
+
+#[test]
+fn a_partial_cancellation_is_planned_only_on_a_confirmed_order_within_its_open_units() {
+    let order = order_in(Confirmed);
+    assert_eq!(
+        plan_cancel(Confirmed, false, &[units("TEE", 1)], &order.lines),
+        Ok(CancelPlan::Partial(vec![EventLine {
+            line_id: tee().to_string(),
+            quantity: 1
+        }]))
+    );
+    // Every open unit named: the whole order is cancelled.
+    assert_eq!(
+        plan_cancel(
+            Confirmed,
+            false,
+            &[units("TEE", 2), units("CAP", 1)],
+            &order.lines
+        ),
+        Ok(CancelPlan::Whole)
+    );
+    for status in [Pending, Shipped, CancelRequested, Cancelled, Delivered] {
+        assert_eq!(
+            plan_cancel(status, false, &[units("TEE", 1)], &order.lines),
+            Err(illegal(status, CancelRequested)),
+            "{status:?}"
+        );
+    }
+    // One cancellation at a time.
+    assert_eq!(
+        plan_cancel(Confirmed, true, &[units("TEE", 1)], &order.lines),
+        Err(illegal(Confirmed, CancelRequested))
+    );
+    let refused = |refs: &[LineRef]| match plan_cancel(Confirmed, false, refs, &order.lines) {
+        Err(Refusal::Invalid { field, .. }) => field,
+        other => panic!("{refs:?}: {other:?}"),
+    };
+    assert_eq!(refused(&[units("TEE", 3)]), "lines[0].quantity");
+    assert_eq!(
+        refused(&[units("CAP", 1), units("TEE", 1), units("TEE", 1)]),
+        "lines[2]"
+    );
+    assert_eq!(refused(&[units("SOCKS", 1)]), "lines[0]");
+}
+
+#[test]
+fn the_end_of_a_partial_cancellation_cancels_its_units_once_and_only_its_own() {
+    let mut order = order_in(Confirmed);
+    order.cancelling = Some(1);
+    let ended = |number, lines| Fact {
+        event_id: format!("end-{number}"),
+        lines,
+        cancellation: number,
+        reason: "customer asked".into(),
+        ..fact(Some(Cancelled))
+    };
+    // Another cancellation's end changes nothing.
+    assert!(
+        !order
+            .apply(&ended(2, vec![units("TEE", 1)]))
+            .unwrap()
+            .changed()
+    );
+    let changes = order.apply(&ended(1, vec![units("TEE", 2)])).unwrap();
+    assert!(changes.cancellation_ended);
+    assert_eq!(order.cancelling, None);
+    assert_eq!(order.line(tee()).status, Cancelled);
+    assert_eq!(order.line(tee()).units.cancelled, 2);
+    assert_eq!(order.status, Confirmed);
+    assert_eq!(changes.event.unwrap().kind, EventKind::LinesChanged);
+    // Ended: the same number again changes nothing.
+    assert!(
+        !order
+            .apply(&ended(1, vec![units("CAP", 1)]))
+            .unwrap()
+            .changed()
+    );
+    assert_eq!(order.line(cap()).units.cancelled, 0);
+
+    // A cancellation whose saga could cancel nothing still ends, on the timeline.
+    let mut order = order_in(Confirmed);
+    order.cancelling = Some(3);
+    let changes = order.apply(&ended(3, Vec::new())).unwrap();
+    assert!(changes.cancellation_ended && changes.changed());
+    assert!(changes.lines.is_empty());
     assert_eq!(order.status, Confirmed);
 }
 
