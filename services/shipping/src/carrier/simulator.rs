@@ -95,8 +95,8 @@ const LABEL_COLUMNS: &str = "carrier_key, tracking_number, tracking_url, service
 
 impl SimulatedLabel {
     fn bought(self) -> Result<BoughtLabel, CarrierError> {
-        let service_level = ServiceLevel::from_code(i32::from(self.service_level))
-            .ok_or(CarrierError::ServerError)?;
+        let service_level =
+            ServiceLevel::from_code(self.service_level).ok_or(CarrierError::ServerError)?;
         Ok(BoughtLabel {
             tracking_number: self.tracking_number,
             tracking_url: self.tracking_url,
@@ -250,7 +250,7 @@ impl CarrierSimulator {
         .bind(format!(
             "https://tracking.simulator.invalid/{tracking_number}"
         ))
-        .bind(i16::try_from(rate.service_level.code()).unwrap_or(1))
+        .bind(rate.service_level.code())
         .bind(&rate.carrier_service)
         .bind(rate.price_minor)
         .bind(&rate.currency)
@@ -337,7 +337,8 @@ impl Carrier for CarrierSimulator {
     ) -> Result<Vec<CarrierRate>, CarrierError> {
         check_address(route)?;
         Ok(ServiceLevel::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|level| *level != ServiceLevel::SameDay || same_day_in_range(route))
             .map(|level| rate(level, parcels, ship_time))
             .collect())

@@ -22,21 +22,17 @@ use crate::{
     store::{EventRow, ShipmentRecord},
 };
 
-/// The label formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LabelFormat {
-    Pdf,
-    Zpl,
+oms_platform::code_enum! {
+    /// The formats of a label (`oms.shipping.v1.DocumentFormat`).
+    pub enum LabelFormat {
+        /// PDF, for office and label printers.
+        Pdf = 1 => "DOCUMENT_FORMAT_PDF",
+        /// ZPL, for thermal label printers.
+        Zpl = 2 => "DOCUMENT_FORMAT_ZPL",
+    }
 }
 
 impl LabelFormat {
-    pub fn code(self) -> i16 {
-        match self {
-            LabelFormat::Pdf => 1,
-            LabelFormat::Zpl => 2,
-        }
-    }
-
     fn extension(self) -> &'static str {
         match self {
             LabelFormat::Pdf => "pdf",
@@ -47,14 +43,13 @@ impl LabelFormat {
 
 /// The label format of a request: UNSPECIFIED means PDF.
 pub fn label_format(violations: &mut FieldViolations, field: &str, code: i32) -> LabelFormat {
-    match code {
-        0 | 1 => LabelFormat::Pdf,
-        2 => LabelFormat::Zpl,
-        _ => {
-            violations.add(field, "must be DOCUMENT_FORMAT_PDF or DOCUMENT_FORMAT_ZPL");
-            LabelFormat::Pdf
-        }
+    if code == 0 {
+        return LabelFormat::Pdf;
     }
+    LabelFormat::from_code(code).unwrap_or_else(|| {
+        violations.add(field, "must be DOCUMENT_FORMAT_PDF or DOCUMENT_FORMAT_ZPL");
+        LabelFormat::Pdf
+    })
 }
 
 /// A service level of a request: UNSPECIFIED means STANDARD.
@@ -265,7 +260,7 @@ pub fn details(direction: Direction, bytes: &[u8]) -> Result<Details, ShippingEr
 pub fn rate(carrier: String, rate: CarrierRate) -> pb::Rate {
     pb::Rate {
         carrier,
-        service_level: rate.service_level.code(),
+        service_level: i32::from(rate.service_level.code()),
         carrier_service: rate.carrier_service,
         price: Some(common::Money {
             currency_code: rate.currency,
@@ -295,11 +290,7 @@ pub fn shipment(
 ) -> Result<pb::Shipment, ShippingError> {
     let row = &record.shipment;
     let details = details(row.shipment_direction()?, &row.details)?;
-    let format = if row.label_format == LabelFormat::Zpl.code() {
-        LabelFormat::Zpl
-    } else {
-        LabelFormat::Pdf
-    };
+    let format = LabelFormat::from_code(row.label_format).unwrap_or(LabelFormat::Pdf);
     let content = |bytes: &[u8]| {
         if with_content {
             bytes.to_vec()

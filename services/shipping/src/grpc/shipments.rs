@@ -386,7 +386,7 @@ impl ShippingApi {
             status: ShipmentStatus::LabelCreated.code(),
             status_time: None,
             carrier: carrier.code().to_owned(),
-            service_level: i16::try_from(new.service_level.code()).unwrap_or(1),
+            service_level: new.service_level.code(),
             carrier_service: bought.rate.carrier_service.clone(),
             tracking_number: bought.tracking_number.clone(),
             tracking_url: bought.tracking_url.clone(),
@@ -537,10 +537,7 @@ impl ShippingApi {
             ..Default::default()
         };
         for (i, code) in request.statuses.iter().enumerate() {
-            match i16::try_from(*code)
-                .ok()
-                .and_then(ShipmentStatus::from_code)
-            {
+            match ShipmentStatus::from_code(*code) {
                 Some(status) => filter.statuses.push(status.code()),
                 None => violations.add(format!("statuses[{i}]"), "must be a status of the enum"),
             }
@@ -548,7 +545,7 @@ impl ShippingApi {
         filter.direction = match request.direction {
             0 => None,
             code => {
-                let direction = i16::try_from(code).ok().and_then(Direction::from_code);
+                let direction = Direction::from_code(code);
                 if direction.is_none() {
                     violations.add("direction", "must be a direction of the enum");
                 }

@@ -36,9 +36,7 @@ fn checked(
             violations.add(field, "must be 1 to 128 characters");
         }
     }
-    let event_type = i16::try_from(request.event_type)
-        .ok()
-        .and_then(TrackingEventType::from_code);
+    let event_type = TrackingEventType::from_code(request.event_type);
     if event_type.is_none() {
         violations.add("event_type", "must be an event type of the enum");
     }
