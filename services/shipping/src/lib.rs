@@ -194,13 +194,23 @@ pub async fn run(
 }
 
 /// Serves the shipping service with `carrier`, and the outbox dispatcher in the
-/// background.
+/// background. A carrier whose code the order and returns services would
+/// refuse (empty, or over [`carrier::MAX_CARRIER_CODE`] bytes) is refused
+/// before anything starts.
 pub async fn run_with_carrier(
     config: Config,
     carrier: Arc<dyn Carrier>,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
+    let code = carrier.code().len();
+    if !(1..=carrier::MAX_CARRIER_CODE).contains(&code) {
+        let reason = format!(
+            "a carrier code of {code} bytes: must be 1 to {}",
+            carrier::MAX_CARRIER_CODE
+        );
+        return Err(RunError::Start(reason.into()));
+    }
     let pool = db::connect(&config.database, &MIGRATOR).await?;
     serve(config, pool, carrier, listener, shutdown).await
 }

@@ -15,6 +15,21 @@ pub use simulator::{CarrierSimulator, Fault, FaultKind, SimulatedLabel, Simulato
 
 use crate::domain::parcel::{Parcel, ServiceLevel};
 
+/// The longest carrier code, in bytes. Shipping hands a carrier's code on as
+/// the actor of what the carrier reported (MarkStatus, MarkReturnInTransit:
+/// actor ids are at most 128 characters) and, through the return saga, to
+/// ReturnsService.RecordReturnLabel, which takes codes of 128 characters.
+pub const MAX_CARRIER_CODE: usize = 128;
+
+/// The longest tracking number, in bytes: ReturnsService.RecordReturnLabel
+/// takes 128 characters.
+pub const MAX_TRACKING_NUMBER: usize = 128;
+
+/// The longest carrier event id, in bytes. OrderService.MarkStatus hears an
+/// event as "shipment:<shipment uuid>:<carrier event id>", and takes event ids
+/// of 256 bytes: 46 and 128 leave room.
+pub const MAX_CARRIER_EVENT_ID: usize = 128;
+
 /// The two ends of a route, as much as a carrier needs to price it. No names,
 /// streets or phones: those stay on the label.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +90,17 @@ pub enum CarrierError {
     /// The carrier knows no label with this tracking number.
     #[error("label not found")]
     LabelNotFound,
+    /// The carrier sold a label shipping cannot hand on: no tracking number,
+    /// one over [`MAX_TRACKING_NUMBER`], or a negative price.
+    #[error("carrier answer unusable")]
+    Unusable,
 }
 
 /// A carrier integration.
 #[tonic::async_trait]
 pub trait Carrier: Send + Sync {
-    /// The carrier's code, e.g. "simulator".
+    /// The carrier's code, e.g. "simulator": 1 to [`MAX_CARRIER_CODE`]
+    /// bytes, or the service does not start with it.
     fn code(&self) -> &str;
 
     /// The rates for `parcels` on `route` handed over at `ship_time`.

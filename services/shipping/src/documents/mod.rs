@@ -167,10 +167,10 @@ pub fn label_page(label: &LabelContent) -> Page {
 /// printed in text and as a Code 128 barcode.
 pub fn label_zpl(label: &LabelContent) -> String {
     let mut zpl = String::from("^XA\n^CI28\n");
-    let mut y = 40;
+    let mut y: u32 = 40;
     let mut field = |zpl: &mut String, size: u32, text: &str| {
         let _ = writeln!(zpl, "^FO40,{y}^A0N,{size},{size}^FD{}^FS", zpl_text(text));
-        y += size + 10;
+        y = y.saturating_add(size + 10);
     };
     field(
         &mut zpl,
@@ -196,13 +196,13 @@ pub fn label_zpl(label: &LabelContent) -> String {
     let _ = writeln!(
         zpl,
         "^FO40,{}^BY3^BCN,120,N,N,N^FD{}^FS",
-        y + 10,
+        y.saturating_add(10),
         zpl_text(&label.tracking_number)
     );
     let _ = writeln!(
         zpl,
         "^FO40,{}^A0N,40,40^FD{}^FS",
-        y + 150,
+        y.saturating_add(150),
         zpl_text(&label.tracking_number)
     );
     zpl.push_str("^XZ\n");

@@ -3,11 +3,10 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
 use oms_platform::{
-    convert::{actor, from_timestamp, timestamp},
+    convert::{actor, timestamp},
     error::FieldViolations,
-    ids::{CountryCode, LocationId, OrderId, Quantity, Sku},
+    ids::{CountryCode, LocationId, MintedId, Quantity, Sku},
 };
 use oms_proto::{common::v1 as common, shipping::v1 as pb};
 use prost::Message as _;
@@ -161,6 +160,14 @@ pub fn lines(violations: &mut FieldViolations, lines: &[pb::ShipmentLine]) {
     }
 }
 
+/// A carrier's text (a code, a tracking number, an event id): `min` to `max`
+/// bytes, as the services it is handed on to count them.
+pub fn bounded(violations: &mut FieldViolations, field: &str, value: &str, min: usize, max: usize) {
+    if !(min..=max).contains(&value.len()) {
+        violations.add(field, format!("must be {min} to {max} bytes"));
+    }
+}
+
 /// Free text of at most `max` characters.
 pub fn max_chars(violations: &mut FieldViolations, field: &str, value: &str, max: usize) {
     if value.chars().count() > max {
@@ -168,33 +175,35 @@ pub fn max_chars(violations: &mut FieldViolations, field: &str, value: &str, max
     }
 }
 
-pub fn order_id(violations: &mut FieldViolations, value: &str) {
-    violations.check("order_id", OrderId::parse(value));
+/// An order, shipment or return id the request names as `field`: an id the
+/// OMS minted (common.proto's rule), else a violation of `field`.
+pub fn minted_id(violations: &mut FieldViolations, field: &str, value: &str) -> Option<MintedId> {
+    violations.check(field, MintedId::parse(value))
 }
 
-pub fn location_id(violations: &mut FieldViolations, value: &str) {
-    violations.check("location_id", LocationId::parse(value));
+/// An optional id filter: unset when empty, else as [`minted_id`].
+pub fn minted_filter(
+    violations: &mut FieldViolations,
+    field: &str,
+    value: &str,
+) -> Option<MintedId> {
+    if value.is_empty() {
+        return None;
+    }
+    minted_id(violations, field, value)
+}
+
+/// A location id the request names as `field`.
+pub fn location_id(
+    violations: &mut FieldViolations,
+    field: &str,
+    value: &str,
+) -> Option<LocationId> {
+    violations.check(field, LocationId::parse(value))
 }
 
 pub fn required_actor(violations: &mut FieldViolations, value: Option<&common::Actor>) {
     actor(violations, value);
-}
-
-/// A timestamp of a request; `None` (with a violation) when out of range.
-pub fn time(
-    violations: &mut FieldViolations,
-    field: &str,
-    value: Option<&prost_types::Timestamp>,
-) -> Option<DateTime<Utc>> {
-    let Some(value) = value else {
-        violations.add(field, "required");
-        return None;
-    };
-    let time = from_timestamp(value);
-    if time.is_none() {
-        violations.add(field, "out of range");
-    }
-    time
 }
 
 /// Printable lines of an address, for documents.

@@ -7,6 +7,7 @@
 //! lock, so a create and a cancel of the same key never both win.
 
 use chrono::{DateTime, Utc};
+use oms_platform::error;
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -327,7 +328,8 @@ pub async fn find_event(
     Ok(row.map(|row| (row.shipment_id, row.event)))
 }
 
-/// Stores an event and, when it applied, the shipment's new status.
+/// Stores an event and, when it applied, the shipment's new status; an event
+/// id another shipment's event holds is a [`ShippingError::KeyConflict`].
 pub async fn record_event(
     tx: &mut PgConnection,
     shipment_id: Uuid,
@@ -350,7 +352,19 @@ pub async fn record_event(
     .bind(&event.description)
     .bind(event.applied)
     .execute(&mut *tx)
-    .await?;
+    .await
+    .map_err(|err| {
+        // Another shipment's event took the id since the caller looked: the
+        // same natural key with another request.
+        if error::is_unique_violation(&err) {
+            ShippingError::KeyConflict(vec![
+                ("carrier", event.carrier.clone()),
+                ("carrier_event_id", event.carrier_event_id.clone()),
+            ])
+        } else {
+            ShippingError::Database(err)
+        }
+    })?;
     // The pickup time is the earliest custody event known, even a late one.
     sqlx::query(
         "UPDATE shipments SET

@@ -16,8 +16,14 @@ use oms_proto::{
         Location, LocationKind, PutLocationRequest,
         inventory_service_client::InventoryServiceClient,
     },
-    order::v1::order_service_client::OrderServiceClient,
-    returns::v1::returns_service_client::ReturnsServiceClient,
+    order::v1::{
+        GetOrderRequest, LineQuantity, MarkStatusRequest, OrderStatus, ShipmentRef,
+        order_service_client::OrderServiceClient,
+    },
+    returns::v1::{
+        ApproveReturnRequest, RequestReturnRequest, ReturnLineRequest, ReturnReason,
+        ReturnResolution, returns_service_client::ReturnsServiceClient,
+    },
     shipping::v1::{
         CancelShipmentRequest, CreateShipmentRequest, Parcel, QuoteRatesRequest,
         RecordTrackingEventRequest, Shipment, ShipmentLine, TrackingEventType,
@@ -26,12 +32,13 @@ use oms_proto::{
 };
 use oms_shipping::{
     Config,
-    carrier::{CarrierSimulator, SimulatedLabel, SimulatorConfig},
+    carrier::{Carrier, CarrierSimulator, SimulatedLabel, SimulatorConfig},
     documents::{CJK_COLLECTION, Fonts},
     test_util,
 };
 pub use oms_testkit::status::{bad_fields, metadata, reason};
 use oms_testkit::{ReservedPort, TestServer, TestService, client_config, peers};
+use tonic::IntoRequest as _;
 
 pub type Client = ShippingServiceClient<OmsChannel>;
 pub type Orders = OrderServiceClient<OmsChannel>;
@@ -40,6 +47,15 @@ pub type Returns = ReturnsServiceClient<OmsChannel>;
 /// Long enough that the order and returns services never poll their outbox
 /// during a test: their saga coordinator is not there.
 const NO_OUTBOX_POLL: Duration = Duration::from_secs(3600);
+
+/// The carrier a test service buys from, made of the simulator over its
+/// database.
+pub type MakeCarrier = fn(Arc<CarrierSimulator>) -> Arc<dyn Carrier>;
+
+/// The simulator itself, the service's usual carrier.
+fn the_simulator(simulator: Arc<CarrierSimulator>) -> Arc<dyn Carrier> {
+    simulator
+}
 
 /// A shipping service with a fresh database and its own simulator, and the order
 /// service it reports to (whose saga coordinator is not there).
@@ -65,24 +81,36 @@ impl TestShipping {
     }
 
     pub async fn start_with(simulator: SimulatorConfig) -> TestShipping {
-        TestShipping::start_full(simulator, false, false).await
+        TestShipping::start_full(simulator, false, false, the_simulator).await
     }
 
     /// With the real inventory service, holding the location `wh-berlin` at the
     /// [`warehouse`] address.
     pub async fn start_with_inventory() -> TestShipping {
-        TestShipping::start_full(SimulatorConfig::default(), true, false).await
+        TestShipping::start_full(SimulatorConfig::default(), true, false, the_simulator).await
+    }
+
+    /// The service buying from the carrier `carrier` makes of the simulator.
+    pub async fn start_buying_from(carrier: MakeCarrier) -> TestShipping {
+        TestShipping::start_full(SimulatorConfig::default(), false, false, carrier).await
     }
 
     /// With the real returns service, reading orders from the order service.
     pub async fn start_with_returns() -> TestShipping {
-        TestShipping::start_full(SimulatorConfig::default(), false, true).await
+        TestShipping::start_with_returns_buying_from(the_simulator).await
+    }
+
+    /// With the real returns service, the service buying from the carrier
+    /// `carrier` makes of the simulator.
+    pub async fn start_with_returns_buying_from(carrier: MakeCarrier) -> TestShipping {
+        TestShipping::start_full(SimulatorConfig::default(), false, true, carrier).await
     }
 
     async fn start_full(
         simulator: SimulatorConfig,
         with_inventory: bool,
         with_returns: bool,
+        carrier: MakeCarrier,
     ) -> TestShipping {
         let inventory = if with_inventory {
             Some(start_inventory().await)
@@ -119,11 +147,13 @@ impl TestShipping {
         );
         let client = peers(started);
         let settings = simulator.clone();
-        let (service, carrier) =
-            test_util::start_with_simulator(ReservedPort::new(), client.clone(), |config| {
-                config.simulator = settings;
-            })
-            .await;
+        let (service, carrier) = test_util::start_with_carrier(
+            ReservedPort::new(),
+            client.clone(),
+            |config| config.simulator = settings,
+            carrier,
+        )
+        .await;
         TestShipping {
             service,
             carrier,
@@ -195,6 +225,89 @@ impl TestShipping {
     pub fn returns(&self) -> Returns {
         let returns = self.returns.as_ref().expect("started with returns");
         ReturnsServiceClient::new(returns.channel())
+    }
+
+    /// A delivered order of [`web_order`] `reference`, its shipment created
+    /// here as the order saga creates it, and an approved return of its cap:
+    /// (order id, return id). Needs the returns service
+    /// ([`Self::start_with_returns`]).
+    pub async fn approved_return(&self, reference: &str) -> (String, String) {
+        let mut client = self.client();
+        let mut orders = self.orders();
+        let mut returns = self.returns();
+        let order_id = orders
+            .place_order(web_order(reference))
+            .await
+            .unwrap()
+            .into_inner()
+            .order
+            .unwrap()
+            .order_id;
+        // Its shipment, as the order saga creates it.
+        let outbound = create(&mut client, shipment(&order_id)).await;
+        let sent = ShipmentRef {
+            shipment_id: outbound.shipment_id.clone(),
+            location_id: "wh-berlin".into(),
+            lines: ["TEE-M", "CAP"]
+                .into_iter()
+                .map(|sku| LineQuantity {
+                    line_id: String::new(),
+                    sku: sku.into(),
+                    quantity: if sku == "CAP" { 1 } else { 2 },
+                })
+                .collect(),
+            ..Default::default()
+        };
+        for (event_id, status) in [
+            ("confirm", OrderStatus::Confirmed),
+            ("ship", OrderStatus::Shipped),
+            ("deliver", OrderStatus::Delivered),
+        ] {
+            orders
+                .mark_status(MarkStatusRequest {
+                    order_id: order_id.clone(),
+                    event_id: event_id.into(),
+                    status: status as i32,
+                    shipments: vec![sent.clone()],
+                    actor: Some(operator()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        let mut request = RequestReturnRequest {
+            order_id: order_id.clone(),
+            lines: vec![ReturnLineRequest {
+                sku: "CAP".into(),
+                quantity: 1,
+                reason: ReturnReason::WrongSize as i32,
+            }],
+            resolution: ReturnResolution::Refund as i32,
+            actor: Some(operator()),
+            ..Default::default()
+        }
+        .into_request();
+        request.metadata_mut().insert(
+            "idempotency-key",
+            format!("rma-{reference}").parse().unwrap(),
+        );
+        let return_id = returns
+            .request_return(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .rma
+            .unwrap()
+            .return_id;
+        returns
+            .approve_return(ApproveReturnRequest {
+                return_id: return_id.clone(),
+                actor: Some(operator()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        (order_id, return_id)
     }
 
     pub async fn stop(self) {
@@ -368,4 +481,25 @@ pub fn event(
         location: "Berlin hub, DE".into(),
         description: String::new(),
     }
+}
+
+/// The status of an order and the ids of its shipments, as the order service
+/// has them.
+pub async fn order_status(orders: &mut Orders, order_id: &str) -> (i32, Vec<String>) {
+    let order = orders
+        .get_order(GetOrderRequest {
+            order_id: order_id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    let shipments = order
+        .shipments
+        .iter()
+        .map(|s| s.shipment_id.clone())
+        .collect();
+    (order.status, shipments)
 }
