@@ -67,7 +67,9 @@ pub const CJK_FONT: &str = "OMS_SHIPPING_LABEL_CJK_FONT";
 /// Everything the shipping service is configured with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where and how the gRPC server listens (`OMS_SHIPPING_ADDR`, ...).
     pub server: ServerConfig,
+    /// The service's own database (`OMS_DATABASE_URL`, ...).
     pub database: DatabaseConfig,
     /// Where the order service (`OMS_ORDER_ADDR`), the returns service
     /// (`OMS_RETURNS_ADDR`) and the inventory service (`OMS_INVENTORY_ADDR`,
@@ -93,6 +95,8 @@ impl Config {
     const FAULT: &str = "OMS_SHIPPING_CARRIER_FAULT";
     const FAULT_RATE: &str = "OMS_SHIPPING_CARRIER_FAULT_RATE";
 
+    /// The configuration the environment gives, defaults for what it leaves
+    /// out; a bad value is an error naming its variable.
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         let kind: String = env.parse(Self::FAULT, "none".to_owned())?;
         let rate: f64 = env.parse(Self::FAULT_RATE, 1.0)?;

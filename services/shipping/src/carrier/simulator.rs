@@ -37,8 +37,11 @@ pub const REJECTED_POSTAL_CODE: &str = "00000";
 /// Which fault the simulator injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
+    /// The carrier answers 5xx (`5xx`).
     ServerError,
+    /// The label is bought but the answer never comes (`timeout`).
     Timeout,
+    /// The carrier refuses the address (`address_rejected`).
     AddressRejected,
 }
 
@@ -57,7 +60,9 @@ impl FaultKind {
 /// A switched-on fault: `kind` on a share `rate` (0 to 1) of label purchases.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fault {
+    /// Which fault.
     pub kind: FaultKind,
+    /// The share of purchases it hits, 0 to 1.
     pub rate: f64,
 }
 
@@ -79,13 +84,21 @@ const SIMULATOR_POOL_SIZE: u32 = 2;
 pub struct SimulatedLabel {
     /// The key it was bought with.
     pub carrier_key: String,
+    /// The tracking number sold.
     pub tracking_number: String,
+    /// Its public tracking page.
     pub tracking_url: String,
+    /// The service level bought, as `ServiceLevel::code`.
     pub service_level: i16,
+    /// The simulated product's name.
     pub carrier_service: String,
+    /// What the label cost, in minor units.
     pub price_minor: i64,
+    /// The price's currency.
     pub currency_code: String,
+    /// The end of the promised delivery day.
     pub promised_delivery_time: DateTime<Utc>,
+    /// When it was bought.
     pub buy_time: DateTime<Utc>,
     /// When it was voided, if it was.
     pub void_time: Option<DateTime<Utc>>,

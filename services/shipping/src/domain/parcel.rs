@@ -8,9 +8,13 @@ pub const MAX_PARCELS: usize = 50;
 /// One box: weight in grams and sides in millimetres, each at least 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parcel {
+    /// Gross weight in grams.
     pub weight_grams: i32,
+    /// Longest side in millimetres.
     pub length_mm: i32,
+    /// Second side in millimetres.
     pub width_mm: i32,
+    /// Shortest side in millimetres.
     pub height_mm: i32,
 }
 

@@ -31,11 +31,13 @@ oms_platform::code_enum! {
 /// What happened to a shipment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fact {
-    /// A carrier tracking event was recorded; `applied` when it moved the status
-    /// from `from` to `to`.
+    /// A carrier tracking event was recorded.
     Tracked {
+        /// Whether it moved the status from `from` to `to`.
         applied: bool,
+        /// The status before the event.
         from: ShipmentStatus,
+        /// The status the event reports.
         to: ShipmentStatus,
     },
     /// CancelShipment cancelled the shipment.
