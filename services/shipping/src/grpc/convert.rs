@@ -164,7 +164,12 @@ pub fn lines(violations: &mut FieldViolations, lines: &[pb::ShipmentLine]) {
 /// bytes, as the services it is handed on to count them.
 pub fn bounded(violations: &mut FieldViolations, field: &str, value: &str, min: usize, max: usize) {
     if !(min..=max).contains(&value.len()) {
-        violations.add(field, format!("must be {min} to {max} bytes"));
+        let description = if min == 0 {
+            format!("at most {max} bytes")
+        } else {
+            format!("must be {min} to {max} bytes")
+        };
+        violations.add(field, description);
     }
 }
 

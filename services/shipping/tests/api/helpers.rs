@@ -17,16 +17,17 @@ use oms_proto::{
         inventory_service_client::InventoryServiceClient,
     },
     order::v1::{
-        GetOrderRequest, LineQuantity, MarkStatusRequest, OrderStatus, ShipmentRef,
+        GetOrderRequest, LineQuantity, MarkStatusRequest, Order, OrderStatus, ShipmentRef,
         order_service_client::OrderServiceClient,
     },
     returns::v1::{
-        ApproveReturnRequest, RequestReturnRequest, ReturnLineRequest, ReturnReason,
-        ReturnResolution, returns_service_client::ReturnsServiceClient,
+        ApproveReturnRequest, GetReturnRequest, RecordReturnLabelRequest, RequestReturnRequest,
+        Return, ReturnLabel, ReturnLineRequest, ReturnReason, ReturnResolution, ReturnStatus,
+        returns_service_client::ReturnsServiceClient,
     },
     shipping::v1::{
-        CancelShipmentRequest, CreateShipmentRequest, Parcel, QuoteRatesRequest,
-        RecordTrackingEventRequest, Shipment, ShipmentLine, TrackingEventType,
+        CancelShipmentRequest, CreateReturnLabelRequest, CreateShipmentRequest, Parcel,
+        QuoteRatesRequest, RecordTrackingEventRequest, Shipment, ShipmentLine, TrackingEventType,
         cancel_shipment_request::Target, shipping_service_client::ShippingServiceClient,
     },
 };
@@ -37,7 +38,7 @@ use oms_shipping::{
     test_util,
 };
 pub use oms_testkit::status::{bad_fields, metadata, reason};
-use oms_testkit::{ReservedPort, TestServer, TestService, client_config, peers};
+use oms_testkit::{ReservedPort, TestServer, TestService, client_config, peers, poll_until};
 use tonic::IntoRequest as _;
 
 pub type Client = ShippingServiceClient<OmsChannel>;
@@ -235,14 +236,7 @@ impl TestShipping {
         let mut client = self.client();
         let mut orders = self.orders();
         let mut returns = self.returns();
-        let order_id = orders
-            .place_order(web_order(reference))
-            .await
-            .unwrap()
-            .into_inner()
-            .order
-            .unwrap()
-            .order_id;
+        let order_id = self.placed_order(reference).await;
         // Its shipment, as the order saga creates it.
         let outbound = create(&mut client, shipment(&order_id)).await;
         let sent = ShipmentRef {
@@ -308,6 +302,107 @@ impl TestShipping {
             .await
             .unwrap();
         (order_id, return_id)
+    }
+
+    /// The id of the order [`web_order`] `reference` places.
+    pub async fn placed_order(&self, reference: &str) -> String {
+        self.orders()
+            .place_order(web_order(reference))
+            .await
+            .unwrap()
+            .into_inner()
+            .order
+            .unwrap()
+            .order_id
+    }
+
+    /// The return label of [`Self::approved_return`]'s return, bought here
+    /// and recorded on the return as the return saga records it: (return id,
+    /// label).
+    pub async fn labelled_return(&self, reference: &str) -> (String, Shipment) {
+        let (order_id, return_id) = self.approved_return(reference).await;
+        let label = self
+            .client()
+            .create_return_label(CreateReturnLabelRequest {
+                return_id: return_id.clone(),
+                order_id,
+                location_id: "wh-berlin".into(),
+                lines: vec![ShipmentLine {
+                    sku: "CAP".into(),
+                    quantity: 1,
+                    description: String::new(),
+                }],
+                parcels: vec![parcel(800)],
+                origin: Some(customer("10117")),
+                destination: Some(warehouse()),
+                actor: Some(operator()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .shipment
+            .unwrap();
+        self.returns()
+            .record_return_label(RecordReturnLabelRequest {
+                return_id: return_id.clone(),
+                label: Some(ReturnLabel {
+                    shipment_id: label.shipment_id.clone(),
+                    carrier: label.carrier.clone(),
+                    tracking_number: label.tracking_number.clone(),
+                    price: label.price.clone(),
+                }),
+                actor: Some(Actor {
+                    kind: ActorKind::Saga as i32,
+                    id: "saga-r".into(),
+                }),
+            })
+            .await
+            .expect("the returns service takes the label shipping sold");
+        (return_id, label)
+    }
+
+    /// The order `order_id` once the order service has it in `status`.
+    pub async fn order_in(&self, order_id: &str, status: OrderStatus) -> Order {
+        poll_until(status.as_str_name(), Duration::from_secs(10), || {
+            let mut orders = self.orders();
+            let order_id = order_id.to_owned();
+            async move {
+                let order = orders
+                    .get_order(GetOrderRequest {
+                        order_id,
+                        ..Default::default()
+                    })
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .order?;
+                (order.status == status as i32).then_some(order)
+            }
+        })
+        .await
+    }
+
+    /// The return `return_id` once the returns service has it in transit.
+    pub async fn in_transit(&self, return_id: &str) -> Return {
+        poll_until(
+            "the return to be in transit",
+            Duration::from_secs(20),
+            || {
+                let mut returns = self.returns();
+                let return_id = return_id.to_owned();
+                async move {
+                    let rma = returns
+                        .get_return(GetReturnRequest { return_id })
+                        .await
+                        .ok()?
+                        .into_inner()
+                        .rma?;
+                    (rma.status == ReturnStatus::InTransit as i32).then_some(rma)
+                }
+            },
+        )
+        .await
     }
 
     pub async fn stop(self) {

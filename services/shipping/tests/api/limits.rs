@@ -7,12 +7,10 @@
 use std::{sync::Arc, time::Duration};
 
 use oms_proto::{
-    common::v1::{Actor, ActorKind},
-    order::v1::{GetOrderRequest, OrderStatus, ShipmentRef},
-    returns::v1::{GetReturnRequest, RecordReturnLabelRequest, ReturnLabel, ReturnStatus},
-    shipping::v1::{
-        CreateReturnLabelRequest, ListShipmentsRequest, Shipment, ShipmentLine, TrackingEventType,
-    },
+    common::v1::ActorKind,
+    order::v1::OrderStatus,
+    returns::v1::GetReturnRequest,
+    shipping::v1::{ListShipmentsRequest, TrackingEventType},
 };
 use oms_shipping::{
     carrier::{
@@ -22,14 +20,11 @@ use oms_shipping::{
     domain::parcel::Parcel,
     test_util,
 };
-use oms_testkit::{ReservedPort, TestDatabase, client_config, minted_id, poll_until};
+use oms_testkit::{ReservedPort, TestDatabase, client_config, minted_id};
 use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
-use crate::helpers::{
-    TestShipping, bad_fields, create, customer, event, operator, order_status, parcel, reason,
-    shipment, warehouse, web_order,
-};
+use crate::helpers::{TestShipping, bad_fields, create, event, reason, shipment};
 
 /// The simulator under a code and tracking numbers stretched to a length.
 struct Stretched {
@@ -99,70 +94,13 @@ fn too_long_tracking_numbers(simulator: Arc<CarrierSimulator>) -> Arc<dyn Carrie
     ))
 }
 
-/// A placed order's id.
-async fn placed(app: &TestShipping, reference: &str) -> String {
-    app.orders()
-        .place_order(web_order(reference))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap()
-        .order_id
-}
-
-/// The return label of an approved return, recorded on the return as the
-/// return saga records it: (return id, label).
-async fn labelled_return(app: &TestShipping) -> (String, Shipment) {
-    let (order_id, return_id) = app.approved_return("web-r").await;
-    let label = app
-        .client()
-        .create_return_label(CreateReturnLabelRequest {
-            return_id: return_id.clone(),
-            order_id,
-            location_id: "wh-berlin".into(),
-            lines: vec![ShipmentLine {
-                sku: "CAP".into(),
-                quantity: 1,
-                description: String::new(),
-            }],
-            parcels: vec![parcel(800)],
-            origin: Some(customer("10117")),
-            destination: Some(warehouse()),
-            actor: Some(operator()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .shipment
-        .unwrap();
-    app.returns()
-        .record_return_label(RecordReturnLabelRequest {
-            return_id: return_id.clone(),
-            label: Some(ReturnLabel {
-                shipment_id: label.shipment_id.clone(),
-                carrier: label.carrier.clone(),
-                tracking_number: label.tracking_number.clone(),
-                price: label.price.clone(),
-            }),
-            actor: Some(Actor {
-                kind: ActorKind::Saga as i32,
-                id: "saga-r".into(),
-            }),
-        })
-        .await
-        .expect("the returns service takes the label shipping sold");
-    (return_id, label)
-}
-
 /// MarkStatus event ids are "shipment:<uuid>:<carrier event id>": the longest
 /// carrier event id shipping takes moves the order, a longer one is refused.
 #[tokio::test]
 async fn the_longest_carrier_event_id_reaches_the_order_and_a_longer_one_is_refused() {
     let app = TestShipping::start().await;
     let mut client = app.client();
-    let order_id = placed(&app, "web-long-event").await;
+    let order_id = app.placed_order("web-long-event").await;
     let created = create(&mut client, shipment(&order_id)).await;
     let longest = "e".repeat(MAX_CARRIER_EVENT_ID);
     let picked_up = event(
@@ -173,15 +111,7 @@ async fn the_longest_carrier_event_id_reaches_the_order_and_a_longer_one_is_refu
     );
     let recorded = client.record_tracking_event(picked_up).await.unwrap();
     assert!(recorded.into_inner().applied);
-    poll_until("the order to be shipped", Duration::from_secs(10), || {
-        let mut orders = app.orders();
-        let order_id = order_id.clone();
-        async move {
-            let (status, _) = order_status(&mut orders, &order_id).await;
-            (status == OrderStatus::Shipped as i32).then_some(())
-        }
-    })
-    .await;
+    app.order_in(&order_id, OrderStatus::Shipped).await;
 
     let longer = "e".repeat(MAX_CARRIER_EVENT_ID + 1);
     let status = client
@@ -203,7 +133,7 @@ async fn the_longest_carrier_event_id_reaches_the_order_and_a_longer_one_is_refu
 async fn the_longest_carrier_code_and_tracking_number_reach_the_order() {
     let app = TestShipping::start_buying_from(longest).await;
     let mut client = app.client();
-    let order_id = placed(&app, "web-long-carrier").await;
+    let order_id = app.placed_order("web-long-carrier").await;
     let created = create(&mut client, shipment(&order_id)).await;
     assert_eq!(created.carrier.len(), MAX_CARRIER_CODE);
     assert_eq!(created.tracking_number.len(), MAX_TRACKING_NUMBER);
@@ -216,24 +146,8 @@ async fn the_longest_carrier_code_and_tracking_number_reach_the_order() {
     picked_up.carrier = created.carrier.clone();
     client.record_tracking_event(picked_up).await.unwrap();
 
-    let reported = poll_until("the order to be shipped", Duration::from_secs(10), || {
-        let mut orders = app.orders();
-        let order_id = order_id.clone();
-        async move {
-            let order = orders
-                .get_order(GetOrderRequest {
-                    order_id,
-                    ..Default::default()
-                })
-                .await
-                .ok()?
-                .into_inner()
-                .order?;
-            let shipment: Option<ShipmentRef> = order.shipments.into_iter().next();
-            shipment.filter(|_| order.status == OrderStatus::Shipped as i32)
-        }
-    })
-    .await;
+    let order = app.order_in(&order_id, OrderStatus::Shipped).await;
+    let reported = &order.shipments[0];
     assert_eq!(reported.carrier, created.carrier);
     assert_eq!(reported.tracking_number, created.tracking_number);
     app.stop().await;
@@ -244,7 +158,7 @@ async fn the_longest_carrier_code_and_tracking_number_reach_the_order() {
 #[tokio::test]
 async fn the_longest_carrier_code_and_tracking_number_are_recorded_on_the_return() {
     let app = TestShipping::start_with_returns_buying_from(longest).await;
-    let (return_id, label) = labelled_return(&app).await;
+    let (return_id, label) = app.labelled_return("web-r").await;
     let rma = app
         .returns()
         .get_return(GetReturnRequest { return_id })
@@ -266,7 +180,7 @@ async fn the_longest_carrier_code_and_tracking_number_are_recorded_on_the_return
 #[tokio::test]
 async fn the_longest_carrier_code_and_the_earliest_event_time_put_the_return_in_transit() {
     let app = TestShipping::start_with_returns_buying_from(longest).await;
-    let (return_id, label) = labelled_return(&app).await;
+    let (return_id, label) = app.labelled_return("web-r").await;
     let mut picked_up = event(&label.tracking_number, "r1", TrackingEventType::PickedUp, 0);
     picked_up.carrier = label.carrier.clone();
     // 0001-01-01T00:00:00Z, the first instant a timestamp may hold.
@@ -281,24 +195,7 @@ async fn the_longest_carrier_code_and_the_earliest_event_time_put_the_return_in_
         .unwrap();
     assert!(recorded.into_inner().applied);
 
-    let rma = poll_until(
-        "the return to be in transit",
-        Duration::from_secs(10),
-        || {
-            let mut returns = app.returns();
-            let return_id = return_id.clone();
-            async move {
-                let rma = returns
-                    .get_return(GetReturnRequest { return_id })
-                    .await
-                    .ok()?
-                    .into_inner()
-                    .rma?;
-                (rma.status == ReturnStatus::InTransit as i32).then_some(rma)
-            }
-        },
-    )
-    .await;
+    let rma = app.in_transit(&return_id).await;
     let entry = rma.timeline.last().unwrap();
     assert_eq!(entry.time, picked_up.event_time);
     let actor = entry.actor.as_ref().unwrap();

@@ -1,17 +1,14 @@
 //! CreateReturnLabel: a RETURN shipment from the customer to the receiving
 //! location, idempotent per return, cancellable by return id.
 
-use std::time::Duration;
-
 use oms_proto::{
-    common::v1::{Actor, ActorKind},
-    returns::v1::{GetReturnRequest, RecordReturnLabelRequest, ReturnLabel, ReturnStatus},
+    common::v1::ActorKind,
     shipping::v1::{
         CancelShipmentRequest, CreateReturnLabelRequest, ShipmentDirection, ShipmentStatus,
         TrackingEventType, cancel_shipment_request::Target,
     },
 };
-use oms_testkit::{minted_id, poll_until};
+use oms_testkit::minted_id;
 use tonic::Code;
 
 use crate::{
@@ -110,36 +107,7 @@ async fn a_return_cancelled_before_its_label_refuses_the_late_label() {
 async fn a_return_parcel_picked_up_puts_its_return_in_transit() {
     let app = TestShipping::start_with_returns().await;
     let mut client = app.client();
-    let mut returns = app.returns();
-    let (order_id, return_id) = app.approved_return("web-r").await;
-
-    // The return saga's label step: the label, recorded on the return.
-    let label = client
-        .create_return_label(CreateReturnLabelRequest {
-            order_id: order_id.clone(),
-            ..return_label(&return_id)
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .shipment
-        .unwrap();
-    returns
-        .record_return_label(RecordReturnLabelRequest {
-            return_id: return_id.clone(),
-            label: Some(ReturnLabel {
-                shipment_id: label.shipment_id.clone(),
-                carrier: label.carrier.clone(),
-                tracking_number: label.tracking_number.clone(),
-                price: label.price.clone(),
-            }),
-            actor: Some(Actor {
-                kind: ActorKind::Saga as i32,
-                id: "saga-r".into(),
-            }),
-        })
-        .await
-        .unwrap();
+    let (return_id, label) = app.labelled_return("web-r").await;
 
     let pickup = event(&label.tracking_number, "r1", TrackingEventType::PickedUp, 0);
     client.record_tracking_event(pickup.clone()).await.unwrap();
@@ -154,24 +122,7 @@ async fn a_return_parcel_picked_up_puts_its_return_in_transit() {
         .await
         .unwrap();
 
-    let rma = poll_until(
-        "the return to be in transit",
-        Duration::from_secs(20),
-        || {
-            let mut returns = returns.clone();
-            let return_id = return_id.clone();
-            async move {
-                let rma = returns
-                    .get_return(GetReturnRequest { return_id })
-                    .await
-                    .ok()?
-                    .into_inner()
-                    .rma?;
-                (rma.status == ReturnStatus::InTransit as i32).then_some(rma)
-            }
-        },
-    )
-    .await;
+    let rma = app.in_transit(&return_id).await;
     let entry = rma.timeline.last().unwrap();
     assert_eq!(entry.time, pickup.event_time);
     assert_eq!(

@@ -121,15 +121,7 @@ async fn events_delivered_twice_and_out_of_order_give_the_timeline_and_status_an
         1_793_610_000 + 180 * 60
     );
 
-    poll_until("the order to be delivered", Duration::from_secs(10), || {
-        let mut orders = orders.clone();
-        let order_id = order.order_id.clone();
-        async move {
-            let (status, _) = order_status(&mut orders, &order_id).await;
-            (status == OrderStatus::Delivered as i32).then_some(())
-        }
-    })
-    .await;
+    app.order_in(&order.order_id, OrderStatus::Delivered).await;
     app.stop().await;
 }
 
