@@ -10,51 +10,78 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 
 use crate::domain::{parcel::ServiceLevel, shipment::ShipmentStatus};
 
+/// Why a shipping call failed; [`Status`] says how the caller hears it.
 #[derive(Debug, thiserror::Error)]
 pub enum ShippingError {
+    /// Bad fields of the request: INVALID_ARGUMENT naming each.
     #[error("invalid request")]
     Invalid(FieldViolations),
+    /// No shipment has this id or tracking number: NOT_FOUND.
     #[error("shipment not found")]
     NotFound(String),
+    /// The inventory service knows no location with this id: NOT_FOUND.
     #[error("location not found")]
     LocationNotFound(String),
+    /// The inventory service could not be asked for a location's address:
+    /// UNAVAILABLE.
     #[error("inventory service unavailable")]
     InventoryUnavailable,
+    /// No configured carrier has this code: NOT_FOUND.
     #[error("carrier not found")]
     CarrierNotFound(String),
+    /// The carrier refuses the address: FAILED_PRECONDITION.
     #[error("address rejected")]
-    AddressRejected { carrier: String, detail: String },
+    AddressRejected {
+        /// The carrier's code.
+        carrier: String,
+        /// The carrier's reason; never PII.
+        detail: String,
+    },
+    /// No carrier offers the service level on the route: FAILED_PRECONDITION.
     #[error("service level unavailable")]
     ServiceLevelUnavailable {
+        /// The level asked for.
         service_level: ServiceLevel,
+        /// The location shipping or receiving.
         location_id: String,
     },
+    /// The shipment's state machine forbids the action: FAILED_PRECONDITION.
     #[error("illegal state transition")]
     IllegalTransition {
+        /// The status it is in.
         from: ShipmentStatus,
+        /// What was asked: "create" or "cancel".
         action: &'static str,
     },
+    /// The carrier has the parcel, so it cannot be cancelled:
+    /// FAILED_PRECONDITION.
     #[error("shipment in carrier custody")]
-    InCarrierCustody { status: ShipmentStatus },
+    InCarrierCustody {
+        /// The status it is in.
+        status: ShipmentStatus,
+    },
+    /// A natural key taken by a different request: ALREADY_EXISTS, with the
+    /// key's fields as metadata.
     #[error("natural key taken by a different request")]
     KeyConflict(Vec<(&'static str, String)>),
+    /// The carrier failed, timed out or answered unusably: UNAVAILABLE.
     #[error("carrier unavailable")]
-    ProviderUnavailable { provider: String },
+    ProviderUnavailable {
+        /// The carrier's code.
+        provider: String,
+    },
+    /// The database failed: UNAVAILABLE when retrying may help, else INTERNAL.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// A stored row does not decode: INTERNAL.
     #[error("stored data does not decode: {0}")]
     Corrupt(String),
+    /// A document could not be rendered: INTERNAL.
     #[error("document not rendered: {0}")]
     Document(#[from] crate::documents::DocumentError),
 }
 
 impl ShippingError {
-    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
-        let mut violations = FieldViolations::new();
-        violations.add(field, description);
-        ShippingError::Invalid(violations)
-    }
-
     /// The ErrorInfo reason and metadata of a business error, for statuses and
     /// for the per-item errors of a bulk run.
     pub fn reason(&self) -> Option<(ErrorReason, Vec<(&'static str, String)>)> {

@@ -67,7 +67,9 @@ pub const CJK_FONT: &str = "OMS_SHIPPING_LABEL_CJK_FONT";
 /// Everything the shipping service is configured with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where and how the gRPC server listens (`OMS_SHIPPING_ADDR`, ...).
     pub server: ServerConfig,
+    /// The service's own database (`OMS_DATABASE_URL`, ...).
     pub database: DatabaseConfig,
     /// Where the order service (`OMS_ORDER_ADDR`), the returns service
     /// (`OMS_RETURNS_ADDR`) and the inventory service (`OMS_INVENTORY_ADDR`,
@@ -93,6 +95,8 @@ impl Config {
     const FAULT: &str = "OMS_SHIPPING_CARRIER_FAULT";
     const FAULT_RATE: &str = "OMS_SHIPPING_CARRIER_FAULT_RATE";
 
+    /// The configuration the environment gives, defaults for what it leaves
+    /// out; a bad value is an error naming its variable.
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         let kind: String = env.parse(Self::FAULT, "none".to_owned())?;
         let rate: f64 = env.parse(Self::FAULT_RATE, 1.0)?;
@@ -194,13 +198,23 @@ pub async fn run(
 }
 
 /// Serves the shipping service with `carrier`, and the outbox dispatcher in the
-/// background.
+/// background. A carrier whose code the order and returns services would
+/// refuse (empty, or over [`carrier::MAX_CARRIER_CODE`] bytes) is refused
+/// before anything starts.
 pub async fn run_with_carrier(
     config: Config,
     carrier: Arc<dyn Carrier>,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
+    let code = carrier.code().len();
+    if !(1..=carrier::MAX_CARRIER_CODE).contains(&code) {
+        let reason = format!(
+            "a carrier code of {code} bytes: must be 1 to {}",
+            carrier::MAX_CARRIER_CODE
+        );
+        return Err(RunError::Start(reason.into()));
+    }
     let pool = db::connect(&config.database, &MIGRATOR).await?;
     serve(config, pool, carrier, listener, shutdown).await
 }

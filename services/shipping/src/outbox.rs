@@ -29,6 +29,7 @@ pub struct StatusCourier {
 }
 
 impl StatusCourier {
+    /// A courier calling the order and returns services through these clients.
     pub fn new(
         orders: OrderServiceClient<OmsChannel>,
         returns: ReturnsServiceClient<OmsChannel>,

@@ -9,7 +9,7 @@ use oms_testkit::{ReservedPort, TestDatabase, TestServer, TestService, server_co
 
 use crate::{
     Config,
-    carrier::{CarrierSimulator, SimulatorConfig},
+    carrier::{Carrier, CarrierSimulator, SimulatorConfig},
     documents::CJK_COLLECTION,
     run, run_with_carrier,
 };
@@ -48,6 +48,18 @@ pub async fn start_with_simulator(
     client: ClientConfig,
     configure: impl FnOnce(&mut Config),
 ) -> (TestService, Arc<CarrierSimulator>) {
+    start_with_carrier(port, client, configure, |simulator| simulator).await
+}
+
+/// [`start_with_simulator`], the service buying from the carrier `carrier`
+/// makes of the simulator (one that wraps it, say, to stretch what it
+/// answers); the simulator comes back for the test to read.
+pub async fn start_with_carrier(
+    port: ReservedPort,
+    client: ClientConfig,
+    configure: impl FnOnce(&mut Config),
+    carrier: impl FnOnce(Arc<CarrierSimulator>) -> Arc<dyn Carrier>,
+) -> (TestService, Arc<CarrierSimulator>) {
     let database = TestDatabase::create().await;
     let mut config = config(database.config(), client);
     configure(&mut config);
@@ -55,7 +67,7 @@ pub async fn start_with_simulator(
         &config.database,
         config.simulator.clone(),
     ));
-    let carrier = simulator.clone();
+    let carrier = carrier(simulator.clone());
     let service = TestService::start(port, database, None, |listener, shutdown| {
         run_with_carrier(config, carrier, listener, shutdown)
     })

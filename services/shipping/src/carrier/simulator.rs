@@ -19,7 +19,7 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use chrono::{DateTime, Days, NaiveTime, Utc};
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use oms_platform::config::DatabaseConfig;
 use sha2::{Digest as _, Sha256};
 use sqlx::{FromRow, PgPool, postgres::PgPoolOptions};
@@ -37,8 +37,11 @@ pub const REJECTED_POSTAL_CODE: &str = "00000";
 /// Which fault the simulator injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultKind {
+    /// The carrier answers 5xx (`5xx`).
     ServerError,
+    /// The label is bought but the answer never comes (`timeout`).
     Timeout,
+    /// The carrier refuses the address (`address_rejected`).
     AddressRejected,
 }
 
@@ -57,7 +60,9 @@ impl FaultKind {
 /// A switched-on fault: `kind` on a share `rate` (0 to 1) of label purchases.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fault {
+    /// Which fault.
     pub kind: FaultKind,
+    /// The share of purchases it hits, 0 to 1.
     pub rate: f64,
 }
 
@@ -79,13 +84,21 @@ const SIMULATOR_POOL_SIZE: u32 = 2;
 pub struct SimulatedLabel {
     /// The key it was bought with.
     pub carrier_key: String,
+    /// The tracking number sold.
     pub tracking_number: String,
+    /// Its public tracking page.
     pub tracking_url: String,
+    /// The service level bought, as `ServiceLevel::code`.
     pub service_level: i16,
+    /// The simulated product's name.
     pub carrier_service: String,
+    /// What the label cost, in minor units.
     pub price_minor: i64,
+    /// The price's currency.
     pub currency_code: String,
+    /// The end of the promised delivery day.
     pub promised_delivery_time: DateTime<Utc>,
+    /// When it was bought.
     pub buy_time: DateTime<Utc>,
     /// When it was voided, if it was.
     pub void_time: Option<DateTime<Utc>>,
@@ -95,8 +108,8 @@ const LABEL_COLUMNS: &str = "carrier_key, tracking_number, tracking_url, service
 
 impl SimulatedLabel {
     fn bought(self) -> Result<BoughtLabel, CarrierError> {
-        let service_level = ServiceLevel::from_code(i32::from(self.service_level))
-            .ok_or(CarrierError::ServerError)?;
+        let service_level =
+            ServiceLevel::from_code(self.service_level).ok_or(CarrierError::ServerError)?;
         Ok(BoughtLabel {
             tracking_number: self.tracking_number,
             tracking_url: self.tracking_url,
@@ -205,11 +218,13 @@ impl CarrierSimulator {
         draw < fault.rate
     }
 
-    /// One purchase attempt in one transaction: count the attempt, draw its
-    /// fault, and keep the key's label (the first one bought, or a new one).
+    /// One purchase attempt at `rate` in one transaction: count the attempt,
+    /// draw its fault, and keep the key's label (the first one bought, or a
+    /// new one).
     async fn purchase(
         &self,
         request: &LabelRequest,
+        rate: &CarrierRate,
     ) -> Result<Result<BoughtLabel, CarrierError>, sqlx::Error> {
         let key = request.carrier_key.as_str();
         let mut tx = self.pool.begin().await?;
@@ -237,7 +252,6 @@ impl CarrierSimulator {
             tx.commit().await?;
             return Ok(Err(refused));
         }
-        let rate = rate(request.service_level, &request.parcels, request.ship_time);
         let tracking_number = self.tracking_number(key);
         sqlx::query(
             "INSERT INTO carrier_sim_labels (carrier_key, tracking_number, tracking_url,
@@ -250,7 +264,7 @@ impl CarrierSimulator {
         .bind(format!(
             "https://tracking.simulator.invalid/{tracking_number}"
         ))
-        .bind(i16::try_from(rate.service_level.code()).unwrap_or(1))
+        .bind(rate.service_level.code())
         .bind(&rate.carrier_service)
         .bind(rate.price_minor)
         .bind(&rate.currency)
@@ -292,26 +306,33 @@ fn same_day_in_range(route: &Route) -> bool {
         && prefix(&route.origin_postal_code) == prefix(&route.destination_postal_code)
 }
 
-fn rate(level: ServiceLevel, parcels: &[Parcel], ship_time: DateTime<Utc>) -> CarrierRate {
+/// The simulator's rate of `level` for `parcels` handed over at `ship_time`;
+/// `None` when the price would not fit in an i64: no product carries that
+/// much, rather than a price that wrapped.
+fn rate(level: ServiceLevel, parcels: &[Parcel], ship_time: DateTime<Utc>) -> Option<CarrierRate> {
     let (name, base, per_kg, days) = product(level);
-    let mut price = 0;
+    let mut price: i64 = 0;
     for parcel in parcels {
         // Started kilograms: 1 g to 1000 g is one.
         let kilograms = (i64::from(parcel.weight_grams) + 999) / 1000;
-        price += base + per_kg * kilograms;
+        let parcel_price = per_kg.checked_mul(kilograms)?.checked_add(base)?;
+        price = price.checked_add(parcel_price)?;
     }
+    // Timestamps end with the year 9999: a promise past it is its last day.
+    let last_day = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX);
     let day = ship_time
         .date_naive()
         .checked_add_days(Days::new(days))
-        .unwrap_or(ship_time.date_naive());
+        .unwrap_or(last_day)
+        .min(last_day);
     let end_of_day = NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default();
-    CarrierRate {
+    Some(CarrierRate {
         service_level: level,
         carrier_service: name.to_owned(),
         price_minor: price,
         currency: "EUR".to_owned(),
         promised_delivery_time: day.and_time(end_of_day).and_utc(),
-    }
+    })
 }
 
 fn check_address(route: &Route) -> Result<(), CarrierError> {
@@ -337,9 +358,10 @@ impl Carrier for CarrierSimulator {
     ) -> Result<Vec<CarrierRate>, CarrierError> {
         check_address(route)?;
         Ok(ServiceLevel::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|level| *level != ServiceLevel::SameDay || same_day_in_range(route))
-            .map(|level| rate(level, parcels, ship_time))
+            .filter_map(|level| rate(level, parcels, ship_time))
             .collect())
     }
 
@@ -348,7 +370,9 @@ impl Carrier for CarrierSimulator {
         if request.service_level == ServiceLevel::SameDay && !same_day_in_range(&request.route) {
             return Err(CarrierError::ServiceLevelUnavailable);
         }
-        self.purchase(request)
+        let rate = rate(request.service_level, &request.parcels, request.ship_time)
+            .ok_or(CarrierError::ServiceLevelUnavailable)?;
+        self.purchase(request, &rate)
             .await
             .unwrap_or_else(|err| Err(server_error(err)))
     }
@@ -455,16 +479,30 @@ mod tests {
             ServiceLevel::Standard,
             &[parcel(1200), parcel(1)],
             nine_am(2),
-        );
+        )
+        .unwrap();
         assert_eq!(standard.price_minor, 495 + 120 + 495 + 60);
         assert_eq!(
             standard.promised_delivery_time,
             Utc.with_ymd_and_hms(2026, 11, 5, 23, 59, 59).unwrap()
         );
-        let same_day = rate(ServiceLevel::SameDay, &[parcel(500)], nine_am(2));
+        let same_day = rate(ServiceLevel::SameDay, &[parcel(500)], nine_am(2)).unwrap();
         assert_eq!(
             same_day.promised_delivery_time,
             Utc.with_ymd_and_hms(2026, 11, 2, 23, 59, 59).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_heaviest_parcels_on_the_last_day_there_is_are_priced_without_overflow() {
+        let heaviest = [parcel(i32::MAX); crate::domain::parcel::MAX_PARCELS];
+        let last_day = Utc.with_ymd_and_hms(9999, 12, 31, 9, 0, 0).unwrap();
+        let standard = rate(ServiceLevel::Standard, &heaviest, last_day).unwrap();
+        // 2,147,484 started kilograms a parcel.
+        assert_eq!(standard.price_minor, 50 * (495 + 60 * 2_147_484));
+        assert_eq!(
+            standard.promised_delivery_time,
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap()
         );
     }
 

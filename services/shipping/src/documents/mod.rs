@@ -31,9 +31,13 @@ pub struct DocumentError(String);
 /// One line of text on a page: position in points from the bottom left, size.
 #[derive(Debug, Clone)]
 pub struct TextLine {
+    /// Points from the left edge.
     pub x: u32,
+    /// Points from the bottom edge, to the baseline.
     pub y: u32,
+    /// The font size in points.
     pub size: u32,
+    /// What it says.
     pub text: String,
 }
 
@@ -41,10 +45,15 @@ pub struct TextLine {
 /// (x, y) at the bottom left, each `module` points wide.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Barcode {
+    /// Points from the left edge to the first module.
     pub x: f32,
+    /// Points from the bottom edge.
     pub y: f32,
+    /// The bars' height in points.
     pub height: f32,
+    /// One module's width in points.
     pub module: f32,
+    /// The modules from left to right, true for dark.
     pub modules: Vec<bool>,
 }
 
@@ -80,30 +89,45 @@ impl Barcode {
 /// A page of text and barcodes.
 #[derive(Debug, Clone)]
 pub struct Page {
+    /// Width in points.
     pub width: u32,
+    /// Height in points.
     pub height: u32,
+    /// The text, from the top down.
     pub lines: Vec<TextLine>,
+    /// The barcodes.
     pub barcodes: Vec<Barcode>,
 }
 
 /// What a label shows. PII: the addresses.
 #[derive(Debug, Clone)]
 pub struct LabelContent {
+    /// The carrier's code.
     pub carrier: String,
+    /// The carrier's product.
     pub carrier_service: String,
+    /// The tracking number, in text and as a barcode.
     pub tracking_number: String,
+    /// The sender's address, line by line.
     pub from: Vec<String>,
+    /// The recipient's address, line by line.
     pub to: Vec<String>,
+    /// How many parcels the shipment has.
     pub parcels: usize,
+    /// Their weight together.
     pub weight_grams: i64,
+    /// The order (or, on a return label, the return) it ships.
     pub reference: String,
 }
 
 /// One line of a packing slip.
 #[derive(Debug, Clone)]
 pub struct SlipLine {
+    /// The SKU packed.
     pub sku: String,
+    /// Units packed.
     pub quantity: i32,
+    /// The product's name; the SKU is printed when empty.
     pub description: String,
 }
 
@@ -167,10 +191,10 @@ pub fn label_page(label: &LabelContent) -> Page {
 /// printed in text and as a Code 128 barcode.
 pub fn label_zpl(label: &LabelContent) -> String {
     let mut zpl = String::from("^XA\n^CI28\n");
-    let mut y = 40;
+    let mut y: u32 = 40;
     let mut field = |zpl: &mut String, size: u32, text: &str| {
         let _ = writeln!(zpl, "^FO40,{y}^A0N,{size},{size}^FD{}^FS", zpl_text(text));
-        y += size + 10;
+        y = y.saturating_add(size + 10);
     };
     field(
         &mut zpl,
@@ -196,13 +220,13 @@ pub fn label_zpl(label: &LabelContent) -> String {
     let _ = writeln!(
         zpl,
         "^FO40,{}^BY3^BCN,120,N,N,N^FD{}^FS",
-        y + 10,
+        y.saturating_add(10),
         zpl_text(&label.tracking_number)
     );
     let _ = writeln!(
         zpl,
         "^FO40,{}^A0N,40,40^FD{}^FS",
-        y + 150,
+        y.saturating_add(150),
         zpl_text(&label.tracking_number)
     );
     zpl.push_str("^XZ\n");

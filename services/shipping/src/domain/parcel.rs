@@ -8,9 +8,13 @@ pub const MAX_PARCELS: usize = 50;
 /// One box: weight in grams and sides in millimetres, each at least 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parcel {
+    /// Gross weight in grams.
     pub weight_grams: i32,
+    /// Longest side in millimetres.
     pub length_mm: i32,
+    /// Second side in millimetres.
     pub width_mm: i32,
+    /// Shortest side in millimetres.
     pub height_mm: i32,
 }
 
@@ -24,47 +28,15 @@ impl Parcel {
     }
 }
 
-/// How fast a shipment travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ServiceLevel {
-    Standard,
-    Express,
-    SameDay,
-}
-
-impl ServiceLevel {
-    pub const ALL: [ServiceLevel; 3] = [
-        ServiceLevel::Standard,
-        ServiceLevel::Express,
-        ServiceLevel::SameDay,
-    ];
-
-    /// The contract's number (oms.common.v1.ServiceLevel).
-    pub fn code(self) -> i32 {
-        match self {
-            ServiceLevel::Standard => 1,
-            ServiceLevel::Express => 2,
-            ServiceLevel::SameDay => 3,
-        }
-    }
-
-    /// The level of a contract number; `None` for unspecified or unknown.
-    pub fn from_code(code: i32) -> Option<ServiceLevel> {
-        match code {
-            1 => Some(ServiceLevel::Standard),
-            2 => Some(ServiceLevel::Express),
-            3 => Some(ServiceLevel::SameDay),
-            _ => None,
-        }
-    }
-
-    /// The contract's name, for error metadata.
-    pub fn name(self) -> &'static str {
-        match self {
-            ServiceLevel::Standard => "SERVICE_LEVEL_STANDARD",
-            ServiceLevel::Express => "SERVICE_LEVEL_EXPRESS",
-            ServiceLevel::SameDay => "SERVICE_LEVEL_SAME_DAY",
-        }
+oms_platform::code_enum! {
+    /// How fast a shipment travels (`oms.common.v1.ServiceLevel`).
+    pub enum ServiceLevel {
+        /// Economy, usually 2 to 5 days.
+        Standard = 1 => "SERVICE_LEVEL_STANDARD",
+        /// Next day where the carrier can.
+        Express = 2 => "SERVICE_LEVEL_EXPRESS",
+        /// The same day, only within range of the shipping location.
+        SameDay = 3 => "SERVICE_LEVEL_SAME_DAY",
     }
 }
 
@@ -81,7 +53,7 @@ mod tests {
 
     #[test]
     fn service_levels_round_trip_through_their_codes_and_unspecified_is_none() {
-        for level in ServiceLevel::ALL {
+        for &level in ServiceLevel::ALL {
             assert_eq!(ServiceLevel::from_code(level.code()), Some(level));
         }
         assert_eq!(ServiceLevel::from_code(0), None);

@@ -18,42 +18,26 @@
 
 use super::shipment::ShipmentStatus;
 
-/// Which way a shipment goes (oms.shipping.v1.ShipmentDirection).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// From a fulfilment location to the customer.
-    Outbound,
-    /// From the customer back to a receiving location (a return label).
-    Return,
-}
-
-impl Direction {
-    /// The contract's number, as stored.
-    pub fn code(self) -> i16 {
-        match self {
-            Direction::Outbound => 1,
-            Direction::Return => 2,
-        }
-    }
-
-    /// The direction of a stored or requested number; `None` for unknown ones.
-    pub fn from_code(code: i16) -> Option<Direction> {
-        match code {
-            1 => Some(Direction::Outbound),
-            2 => Some(Direction::Return),
-            _ => None,
-        }
+oms_platform::code_enum! {
+    /// Which way a shipment goes (`oms.shipping.v1.ShipmentDirection`).
+    pub enum Direction {
+        /// From a fulfilment location to the customer.
+        Outbound = 1 => "SHIPMENT_DIRECTION_OUTBOUND",
+        /// From the customer back to a receiving location (a return label).
+        Return = 2 => "SHIPMENT_DIRECTION_RETURN",
     }
 }
 
 /// What happened to a shipment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fact {
-    /// A carrier tracking event was recorded; `applied` when it moved the status
-    /// from `from` to `to`.
+    /// A carrier tracking event was recorded.
     Tracked {
+        /// Whether it moved the status from `from` to `to`.
         applied: bool,
+        /// The status before the event.
         from: ShipmentStatus,
+        /// The status the event reports.
         to: ShipmentStatus,
     },
     /// CancelShipment cancelled the shipment.
@@ -167,8 +151,8 @@ mod tests {
         ];
         // The table above is complete: every allowed transition is in it once.
         let allowed = ShipmentStatus::ALL
-            .into_iter()
-            .flat_map(|from| ShipmentStatus::ALL.map(|to| (from, to)))
+            .iter()
+            .flat_map(|&from| ShipmentStatus::ALL.iter().map(move |&to| (from, to)))
             .filter(|(from, to)| from.allows(*to))
             .count();
         assert_eq!(table.len(), allowed);
@@ -235,8 +219,8 @@ mod tests {
 
     #[test]
     fn an_event_that_did_not_apply_reports_nothing() {
-        for from in ShipmentStatus::ALL {
-            for to in ShipmentStatus::ALL {
+        for &from in ShipmentStatus::ALL {
+            for &to in ShipmentStatus::ALL {
                 let fact = Fact::Tracked {
                     applied: false,
                     from,
@@ -259,7 +243,7 @@ mod tests {
 
     #[test]
     fn directions_round_trip_through_their_codes() {
-        for direction in [Direction::Outbound, Direction::Return] {
+        for &direction in Direction::ALL {
             assert_eq!(Direction::from_code(direction.code()), Some(direction));
         }
         assert_eq!(Direction::from_code(0), None);

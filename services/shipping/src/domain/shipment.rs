@@ -5,18 +5,28 @@
 
 use chrono::{DateTime, Utc};
 
-/// The status of a shipment (oms.shipping.v1.ShipmentStatus).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShipmentStatus {
-    LabelCreated,
-    PickedUp,
-    InTransit,
-    OutForDelivery,
-    DeliveryAttempted,
-    Delivered,
-    Exception,
-    ReturnedToSender,
-    Cancelled,
+oms_platform::code_enum! {
+    /// The status of a shipment (`oms.shipping.v1.ShipmentStatus`).
+    pub enum ShipmentStatus {
+        /// The label is bought; the parcel waits for the carrier.
+        LabelCreated = 1 => "SHIPMENT_STATUS_LABEL_CREATED",
+        /// The carrier has the parcel.
+        PickedUp = 2 => "SHIPMENT_STATUS_PICKED_UP",
+        /// The parcel moves through the carrier's network.
+        InTransit = 3 => "SHIPMENT_STATUS_IN_TRANSIT",
+        /// The parcel is on the vehicle for delivery today.
+        OutForDelivery = 4 => "SHIPMENT_STATUS_OUT_FOR_DELIVERY",
+        /// Delivery was tried and failed; the carrier tries again or holds it.
+        DeliveryAttempted = 5 => "SHIPMENT_STATUS_DELIVERY_ATTEMPTED",
+        /// Delivered. Terminal.
+        Delivered = 6 => "SHIPMENT_STATUS_DELIVERED",
+        /// The carrier reports a problem; later events move it on.
+        Exception = 7 => "SHIPMENT_STATUS_EXCEPTION",
+        /// Brought back to the sender. Terminal.
+        ReturnedToSender = 8 => "SHIPMENT_STATUS_RETURNED_TO_SENDER",
+        /// Cancelled before pickup; the label is void. Terminal.
+        Cancelled = 9 => "SHIPMENT_STATUS_CANCELLED",
+    }
 }
 
 use ShipmentStatus as S;
@@ -97,52 +107,6 @@ pub enum CancelRefusal {
 }
 
 impl ShipmentStatus {
-    pub const ALL: [ShipmentStatus; 9] = [
-        S::LabelCreated,
-        S::PickedUp,
-        S::InTransit,
-        S::OutForDelivery,
-        S::DeliveryAttempted,
-        S::Delivered,
-        S::Exception,
-        S::ReturnedToSender,
-        S::Cancelled,
-    ];
-
-    /// The contract's number.
-    pub fn code(self) -> i16 {
-        match self {
-            S::LabelCreated => 1,
-            S::PickedUp => 2,
-            S::InTransit => 3,
-            S::OutForDelivery => 4,
-            S::DeliveryAttempted => 5,
-            S::Delivered => 6,
-            S::Exception => 7,
-            S::ReturnedToSender => 8,
-            S::Cancelled => 9,
-        }
-    }
-
-    pub fn from_code(code: i16) -> Option<ShipmentStatus> {
-        Self::ALL.into_iter().find(|status| status.code() == code)
-    }
-
-    /// The contract's name, for error metadata.
-    pub fn name(self) -> &'static str {
-        match self {
-            S::LabelCreated => "SHIPMENT_STATUS_LABEL_CREATED",
-            S::PickedUp => "SHIPMENT_STATUS_PICKED_UP",
-            S::InTransit => "SHIPMENT_STATUS_IN_TRANSIT",
-            S::OutForDelivery => "SHIPMENT_STATUS_OUT_FOR_DELIVERY",
-            S::DeliveryAttempted => "SHIPMENT_STATUS_DELIVERY_ATTEMPTED",
-            S::Delivered => "SHIPMENT_STATUS_DELIVERED",
-            S::Exception => "SHIPMENT_STATUS_EXCEPTION",
-            S::ReturnedToSender => "SHIPMENT_STATUS_RETURNED_TO_SENDER",
-            S::Cancelled => "SHIPMENT_STATUS_CANCELLED",
-        }
-    }
-
     /// True when the table allows a tracking event to move `self` to `to`.
     pub fn allows(self, to: ShipmentStatus) -> bool {
         EVENT_TRANSITIONS
@@ -167,39 +131,31 @@ impl ShipmentStatus {
     }
 }
 
-/// What a carrier tracking event reports (oms.shipping.v1.TrackingEventType).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrackingEventType {
-    LabelCreated,
-    PickedUp,
-    InTransit,
-    OutForDelivery,
-    DeliveryAttempted,
-    Delivered,
-    Exception,
-    ReturnedToSender,
+oms_platform::code_enum! {
+    /// What a carrier tracking event reports
+    /// (`oms.shipping.v1.TrackingEventType`); each reports the status of the
+    /// same number.
+    pub enum TrackingEventType {
+        /// The carrier registered the label; moves nothing.
+        LabelCreated = 1 => "TRACKING_EVENT_TYPE_LABEL_CREATED",
+        /// The carrier took the parcel.
+        PickedUp = 2 => "TRACKING_EVENT_TYPE_PICKED_UP",
+        /// A scan in the carrier's network.
+        InTransit = 3 => "TRACKING_EVENT_TYPE_IN_TRANSIT",
+        /// Loaded for delivery.
+        OutForDelivery = 4 => "TRACKING_EVENT_TYPE_OUT_FOR_DELIVERY",
+        /// A delivery attempt failed.
+        DeliveryAttempted = 5 => "TRACKING_EVENT_TYPE_DELIVERY_ATTEMPTED",
+        /// Delivered.
+        Delivered = 6 => "TRACKING_EVENT_TYPE_DELIVERED",
+        /// A problem; the event's description says which.
+        Exception = 7 => "TRACKING_EVENT_TYPE_EXCEPTION",
+        /// Brought back to the sender.
+        ReturnedToSender = 8 => "TRACKING_EVENT_TYPE_RETURNED_TO_SENDER",
+    }
 }
 
 impl TrackingEventType {
-    pub fn code(self) -> i16 {
-        self.status().code()
-    }
-
-    pub fn from_code(code: i16) -> Option<TrackingEventType> {
-        use TrackingEventType as T;
-        Some(match ShipmentStatus::from_code(code)? {
-            S::LabelCreated => T::LabelCreated,
-            S::PickedUp => T::PickedUp,
-            S::InTransit => T::InTransit,
-            S::OutForDelivery => T::OutForDelivery,
-            S::DeliveryAttempted => T::DeliveryAttempted,
-            S::Delivered => T::Delivered,
-            S::Exception => T::Exception,
-            S::ReturnedToSender => T::ReturnedToSender,
-            S::Cancelled => return None,
-        })
-    }
-
     /// The status the event reports.
     pub fn status(self) -> ShipmentStatus {
         use TrackingEventType as T;
@@ -243,7 +199,7 @@ mod tests {
     #[test]
     fn terminal_statuses_allow_no_event() {
         for terminal in [S::Delivered, S::ReturnedToSender, S::Cancelled] {
-            for to in ShipmentStatus::ALL {
+            for &to in ShipmentStatus::ALL {
                 assert!(!terminal.allows(to), "{terminal:?} -> {to:?}");
             }
         }
@@ -297,8 +253,12 @@ mod tests {
 
     #[test]
     fn codes_round_trip_and_cancelled_is_no_event() {
-        for status in ShipmentStatus::ALL {
+        for &status in ShipmentStatus::ALL {
             assert_eq!(ShipmentStatus::from_code(status.code()), Some(status));
+        }
+        // An event type's number is the number of the status it reports.
+        for &event in TrackingEventType::ALL {
+            assert_eq!(event.code(), event.status().code(), "{event:?}");
         }
         assert_eq!(TrackingEventType::from_code(9), None);
         assert_eq!(TrackingEventType::from_code(0), None);

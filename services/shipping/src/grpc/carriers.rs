@@ -7,7 +7,9 @@ use std::{future::Future, sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    carrier::{BoughtLabel, Carrier, CarrierError, CarrierRate, LabelRequest, Route},
+    carrier::{
+        BoughtLabel, Carrier, CarrierError, CarrierRate, LabelRequest, MAX_TRACKING_NUMBER, Route,
+    },
     domain::parcel::{Parcel, ServiceLevel},
     error::ShippingError,
 };
@@ -67,13 +69,25 @@ impl Carriers {
         self.within(carrier.rates(route, parcels, ship_time)).await
     }
 
-    /// Buys a label from `carrier`.
+    /// Buys a label from `carrier`; a label shipping could not hand on to the
+    /// order and returns services is [`CarrierError::Unusable`].
     pub async fn buy_label(
         &self,
         carrier: &dyn Carrier,
         request: &LabelRequest,
     ) -> Result<BoughtLabel, CarrierError> {
-        self.within(carrier.buy_label(request)).await
+        let label = self.within(carrier.buy_label(request)).await?;
+        let tracking_number = label.tracking_number.len();
+        if !(1..=MAX_TRACKING_NUMBER).contains(&tracking_number) || label.rate.price_minor < 0 {
+            tracing::warn!(
+                carrier = carrier.code(),
+                tracking_number,
+                price_minor = label.rate.price_minor,
+                "carrier: a label shipping cannot use"
+            );
+            return Err(CarrierError::Unusable);
+        }
+        Ok(label)
     }
 
     /// Voids a label of `carrier`.
@@ -134,7 +148,10 @@ impl Wanted<'_> {
     pub fn error(&self, carrier: &str, err: CarrierError) -> ShippingError {
         match err {
             // A label the carrier does not know comes only from a void.
-            CarrierError::ServerError | CarrierError::Timeout | CarrierError::LabelNotFound => {
+            CarrierError::ServerError
+            | CarrierError::Timeout
+            | CarrierError::LabelNotFound
+            | CarrierError::Unusable => {
                 tracing::warn!(carrier, error = %err, "carrier call failed");
                 ShippingError::ProviderUnavailable {
                     provider: carrier.to_owned(),

@@ -3,11 +3,10 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
 use oms_platform::{
-    convert::{actor, from_timestamp, timestamp},
+    convert::{actor, timestamp},
     error::FieldViolations,
-    ids::{CountryCode, LocationId, OrderId, Quantity, Sku},
+    ids::{CountryCode, LocationId, MintedId, Quantity, Sku},
 };
 use oms_proto::{common::v1 as common, shipping::v1 as pb};
 use prost::Message as _;
@@ -22,21 +21,17 @@ use crate::{
     store::{EventRow, ShipmentRecord},
 };
 
-/// The label formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LabelFormat {
-    Pdf,
-    Zpl,
+oms_platform::code_enum! {
+    /// The formats of a label (`oms.shipping.v1.DocumentFormat`).
+    pub enum LabelFormat {
+        /// PDF, for office and label printers.
+        Pdf = 1 => "DOCUMENT_FORMAT_PDF",
+        /// ZPL, for thermal label printers.
+        Zpl = 2 => "DOCUMENT_FORMAT_ZPL",
+    }
 }
 
 impl LabelFormat {
-    pub fn code(self) -> i16 {
-        match self {
-            LabelFormat::Pdf => 1,
-            LabelFormat::Zpl => 2,
-        }
-    }
-
     fn extension(self) -> &'static str {
         match self {
             LabelFormat::Pdf => "pdf",
@@ -47,14 +42,13 @@ impl LabelFormat {
 
 /// The label format of a request: UNSPECIFIED means PDF.
 pub fn label_format(violations: &mut FieldViolations, field: &str, code: i32) -> LabelFormat {
-    match code {
-        0 | 1 => LabelFormat::Pdf,
-        2 => LabelFormat::Zpl,
-        _ => {
-            violations.add(field, "must be DOCUMENT_FORMAT_PDF or DOCUMENT_FORMAT_ZPL");
-            LabelFormat::Pdf
-        }
+    if code == 0 {
+        return LabelFormat::Pdf;
     }
+    LabelFormat::from_code(code).unwrap_or_else(|| {
+        violations.add(field, "must be DOCUMENT_FORMAT_PDF or DOCUMENT_FORMAT_ZPL");
+        LabelFormat::Pdf
+    })
 }
 
 /// A service level of a request: UNSPECIFIED means STANDARD.
@@ -166,6 +160,19 @@ pub fn lines(violations: &mut FieldViolations, lines: &[pb::ShipmentLine]) {
     }
 }
 
+/// A carrier's text (a code, a tracking number, an event id): `min` to `max`
+/// bytes, as the services it is handed on to count them.
+pub fn bounded(violations: &mut FieldViolations, field: &str, value: &str, min: usize, max: usize) {
+    if !(min..=max).contains(&value.len()) {
+        let description = if min == 0 {
+            format!("at most {max} bytes")
+        } else {
+            format!("must be {min} to {max} bytes")
+        };
+        violations.add(field, description);
+    }
+}
+
 /// Free text of at most `max` characters.
 pub fn max_chars(violations: &mut FieldViolations, field: &str, value: &str, max: usize) {
     if value.chars().count() > max {
@@ -173,33 +180,35 @@ pub fn max_chars(violations: &mut FieldViolations, field: &str, value: &str, max
     }
 }
 
-pub fn order_id(violations: &mut FieldViolations, value: &str) {
-    violations.check("order_id", OrderId::parse(value));
+/// An order, shipment or return id the request names as `field`: an id the
+/// OMS minted (common.proto's rule), else a violation of `field`.
+pub fn minted_id(violations: &mut FieldViolations, field: &str, value: &str) -> Option<MintedId> {
+    violations.check(field, MintedId::parse(value))
 }
 
-pub fn location_id(violations: &mut FieldViolations, value: &str) {
-    violations.check("location_id", LocationId::parse(value));
+/// An optional id filter: unset when empty, else as [`minted_id`].
+pub fn minted_filter(
+    violations: &mut FieldViolations,
+    field: &str,
+    value: &str,
+) -> Option<MintedId> {
+    if value.is_empty() {
+        return None;
+    }
+    minted_id(violations, field, value)
+}
+
+/// A location id the request names as `field`.
+pub fn location_id(
+    violations: &mut FieldViolations,
+    field: &str,
+    value: &str,
+) -> Option<LocationId> {
+    violations.check(field, LocationId::parse(value))
 }
 
 pub fn required_actor(violations: &mut FieldViolations, value: Option<&common::Actor>) {
     actor(violations, value);
-}
-
-/// A timestamp of a request; `None` (with a violation) when out of range.
-pub fn time(
-    violations: &mut FieldViolations,
-    field: &str,
-    value: Option<&prost_types::Timestamp>,
-) -> Option<DateTime<Utc>> {
-    let Some(value) = value else {
-        violations.add(field, "required");
-        return None;
-    };
-    let time = from_timestamp(value);
-    if time.is_none() {
-        violations.add(field, "out of range");
-    }
-    time
 }
 
 /// Printable lines of an address, for documents.
@@ -265,7 +274,7 @@ pub fn details(direction: Direction, bytes: &[u8]) -> Result<Details, ShippingEr
 pub fn rate(carrier: String, rate: CarrierRate) -> pb::Rate {
     pb::Rate {
         carrier,
-        service_level: rate.service_level.code(),
+        service_level: i32::from(rate.service_level.code()),
         carrier_service: rate.carrier_service,
         price: Some(common::Money {
             currency_code: rate.currency,
@@ -295,11 +304,7 @@ pub fn shipment(
 ) -> Result<pb::Shipment, ShippingError> {
     let row = &record.shipment;
     let details = details(row.shipment_direction()?, &row.details)?;
-    let format = if row.label_format == LabelFormat::Zpl.code() {
-        LabelFormat::Zpl
-    } else {
-        LabelFormat::Pdf
-    };
+    let format = LabelFormat::from_code(row.label_format).unwrap_or(LabelFormat::Pdf);
     let content = |bytes: &[u8]| {
         if with_content {
             bytes.to_vec()

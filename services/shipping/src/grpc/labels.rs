@@ -35,11 +35,9 @@ fn content(details: &Details, printed: &Printed<'_>) -> LabelContent {
         from: address_lines(details.origin.as_ref()),
         to: address_lines(details.destination.as_ref()),
         parcels: details.parcels.len(),
-        weight_grams: details
-            .parcels
-            .iter()
-            .map(|parcel| i64::from(parcel.weight_grams))
-            .sum(),
+        weight_grams: details.parcels.iter().fold(0, |total: i64, parcel| {
+            total.saturating_add(i64::from(parcel.weight_grams))
+        }),
         reference: printed.return_id.unwrap_or(printed.order_id).to_owned(),
     }
 }

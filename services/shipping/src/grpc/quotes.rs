@@ -3,7 +3,7 @@
 //! when no carrier could answer, or every answer rejected the address.
 
 use chrono::Utc;
-use oms_platform::error::FieldViolations;
+use oms_platform::{convert::time, error::FieldViolations};
 use oms_proto::{common::v1 as common, shipping::v1 as pb};
 
 use super::{ShippingApi, convert};
@@ -16,7 +16,7 @@ impl ShippingApi {
         request: &pb::QuoteRatesRequest,
     ) -> Result<pb::QuoteRatesResponse, ShippingError> {
         let mut violations = FieldViolations::new();
-        convert::location_id(&mut violations, &request.location_id);
+        convert::location_id(&mut violations, "location_id", &request.location_id);
         let destination = convert::address(
             &mut violations,
             "destination",
@@ -38,7 +38,7 @@ impl ShippingApi {
             }
         }
         let ship_time = match request.ship_time.as_ref() {
-            Some(time) => convert::time(&mut violations, "ship_time", Some(time)),
+            Some(ship_time) => time(&mut violations, "ship_time", Some(ship_time)),
             None => Some(Utc::now()),
         };
         let (Some(destination_country), Some(ship_time), true) =

@@ -28,7 +28,7 @@ use super::{
     reports::{self, Happened},
 };
 use crate::{
-    carrier::{LabelRequest, Route},
+    carrier::{LabelRequest, MAX_CARRIER_CODE, Route},
     domain::{
         parcel::{Parcel, ServiceLevel},
         report::{Direction, Fact},
@@ -87,8 +87,15 @@ struct Checked {
 /// Checks the common fields, adding to `violations` (which may already hold
 /// some); any violation refuses the request.
 fn check(mut violations: FieldViolations, fields: &Fields<'_>) -> Result<Checked, ShippingError> {
-    convert::order_id(&mut violations, fields.order_id);
-    convert::location_id(&mut violations, fields.location_id);
+    convert::minted_id(&mut violations, "order_id", fields.order_id);
+    convert::location_id(&mut violations, "location_id", fields.location_id);
+    convert::bounded(
+        &mut violations,
+        "carrier",
+        fields.carrier,
+        0,
+        MAX_CARRIER_CODE,
+    );
     convert::lines(&mut violations, fields.lines);
     let parcels = convert::parcels(&mut violations, fields.parcels);
     let (field, address) = fields.customer;
@@ -166,9 +173,7 @@ pub fn outbound(request: &pb::CreateShipmentRequest) -> Result<NewShipment, Ship
 /// A CreateReturnLabel request, checked.
 pub fn return_label(request: &pb::CreateReturnLabelRequest) -> Result<NewShipment, ShippingError> {
     let mut violations = FieldViolations::new();
-    if request.return_id.is_empty() || request.return_id.len() > 128 {
-        violations.add("return_id", "must be 1 to 128 characters");
-    }
+    convert::minted_id(&mut violations, "return_id", &request.return_id);
     let fields = fields!(request, customer: origin, location: destination);
     let checked = check(violations, &fields)?;
     let stripped = pb::CreateReturnLabelRequest {
@@ -281,13 +286,22 @@ impl NewShipment {
     }
 }
 
-/// A shipment id of a request: NOT_FOUND when it is not one we mint.
-fn shipment_id(field: &str, value: &str) -> Result<Uuid, ShippingError> {
-    if value.is_empty() {
-        return Err(ShippingError::invalid(field, "required"));
+/// The shipment id a request names: INVALID_ARGUMENT when it is not an id
+/// the OMS minted.
+fn shipment_id(value: &str) -> Result<Uuid, ShippingError> {
+    let mut violations = FieldViolations::new();
+    match convert::minted_id(&mut violations, "shipment_id", value) {
+        Some(id) => Ok(id.uuid()),
+        None => Err(ShippingError::Invalid(violations)),
     }
-    // An id this service never minted cannot exist.
-    Uuid::parse_str(value).map_err(|_| ShippingError::NotFound(value.to_owned()))
+}
+
+/// What a CancelShipment names, checked.
+enum CancelTarget {
+    /// A shipment by its id.
+    Shipment(Uuid),
+    /// A shipment by its natural key, which may have none yet.
+    Key(String),
 }
 
 /// The shipment of `key`, locked; with none, records the key as cancelled.
@@ -386,7 +400,7 @@ impl ShippingApi {
             status: ShipmentStatus::LabelCreated.code(),
             status_time: None,
             carrier: carrier.code().to_owned(),
-            service_level: i16::try_from(new.service_level.code()).unwrap_or(1),
+            service_level: new.service_level.code(),
             carrier_service: bought.rate.carrier_service.clone(),
             tracking_number: bought.tracking_number.clone(),
             tracking_url: bought.tracking_url.clone(),
@@ -439,40 +453,38 @@ impl ShippingApi {
         let mut violations = FieldViolations::new();
         convert::required_actor(&mut violations, request.actor.as_ref());
         convert::max_chars(&mut violations, "reason", &request.reason, 500);
-        match &request.target {
-            None => violations.add("target", "a shipment_id, key or return_id is required"),
+        let target = match &request.target {
+            None => {
+                violations.add("target", "a shipment_id, key or return_id is required");
+                None
+            }
+            Some(Target::ShipmentId(id)) => convert::minted_id(&mut violations, "shipment_id", id)
+                .map(|id| CancelTarget::Shipment(id.uuid())),
             Some(Target::Key(key)) => {
-                convert::order_id(&mut violations, &key.order_id);
-                convert::location_id(&mut violations, &key.location_id);
+                let order_id = convert::minted_id(&mut violations, "key.order_id", &key.order_id);
+                let location_id =
+                    convert::location_id(&mut violations, "key.location_id", &key.location_id);
+                order_id.zip(location_id).map(|(order_id, location_id)| {
+                    CancelTarget::Key(outbound_key(order_id.as_str(), location_id.as_str()))
+                })
             }
-            Some(Target::ReturnId(id)) if id.is_empty() => violations.add("return_id", "required"),
-            Some(Target::ShipmentId(id)) if id.is_empty() => {
-                violations.add("shipment_id", "required")
-            }
-            Some(_) => {}
-        }
-        if !violations.is_empty() {
+            Some(Target::ReturnId(id)) => convert::minted_id(&mut violations, "return_id", id)
+                .map(|id| CancelTarget::Key(return_key(id.as_str()))),
+        };
+        let Some(target) = target.filter(|_| violations.is_empty()) else {
             return Err(ShippingError::Invalid(violations));
-        }
+        };
 
         let mut tx = self.store.begin().await?;
-        let row = match &request.target {
-            Some(Target::ShipmentId(id)) => {
-                let id = shipment_id("shipment_id", id)?;
-                Some(
-                    store::lock(&mut tx, id)
-                        .await?
-                        .ok_or_else(|| ShippingError::NotFound(id.to_string()))?,
-                )
-            }
-            Some(Target::Key(key)) => {
-                let natural_key = outbound_key(&key.order_id, &key.location_id);
+        let row = match target {
+            CancelTarget::Shipment(id) => Some(
+                store::lock(&mut tx, id)
+                    .await?
+                    .ok_or_else(|| ShippingError::NotFound(id.to_string()))?,
+            ),
+            CancelTarget::Key(natural_key) => {
                 lock_or_cancel_key(&mut tx, &natural_key, &request.reason).await?
             }
-            Some(Target::ReturnId(return_id)) => {
-                lock_or_cancel_key(&mut tx, &return_key(return_id), &request.reason).await?
-            }
-            None => return Err(ShippingError::invalid("target", "required")),
         };
         let Some(row) = row else {
             tx.commit().await?;
@@ -521,7 +533,7 @@ impl ShippingApi {
 
     /// One shipment by its id, with its documents and timeline.
     pub(super) async fn get_shipment(&self, id: &str) -> Result<pb::Shipment, ShippingError> {
-        self.shipment(shipment_id("shipment_id", id)?).await
+        self.shipment(shipment_id(id)?).await
     }
 
     /// A page of shipments matching the request's filters, newest first.
@@ -531,16 +543,15 @@ impl ShippingApi {
     ) -> Result<pb::ListShipmentsResponse, ShippingError> {
         let mut violations = FieldViolations::new();
         let mut filter = store::ListFilter {
-            order_id: non_empty(&request.order_id),
-            return_id: non_empty(&request.return_id),
+            order_id: convert::minted_filter(&mut violations, "order_id", &request.order_id)
+                .map(|id| id.as_str().to_owned()),
+            return_id: convert::minted_filter(&mut violations, "return_id", &request.return_id)
+                .map(|id| id.as_str().to_owned()),
             location_id: non_empty(&request.location_id),
             ..Default::default()
         };
         for (i, code) in request.statuses.iter().enumerate() {
-            match i16::try_from(*code)
-                .ok()
-                .and_then(ShipmentStatus::from_code)
-            {
+            match ShipmentStatus::from_code(*code) {
                 Some(status) => filter.statuses.push(status.code()),
                 None => violations.add(format!("statuses[{i}]"), "must be a status of the enum"),
             }
@@ -548,7 +559,7 @@ impl ShippingApi {
         filter.direction = match request.direction {
             0 => None,
             code => {
-                let direction = i16::try_from(code).ok().and_then(Direction::from_code);
+                let direction = Direction::from_code(code);
                 if direction.is_none() {
                     violations.add("direction", "must be a direction of the enum");
                 }

@@ -3,7 +3,7 @@
 //! order or returns service hears of it.
 
 use chrono::{SubsecRound as _, Utc};
-use oms_platform::error::FieldViolations;
+use oms_platform::{convert::time, error::FieldViolations};
 use oms_proto::shipping::v1 as pb;
 
 use super::{
@@ -11,6 +11,7 @@ use super::{
     reports::{self, Happened},
 };
 use crate::{
+    carrier::{MAX_CARRIER_CODE, MAX_CARRIER_EVENT_ID, MAX_TRACKING_NUMBER},
     domain::{
         report::Fact,
         shipment::{ShipmentStatus, TrackingEventType, event_applies},
@@ -27,23 +28,30 @@ fn checked(
     request: &pb::RecordTrackingEventRequest,
 ) -> Result<(TrackingEventType, chrono::DateTime<Utc>), ShippingError> {
     let mut violations = FieldViolations::new();
-    for (field, value) in [
-        ("carrier", &request.carrier),
-        ("carrier_event_id", &request.carrier_event_id),
-        ("tracking_number", &request.tracking_number),
+    for (field, value, max) in [
+        ("carrier", &request.carrier, MAX_CARRIER_CODE),
+        (
+            "carrier_event_id",
+            &request.carrier_event_id,
+            MAX_CARRIER_EVENT_ID,
+        ),
+        (
+            "tracking_number",
+            &request.tracking_number,
+            MAX_TRACKING_NUMBER,
+        ),
     ] {
-        if value.is_empty() || value.len() > 128 {
-            violations.add(field, "must be 1 to 128 characters");
-        }
+        convert::bounded(&mut violations, field, value, 1, max);
     }
-    let event_type = i16::try_from(request.event_type)
-        .ok()
-        .and_then(TrackingEventType::from_code);
+    let event_type = TrackingEventType::from_code(request.event_type);
     if event_type.is_none() {
         violations.add("event_type", "must be an event type of the enum");
     }
+    if request.event_time.is_none() {
+        violations.add("event_time", "required");
+    }
     // Postgres keeps microseconds: a repeat must compare equal to what was stored.
-    let event_time = convert::time(&mut violations, "event_time", request.event_time.as_ref())
+    let event_time = time(&mut violations, "event_time", request.event_time.as_ref())
         .map(|time| time.trunc_subsecs(6));
     if event_time.is_some_and(|time| time > Utc::now() + MAX_EVENT_SKEW) {
         violations.add("event_time", "more than 24 hours in the future");

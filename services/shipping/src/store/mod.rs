@@ -7,6 +7,7 @@
 //! lock, so a create and a cancel of the same key never both win.
 
 use chrono::{DateTime, Utc};
+use oms_platform::error;
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -30,34 +31,63 @@ impl Store {
 
 const SHIPMENT_COLUMNS: &str = "shipment_id, direction, order_id, location_id, return_id, natural_key, fingerprint, details, status, status_time, carrier, service_level, carrier_service, tracking_number, tracking_url, price_minor, currency_code, promised_delivery_time, label_format, label, packing_slip, create_time, pickup_time, delivery_time, cancel_time, update_time";
 
-/// A stored shipment.
+/// A stored shipment, a row of `shipments` (migration 0001 says more of each
+/// column). Codes are the contract's numbers.
 #[derive(Debug, Clone, FromRow)]
 pub struct ShipmentRow {
+    /// The id the service minted (UUIDv7, so ids sort by creation).
     pub shipment_id: Uuid,
+    /// [`Direction::code`].
     pub direction: i16,
+    /// The order the goods belong to.
     pub order_id: String,
+    /// The shipping (OUTBOUND) or receiving (RETURN) location.
     pub location_id: String,
+    /// The return a RETURN shipment carries.
     pub return_id: Option<String>,
+    /// `outbound:<order_id>:<location_id>` or `return:<return_id>`, also the
+    /// carrier key of the label.
     pub natural_key: String,
+    /// SHA-256 of the creating request without its actor.
     pub fingerprint: Vec<u8>,
+    /// The creating request, encoded. PII.
     pub details: Vec<u8>,
+    /// [`ShipmentStatus::code`].
     pub status: i16,
+    /// The event time of the event that set the status; none while
+    /// LABEL_CREATED or CANCELLED.
     pub status_time: Option<DateTime<Utc>>,
+    /// The carrier's code.
     pub carrier: String,
+    /// The service level bought, as its code.
     pub service_level: i16,
+    /// The carrier's product.
     pub carrier_service: String,
+    /// The carrier's tracking number.
     pub tracking_number: String,
+    /// The carrier's public tracking page.
     pub tracking_url: String,
+    /// What the label cost, in minor units.
     pub price_minor: i64,
+    /// The price's currency.
     pub currency_code: String,
+    /// The carrier's promise when the label was bought.
     pub promised_delivery_time: DateTime<Utc>,
+    /// The label's format, as its code.
     pub label_format: i16,
+    /// The label document. PII.
     pub label: Vec<u8>,
+    /// The packing slip (PDF) of an OUTBOUND shipment. PII.
     pub packing_slip: Option<Vec<u8>>,
+    /// When the label was bought.
     pub create_time: DateTime<Utc>,
+    /// The earliest custody event's time.
     pub pickup_time: Option<DateTime<Utc>>,
+    /// When it was delivered.
     pub delivery_time: Option<DateTime<Utc>>,
+    /// When it was cancelled.
     pub cancel_time: Option<DateTime<Utc>>,
+    /// When anything about it last changed.
     pub update_time: DateTime<Utc>,
 }
 
@@ -78,35 +108,52 @@ impl ShipmentRow {
 /// A stored tracking event.
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct EventRow {
+    /// The carrier's id of the event.
     pub carrier_event_id: String,
+    /// [`crate::domain::shipment::TrackingEventType::code`].
     pub event_type: i16,
+    /// When it happened, as the carrier says (to the microsecond).
     pub event_time: DateTime<Utc>,
+    /// When the service received it.
     pub receive_time: DateTime<Utc>,
+    /// Where, as the carrier says.
     pub location: String,
+    /// The carrier's text.
     pub description: String,
+    /// Whether it moved the status.
     pub applied: bool,
 }
 
 /// A shipment with its timeline in event-time order.
 #[derive(Debug, Clone)]
 pub struct ShipmentRecord {
+    /// The shipment.
     pub shipment: ShipmentRow,
+    /// Its tracking events; none in listings.
     pub events: Vec<EventRow>,
 }
 
 /// What a new tracking event writes.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
+    /// The carrier's code; with `carrier_event_id` the natural key.
     pub carrier: String,
+    /// The carrier's id of the event.
     pub carrier_event_id: String,
+    /// The event type's code.
     pub event_type: i16,
+    /// When it happened, as the carrier says (to the microsecond).
     pub event_time: DateTime<Utc>,
+    /// Where, as the carrier says.
     pub location: String,
+    /// The carrier's text.
     pub description: String,
+    /// Whether it moves the status.
     pub applied: bool,
 }
 
 impl Store {
+    /// The store over the service's migrated database.
     pub fn new(pool: PgPool) -> Store {
         Store { pool }
     }
@@ -327,7 +374,8 @@ pub async fn find_event(
     Ok(row.map(|row| (row.shipment_id, row.event)))
 }
 
-/// Stores an event and, when it applied, the shipment's new status.
+/// Stores an event and, when it applied, the shipment's new status; an event
+/// id another shipment's event holds is a [`ShippingError::KeyConflict`].
 pub async fn record_event(
     tx: &mut PgConnection,
     shipment_id: Uuid,
@@ -350,7 +398,19 @@ pub async fn record_event(
     .bind(&event.description)
     .bind(event.applied)
     .execute(&mut *tx)
-    .await?;
+    .await
+    .map_err(|err| {
+        // Another shipment's event took the id since the caller looked: the
+        // same natural key with another request.
+        if error::is_unique_violation(&err) {
+            ShippingError::KeyConflict(vec![
+                ("carrier", event.carrier.clone()),
+                ("carrier_event_id", event.carrier_event_id.clone()),
+            ])
+        } else {
+            ShippingError::Database(err)
+        }
+    })?;
     // The pickup time is the earliest custody event known, even a late one.
     sqlx::query(
         "UPDATE shipments SET
@@ -374,10 +434,15 @@ pub async fn record_event(
 /// The filters of a shipment listing; unset ones match everything.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
+    /// Only this order's shipments.
     pub order_id: Option<String>,
+    /// Only this return's shipment.
     pub return_id: Option<String>,
+    /// Only this location's shipments.
     pub location_id: Option<String>,
+    /// Only shipments in one of these statuses (codes); empty for any.
     pub statuses: Vec<i16>,
+    /// Only this direction (its code).
     pub direction: Option<i16>,
 }
 

@@ -9,11 +9,12 @@ use oms_shipping::carrier::{Fault, FaultKind, SimulatorConfig};
 use tonic::Code;
 
 use crate::helpers::{TestShipping, bad_fields, shipment};
+use oms_testkit::minted_id;
 
 fn batch(count: usize) -> CreateShipmentsRequest {
     CreateShipmentsRequest {
         requests: (0..count)
-            .map(|i| shipment(&format!("bulk-{i:03}")))
+            .map(|i| shipment(&minted_id(&format!("bulk-{i:03}"))))
             .collect(),
     }
 }
@@ -41,7 +42,7 @@ async fn a_bulk_run_of_200_labels_reports_200_outcomes_and_one_printable_file() 
         .into_inner();
     assert_eq!(response.outcomes.len(), 200);
     for (i, outcome) in response.outcomes.iter().enumerate() {
-        assert_eq!(outcome.order_id, format!("bulk-{i:03}"));
+        assert_eq!(outcome.order_id, minted_id(&format!("bulk-{i:03}")));
         let Some(Outcome::Shipment(shipment)) = &outcome.result else {
             panic!("outcome {i} failed: {:?}", outcome.result);
         };
@@ -132,12 +133,12 @@ async fn with_faults_on_failures_are_reported_per_shipment_and_a_retry_creates_n
 #[tokio::test]
 async fn a_bad_item_is_reported_alone_and_a_bad_batch_is_refused_whole() {
     let app = TestShipping::start().await;
-    let mut bad = shipment("bulk-bad");
+    let mut bad = shipment(&minted_id("bulk-bad"));
     bad.parcels[0].weight_grams = 0;
     let response = app
         .client()
         .create_shipments(CreateShipmentsRequest {
-            requests: vec![shipment("bulk-good"), bad],
+            requests: vec![shipment(&minted_id("bulk-good")), bad],
         })
         .await
         .unwrap()
@@ -155,7 +156,7 @@ async fn a_bad_item_is_reported_alone_and_a_bad_batch_is_refused_whole() {
     let status = app
         .client()
         .create_shipments(CreateShipmentsRequest {
-            requests: vec![shipment("dup"), shipment("dup")],
+            requests: vec![shipment(&minted_id("dup")), shipment(&minted_id("dup"))],
         })
         .await
         .unwrap_err();

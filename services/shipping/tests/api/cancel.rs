@@ -8,7 +8,7 @@ use oms_proto::shipping::v1::{
 use std::time::Duration;
 
 use oms_proto::order::v1::GetOrderRequest;
-use oms_testkit::poll_until;
+use oms_testkit::{minted_id, poll_until};
 use tonic::Code;
 
 use crate::helpers::{
@@ -28,7 +28,7 @@ async fn a_shipment_is_cancelled_before_pickup_and_refused_after() {
     let app = TestShipping::start().await;
     let mut client = app.client();
     let first = client
-        .create_shipment(shipment("order-1"))
+        .create_shipment(shipment(&minted_id("order-1")))
         .await
         .unwrap()
         .into_inner()
@@ -54,7 +54,7 @@ async fn a_shipment_is_cancelled_before_pickup_and_refused_after() {
     assert_eq!(again.cancel_time, cancelled.cancel_time);
 
     let second = client
-        .create_shipment(shipment("order-2"))
+        .create_shipment(shipment(&minted_id("order-2")))
         .await
         .unwrap()
         .into_inner()
@@ -71,7 +71,7 @@ async fn a_shipment_is_cancelled_before_pickup_and_refused_after() {
         .unwrap();
     let status = client
         .cancel_shipment(cancel(Target::Key(ShipmentKey {
-            order_id: "order-2".into(),
+            order_id: minted_id("order-2"),
             location_id: "wh-berlin".into(),
         })))
         .await
@@ -87,7 +87,7 @@ async fn a_delivered_shipment_cannot_be_cancelled() {
     let app = TestShipping::start().await;
     let mut client = app.client();
     let created = client
-        .create_shipment(shipment("order-1"))
+        .create_shipment(shipment(&minted_id("order-1")))
         .await
         .unwrap()
         .into_inner()
@@ -118,7 +118,7 @@ async fn a_key_cancelled_before_its_shipment_existed_refuses_the_late_create() {
     let mut client = app.client();
     let response = client
         .cancel_shipment(cancel(Target::Key(ShipmentKey {
-            order_id: "order-late".into(),
+            order_id: minted_id("order-late"),
             location_id: "wh-berlin".into(),
         })))
         .await
@@ -127,7 +127,7 @@ async fn a_key_cancelled_before_its_shipment_existed_refuses_the_late_create() {
     assert!(response.shipment.is_none());
 
     let status = client
-        .create_shipment(shipment("order-late"))
+        .create_shipment(shipment(&minted_id("order-late")))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);

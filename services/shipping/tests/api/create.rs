@@ -11,13 +11,14 @@ use crate::{
     helpers::{TestShipping, bad_fields, customer, metadata, parcel, reason, shipment},
     pdf,
 };
+use oms_testkit::minted_id;
 
 #[tokio::test]
 async fn a_shipment_gets_a_tracking_number_a_pdf_label_showing_it_and_a_packing_slip() {
     let app = TestShipping::start().await;
     let created = app
         .client()
-        .create_shipment(shipment("order-1"))
+        .create_shipment(shipment(&minted_id("order-1")))
         .await
         .unwrap()
         .into_inner()
@@ -69,7 +70,7 @@ async fn a_shipment_gets_a_tracking_number_a_pdf_label_showing_it_and_a_packing_
 #[tokio::test]
 async fn a_zpl_label_prints_the_tracking_number_as_text_and_barcode() {
     let app = TestShipping::start().await;
-    let mut request = shipment("order-zpl");
+    let mut request = shipment(&minted_id("order-zpl"));
     request.label_format = DocumentFormat::Zpl as i32;
     let created = app
         .client()
@@ -95,7 +96,7 @@ async fn a_retry_returns_the_same_shipment_and_another_request_for_the_key_confl
     let app = TestShipping::start().await;
     let first = app
         .client()
-        .create_shipment(shipment("order-2"))
+        .create_shipment(shipment(&minted_id("order-2")))
         .await
         .unwrap()
         .into_inner()
@@ -103,7 +104,7 @@ async fn a_retry_returns_the_same_shipment_and_another_request_for_the_key_confl
         .unwrap();
     let again = app
         .client()
-        .create_shipment(shipment("order-2"))
+        .create_shipment(shipment(&minted_id("order-2")))
         .await
         .unwrap()
         .into_inner()
@@ -113,12 +114,12 @@ async fn a_retry_returns_the_same_shipment_and_another_request_for_the_key_confl
     assert_eq!(again.tracking_number, first.tracking_number);
     assert_eq!(app.labels_bought().await, 1);
 
-    let mut other = shipment("order-2");
+    let mut other = shipment(&minted_id("order-2"));
     other.parcels = vec![parcel(900), parcel(800)];
     let status = app.client().create_shipment(other).await.unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
     assert_eq!(reason(&status), "NATURAL_KEY_CONFLICT");
-    assert_eq!(metadata(&status, "order_id"), "order-2");
+    assert_eq!(metadata(&status, "order_id"), minted_id("order-2"));
     assert_eq!(metadata(&status, "location_id"), "wh-berlin");
     app.stop().await;
 }
@@ -126,7 +127,7 @@ async fn a_retry_returns_the_same_shipment_and_another_request_for_the_key_confl
 #[tokio::test]
 async fn bad_input_is_refused_by_field_and_nothing_is_bought() {
     let app = TestShipping::start().await;
-    let mut request = shipment("order-3");
+    let mut request = shipment(&minted_id("order-3"));
     request.lines.clear();
     request.parcels = vec![parcel(0)];
     request.service_level = 42;
@@ -138,7 +139,7 @@ async fn bad_input_is_refused_by_field_and_nothing_is_bought() {
         ["lines", "parcels[0].weight_grams", "service_level", "actor"]
     );
 
-    let mut request = shipment("order-3");
+    let mut request = shipment(&minted_id("order-3"));
     request.parcels.clear();
     request.destination.as_mut().unwrap().city.clear();
     let status = app.client().create_shipment(request).await.unwrap_err();
@@ -150,14 +151,14 @@ async fn bad_input_is_refused_by_field_and_nothing_is_bought() {
 #[tokio::test]
 async fn carrier_refusals_are_failed_preconditions_with_their_reason() {
     let app = TestShipping::start().await;
-    let mut rejected = shipment("order-4");
+    let mut rejected = shipment(&minted_id("order-4"));
     rejected.destination = Some(customer("00000"));
     let status = app.client().create_shipment(rejected).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert_eq!(reason(&status), "ADDRESS_REJECTED");
     assert_eq!(metadata(&status, "detail"), "unknown postal code");
 
-    let mut far_same_day = shipment("order-5");
+    let mut far_same_day = shipment(&minted_id("order-5"));
     far_same_day.service_level = ServiceLevel::SameDay as i32;
     far_same_day.destination = Some(customer("80331"));
     let status = app
@@ -169,7 +170,7 @@ async fn carrier_refusals_are_failed_preconditions_with_their_reason() {
     assert_eq!(reason(&status), "SERVICE_LEVEL_UNAVAILABLE");
     assert_eq!(metadata(&status, "service_level"), "SERVICE_LEVEL_SAME_DAY");
 
-    let mut unknown_carrier = shipment("order-6");
+    let mut unknown_carrier = shipment(&minted_id("order-6"));
     unknown_carrier.carrier = "pigeon".into();
     let status = app
         .client()

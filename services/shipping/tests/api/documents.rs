@@ -14,6 +14,7 @@ use crate::{
     helpers::{TestShipping, create, operator, parcel, require_cjk_font, shipment, warehouse},
     pdf,
 };
+use oms_testkit::minted_id;
 
 fn korean() -> Address {
     Address {
@@ -78,7 +79,7 @@ async fn korean_german_and_japanese_labels_read_back_with_their_text_and_barcode
             ],
         ),
     ] {
-        let mut request = shipment(order_id);
+        let mut request = shipment(&minted_id(order_id));
         request.destination = Some(address);
         let created = create(&mut client, request).await;
         let label = created.label.unwrap().content;
@@ -102,7 +103,7 @@ async fn korean_german_and_japanese_labels_read_back_with_their_text_and_barcode
 async fn a_return_label_from_korea_and_its_packing_lines_print_in_korean() {
     require_cjk_font();
     let app = TestShipping::start().await;
-    let mut request = shipment("order-1");
+    let mut request = shipment(&minted_id("order-1"));
     request.lines = vec![ShipmentLine {
         sku: "TEE-M".into(),
         quantity: 2,
@@ -115,8 +116,8 @@ async fn a_return_label_from_korea_and_its_packing_lines_print_in_korean() {
     let label = app
         .client()
         .create_return_label(CreateReturnLabelRequest {
-            return_id: "rma-kr".into(),
-            order_id: "order-1".into(),
+            return_id: minted_id("rma-kr"),
+            order_id: minted_id("order-1"),
             location_id: "wh-berlin".into(),
             lines: created.lines.clone(),
             parcels: vec![parcel(800)],
@@ -146,7 +147,7 @@ async fn a_replica_without_the_cjk_font_serves_and_prints_korean_as_question_mar
             config.cjk_font = PathBuf::from("/nonexistent/NotoSansCJK-Regular.ttc");
         })
         .await;
-    let mut request = shipment("order-kr");
+    let mut request = shipment(&minted_id("order-kr"));
     request.destination = Some(korean());
     let created = create(&mut ShippingServiceClient::new(replica.channel()), request).await;
     let label = created.label.unwrap().content;

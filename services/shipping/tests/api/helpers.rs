@@ -16,22 +16,30 @@ use oms_proto::{
         Location, LocationKind, PutLocationRequest,
         inventory_service_client::InventoryServiceClient,
     },
-    order::v1::order_service_client::OrderServiceClient,
-    returns::v1::returns_service_client::ReturnsServiceClient,
+    order::v1::{
+        GetOrderRequest, LineQuantity, MarkStatusRequest, Order, OrderStatus, ShipmentRef,
+        order_service_client::OrderServiceClient,
+    },
+    returns::v1::{
+        ApproveReturnRequest, GetReturnRequest, RecordReturnLabelRequest, RequestReturnRequest,
+        Return, ReturnLabel, ReturnLineRequest, ReturnReason, ReturnResolution, ReturnStatus,
+        returns_service_client::ReturnsServiceClient,
+    },
     shipping::v1::{
-        CancelShipmentRequest, CreateShipmentRequest, Parcel, QuoteRatesRequest,
-        RecordTrackingEventRequest, Shipment, ShipmentLine, TrackingEventType,
+        CancelShipmentRequest, CreateReturnLabelRequest, CreateShipmentRequest, Parcel,
+        QuoteRatesRequest, RecordTrackingEventRequest, Shipment, ShipmentLine, TrackingEventType,
         cancel_shipment_request::Target, shipping_service_client::ShippingServiceClient,
     },
 };
 use oms_shipping::{
     Config,
-    carrier::{CarrierSimulator, SimulatedLabel, SimulatorConfig},
+    carrier::{Carrier, CarrierSimulator, SimulatedLabel, SimulatorConfig},
     documents::{CJK_COLLECTION, Fonts},
     test_util,
 };
 pub use oms_testkit::status::{bad_fields, metadata, reason};
-use oms_testkit::{ReservedPort, TestServer, TestService, client_config, peers};
+use oms_testkit::{ReservedPort, TestServer, TestService, client_config, peers, poll_until};
+use tonic::IntoRequest as _;
 
 pub type Client = ShippingServiceClient<OmsChannel>;
 pub type Orders = OrderServiceClient<OmsChannel>;
@@ -40,6 +48,15 @@ pub type Returns = ReturnsServiceClient<OmsChannel>;
 /// Long enough that the order and returns services never poll their outbox
 /// during a test: their saga coordinator is not there.
 const NO_OUTBOX_POLL: Duration = Duration::from_secs(3600);
+
+/// The carrier a test service buys from, made of the simulator over its
+/// database.
+pub type MakeCarrier = fn(Arc<CarrierSimulator>) -> Arc<dyn Carrier>;
+
+/// The simulator itself, the service's usual carrier.
+fn the_simulator(simulator: Arc<CarrierSimulator>) -> Arc<dyn Carrier> {
+    simulator
+}
 
 /// A shipping service with a fresh database and its own simulator, and the order
 /// service it reports to (whose saga coordinator is not there).
@@ -65,24 +82,36 @@ impl TestShipping {
     }
 
     pub async fn start_with(simulator: SimulatorConfig) -> TestShipping {
-        TestShipping::start_full(simulator, false, false).await
+        TestShipping::start_full(simulator, false, false, the_simulator).await
     }
 
     /// With the real inventory service, holding the location `wh-berlin` at the
     /// [`warehouse`] address.
     pub async fn start_with_inventory() -> TestShipping {
-        TestShipping::start_full(SimulatorConfig::default(), true, false).await
+        TestShipping::start_full(SimulatorConfig::default(), true, false, the_simulator).await
+    }
+
+    /// The service buying from the carrier `carrier` makes of the simulator.
+    pub async fn start_buying_from(carrier: MakeCarrier) -> TestShipping {
+        TestShipping::start_full(SimulatorConfig::default(), false, false, carrier).await
     }
 
     /// With the real returns service, reading orders from the order service.
     pub async fn start_with_returns() -> TestShipping {
-        TestShipping::start_full(SimulatorConfig::default(), false, true).await
+        TestShipping::start_with_returns_buying_from(the_simulator).await
+    }
+
+    /// With the real returns service, the service buying from the carrier
+    /// `carrier` makes of the simulator.
+    pub async fn start_with_returns_buying_from(carrier: MakeCarrier) -> TestShipping {
+        TestShipping::start_full(SimulatorConfig::default(), false, true, carrier).await
     }
 
     async fn start_full(
         simulator: SimulatorConfig,
         with_inventory: bool,
         with_returns: bool,
+        carrier: MakeCarrier,
     ) -> TestShipping {
         let inventory = if with_inventory {
             Some(start_inventory().await)
@@ -119,11 +148,13 @@ impl TestShipping {
         );
         let client = peers(started);
         let settings = simulator.clone();
-        let (service, carrier) =
-            test_util::start_with_simulator(ReservedPort::new(), client.clone(), |config| {
-                config.simulator = settings;
-            })
-            .await;
+        let (service, carrier) = test_util::start_with_carrier(
+            ReservedPort::new(),
+            client.clone(),
+            |config| config.simulator = settings,
+            carrier,
+        )
+        .await;
         TestShipping {
             service,
             carrier,
@@ -195,6 +226,183 @@ impl TestShipping {
     pub fn returns(&self) -> Returns {
         let returns = self.returns.as_ref().expect("started with returns");
         ReturnsServiceClient::new(returns.channel())
+    }
+
+    /// A delivered order of [`web_order`] `reference`, its shipment created
+    /// here as the order saga creates it, and an approved return of its cap:
+    /// (order id, return id). Needs the returns service
+    /// ([`Self::start_with_returns`]).
+    pub async fn approved_return(&self, reference: &str) -> (String, String) {
+        let mut client = self.client();
+        let mut orders = self.orders();
+        let mut returns = self.returns();
+        let order_id = self.placed_order(reference).await;
+        // Its shipment, as the order saga creates it.
+        let outbound = create(&mut client, shipment(&order_id)).await;
+        let sent = ShipmentRef {
+            shipment_id: outbound.shipment_id.clone(),
+            location_id: "wh-berlin".into(),
+            lines: ["TEE-M", "CAP"]
+                .into_iter()
+                .map(|sku| LineQuantity {
+                    line_id: String::new(),
+                    sku: sku.into(),
+                    quantity: if sku == "CAP" { 1 } else { 2 },
+                })
+                .collect(),
+            ..Default::default()
+        };
+        for (event_id, status) in [
+            ("confirm", OrderStatus::Confirmed),
+            ("ship", OrderStatus::Shipped),
+            ("deliver", OrderStatus::Delivered),
+        ] {
+            orders
+                .mark_status(MarkStatusRequest {
+                    order_id: order_id.clone(),
+                    event_id: event_id.into(),
+                    status: status as i32,
+                    shipments: vec![sent.clone()],
+                    actor: Some(operator()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+        let mut request = RequestReturnRequest {
+            order_id: order_id.clone(),
+            lines: vec![ReturnLineRequest {
+                sku: "CAP".into(),
+                quantity: 1,
+                reason: ReturnReason::WrongSize as i32,
+            }],
+            resolution: ReturnResolution::Refund as i32,
+            actor: Some(operator()),
+            ..Default::default()
+        }
+        .into_request();
+        request.metadata_mut().insert(
+            "idempotency-key",
+            format!("rma-{reference}").parse().unwrap(),
+        );
+        let return_id = returns
+            .request_return(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .rma
+            .unwrap()
+            .return_id;
+        returns
+            .approve_return(ApproveReturnRequest {
+                return_id: return_id.clone(),
+                actor: Some(operator()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        (order_id, return_id)
+    }
+
+    /// The id of the order [`web_order`] `reference` places.
+    pub async fn placed_order(&self, reference: &str) -> String {
+        self.orders()
+            .place_order(web_order(reference))
+            .await
+            .unwrap()
+            .into_inner()
+            .order
+            .unwrap()
+            .order_id
+    }
+
+    /// The return label of [`Self::approved_return`]'s return, bought here
+    /// and recorded on the return as the return saga records it: (return id,
+    /// label).
+    pub async fn labelled_return(&self, reference: &str) -> (String, Shipment) {
+        let (order_id, return_id) = self.approved_return(reference).await;
+        let label = self
+            .client()
+            .create_return_label(CreateReturnLabelRequest {
+                return_id: return_id.clone(),
+                order_id,
+                location_id: "wh-berlin".into(),
+                lines: vec![ShipmentLine {
+                    sku: "CAP".into(),
+                    quantity: 1,
+                    description: String::new(),
+                }],
+                parcels: vec![parcel(800)],
+                origin: Some(customer("10117")),
+                destination: Some(warehouse()),
+                actor: Some(operator()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .shipment
+            .unwrap();
+        self.returns()
+            .record_return_label(RecordReturnLabelRequest {
+                return_id: return_id.clone(),
+                label: Some(ReturnLabel {
+                    shipment_id: label.shipment_id.clone(),
+                    carrier: label.carrier.clone(),
+                    tracking_number: label.tracking_number.clone(),
+                    price: label.price.clone(),
+                }),
+                actor: Some(Actor {
+                    kind: ActorKind::Saga as i32,
+                    id: "saga-r".into(),
+                }),
+            })
+            .await
+            .expect("the returns service takes the label shipping sold");
+        (return_id, label)
+    }
+
+    /// The order `order_id` once the order service has it in `status`.
+    pub async fn order_in(&self, order_id: &str, status: OrderStatus) -> Order {
+        poll_until(status.as_str_name(), Duration::from_secs(10), || {
+            let mut orders = self.orders();
+            let order_id = order_id.to_owned();
+            async move {
+                let order = orders
+                    .get_order(GetOrderRequest {
+                        order_id,
+                        ..Default::default()
+                    })
+                    .await
+                    .ok()?
+                    .into_inner()
+                    .order?;
+                (order.status == status as i32).then_some(order)
+            }
+        })
+        .await
+    }
+
+    /// The return `return_id` once the returns service has it in transit.
+    pub async fn in_transit(&self, return_id: &str) -> Return {
+        poll_until(
+            "the return to be in transit",
+            Duration::from_secs(20),
+            || {
+                let mut returns = self.returns();
+                let return_id = return_id.to_owned();
+                async move {
+                    let rma = returns
+                        .get_return(GetReturnRequest { return_id })
+                        .await
+                        .ok()?
+                        .into_inner()
+                        .rma?;
+                    (rma.status == ReturnStatus::InTransit as i32).then_some(rma)
+                }
+            },
+        )
+        .await
     }
 
     pub async fn stop(self) {
@@ -368,4 +576,25 @@ pub fn event(
         location: "Berlin hub, DE".into(),
         description: String::new(),
     }
+}
+
+/// The status of an order and the ids of its shipments, as the order service
+/// has them.
+pub async fn order_status(orders: &mut Orders, order_id: &str) -> (i32, Vec<String>) {
+    let order = orders
+        .get_order(GetOrderRequest {
+            order_id: order_id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    let shipments = order
+        .shipments
+        .iter()
+        .map(|s| s.shipment_id.clone())
+        .collect();
+    (order.status, shipments)
 }

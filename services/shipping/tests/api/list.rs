@@ -11,6 +11,7 @@ use oms_proto::{
 use tonic::Code;
 
 use crate::helpers::{TestShipping, bad_fields, operator, shipment};
+use oms_testkit::minted_id;
 
 #[tokio::test]
 async fn shipments_are_listed_newest_first_by_filter_and_page() {
@@ -19,7 +20,7 @@ async fn shipments_are_listed_newest_first_by_filter_and_page() {
     let mut ids = Vec::new();
     for i in 0..5 {
         let created = client
-            .create_shipment(shipment(&format!("order-{i}")))
+            .create_shipment(shipment(&minted_id(&format!("order-{i}"))))
             .await
             .unwrap()
             .into_inner()
@@ -80,7 +81,7 @@ async fn shipments_are_listed_newest_first_by_filter_and_page() {
 
     let first = client.list_shipments(page("")).await.unwrap().into_inner();
     let mut other_filters = page(&first.page.unwrap().next_page_token);
-    other_filters.order_id = "order-3".into();
+    other_filters.order_id = minted_id("order-3");
     let status = client.list_shipments(other_filters).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(bad_fields(&status), ["page.page_token"]);

@@ -8,12 +8,13 @@ use crate::{
     helpers::{TestShipping, quote, shipment},
     pdf,
 };
+use oms_testkit::minted_id;
 
 #[tokio::test]
 async fn a_shipment_without_origin_ships_from_the_address_inventory_holds() {
     let app = TestShipping::start_with_inventory().await;
     let mut client = app.client();
-    let mut request = shipment("order-1");
+    let mut request = shipment(&minted_id("order-1"));
     request.origin = None;
     let created = client
         .create_shipment(request.clone())
@@ -34,7 +35,7 @@ async fn a_shipment_without_origin_ships_from_the_address_inventory_holds() {
     let rates = client.quote_rates(same_day).await.unwrap().into_inner();
     assert_eq!(rates.rates.len(), 3);
 
-    let mut unknown = shipment("order-2");
+    let mut unknown = shipment(&minted_id("order-2"));
     unknown.origin = None;
     unknown.location_id = "wh-nowhere".into();
     let status = client.create_shipment(unknown).await.unwrap_err();
@@ -46,7 +47,7 @@ async fn a_shipment_without_origin_ships_from_the_address_inventory_holds() {
 #[tokio::test]
 async fn without_inventory_a_shipment_without_origin_is_unavailable() {
     let app = TestShipping::start().await;
-    let mut request = shipment("order-1");
+    let mut request = shipment(&minted_id("order-1"));
     request.origin = None;
     let status = app.client().create_shipment(request).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);

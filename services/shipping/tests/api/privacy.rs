@@ -7,6 +7,7 @@ use oms_proto::shipping::v1::{
 use oms_testkit::logs::CapturedLogs;
 
 use crate::helpers::{TestShipping, customer, event, operator, quote, shipment};
+use oms_testkit::minted_id;
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_shipment_s_life_logs_no_personal_data() {
@@ -15,11 +16,11 @@ async fn a_shipment_s_life_logs_no_personal_data() {
     let app = TestShipping::start().await;
     let mut client = app.client();
     client.quote_rates(quote("10117")).await.unwrap();
-    let mut rejected = shipment("order-0");
+    let mut rejected = shipment(&minted_id("order-0"));
     rejected.destination = Some(customer("00000"));
     client.create_shipment(rejected).await.unwrap_err();
     let created = client
-        .create_shipment(shipment("order-1"))
+        .create_shipment(shipment(&minted_id("order-1")))
         .await
         .unwrap()
         .into_inner()
@@ -35,7 +36,7 @@ async fn a_shipment_s_life_logs_no_personal_data() {
         .await
         .unwrap();
     let other = client
-        .create_shipment(shipment("order-2"))
+        .create_shipment(shipment(&minted_id("order-2")))
         .await
         .unwrap()
         .into_inner()

@@ -1,36 +1,28 @@
 //! CreateReturnLabel: a RETURN shipment from the customer to the receiving
 //! location, idempotent per return, cancellable by return id.
 
-use std::time::Duration;
-
 use oms_proto::{
-    common::v1::{Actor, ActorKind},
-    order::v1::{LineQuantity, MarkStatusRequest, OrderStatus, ShipmentRef},
-    returns::v1::{
-        ApproveReturnRequest, GetReturnRequest, RecordReturnLabelRequest, RequestReturnRequest,
-        ReturnLabel, ReturnLineRequest, ReturnReason, ReturnResolution, ReturnStatus,
-    },
+    common::v1::ActorKind,
     shipping::v1::{
         CancelShipmentRequest, CreateReturnLabelRequest, ShipmentDirection, ShipmentStatus,
         TrackingEventType, cancel_shipment_request::Target,
     },
 };
-use oms_testkit::poll_until;
-use tonic::{Code, IntoRequest as _};
+use oms_testkit::minted_id;
+use tonic::Code;
 
 use crate::{
     helpers::{
         TestShipping, customer, event, metadata, operator, parcel, reason, shipment, warehouse,
-        web_order,
     },
     pdf,
 };
 
 fn return_label(return_id: &str) -> CreateReturnLabelRequest {
-    let outbound = shipment("order-1");
+    let outbound = shipment(&minted_id("order-1"));
     CreateReturnLabelRequest {
         return_id: return_id.into(),
-        order_id: "order-1".into(),
+        order_id: minted_id("order-1"),
         location_id: "wh-berlin".into(),
         lines: outbound.lines,
         parcels: vec![parcel(800)],
@@ -48,36 +40,36 @@ async fn a_return_label_goes_from_the_customer_to_the_location_once_per_return()
     let app = TestShipping::start().await;
     let mut client = app.client();
     let created = client
-        .create_return_label(return_label("rma-1"))
+        .create_return_label(return_label(&minted_id("rma-1")))
         .await
         .unwrap()
         .into_inner()
         .shipment
         .unwrap();
     assert_eq!(created.direction, ShipmentDirection::Return as i32);
-    assert_eq!(created.return_id, "rma-1");
+    assert_eq!(created.return_id, minted_id("rma-1"));
     assert!(created.packing_slip.is_none());
     let label = pdf::text(&created.label.unwrap().content);
     assert!(label.contains(&created.tracking_number), "{label:?}");
     assert!(label.contains("OMS Warehouse Berlin"), "{label:?}");
 
     let again = client
-        .create_return_label(return_label("rma-1"))
+        .create_return_label(return_label(&minted_id("rma-1")))
         .await
         .unwrap()
         .into_inner()
         .shipment
         .unwrap();
     assert_eq!(again.shipment_id, created.shipment_id);
-    let mut other = return_label("rma-1");
+    let mut other = return_label(&minted_id("rma-1"));
     other.parcels = vec![parcel(5000)];
     let status = client.create_return_label(other).await.unwrap_err();
     assert_eq!(status.code(), Code::AlreadyExists);
-    assert_eq!(metadata(&status, "return_id"), "rma-1");
+    assert_eq!(metadata(&status, "return_id"), minted_id("rma-1"));
 
     let cancelled = client
         .cancel_shipment(CancelShipmentRequest {
-            target: Some(Target::ReturnId("rma-1".into())),
+            target: Some(Target::ReturnId(minted_id("rma-1"))),
             reason: String::new(),
             actor: Some(operator()),
         })
@@ -96,14 +88,14 @@ async fn a_return_cancelled_before_its_label_refuses_the_late_label() {
     let mut client = app.client();
     client
         .cancel_shipment(CancelShipmentRequest {
-            target: Some(Target::ReturnId("rma-2".into())),
+            target: Some(Target::ReturnId(minted_id("rma-2"))),
             reason: String::new(),
             actor: Some(operator()),
         })
         .await
         .unwrap();
     let status = client
-        .create_return_label(return_label("rma-2"))
+        .create_return_label(return_label(&minted_id("rma-2")))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
@@ -115,106 +107,7 @@ async fn a_return_cancelled_before_its_label_refuses_the_late_label() {
 async fn a_return_parcel_picked_up_puts_its_return_in_transit() {
     let app = TestShipping::start_with_returns().await;
     let mut client = app.client();
-    let mut orders = app.orders();
-    let mut returns = app.returns();
-    // A delivered order, and an approved return of its cap.
-    let order_id = orders
-        .place_order(web_order("web-r"))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap()
-        .order_id;
-    let sent = ShipmentRef {
-        shipment_id: "s1".into(),
-        location_id: "wh-berlin".into(),
-        lines: ["TEE-M", "CAP"]
-            .into_iter()
-            .map(|sku| LineQuantity {
-                line_id: String::new(),
-                sku: sku.into(),
-                quantity: if sku == "CAP" { 1 } else { 2 },
-            })
-            .collect(),
-        ..Default::default()
-    };
-    for (event_id, status) in [
-        ("confirm", OrderStatus::Confirmed),
-        ("ship", OrderStatus::Shipped),
-        ("deliver", OrderStatus::Delivered),
-    ] {
-        orders
-            .mark_status(MarkStatusRequest {
-                order_id: order_id.clone(),
-                event_id: event_id.into(),
-                status: status as i32,
-                shipments: vec![sent.clone()],
-                actor: Some(operator()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-    let mut request = RequestReturnRequest {
-        order_id: order_id.clone(),
-        lines: vec![ReturnLineRequest {
-            sku: "CAP".into(),
-            quantity: 1,
-            reason: ReturnReason::WrongSize as i32,
-        }],
-        resolution: ReturnResolution::Refund as i32,
-        actor: Some(operator()),
-        ..Default::default()
-    }
-    .into_request();
-    request
-        .metadata_mut()
-        .insert("idempotency-key", "rma-web-r".parse().unwrap());
-    let return_id = returns
-        .request_return(request)
-        .await
-        .unwrap()
-        .into_inner()
-        .rma
-        .unwrap()
-        .return_id;
-    returns
-        .approve_return(ApproveReturnRequest {
-            return_id: return_id.clone(),
-            actor: Some(operator()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-
-    // The return saga's label step: the label, recorded on the return.
-    let label = client
-        .create_return_label(CreateReturnLabelRequest {
-            order_id: order_id.clone(),
-            ..return_label(&return_id)
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .shipment
-        .unwrap();
-    returns
-        .record_return_label(RecordReturnLabelRequest {
-            return_id: return_id.clone(),
-            label: Some(ReturnLabel {
-                shipment_id: label.shipment_id.clone(),
-                carrier: label.carrier.clone(),
-                tracking_number: label.tracking_number.clone(),
-                price: label.price.clone(),
-            }),
-            actor: Some(Actor {
-                kind: ActorKind::Saga as i32,
-                id: "saga-r".into(),
-            }),
-        })
-        .await
-        .unwrap();
+    let (return_id, label) = app.labelled_return("web-r").await;
 
     let pickup = event(&label.tracking_number, "r1", TrackingEventType::PickedUp, 0);
     client.record_tracking_event(pickup.clone()).await.unwrap();
@@ -229,24 +122,7 @@ async fn a_return_parcel_picked_up_puts_its_return_in_transit() {
         .await
         .unwrap();
 
-    let rma = poll_until(
-        "the return to be in transit",
-        Duration::from_secs(20),
-        || {
-            let mut returns = returns.clone();
-            let return_id = return_id.clone();
-            async move {
-                let rma = returns
-                    .get_return(GetReturnRequest { return_id })
-                    .await
-                    .ok()?
-                    .into_inner()
-                    .rma?;
-                (rma.status == ReturnStatus::InTransit as i32).then_some(rma)
-            }
-        },
-    )
-    .await;
+    let rma = app.in_transit(&return_id).await;
     let entry = rma.timeline.last().unwrap();
     assert_eq!(entry.time, pickup.event_time);
     assert_eq!(

@@ -9,6 +9,7 @@ use oms_shipping::carrier::{Fault, FaultKind, SimulatorConfig};
 use tonic::Code;
 
 use crate::helpers::{TestShipping, cancel_by_id, create, event, reason, shipment};
+use oms_testkit::minted_id;
 
 #[tokio::test]
 async fn a_label_bought_through_one_replica_is_found_voided_and_tracked_through_another() {
@@ -17,11 +18,11 @@ async fn a_label_bought_through_one_replica_is_found_voided_and_tracked_through_
     let mut first = app.client();
     let mut second = ShippingServiceClient::new(replica.channel());
 
-    let voided = create(&mut first, shipment("order-1")).await;
-    let tracked = create(&mut first, shipment("order-2")).await;
+    let voided = create(&mut first, shipment(&minted_id("order-1"))).await;
+    let tracked = create(&mut first, shipment(&minted_id("order-2"))).await;
 
     // A retry on the other replica gets the same shipment and label.
-    let again = create(&mut second, shipment("order-1")).await;
+    let again = create(&mut second, shipment(&minted_id("order-1"))).await;
     assert_eq!(again.shipment_id, voided.shipment_id);
     assert_eq!(again.tracking_number, voided.tracking_number);
 
@@ -64,7 +65,7 @@ async fn a_purchase_retried_after_a_restart_returns_the_first_label() {
     .await;
     let status = app
         .client()
-        .create_shipment(shipment("order-1"))
+        .create_shipment(shipment(&minted_id("order-1")))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
@@ -77,10 +78,13 @@ async fn a_purchase_retried_after_a_restart_returns_the_first_label() {
             seed: 5,
         })
         .await;
-    let created = create(&mut app.client(), shipment("order-1")).await;
+    let created = create(&mut app.client(), shipment(&minted_id("order-1"))).await;
     assert_eq!(app.labels_bought().await, 1);
     let label = app.sold_label(&created.tracking_number).await;
-    assert_eq!(label.carrier_key, "outbound:order-1:wh-berlin");
+    assert_eq!(
+        label.carrier_key,
+        format!("outbound:{}:wh-berlin", minted_id("order-1"))
+    );
     assert_eq!(
         created.promised_delivery_time.unwrap(),
         oms_platform::convert::timestamp(label.promised_delivery_time)
@@ -106,7 +110,7 @@ async fn a_cancel_on_a_pool_of_one_connection_voids_through_the_simulator_s_own(
         .start_replica_with(|config| config.database.pool_size = 1)
         .await;
     let mut client = ShippingServiceClient::new(replica.channel());
-    let created = create(&mut client, shipment("order-1")).await;
+    let created = create(&mut client, shipment(&minted_id("order-1"))).await;
     let cancelled = cancel_by_id(&mut client, &created.shipment_id).await;
     assert_eq!(cancelled.status, ShipmentStatus::Cancelled as i32);
     assert!(

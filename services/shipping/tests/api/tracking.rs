@@ -5,34 +5,15 @@
 use std::time::Duration;
 
 use oms_proto::{
-    order::v1::{GetOrderRequest, OrderStatus},
+    order::v1::OrderStatus,
     shipping::v1::{ShipmentStatus, TrackingEventType},
 };
-use oms_testkit::poll_until;
+use oms_testkit::{minted_id, poll_until};
 use tonic::Code;
 
 use crate::helpers::{
-    Orders, TestShipping, bad_fields, event, metadata, reason, shipment, web_order,
+    TestShipping, bad_fields, create, event, metadata, order_status, reason, shipment, web_order,
 };
-
-async fn order_status(orders: &mut Orders, order_id: &str) -> (i32, Vec<String>) {
-    let order = orders
-        .get_order(GetOrderRequest {
-            order_id: order_id.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
-    let shipments = order
-        .shipments
-        .iter()
-        .map(|s| s.shipment_id.clone())
-        .collect();
-    (order.status, shipments)
-}
 
 #[tokio::test]
 async fn events_delivered_twice_and_out_of_order_give_the_timeline_and_status_and_move_the_order() {
@@ -140,15 +121,7 @@ async fn events_delivered_twice_and_out_of_order_give_the_timeline_and_status_an
         1_793_610_000 + 180 * 60
     );
 
-    poll_until("the order to be delivered", Duration::from_secs(10), || {
-        let mut orders = orders.clone();
-        let order_id = order.order_id.clone();
-        async move {
-            let (status, _) = order_status(&mut orders, &order_id).await;
-            (status == OrderStatus::Delivered as i32).then_some(())
-        }
-    })
-    .await;
+    app.order_in(&order.order_id, OrderStatus::Delivered).await;
     app.stop().await;
 }
 
@@ -157,7 +130,7 @@ async fn a_delivery_attempt_may_be_followed_by_the_next_attempt() {
     let app = TestShipping::start().await;
     let mut client = app.client();
     let created = client
-        .create_shipment(shipment("order-1"))
+        .create_shipment(shipment(&minted_id("order-1")))
         .await
         .unwrap()
         .into_inner()
@@ -183,7 +156,7 @@ async fn an_event_id_reused_with_other_content_conflicts_and_bad_events_are_refu
     let app = TestShipping::start().await;
     let mut client = app.client();
     let created = client
-        .create_shipment(shipment("order-1"))
+        .create_shipment(shipment(&minted_id("order-1")))
         .await
         .unwrap()
         .into_inner()
@@ -219,5 +192,40 @@ async fn an_event_id_reused_with_other_content_conflicts_and_bad_events_are_refu
         bad_fields(&status),
         ["carrier_event_id", "event_type", "event_time"]
     );
+    app.stop().await;
+}
+
+/// The same carrier event id sent for two shipments at once: each shipment's
+/// lock lets both look for the id before either stores it, and the second
+/// store is still the natural key's conflict, never INTERNAL.
+#[tokio::test]
+async fn one_event_id_sent_for_two_shipments_at_once_is_stored_once_and_conflicts_once() {
+    let app = TestShipping::start().await;
+    let mut client = app.client();
+    let first = create(&mut client, shipment(&minted_id("order-1"))).await;
+    let second = create(&mut client, shipment(&minted_id("order-2"))).await;
+    for round in 0..20 {
+        let id = format!("race-{round}");
+        let (mut one, mut other) = (client.clone(), client.clone());
+        let (one, other) = tokio::join!(
+            one.record_tracking_event(event(
+                &first.tracking_number,
+                &id,
+                TrackingEventType::InTransit,
+                round
+            )),
+            other.record_tracking_event(event(
+                &second.tracking_number,
+                &id,
+                TrackingEventType::InTransit,
+                round
+            )),
+        );
+        let refused: Vec<_> = [one.err(), other.err()].into_iter().flatten().collect();
+        assert_eq!(refused.len(), 1, "round {round}: {refused:?}");
+        assert_eq!(refused[0].code(), Code::AlreadyExists, "{:?}", refused[0]);
+        assert_eq!(reason(&refused[0]), "NATURAL_KEY_CONFLICT");
+        assert_eq!(metadata(&refused[0], "carrier_event_id"), id);
+    }
     app.stop().await;
 }
