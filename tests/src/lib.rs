@@ -6,7 +6,8 @@
 //!   each with a fresh database, wired to each other, and hands out a typed
 //!   client per service.
 //! - [`world`]: a suite seeded with locations for the sagas' tests, and what
-//!   each service holds for an order.
+//!   each service holds for an order; `parcels` adds what carriers and
+//!   warehouses do to it (deliveries, returns sent back, received, inspected).
 //! - [`contracts`]: every RPC of the `oms.` packages as the servers serve it by
 //!   reflection, with the codes its comment lists and whether it mutates.
 //! - [`raw`]: unary calls with raw protobuf bytes on any path.
@@ -24,6 +25,7 @@
 
 pub mod contracts;
 pub mod fuzz;
+mod parcels;
 pub mod raw;
 mod suite;
 pub mod world;

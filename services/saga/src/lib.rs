@@ -69,8 +69,10 @@ pub struct Config {
     /// How the engine runs (`OMS_SAGA_POLL_INTERVAL`, `OMS_SAGA_LEASE`,
     /// `OMS_SAGA_MAX_RUNNING`, `OMS_SAGA_PAUSE`).
     pub engine: EngineSettings,
-    /// What the flows send (`OMS_SAGA_RESERVATION_TTL`,
-    /// `OMS_SAGA_PARCEL_WEIGHT_GRAMS`, `OMS_SAGA_PARCEL_SIZE_MM`).
+    /// What the flows send and how long they wait (`OMS_SAGA_RESERVATION_TTL`,
+    /// `OMS_SAGA_PARCEL_WEIGHT_GRAMS`, `OMS_SAGA_PARCEL_SIZE_MM`,
+    /// `OMS_SAGA_RETURN_SEND_WITHIN`, `OMS_SAGA_RETURN_TRANSIT_WITHIN`,
+    /// `OMS_SAGA_RETURN_POLL`).
     pub flows: FlowSettings,
 }
 
@@ -79,6 +81,9 @@ impl Config {
     const LEASE: Duration = Duration::from_secs(30);
     const MAX_RUNNING: usize = 512;
     const RESERVATION_TTL: Duration = Duration::from_secs(3600);
+    const RETURN_SEND_WITHIN: Duration = Duration::from_secs(14 * 24 * 3600);
+    const RETURN_TRANSIT_WITHIN: Duration = Duration::from_secs(30 * 24 * 3600);
+    const RETURN_POLL: Duration = Duration::from_secs(60);
     const PARCEL: Parcel = Parcel {
         weight_grams: 1000,
         length_mm: 300,
@@ -102,6 +107,9 @@ impl Config {
             flows: FlowSettings {
                 parcel: Self::PARCEL,
                 reservation_ttl: Self::RESERVATION_TTL,
+                return_send_within: Self::RETURN_SEND_WITHIN,
+                return_transit_within: Self::RETURN_TRANSIT_WITHIN,
+                return_poll: Self::RETURN_POLL,
             },
         }
     }
@@ -154,6 +162,27 @@ impl Config {
                 reason: "must be 1m to 7d, the holds inventory takes".into(),
             });
         }
+        let return_send_within = env.duration(
+            "OMS_SAGA_RETURN_SEND_WITHIN",
+            defaults.flows.return_send_within,
+        )?;
+        let return_transit_within = env.duration(
+            "OMS_SAGA_RETURN_TRANSIT_WITHIN",
+            defaults.flows.return_transit_within,
+        )?;
+        if return_transit_within < return_send_within {
+            return Err(ConfigError {
+                variable: "OMS_SAGA_RETURN_TRANSIT_WITHIN".into(),
+                reason: "must be at least OMS_SAGA_RETURN_SEND_WITHIN".into(),
+            });
+        }
+        let return_poll = env.duration("OMS_SAGA_RETURN_POLL", defaults.flows.return_poll)?;
+        if return_poll.is_zero() {
+            return Err(ConfigError {
+                variable: "OMS_SAGA_RETURN_POLL".into(),
+                reason: "must be above zero".into(),
+            });
+        }
         Ok(Config {
             engine: EngineSettings {
                 poll: env.duration("OMS_SAGA_POLL_INTERVAL", defaults.engine.poll)?,
@@ -170,6 +199,9 @@ impl Config {
                     height_mm: size.2,
                 },
                 reservation_ttl,
+                return_send_within,
+                return_transit_within,
+                return_poll,
             },
             ..defaults
         })
@@ -258,6 +290,21 @@ impl ServiceConfig for Config {
                     "OMS_SAGA_PARCEL_SIZE_MM",
                     "300x200x100",
                     "length x width x height of that parcel, in millimetres",
+                ),
+                Variable::duration(
+                    "OMS_SAGA_RETURN_SEND_WITHIN",
+                    Self::RETURN_SEND_WITHIN,
+                    "how long after approval a return's goods may take to be sent; then the return expires and its label is voided",
+                ),
+                Variable::duration(
+                    "OMS_SAGA_RETURN_TRANSIT_WITHIN",
+                    Self::RETURN_TRANSIT_WITHIN,
+                    "how long after approval a return's parcel may take to arrive; then its saga is STUCK for an operator",
+                ),
+                Variable::duration(
+                    "OMS_SAGA_RETURN_POLL",
+                    Self::RETURN_POLL,
+                    "how often a return saga looks at its return while it waits for the goods or the inspection",
                 ),
                 Variable::unset(
                     "OMS_SAGA_PAUSE",

@@ -110,21 +110,6 @@ fn money_eq(money: &common::Money, currency: &str, minor: i64) -> bool {
     money.currency_code == currency && money.amount_minor == minor
 }
 
-/// RecordRefund's amount must be the return's refund total.
-fn check_refund_amount(
-    amount: &common::Money,
-    currency: &str,
-    total: i64,
-) -> Result<(), ReturnsError> {
-    if money_eq(amount, currency, total) {
-        return Ok(());
-    }
-    Err(ReturnsError::invalid(
-        "amount",
-        format!("must equal the refund total, {total} {currency}"),
-    ))
-}
-
 /// RecordExchange's price difference must be the exchange's.
 fn check_difference(
     difference: &common::Money,
@@ -607,27 +592,79 @@ impl ReturnsApi {
     ) -> Result<pb::Return, ReturnsError> {
         let mut v = FieldViolations::new();
         let return_id = convert::return_id(&mut v, &request.return_id);
-        for (field, value) in [
-            ("payment_id", &request.payment_id),
-            ("transaction_id", &request.transaction_id),
-        ] {
-            convert::minted(&mut v, field, value);
-        }
         let amount = convert::amount(&mut v, "amount", request.amount.as_ref());
+        let credit = request.credit_amount.clone();
+        // Each part: its payment and transaction exactly when it is above zero.
+        let parts = [
+            (
+                "",
+                amount.as_ref().map_or(0, |money| money.amount_minor),
+                &request.payment_id,
+                &request.transaction_id,
+            ),
+            (
+                "credit_",
+                credit.as_ref().map_or(0, |money| money.amount_minor),
+                &request.credit_payment_id,
+                &request.credit_transaction_id,
+            ),
+        ];
+        for (prefix, minor, payment_id, transaction_id) in parts {
+            if minor < 0 {
+                v.add(format!("{prefix}amount"), "must not be negative");
+            }
+            for (field, value) in [
+                ("payment_id", payment_id),
+                ("transaction_id", transaction_id),
+            ] {
+                let field = format!("{prefix}{field}");
+                if minor > 0 {
+                    convert::minted(&mut v, &field, value);
+                } else if !value.is_empty() {
+                    v.add(field, "only with an amount above zero");
+                }
+            }
+        }
         let actor = oms_platform::convert::actor(&mut v, request.actor.as_ref());
         let (Some(return_id), Some(amount), Some(actor), true) =
             (return_id, amount, actor, v.is_empty())
         else {
             return Err(ReturnsError::Invalid(v));
         };
+        let credit_minor = credit.as_ref().map_or(0, |money| money.amount_minor);
         let mut tx = self.store.begin().await?;
         let record = locked(&mut tx, return_id).await?;
         let row = &record.row;
-        if !row.refund_payment_id.is_empty() {
+        let currency = row.currency_code.clone();
+        if let Some(credit) = &credit
+            && credit.currency_code != currency
+            && credit_minor != 0
+        {
+            return Err(ReturnsError::invalid(
+                "credit_amount",
+                format!("must be in the order's currency, {currency}"),
+            ));
+        }
+        let check_total = |total: i64| -> Result<(), ReturnsError> {
+            let paid = amount.amount_minor.checked_add(credit_minor);
+            let same_currency = amount.currency_code == currency || amount.amount_minor == 0;
+            if paid == Some(total) && same_currency {
+                return Ok(());
+            }
+            Err(ReturnsError::invalid(
+                "amount",
+                format!("with credit_amount, must make the refund total, {total} {currency}"),
+            ))
+        };
+        let refunded =
+            !row.refund_payment_id.is_empty() || !row.credit_refund_payment_id.is_empty();
+        if refunded {
             if row.refund_payment_id == request.payment_id
                 && row.refund_transaction_id == request.transaction_id
+                && row.credit_refund_payment_id == request.credit_payment_id
+                && row.credit_refund_transaction_id == request.credit_transaction_id
             {
-                check_refund_amount(&amount, &row.currency_code, record.refund()?.total)?;
+                check_total(record.refund()?.total)?;
                 return Self::unchanged(tx, &record).await;
             }
             return Err(ReturnsError::KeyConflict {
@@ -639,10 +676,13 @@ impl ReturnsApi {
         if record.resolution()? != Resolution::Refund || refund.total == 0 {
             return Err(illegal(from, Step::RecordRefund));
         }
-        check_refund_amount(&amount, &row.currency_code, refund.total)?;
+        check_total(refund.total)?;
         let change = Change::Refund {
             payment_id: &request.payment_id,
             transaction_id: &request.transaction_id,
+            credit_minor,
+            credit_payment_id: &request.credit_payment_id,
+            credit_transaction_id: &request.credit_transaction_id,
         };
         self.commit_step(tx, return_id, change, &actor, "", None)
             .await

@@ -115,6 +115,7 @@ pub(crate) const RETURN_COLUMNS: &str = "return_id, order_id, channel_kind, chan
     currency_code, status, resolution, comment, policy_id, shipped_from_location_id, \
     expected_location_id, receiving_location_id, label_shipment_id, label_carrier, \
     label_tracking_number, label_price_minor, refund_payment_id, refund_transaction_id, \
+    credit_refund_minor, credit_refund_payment_id, credit_refund_transaction_id, \
     replacement_order_id, exchange_payment_id, exchange_transaction_id, rejection_reason, \
     close_reason, requested_by_kind, requested_by_id, inspect_time, create_time, update_time";
 
@@ -139,6 +140,10 @@ pub struct ReturnRow {
     pub label_price_minor: Option<i64>,
     pub refund_payment_id: String,
     pub refund_transaction_id: String,
+    /// The credit part of the refund, refunded on the original order's payment.
+    pub credit_refund_minor: i64,
+    pub credit_refund_payment_id: String,
+    pub credit_refund_transaction_id: String,
     pub replacement_order_id: String,
     pub exchange_payment_id: String,
     pub exchange_transaction_id: String,
@@ -361,6 +366,9 @@ pub enum Change<'a> {
     Refund {
         payment_id: &'a str,
         transaction_id: &'a str,
+        credit_minor: i64,
+        credit_payment_id: &'a str,
+        credit_transaction_id: &'a str,
     },
     Exchange {
         replacement_order_id: &'a str,
@@ -453,13 +461,20 @@ pub async fn apply(
         Change::Refund {
             payment_id,
             transaction_id,
+            credit_minor,
+            credit_payment_id,
+            credit_transaction_id,
         } => update(
             "UPDATE returns SET status = $2, refund_payment_id = $3, refund_transaction_id = $4,
-                 update_time = now()
+                 credit_refund_minor = $5, credit_refund_payment_id = $6,
+                 credit_refund_transaction_id = $7, update_time = now()
              WHERE return_id = $1",
         )
         .bind(*payment_id)
-        .bind(*transaction_id),
+        .bind(*transaction_id)
+        .bind(*credit_minor)
+        .bind(*credit_payment_id)
+        .bind(*credit_transaction_id),
         Change::Exchange {
             replacement_order_id,
             payment_id,

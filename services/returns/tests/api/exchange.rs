@@ -110,6 +110,7 @@ async fn a_dearer_replacement_leaves_the_difference_to_pay() {
             transaction_id: minted("txn-1"),
             amount: eur(1999),
             actor: Some(saga_actor()),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -74,6 +74,7 @@ fn refund(return_id: &str, transaction_id: &str, amount: i64) -> RecordRefundReq
         transaction_id: minted(transaction_id),
         amount: eur(amount),
         actor: Some(saga_actor()),
+        ..Default::default()
     }
 }
 
@@ -378,8 +379,13 @@ async fn an_inspection_must_split_each_line_exactly_and_nothing_received_closes_
         .unwrap_err();
     assert_eq!(reason(&status), "ILLEGAL_STATE_TRANSITION");
 
+    // Nothing to refund: no refund to record (a zero amount names no payment).
     let status = client
-        .record_refund(refund(&id, "txn-1", 0))
+        .record_refund(RecordRefundRequest {
+            payment_id: String::new(),
+            transaction_id: String::new(),
+            ..refund(&id, "txn-1", 0)
+        })
         .await
         .unwrap_err();
     assert_eq!(reason(&status), "ILLEGAL_STATE_TRANSITION");

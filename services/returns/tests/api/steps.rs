@@ -161,6 +161,7 @@ async fn of_refunds_recorded_at_once_for_one_return_exactly_one_wins() {
             transaction_id: minted(&format!("txn-{n}")),
             amount: eur(1500),
             actor: Some(saga_actor()),
+            ..Default::default()
         };
         calls.spawn(async move { client.record_refund(request).await });
     }

@@ -48,6 +48,12 @@ pub struct FlowSettings {
     /// How long Reserve holds stock: longer than an order saga takes, even one
     /// that waits for a provider to come back.
     pub reservation_ttl: Duration,
+    /// How long after approval a return's goods may take to be sent.
+    pub return_send_within: Duration,
+    /// How long after approval a return's parcel may take to arrive.
+    pub return_transit_within: Duration,
+    /// How often a return saga looks at its return while it waits.
+    pub return_poll: Duration,
 }
 
 /// What one run of a saga keeps in memory only, never in its record: the order
@@ -122,6 +128,19 @@ impl StepContext<'_> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(self.step.retry.attempt_timeout);
         if let Ok(key) = self.key().parse() {
+            request
+                .metadata_mut()
+                .insert(idempotency::METADATA_KEY, key);
+        }
+        request
+    }
+
+    /// [`Self::request`] with the key of one `part` of the step, for a step
+    /// that makes several calls of one RPC ("<step key>:<part>").
+    pub fn request_part<T>(&self, message: T, part: &str) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.step.retry.attempt_timeout);
+        if let Ok(key) = format!("{}:{part}", self.key()).parse() {
             request
                 .metadata_mut()
                 .insert(idempotency::METADATA_KEY, key);

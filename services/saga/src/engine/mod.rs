@@ -125,6 +125,11 @@ impl Engine {
         &self.inner.store
     }
 
+    /// The services the flows call.
+    pub fn peers(&self) -> &Peers {
+        &self.inner.peers
+    }
+
     /// This replica's owner id.
     pub fn owner(&self) -> &str {
         &self.inner.owner

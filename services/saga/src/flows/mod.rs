@@ -5,8 +5,10 @@
 //!
 //! - [`order`]: order fulfilment (record, plan, reserve, authorize, ship,
 //!   capture, commit, confirm).
-//! - [`cancel`]: order cancellation (settle the fulfilment saga, cancel
-//!   shipments, restock, refund, mark cancelled).
+//! - [`cancel`]: order cancellation, whole or partial (settle the fulfilment
+//!   saga, cancel shipments, restock, refund, mark cancelled).
+//! - [`returns`]: a return (label, wait for the goods and the inspection,
+//!   restock, refund or exchange, mark returned, close).
 //!
 //! A saga records the version of the flow it started on and finishes on it:
 //! [`definition`] knows every version this build can run, and a coordinator
@@ -15,6 +17,7 @@
 
 pub mod cancel;
 pub mod order;
+pub mod returns;
 
 use crate::{
     domain::{SagaKind, step::Outcome, step::StepDef},
@@ -25,6 +28,7 @@ use crate::{
 pub const KNOWN: &[(SagaKind, i32)] = &[
     (SagaKind::Order, order::VERSION),
     (SagaKind::Cancel, cancel::VERSION),
+    (SagaKind::Return, returns::VERSION),
 ];
 
 /// The steps of a flow version, if this build has it.
@@ -32,6 +36,7 @@ pub fn definition(kind: SagaKind, version: i32) -> Option<&'static [StepDef]> {
     match (kind, version) {
         (SagaKind::Order, order::VERSION) => Some(&order::STEPS),
         (SagaKind::Cancel, cancel::VERSION) => Some(&cancel::STEPS),
+        (SagaKind::Return, returns::VERSION) => Some(&returns::STEPS),
         _ => None,
     }
 }
@@ -42,7 +47,7 @@ pub fn current_version(kind: SagaKind) -> Option<i32> {
     match kind {
         SagaKind::Order => Some(order::VERSION),
         SagaKind::Cancel => Some(cancel::VERSION),
-        SagaKind::Return => None,
+        SagaKind::Return => Some(returns::VERSION),
     }
 }
 
@@ -61,7 +66,7 @@ pub async fn forward(kind: SagaKind, index: usize, ctx: &mut StepContext<'_>) ->
     match kind {
         SagaKind::Order => order::forward(index, ctx).await,
         SagaKind::Cancel => cancel::forward(index, ctx).await,
-        SagaKind::Return => unknown_flow(ctx),
+        SagaKind::Return => returns::forward(index, ctx).await,
     }
 }
 
@@ -70,12 +75,8 @@ pub async fn compensate(kind: SagaKind, index: usize, ctx: &mut StepContext<'_>)
     match kind {
         SagaKind::Order => order::compensate(index, ctx).await,
         SagaKind::Cancel => cancel::compensate(),
-        SagaKind::Return => unknown_flow(ctx),
+        SagaKind::Return => returns::compensate(index, ctx).await,
     }
-}
-
-fn unknown_flow(ctx: &StepContext<'_>) -> Outcome {
-    Outcome::Refused(ctx.refusal("", "this coordinator does not run this flow", &[]))
 }
 
 #[cfg(test)]

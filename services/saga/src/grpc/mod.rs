@@ -395,11 +395,65 @@ impl SagaService for SagaApi {
 
     async fn start_return_saga(
         &self,
-        _request: Request<pb::StartReturnSagaRequest>,
+        request: Request<pb::StartReturnSagaRequest>,
     ) -> Result<Response<pb::StartReturnSagaResponse>, Status> {
-        Err(Status::unimplemented(
-            "this coordinator does not run return sagas yet",
-        ))
+        let request = request.into_inner();
+        let mut violations = FieldViolations::new();
+        let return_id = violations.check("return_id", MintedId::parse(&request.return_id));
+        let actor = request_actor(&mut violations, request.actor.as_ref());
+        let (Some(return_id), Some(actor), true) = (return_id, actor, violations.is_empty()) else {
+            return Err(SagaError::Invalid(violations).into());
+        };
+        let return_id = return_id.as_str().to_owned();
+        // A retry finds the saga without asking the returns service.
+        if let Some(existing) = self
+            .engine
+            .store()
+            .by_natural_key(SagaKind::Return, "", &return_id, 0)
+            .await?
+        {
+            return Ok(Response::new(pb::StartReturnSagaResponse {
+                saga: Some(convert::saga(&existing.saga)),
+                created: false,
+            }));
+        }
+        // The saga names its order from the start, so ListSagas by order finds it.
+        let rma = self
+            .engine
+            .peers()
+            .returns
+            .clone()
+            .get_return(oms_proto::returns::v1::GetReturnRequest {
+                return_id: return_id.clone(),
+            })
+            .await?
+            .into_inner()
+            .rma
+            .unwrap_or_default();
+        let new = NewSaga {
+            kind: SagaKind::Return,
+            flow_version: flows::returns::VERSION,
+            order_id: rma.order_id,
+            return_id,
+            cancellation: 0,
+            cancel_reason: String::new(),
+            started_by: actor_record(&actor),
+            traceparent: current_traceparent(),
+            data: serde_json::Value::Null,
+        };
+        let (saga, created) = self.engine.start(new).await?;
+        if created {
+            tracing::info!(
+                saga_id = %saga.saga_id,
+                return_id = %saga.return_id,
+                order_id = %saga.order_id,
+                "return saga started"
+            );
+        }
+        Ok(Response::new(pb::StartReturnSagaResponse {
+            saga: Some(convert::saga(&saga)),
+            created,
+        }))
     }
 
     async fn get_saga(

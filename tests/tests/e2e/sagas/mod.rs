@@ -12,6 +12,7 @@
 mod cancel;
 mod faults;
 mod fulfilment;
+mod returns;
 
 pub use oms_e2e::world::*;
 pub use oms_proto::saga::v1::Saga;

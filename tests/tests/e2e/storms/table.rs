@@ -1076,6 +1076,7 @@ async fn record_refund(suite: &Suite) -> Prepared {
             transaction_id: uuid::Uuid::now_v7().to_string(),
             amount: rma.refund.and_then(|refund| refund.total),
             actor: saga(),
+            ..Default::default()
         },
     )
     .await
