@@ -1,15 +1,17 @@
-//! The coordinator killed with SIGKILL at every step of the order saga, and
-//! one of two replicas killed under load: every saga still ends, and no step
-//! acted twice (one authorization and one capture per order, one shipment, the
-//! stock committed once).
+//! The coordinator killed with SIGKILL at every step of the order saga, in a
+//! cancel saga, while a return saga waits and after its refund, and one of two
+//! replicas killed under load: every saga still ends, and no step acted twice
+//! (one authorization, capture and refund per order, one shipment, the stock
+//! committed or restocked once).
 
 use std::time::Duration;
 
 use oms_e2e::{Settings, Suite, world::World};
 use oms_order::test_util::web_order;
 use oms_proto::{
-    order::v1::OrderStatus,
+    order::v1::{CancelOrderRequest, OrderStatus},
     payment::v1::{PaymentStatus, TransactionKind, TransactionStatus},
+    returns::v1::{CloseReason, ReturnStatus},
     saga::v1::SagaState,
     shipping::v1::{ListShipmentsRequest, ShipmentStatus},
 };
@@ -152,5 +154,115 @@ async fn two_replicas_under_load_one_killed_its_sagas_are_taken_over_and_run_onc
     let (on_hand, reserved) = world.stock_of("TEE-M").await;
     assert_eq!((on_hand, reserved), (100 - 2 * 20, 0));
     second.stop().await;
+    world.suite.stop().await;
+}
+
+/// Refund transactions that succeeded on `payment`.
+fn refunds(payment: &oms_proto::payment::v1::Payment) -> usize {
+    payment
+        .transactions
+        .iter()
+        .filter(|t| {
+            t.kind == TransactionKind::Refund as i32
+                && t.status == TransactionStatus::Succeeded as i32
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_during_a_cancel_saga_it_finishes_after_the_restart_with_one_refund() {
+    let _one = crate::one_suite_at_a_time().await;
+    let (world, address) = world().await;
+    let setup = Setup::new(&world.suite).await;
+    // Right after the refund call, before its commit.
+    let paused = Coordinator::start(
+        &setup,
+        address,
+        &[("OMS_SAGA_PAUSE", "refund_payment:after:60s")],
+    )
+    .await;
+    let order_id = world.place(web_order("crash-cancel")).await;
+    let (_, order) = world.outcome(&order_id).await;
+    assert_eq!(order.status, OrderStatus::Confirmed as i32);
+    world
+        .suite
+        .order()
+        .cancel_order(CancelOrderRequest {
+            order_id: order_id.clone(),
+            reason: "customer changed mind".into(),
+            actor: Some(oms_e2e::world::operator()),
+            lines: Vec::new(),
+        })
+        .await
+        .unwrap();
+    // The refund is made: the coordinator dies before it records it.
+    poll_until("the refund made", Duration::from_secs(60), || async {
+        let payment = world.payments(&order_id).await.remove(0);
+        (refunds(&payment) == 1).then_some(())
+    })
+    .await;
+    paused.kill().await;
+
+    let resumed = Coordinator::start(&setup, address, &[]).await;
+    poll_until("the order cancelled", Duration::from_secs(60), || async {
+        let order = world.order(&order_id).await;
+        (order.status == OrderStatus::Cancelled as i32).then_some(())
+    })
+    .await;
+    let payment = world.payments(&order_id).await.remove(0);
+    assert_eq!(refunds(&payment), 1);
+    assert_eq!(payment.status, PaymentStatus::Refunded as i32);
+    assert_eq!(world.stock_of("TEE-M").await, (100, 0));
+    assert_eq!(world.stock_of("CAP").await, (100, 0));
+    resumed.stop().await;
+    world.suite.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_while_a_return_saga_waits_and_after_its_refund_it_finishes_once() {
+    let _one = crate::one_suite_at_a_time().await;
+    let (world, address) = world().await;
+    let setup = Setup::new(&world.suite).await;
+    let quick = ("OMS_SAGA_RETURN_POLL", "100ms");
+    let first = Coordinator::start(&setup, address, &[quick]).await;
+    let order_id = world.place(web_order("crash-return")).await;
+    world.outcome(&order_id).await;
+    world.deliver(&order_id).await;
+    let return_id = world
+        .return_approved(&order_id, &[("TEE-M", 1)], Vec::new())
+        .await;
+    // The saga waits for the goods: killed while it waits.
+    world.return_in(&return_id, ReturnStatus::LabelIssued).await;
+    first.kill().await;
+
+    // The next one dies right after the refund, before recording it.
+    let second = Coordinator::start(
+        &setup,
+        address,
+        &[quick, ("OMS_SAGA_PAUSE", "settle_money:after:60s")],
+    )
+    .await;
+    world.send_back(&return_id).await;
+    world
+        .receive_and_inspect(&return_id, &[("TEE-M", 1, 0, 0)])
+        .await;
+    poll_until("the refund made", Duration::from_secs(60), || async {
+        let payment = world.payments(&order_id).await.remove(0);
+        (refunds(&payment) == 1).then_some(())
+    })
+    .await;
+    second.kill().await;
+
+    let third = Coordinator::start(&setup, address, &[quick]).await;
+    let rma = world.return_in(&return_id, ReturnStatus::Closed).await;
+    assert_eq!(rma.close_reason, CloseReason::Completed as i32);
+    let payment = world.payments(&order_id).await.remove(0);
+    assert_eq!(refunds(&payment), 1);
+    assert_eq!(payment.refunded_amount.unwrap().amount_minor, 1999);
+    // Restocked once: 100, 2 sold, 1 back.
+    assert_eq!(world.stock_of("TEE-M").await, (99, 0));
+    let order = world.order(&order_id).await;
+    assert_eq!(order.status, OrderStatus::PartiallyReturned as i32);
+    third.stop().await;
     world.suite.stop().await;
 }

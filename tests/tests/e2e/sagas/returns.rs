@@ -320,3 +320,30 @@ async fn a_cheaper_exchange_refunds_the_difference_and_its_return_gives_the_cred
     assert_eq!(world.stock_of("SOCKS").await, (10, 0));
     world.suite.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parcel_that_never_arrives_leaves_the_saga_stuck_at_the_transit_deadline() {
+    let _one = crate::one_suite_at_a_time().await;
+    // 2s to send, 8s to arrive.
+    let world = world(Duration::from_secs(2)).await;
+    world.stock("TEE-M", BERLIN, 10).await;
+    world.stock("CAP", BERLIN, 10).await;
+    let order = delivered(&world, web_order("return-lost")).await;
+    let return_id = world
+        .return_approved(&order.order_id, &[("TEE-M", 1)], Vec::new())
+        .await;
+    // Sent in time: the send deadline does not expire it.
+    world.send_back(&return_id).await;
+
+    let saga = return_saga(&world, &order.order_id).await;
+    assert_eq!(saga.state, SagaState::Stuck as i32, "{saga:#?}");
+    assert_eq!(saga.stuck_step, "await_receipt");
+    assert!(
+        saga.stuck_reason.contains("RETURN_LOST_IN_TRANSIT"),
+        "{saga:#?}"
+    );
+    // Nothing was undone: the label stands, the return waits for an operator.
+    let rma = world.get_return(&return_id).await;
+    assert_eq!(rma.status, ReturnStatus::InTransit as i32);
+    world.suite.stop().await;
+}
