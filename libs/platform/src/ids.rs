@@ -216,32 +216,21 @@ impl Quantity {
     }
 }
 
-/// Who caused a change, as recorded in the ledger. Mirrors `oms.common.v1.ActorKind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActorKind {
-    Customer = 1,
-    Operator = 2,
-    System = 3,
-    Saga = 4,
-    Carrier = 5,
-    Channel = 6,
-}
-
-impl ActorKind {
-    pub fn from_code(code: i32) -> Option<ActorKind> {
-        Some(match code {
-            1 => ActorKind::Customer,
-            2 => ActorKind::Operator,
-            3 => ActorKind::System,
-            4 => ActorKind::Saga,
-            5 => ActorKind::Carrier,
-            6 => ActorKind::Channel,
-            _ => return None,
-        })
-    }
-
-    pub fn code(self) -> i16 {
-        self as i16
+crate::code_enum! {
+    /// Who caused a change, as recorded in the ledger. Mirrors `oms.common.v1.ActorKind`.
+    pub enum ActorKind {
+        /// The customer, through a sales channel.
+        Customer = 1 => "CUSTOMER",
+        /// A person in customer service or operations.
+        Operator = 2 => "OPERATOR",
+        /// An OMS service acting on its own (expiry, reconciliation).
+        System = 3 => "SYSTEM",
+        /// The saga coordinator, running a flow.
+        Saga = 4 => "SAGA",
+        /// A carrier, through its tracking events.
+        Carrier = 5 => "CARRIER",
+        /// A sales channel connector.
+        Channel = 6 => "CHANNEL",
     }
 }
 
@@ -347,6 +336,11 @@ impl CurrencyCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn actor_kinds_are_the_contracts() {
+        crate::assert_code_enum!(ActorKind => oms_proto::common::v1::ActorKind, "ACTOR_KIND_");
+    }
 
     #[test]
     fn skus_keep_case_and_location_ids_are_lower_case() {
