@@ -85,13 +85,10 @@ impl From<InventoryError> for Status {
                 ErrorReason::IllegalStateTransition,
                 format!(
                     "reservation cannot go from {} to {}",
-                    from.contract_name(),
-                    to.contract_name()
+                    from.name(),
+                    to.name()
                 ),
-                [
-                    ("from_state", from.contract_name()),
-                    ("to_state", to.contract_name()),
-                ],
+                [("from_state", from.name()), ("to_state", to.name())],
             ),
             InventoryError::ReservationExpired { reservation_id } => error::failed_precondition(
                 ErrorReason::ReservationExpired,

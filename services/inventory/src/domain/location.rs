@@ -2,26 +2,15 @@
 
 use super::ids::LocationId;
 
-/// The kinds of site. Mirrors `oms.inventory.v1.LocationKind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocationKind {
-    Warehouse = 1,
-    Store = 2,
-    ThirdPartyLogistics = 3,
-}
-
-impl LocationKind {
-    pub fn from_code(code: i32) -> Option<LocationKind> {
-        Some(match code {
-            1 => LocationKind::Warehouse,
-            2 => LocationKind::Store,
-            3 => LocationKind::ThirdPartyLogistics,
-            _ => return None,
-        })
-    }
-
-    pub fn code(self) -> i16 {
-        self as i16
+oms_platform::code_enum! {
+    /// The kinds of site (`oms.inventory.v1.LocationKind`).
+    pub enum LocationKind {
+        /// A warehouse or distribution centre run by the merchant.
+        Warehouse = 1 => "WAREHOUSE",
+        /// A retail store: may ship to customers and offer pickup.
+        Store = 2 => "STORE",
+        /// A site run by a third-party logistics (3PL) provider.
+        ThirdPartyLogistics = 3 => "THIRD_PARTY_LOGISTICS",
     }
 }
 

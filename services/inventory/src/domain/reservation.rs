@@ -44,13 +44,19 @@ pub fn same_lines(a: &[ReservationLine], b: &[ReservationLine]) -> bool {
     a.len() == b.len() && a.iter().collect::<HashSet<_>>() == b.iter().collect::<HashSet<_>>()
 }
 
-/// Where a reservation is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReservationState {
-    Held,
-    Committed,
-    Released,
-    Expired,
+oms_platform::code_enum! {
+    /// Where a reservation is in its life (`oms.inventory.v1.ReservationState`).
+    /// Stored as its lowercase name ([`ReservationState::as_str`]).
+    pub enum ReservationState {
+        /// Stock is held and counted in reserved until the expire time.
+        Held = 1 => "HELD",
+        /// The units left on hand for shipping. Terminal.
+        Committed = 2 => "COMMITTED",
+        /// The units are available again. Terminal.
+        Released = 3 => "RELEASED",
+        /// Not committed before the expire time; the units are available again. Terminal.
+        Expired = 4 => "EXPIRED",
+    }
 }
 
 /// What happens to a reservation.
@@ -93,6 +99,7 @@ impl ReservationState {
         }
     }
 
+    /// The state as stored: its contract name in lowercase.
     pub fn as_str(self) -> &'static str {
         match self {
             ReservationState::Held => "held",
@@ -102,24 +109,12 @@ impl ReservationState {
         }
     }
 
+    /// The state stored as `value`.
     pub fn parse(value: &str) -> Option<ReservationState> {
-        Some(match value {
-            "held" => ReservationState::Held,
-            "committed" => ReservationState::Committed,
-            "released" => ReservationState::Released,
-            "expired" => ReservationState::Expired,
-            _ => return None,
-        })
-    }
-
-    /// The name the contract uses, for error metadata.
-    pub fn contract_name(self) -> &'static str {
-        match self {
-            ReservationState::Held => "HELD",
-            ReservationState::Committed => "COMMITTED",
-            ReservationState::Released => "RELEASED",
-            ReservationState::Expired => "EXPIRED",
-        }
+        ReservationState::ALL
+            .iter()
+            .copied()
+            .find(|state| state.as_str() == value)
     }
 }
 

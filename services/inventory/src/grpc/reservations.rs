@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{Inventory, convert, convert::*};
 use crate::{
-    domain::{Actor, Channel, MintedId, OrderId, ReservationLine, reservation},
+    domain::{Actor, Channel, MintedId, OrderId, ReservationLine, ReservationState, reservation},
     error::InventoryError,
     store::reservations::{NewReservation, ReservationFilter},
 };
@@ -156,17 +156,11 @@ impl ListReservations {
         let pages = Pages::of_request(request, |r| r.page.take(), violations);
         let mut states = Vec::new();
         for (index, state) in request.states.iter().enumerate() {
-            let state = match pb::ReservationState::try_from(*state) {
-                Ok(pb::ReservationState::Held) => "held",
-                Ok(pb::ReservationState::Committed) => "committed",
-                Ok(pb::ReservationState::Released) => "released",
-                Ok(pb::ReservationState::Expired) => "expired",
-                _ => {
-                    violations.add(format!("states[{index}]"), "unspecified or unknown state");
-                    continue;
-                }
+            let Some(state) = ReservationState::from_code(*state) else {
+                violations.add(format!("states[{index}]"), "unspecified or unknown state");
+                continue;
             };
-            states.push(state.to_owned());
+            states.push(state.as_str().to_owned());
         }
         let text = |value: &str| Some(value.to_owned()).filter(|value| !value.is_empty());
         Some(ListReservations {

@@ -39,11 +39,14 @@ impl fmt::Debug for Address {
     }
 }
 
-/// How the customer receives the goods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryMethod {
-    Ship = 1,
-    Pickup = 2,
+oms_platform::code_enum! {
+    /// How the customer receives the goods (`oms.common.v1.DeliveryMethod`).
+    pub enum DeliveryMethod {
+        /// Shipped by carrier to the shipping address.
+        Ship = 1 => "SHIP",
+        /// Collected by the customer at a store.
+        Pickup = 2 => "PICKUP",
+    }
 }
 
 /// The delivery option of an order.

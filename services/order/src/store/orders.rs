@@ -302,7 +302,7 @@ impl Store {
         .bind(totals.grand_total.minor())
         .bind(i32::try_from(order.lines.len()).unwrap_or(i32::MAX))
         .bind(totals.item_count)
-        .bind(order.delivery.method as i16)
+        .bind(order.delivery.method.code())
         .bind(order.delivery.service_level)
         .bind(order.delivery.pickup_location_id.as_deref().unwrap_or(""))
         .bind(payment)

@@ -40,26 +40,15 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The kind of a payment method, as `oms.payment.v1.PaymentMethodKind` codes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MethodKind {
-    Card = 1,
-    GiftCard = 2,
-    Invoice = 3,
-}
-
-impl MethodKind {
-    pub fn from_code(code: i16) -> Option<MethodKind> {
-        Some(match code {
-            1 => MethodKind::Card,
-            2 => MethodKind::GiftCard,
-            3 => MethodKind::Invoice,
-            _ => return None,
-        })
-    }
-
-    pub fn code(self) -> i16 {
-        self as i16
+oms_platform::code_enum! {
+    /// The kind of a payment method (`oms.payment.v1.PaymentMethodKind`).
+    pub enum MethodKind {
+        /// A PSP card token.
+        Card = 1 => "CARD",
+        /// A merchant gift card.
+        GiftCard = 2 => "GIFT_CARD",
+        /// Pay later against an invoice.
+        Invoice = 3 => "INVOICE",
     }
 }
 

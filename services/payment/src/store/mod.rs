@@ -338,7 +338,7 @@ pub async fn settle(
     };
     sqlx::query("UPDATE payments SET status = $2 WHERE payment_id = $1 AND status <> $2")
         .bind(payment_id)
-        .bind(i16::try_from(record.totals().status().code()).unwrap_or(0))
+        .bind(record.totals().status().code())
         .execute(conn)
         .await?;
     Ok(Some(record))

@@ -222,7 +222,8 @@ pub async fn counted_units(
     order_id: &str,
 ) -> Result<HashMap<String, i32>, sqlx::Error> {
     let before_receipt: Vec<i16> = CloseReason::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|reason| reason.before_receipt())
         .map(CloseReason::code)
         .collect();

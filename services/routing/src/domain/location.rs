@@ -65,12 +65,16 @@ impl Default for LocationAttributes {
     }
 }
 
-/// The kinds of site. Mirrors `oms.inventory.v1.LocationKind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocationKind {
-    Warehouse,
-    Store,
-    ThirdPartyLogistics,
+oms_platform::code_enum! {
+    /// The kinds of site (`oms.inventory.v1.LocationKind`).
+    pub enum LocationKind {
+        /// A warehouse or distribution centre run by the merchant.
+        Warehouse = 1 => "WAREHOUSE",
+        /// A retail store: may ship to customers and offer pickup.
+        Store = 2 => "STORE",
+        /// A site run by a third-party logistics (3PL) provider.
+        ThirdPartyLogistics = 3 => "THIRD_PARTY_LOGISTICS",
+    }
 }
 
 /// One (SKU, location) stock record as the planner needs it.

@@ -80,28 +80,41 @@ pub enum PlanError {
     PickupStore(&'static str),
 }
 
-/// The plan as a whole. Mirrors `oms.routing.v1.PlanOutcome`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Complete = 1,
-    Backordered = 2,
-    Unfulfillable = 3,
+oms_platform::code_enum! {
+    /// The plan as a whole (`oms.routing.v1.PlanOutcome`).
+    pub enum Outcome {
+        /// Every unit of every line is allocated to a location.
+        Complete = 1 => "COMPLETE",
+        /// Every unit is allocated or backordered, and some are backordered.
+        Backordered = 2 => "BACKORDERED",
+        /// Some units can be neither allocated nor backordered.
+        Unfulfillable = 3 => "UNFULFILLABLE",
+    }
 }
 
-/// One line's result. Mirrors `oms.routing.v1.LinePlanStatus`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LineStatus {
-    Allocated = 1,
-    Backordered = 2,
-    Unfulfillable = 3,
+oms_platform::code_enum! {
+    /// One line's result (`oms.routing.v1.LinePlanStatus`).
+    pub enum LineStatus {
+        /// Every unit allocated.
+        Allocated = 1 => "ALLOCATED",
+        /// Some or all units backordered; the rest allocated.
+        Backordered = 2 => "BACKORDERED",
+        /// Some or all units unfulfillable; the rest allocated.
+        Unfulfillable = 3 => "UNFULFILLABLE",
+    }
 }
 
-/// Why units were left open. Mirrors `oms.routing.v1.UnmetReason`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnmetReason {
-    NoEligibleStock = 1,
-    MaxShipmentsReached = 2,
-    LineSplitNotAllowed = 3,
+oms_platform::code_enum! {
+    /// Why units were left open (`oms.routing.v1.UnmetReason`).
+    pub enum UnmetReason {
+        /// No location left after the filters has usable units of the SKU.
+        NoEligibleStock = 1 => "NO_ELIGIBLE_STOCK",
+        /// Usable units exist, but at locations beyond the policy's max shipments.
+        MaxShipmentsReached = 2 => "MAX_SHIPMENTS_REACHED",
+        /// Usable units exist, but no single location has the whole line and
+        /// the policy does not split lines.
+        LineSplitNotAllowed = 3 => "LINE_SPLIT_NOT_ALLOWED",
+    }
 }
 
 impl UnmetReason {
@@ -161,12 +174,16 @@ pub struct Plan {
     pub shipments: Vec<Shipment>,
 }
 
-/// What became of a candidate. Mirrors `oms.routing.v1.CandidateOutcome`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CandidateOutcome {
-    Removed = 1,
-    NotChosen = 2,
-    Chosen = 3,
+oms_platform::code_enum! {
+    /// What became of a candidate (`oms.routing.v1.CandidateOutcome`).
+    pub enum CandidateOutcome {
+        /// Removed by a check or filter.
+        Removed = 1 => "REMOVED",
+        /// Passed every filter but was not chosen.
+        NotChosen = 2 => "NOT_CHOSEN",
+        /// Chosen to ship part or all of the order.
+        Chosen = 3 => "CHOSEN",
+    }
 }
 
 /// A candidate's score under one ranking, in that ranking's unit.

@@ -45,24 +45,26 @@ impl Filter {
     }
 }
 
-/// What removed a candidate: a built-in check or a policy filter. Mirrors
-/// `oms.routing.v1.FilterKind`; the order is the order of the built-in checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum FilterKind {
-    Inactive = 1,
-    PickupStoreNotChosen = 2,
-    NoStock = 3,
-    ExcludedLocations = 4,
-    FulfillmentMethod = 5,
-    DestinationCountry = 6,
-    DailyCapacity = 7,
-    SafetyStock = 8,
-}
-
-impl FilterKind {
-    /// The contract code.
-    pub fn code(self) -> i32 {
-        self as i32
+oms_platform::code_enum! {
+    /// What removed a candidate: a built-in check or a policy filter
+    /// (`oms.routing.v1.FilterKind`); the order is the order of the built-in checks.
+    pub enum FilterKind {
+        /// Built-in: the location is inactive.
+        Inactive = 1 => "INACTIVE",
+        /// Built-in: pickup at another store was chosen.
+        PickupStoreNotChosen = 2 => "PICKUP_STORE_NOT_CHOSEN",
+        /// Built-in: no available units of any line.
+        NoStock = 3 => "NO_STOCK",
+        /// Excluded by the request or the policy.
+        ExcludedLocations = 4 => "EXCLUDED_LOCATIONS",
+        /// Cannot ship (SHIP) or offer pickup (PICKUP).
+        FulfillmentMethod = 5 => "FULFILLMENT_METHOD",
+        /// Does not serve the destination country.
+        DestinationCountry = 6 => "DESTINATION_COUNTRY",
+        /// Too little capacity left today.
+        DailyCapacity = 7 => "DAILY_CAPACITY",
+        /// Nothing usable once safety stock is kept.
+        SafetyStock = 8 => "SAFETY_STOCK",
     }
 }
 
@@ -92,47 +94,32 @@ impl Ranking {
     }
 }
 
-/// A ranking, or the tie-breaker, as named in explanations. Mirrors
-/// `oms.routing.v1.RankingKind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RankingKind {
-    FewestShipments = 1,
-    Distance = 2,
-    Priority = 3,
-    MostStock = 4,
-    TieBreaker = 5,
-}
-
-impl RankingKind {
-    /// The contract code.
-    pub fn code(self) -> i32 {
-        self as i32
+oms_platform::code_enum! {
+    /// A ranking, or the tie-breaker, as named in explanations
+    /// (`oms.routing.v1.RankingKind`).
+    pub enum RankingKind {
+        /// [`Ranking::FewestShipments`].
+        FewestShipments = 1 => "FEWEST_SHIPMENTS",
+        /// [`Ranking::Distance`].
+        Distance = 2 => "DISTANCE",
+        /// [`Ranking::Priority`].
+        Priority = 3 => "PRIORITY",
+        /// [`Ranking::MostStock`].
+        MostStock = 4 => "MOST_STOCK",
+        /// The policy's tie-breaker, after every ranking tied.
+        TieBreaker = 5 => "TIE_BREAKER",
     }
 }
 
-/// The last comparison when every ranking ties. Mirrors `oms.routing.v1.TieBreaker`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TieBreaker {
-    /// Ascending location id, byte order.
-    LocationId = 1,
-    /// Ascending stable hash of (order id, location id).
-    OrderHash = 2,
-}
-
-impl TieBreaker {
-    /// The tie-breaker for a contract code; `None` for unspecified or unknown.
-    pub fn from_code(code: i32) -> Option<TieBreaker> {
-        match code {
-            1 => Some(TieBreaker::LocationId),
-            2 => Some(TieBreaker::OrderHash),
-            _ => None,
-        }
-    }
-
-    /// The contract code.
-    pub fn code(self) -> i32 {
-        self as i32
+oms_platform::code_enum! {
+    /// The last comparison when every ranking ties (`oms.routing.v1.TieBreaker`).
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum TieBreaker {
+        /// Ascending location id, byte order.
+        LocationId = 1 => "LOCATION_ID",
+        /// Ascending stable hash of (order id, location id).
+        OrderHash = 2 => "ORDER_HASH",
     }
 }
 
