@@ -10,7 +10,7 @@ pub mod orders;
 pub mod search;
 pub mod status;
 
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
 /// The service's database.
 #[derive(Clone)]
@@ -25,5 +25,10 @@ impl Store {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Opens the transaction of one change, for the caller to commit.
+    pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
     }
 }

@@ -225,16 +225,15 @@ pub struct Placement<'a> {
 
 impl Store {
     /// Creates the order with its lines, notes, ORDER_PLACED event and the
-    /// outbox entry of its saga start, in one transaction; or returns the order
-    /// its natural key already names (created = false).
+    /// outbox entry of its saga start, in `tx`; its id, or `None` (and nothing
+    /// written) when an order already has its natural key.
     pub async fn place(
-        &self,
+        tx: &mut PgConnection,
         placement: &Placement<'_>,
-    ) -> Result<(OrderRecord, bool), OrderError> {
+    ) -> Result<Option<Uuid>, OrderError> {
         let order = placement.order;
         let totals = &order.totals;
         let order_id = Uuid::now_v7();
-        let mut tx = self.pool.begin().await?;
         let address = order
             .shipping_address
             .as_ref()
@@ -313,26 +312,7 @@ impl Store {
         .await?;
 
         let Some(order_id) = inserted else {
-            tx.rollback().await?;
-            let existing = self
-                .by_natural_key(
-                    order.channel.kind,
-                    &order.channel.name,
-                    order.external_reference.as_str(),
-                )
-                .await?
-                .ok_or_else(|| {
-                    OrderError::Corrupt("an order vanished under its natural key".into())
-                })?;
-            if existing.row.fingerprint != placement.fingerprint {
-                return Err(OrderError::NaturalKeyConflict {
-                    channel_kind: order.channel.kind,
-                    channel_name: order.channel.name.clone(),
-                    external_reference: order.external_reference.as_str().to_owned(),
-                    order_id: existing.row.order_id.to_string(),
-                });
-            }
-            return Ok((existing, false));
+            return Ok(None);
         };
 
         let skus: Vec<&str> = order.lines.iter().map(|line| line.sku.as_str()).collect();
@@ -358,26 +338,21 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         for note in &order.notes {
-            insert_note(&mut tx, order_id, &note.0, &order.actor).await?;
+            insert_note(tx, order_id, &note.0, &order.actor).await?;
         }
         let mut placed = Event::by(EventKind::OrderPlaced, order.actor.clone());
         placed.event_time = order.place_time;
         placed.to = Some(Status::Pending);
-        record_event(&mut tx, order_id, &placed).await?;
+        record_event(tx, order_id, &placed).await?;
         outbox::enqueue(
-            &mut tx,
+            tx,
             START_ORDER_SAGA,
             &order_id.to_string(),
             &(placement.saga_start)(order_id),
             placement.traceparent,
         )
         .await?;
-        tx.commit().await?;
-        let record = self
-            .get(order_id)
-            .await?
-            .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
-        Ok((record, true))
+        Ok(Some(order_id))
     }
 
     /// The order with its lines, notes and timeline.
@@ -482,58 +457,55 @@ impl Store {
     }
 
     /// Moves the order and its lines to CANCEL_REQUESTED and queues the cancel
-    /// saga's start; an order already cancelling or cancelled is returned as is.
+    /// saga's start, in `tx`; an order already cancelling or cancelled is left
+    /// as it is.
     pub async fn cancel(
-        &self,
+        tx: &mut PgConnection,
         order_id: Uuid,
         reason: &str,
         actor: &Actor,
         saga_start: &[u8],
         traceparent: &str,
-    ) -> Result<OrderRecord, OrderError> {
-        let mut tx = self.pool.begin().await?;
-        let row = Self::lock(&mut tx, order_id).await?;
+    ) -> Result<(), OrderError> {
+        let row = Self::lock(tx, order_id).await?;
         let from = row.status()?;
         if matches!(from, Status::CancelRequested | Status::Cancelled) {
-            tx.rollback().await?;
-        } else if !from.can_become(Status::CancelRequested) {
+            return Ok(());
+        }
+        if !from.can_become(Status::CancelRequested) {
             return Err(OrderError::IllegalTransition {
                 from,
                 to: Some(Status::CancelRequested),
                 action: "cancel",
             });
-        } else {
-            sqlx::query(
-                "UPDATE orders SET status = $2, status_reason = $3, update_time = now() WHERE order_id = $1",
-            )
+        }
+        sqlx::query(
+            "UPDATE orders SET status = $2, status_reason = $3, update_time = now() WHERE order_id = $1",
+        )
+        .bind(order_id)
+        .bind(Status::CancelRequested.code())
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE order_lines SET status = $2 WHERE order_id = $1")
             .bind(order_id)
             .bind(Status::CancelRequested.code())
-            .bind(reason)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE order_lines SET status = $2 WHERE order_id = $1")
-                .bind(order_id)
-                .bind(Status::CancelRequested.code())
-                .execute(&mut *tx)
-                .await?;
-            let mut event = Event::by(EventKind::StatusChanged, actor.clone());
-            event.reason = reason.to_owned();
-            event.from = Some(from);
-            event.to = Some(Status::CancelRequested);
-            record_event(&mut tx, order_id, &event).await?;
-            outbox::enqueue(
-                &mut tx,
-                START_CANCEL_SAGA,
-                &order_id.to_string(),
-                saga_start,
-                traceparent,
-            )
-            .await?;
-            tx.commit().await?;
-        }
-        self.get(order_id)
-            .await?
-            .ok_or_else(|| OrderError::NotFound(order_id.to_string()))
+        let mut event = Event::by(EventKind::StatusChanged, actor.clone());
+        event.reason = reason.to_owned();
+        event.from = Some(from);
+        event.to = Some(Status::CancelRequested);
+        record_event(tx, order_id, &event).await?;
+        outbox::enqueue(
+            tx,
+            START_CANCEL_SAGA,
+            &order_id.to_string(),
+            saga_start,
+            traceparent,
+        )
+        .await?;
+        Ok(())
     }
 
     /// Adds a note in `tx` (the caller holds the idempotency claim); returns its id.
@@ -564,15 +536,15 @@ impl Store {
         Ok(note_id)
     }
 
-    /// Adds the tags the order does not have yet; records TAGS_ADDED naming them.
+    /// Adds the tags the order does not have yet, in `tx`; records TAGS_ADDED
+    /// naming them.
     pub async fn add_tags(
-        &self,
+        tx: &mut PgConnection,
         order_id: Uuid,
         tags: &[Tag],
         actor: &Actor,
-    ) -> Result<OrderRecord, OrderError> {
-        let mut tx = self.pool.begin().await?;
-        let row = Self::lock(&mut tx, order_id).await?;
+    ) -> Result<(), OrderError> {
+        let row = Self::lock(tx, order_id).await?;
         let new: Vec<&str> = tags
             .iter()
             .map(Tag::as_str)
@@ -599,23 +571,19 @@ impl Store {
                 .iter()
                 .map(|tag| (RefKind::Tag, (*tag).to_owned()))
                 .collect();
-            record_event(&mut tx, order_id, &event).await?;
+            record_event(tx, order_id, &event).await?;
         }
-        tx.commit().await?;
-        self.get(order_id)
-            .await?
-            .ok_or_else(|| OrderError::NotFound(order_id.to_string()))
+        Ok(())
     }
 
-    /// Removes a tag if the order has it; records TAG_REMOVED.
+    /// Removes a tag if the order has it, in `tx`; records TAG_REMOVED.
     pub async fn remove_tag(
-        &self,
+        tx: &mut PgConnection,
         order_id: Uuid,
         tag: &Tag,
         actor: &Actor,
-    ) -> Result<OrderRecord, OrderError> {
-        let mut tx = self.pool.begin().await?;
-        let row = Self::lock(&mut tx, order_id).await?;
+    ) -> Result<(), OrderError> {
+        let row = Self::lock(tx, order_id).await?;
         if row.tags.iter().any(|have| have == tag.as_str()) {
             sqlx::query("UPDATE orders SET tags = array_remove(tags, $2), update_time = now() WHERE order_id = $1")
                 .bind(order_id)
@@ -626,12 +594,9 @@ impl Store {
             event
                 .references
                 .push((RefKind::Tag, tag.as_str().to_owned()));
-            record_event(&mut tx, order_id, &event).await?;
+            record_event(tx, order_id, &event).await?;
         }
-        tx.commit().await?;
-        self.get(order_id)
-            .await?
-            .ok_or_else(|| OrderError::NotFound(order_id.to_string()))
+        Ok(())
     }
 }
 
