@@ -7,7 +7,7 @@
 pub mod attributes;
 pub mod policies;
 
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
 pub use attributes::AttributesRow;
 pub use policies::{PolicyRecord, PutPolicy};
@@ -28,5 +28,10 @@ impl Store {
             pool,
             time_zones: std::sync::Arc::default(),
         }
+    }
+
+    /// Opens the transaction of one change, for the caller to commit.
+    pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
     }
 }

@@ -2,7 +2,7 @@
 //! every version ever written.
 
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
+use sqlx::{FromRow, PgConnection};
 
 use super::Store;
 use crate::{
@@ -202,12 +202,14 @@ impl Store {
         .try_into()
     }
 
-    /// Stores `put.spec` as the next version of the channel's policy, unless it
-    /// equals the current version. Returns the version now current (or that
-    /// would be, with validate_only) and whether it was written.
-    pub async fn put_policy(&self, put: &PutPolicy) -> Result<(PolicyRecord, bool), RoutingError> {
+    /// Stores `put.spec` as the next version of the channel's policy in `tx`,
+    /// unless it equals the current version. Returns the version now current
+    /// (or that would be, with validate_only) and whether it was written.
+    pub async fn put_policy(
+        tx: &mut PgConnection,
+        put: &PutPolicy,
+    ) -> Result<(PolicyRecord, bool), RoutingError> {
         let (kind, name) = channel_key(put.channel.as_ref());
-        let mut tx = self.pool.begin().await?;
         if !put.validate_only {
             // A new policy's head, so there is a row to lock; a writer that lost
             // the race waits here for the winner and then locks its row.
@@ -285,7 +287,6 @@ impl Store {
             .bind(record.version)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
         Ok((record, true))
     }
 
