@@ -4,6 +4,8 @@
 //! - [`domain`]: identifiers, stock figures, the reservation state machine.
 //! - [`grpc`]: the `oms.inventory.v1.InventoryService` handlers, by area.
 //! - [`store`]: Postgres, the truth; every change and its ledger entry.
+//! - [`reservations`]: Reserve, Release, CommitReservation and expiry, each
+//!   owning its transactions.
 //! - [`locks`]: per-SKU stock locks in Redis, in front of the guarded writes.
 //! - [`expiry`]: the sweep that returns the stock of lapsed holds.
 //! - [`feed`]: the ledger feed behind WatchAvailability and the cache.
@@ -18,6 +20,7 @@ pub mod expiry;
 pub mod feed;
 pub mod grpc;
 pub mod locks;
+pub mod reservations;
 pub mod store;
 #[cfg(feature = "test-util")]
 pub mod test_util;

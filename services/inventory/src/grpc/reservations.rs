@@ -210,16 +210,17 @@ impl Inventory {
             actor,
         } = &reserve;
         let leases = self.locks.acquire(lines.iter().map(|line| &line.sku)).await;
-        let reserved = self
-            .store
-            .reserve(&NewReservation {
+        let reserved = crate::reservations::reserve(
+            &self.store,
+            &NewReservation {
                 order_id,
                 lines,
                 ttl: *ttl,
                 channel: channel.as_ref(),
                 actor,
-            })
-            .await;
+            },
+        )
+        .await;
         leases.release().await;
         let outcome = match &reserved {
             Ok(_) => "held",
@@ -241,10 +242,13 @@ impl Inventory {
         &self,
         release: Settle,
     ) -> Result<pb::ReleaseResponse, InventoryError> {
-        let released = self
-            .store
-            .release(&release.order_id, &release.reason, &release.actor)
-            .await?;
+        let released = crate::reservations::release(
+            &self.store,
+            &release.order_id,
+            &release.reason,
+            &release.actor,
+        )
+        .await?;
         let lines = &released.reservation.lines;
         self.changed(lines.iter().map(|line| line.sku.as_str()))
             .await;
@@ -258,10 +262,13 @@ impl Inventory {
         &self,
         commit: Settle,
     ) -> Result<pb::CommitReservationResponse, InventoryError> {
-        let committed = self
-            .store
-            .commit(&commit.order_id, &commit.actor, commit.reacquire)
-            .await?;
+        let committed = crate::reservations::commit(
+            &self.store,
+            &commit.order_id,
+            &commit.actor,
+            commit.reacquire,
+        )
+        .await?;
         self.changed(committed.lines.iter().map(|line| line.sku.as_str()))
             .await;
         Ok(pb::CommitReservationResponse {

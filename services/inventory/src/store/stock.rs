@@ -189,15 +189,15 @@ impl Store {
             .ok_or_else(|| InventoryError::Corrupt(format!("a {change:?} recorded nothing")))
     }
 
-    /// Sets the low-stock threshold (no ledger entry: it changes no units).
+    /// Sets the low-stock threshold in `tx` (no ledger entry: it changes no
+    /// units).
     pub async fn set_threshold(
-        &self,
+        tx: &mut PgConnection,
         sku: &Sku,
         location_id: &LocationId,
         threshold: i32,
     ) -> Result<StockRow, InventoryError> {
-        let mut tx = self.pool.begin().await?;
-        require_location(&mut tx, location_id).await?;
+        require_location(tx, location_id).await?;
         let sql = format!(
             "INSERT INTO stock (sku, location_id, on_hand, low_stock_threshold) VALUES ($1, $2, 0, $3)
              ON CONFLICT (sku, location_id) DO UPDATE SET
@@ -210,7 +210,6 @@ impl Store {
             .bind(threshold)
             .fetch_one(&mut *tx)
             .await?;
-        tx.commit().await?;
         Ok(row)
     }
 
@@ -413,23 +412,22 @@ pub struct RestockLine {
 }
 
 impl Store {
-    /// Sets the safety stock; a SAFETY_STOCK entry when the value changes.
+    /// Sets the safety stock in `tx`; a SAFETY_STOCK entry when the value
+    /// changes.
     pub async fn set_safety_stock(
-        &self,
+        tx: &mut PgConnection,
         sku: &Sku,
         location_id: &LocationId,
         units: i32,
         actor: &crate::domain::Actor,
     ) -> Result<StockRow, InventoryError> {
-        let mut tx = self.pool.begin().await?;
         let meta = MovementMeta {
             actor,
             reference_id: "",
             note: "",
         };
         let changed =
-            Store::change_stock(&mut tx, sku, location_id, Change::SafetyStock(units), &meta)
-                .await?;
+            Store::change_stock(tx, sku, location_id, Change::SafetyStock(units), &meta).await?;
         let stock = match changed {
             Some((stock, _)) => stock,
             None => {
@@ -443,21 +441,19 @@ impl Store {
                     .await?
             }
         };
-        tx.commit().await?;
         Ok(stock)
     }
 
-    /// Puts every line back on hand, or none. A line applied before (same key,
-    /// same content) is returned as it was and not applied again.
+    /// Puts every line back on hand in `tx`, or none. A line applied before
+    /// (same key, same content) is returned as it was and not applied again.
     pub async fn restock(
-        &self,
+        tx: &mut PgConnection,
         source: i16,
         source_id: &str,
         lines: &[RestockLine],
         actor: &crate::domain::Actor,
         note: &str,
     ) -> Result<Vec<(StockRow, MovementRow)>, InventoryError> {
-        let mut tx = self.pool.begin().await?;
         // Restocks of one source take turns, so a line is applied once.
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(format!("restock/{source}/{source_id}"))
@@ -512,7 +508,7 @@ impl Store {
                 continue;
             }
             let (stock, movement) = Store::apply_change(
-                &mut tx,
+                tx,
                 &line.sku,
                 &line.location_id,
                 Change::Restock(line.quantity),
@@ -534,7 +530,6 @@ impl Store {
             .await?;
             applied[index] = Some((stock, movement));
         }
-        tx.commit().await?;
         Ok(applied.into_iter().flatten().collect())
     }
 }
