@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::{
-    domain::{Actor, OrderId, ReservationState, reservation::same_lines},
+    domain::{Actor, OrderId, ReservationLine, ReservationState, reservation::same_lines},
     error::{InventoryError, Shortage},
     store::{
         Store,
@@ -56,18 +56,7 @@ pub async fn reserve(
             }
             Hold::Short => tx.rollback().await?,
         }
-        let available = store.diagnose(request.lines).await?;
-        shortages = request
-            .lines
-            .iter()
-            .zip(available)
-            .map(|(line, available)| Shortage {
-                sku: line.sku.to_string(),
-                location_id: line.location_id.to_string(),
-                requested: line.quantity.get(),
-                available,
-            })
-            .collect();
+        shortages = available_now(store, request.lines).await?;
         if shortages
             .iter()
             .any(|short| short.requested > short.available)
@@ -228,19 +217,8 @@ async fn recommit_expired(
         }
         Recommit::Short => {
             tx.rollback().await?;
-            let available = store.diagnose(&existing.lines).await?;
-            let shortages = existing
-                .lines
-                .iter()
-                .zip(available)
-                .filter(|(line, available)| line.quantity.get() > *available)
-                .map(|(line, available)| Shortage {
-                    sku: line.sku.to_string(),
-                    location_id: line.location_id.to_string(),
-                    requested: line.quantity.get(),
-                    available,
-                })
-                .collect();
+            let mut shortages = available_now(store, &existing.lines).await?;
+            shortages.retain(|short| short.requested > short.available);
             Err(InventoryError::InsufficientStock(shortages))
         }
     }
@@ -263,6 +241,26 @@ pub async fn expire(store: &Store, reservation_id: Uuid) -> Result<bool, Invento
     .await?;
     tx.commit().await?;
     Ok(outcome == HoldsOutcome::Changed)
+}
+
+/// Each line with the units available for it now, read outside any
+/// transaction; NOT_FOUND or LOCATION_INACTIVE when a line cannot be held at
+/// all.
+async fn available_now(
+    store: &Store,
+    lines: &[ReservationLine],
+) -> Result<Vec<Shortage>, InventoryError> {
+    let available = store.diagnose(lines).await?;
+    Ok(lines
+        .iter()
+        .zip(available)
+        .map(|(line, available)| Shortage {
+            sku: line.sku.to_string(),
+            location_id: line.location_id.to_string(),
+            requested: line.quantity.get(),
+            available,
+        })
+        .collect())
 }
 
 fn is_past(time: Option<DateTime<Utc>>) -> bool {
