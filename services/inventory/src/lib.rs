@@ -52,8 +52,11 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// Everything the inventory service is configured with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The gRPC server: where it listens, its timeouts and limits.
     pub server: ServerConfig,
+    /// The service's own Postgres database and its pool.
     pub database: DatabaseConfig,
+    /// Redis, for the stock locks and the availability cache; its key prefix.
     pub redis: RedisConfig,
     /// How long a stock lock lives if its holder dies (`OMS_INVENTORY_STOCK_LOCK_LEASE`).
     pub stock_lock_lease: Duration,
@@ -95,6 +98,7 @@ impl Config {
         }
     }
 
+    /// The configuration from the environment, with local defaults; a bad value names its variable.
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         let defaults = Config::new(
             ServerConfig::from_env(env, Service::Inventory)?,

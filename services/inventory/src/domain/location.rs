@@ -18,25 +18,41 @@ oms_platform::code_enum! {
 /// of logs like every address.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SiteAddress {
+    /// The company at the address.
     pub company: String,
+    /// Street lines, first to last.
     pub lines: Vec<String>,
+    /// The city.
     pub city: String,
+    /// The region, where the country uses one.
     pub region: String,
+    /// The postal code.
     pub postal_code: String,
+    /// ISO 3166-1 alpha-2.
     pub country_code: String,
+    /// The site's phone.
     pub phone: String,
+    /// Latitude, for distances.
     pub latitude: f64,
+    /// Longitude, for distances.
     pub longitude: f64,
 }
 
 /// A location as PutLocation sets it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Location {
+    /// The caller's id.
     pub location_id: LocationId,
+    /// Display name.
     pub name: String,
+    /// Warehouse, store or 3PL site.
     pub kind: LocationKind,
+    /// Where it is.
     pub address: SiteAddress,
+    /// True when the site ships parcels to customers.
     pub ships_to_customers: bool,
+    /// True when customers may collect orders here.
     pub store_pickup: bool,
+    /// Inactive sites hold stock but take no reservations.
     pub active: bool,
 }

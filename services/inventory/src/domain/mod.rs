@@ -1,6 +1,7 @@
 //! The inventory's types and rules, free of gRPC and SQL.
 //!
 //! - [`ids`]: identifiers and quantities that cannot hold an invalid value.
+//! - [`location`]: the kinds of site and a location as PutLocation sets it.
 //! - [`stock`]: the figures of one (SKU, location) and what follows from them.
 //! - [`reservation`]: a reservation's lines and its state machine.
 

@@ -8,8 +8,11 @@ use super::ids::{Invalid, LocationId, Quantity, Sku};
 /// One line of a reservation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ReservationLine {
+    /// The SKU.
     pub sku: Sku,
+    /// The location that holds the units.
     pub location_id: LocationId,
+    /// How many.
     pub quantity: Quantity,
 }
 
@@ -62,8 +65,11 @@ oms_platform::code_enum! {
 /// What happens to a reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
+    /// CommitReservation: the units leave on hand.
     Commit,
+    /// Release: the units are available again.
     Release,
+    /// The hold's time passed.
     Expire,
 }
 

@@ -3,9 +3,13 @@
 /// The stored figures of one (SKU, location); everything else derives from them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StockFigures {
+    /// Units physically there, held ones included.
     pub on_hand: i32,
+    /// Units held by reservations.
     pub reserved: i32,
+    /// Units kept back from sale.
     pub safety_stock: i32,
+    /// Available at or below this is low stock; 0 for no alert.
     pub low_stock_threshold: i32,
 }
 
@@ -56,8 +60,11 @@ oms_platform::code_enum! {
 /// The sign of a delta a reason allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sign {
+    /// Units arrive: the delta is above 0.
     Positive,
+    /// Units leave: the delta is below 0.
     Negative,
+    /// Either way, never 0.
     Either,
 }
 

@@ -27,14 +27,23 @@ use crate::{
 /// A reservation and its lines.
 #[derive(Debug, Clone)]
 pub struct ReservationRecord {
+    /// The id the service minted.
     pub reservation_id: Uuid,
+    /// The order it holds stock for; one reservation per order.
     pub order_id: String,
+    /// The channel it was made for, if named.
     pub channel: Option<Channel>,
+    /// Held, committed, released or expired.
     pub state: ReservationState,
+    /// Its lines; none for a release recorded before any reserve.
     pub lines: Vec<ReservationLine>,
+    /// When it was made.
     pub create_time: DateTime<Utc>,
+    /// When a hold lapses; `None` for a release recorded before any reserve.
     pub expire_time: Option<DateTime<Utc>>,
+    /// The last change.
     pub update_time: DateTime<Utc>,
+    /// Why it was released, when it was.
     pub release_reason: String,
 }
 
@@ -104,20 +113,30 @@ impl TryFrom<ReservationRow> for ReservationRecord {
 /// What Reserve asks for.
 #[derive(Debug)]
 pub struct NewReservation<'a> {
+    /// The order to hold stock for.
     pub order_id: &'a OrderId,
+    /// Exact units at exact locations, each (SKU, location) once.
     pub lines: &'a [ReservationLine],
+    /// How long the hold lasts unless committed.
     pub ttl: Duration,
+    /// The channel it is made for, if named.
     pub channel: Option<&'a Channel>,
+    /// Who asks.
     pub actor: &'a Actor,
 }
 
 /// Filters of ListReservations.
 #[derive(Debug, Default)]
 pub struct ReservationFilter {
+    /// Any of these states, as stored (`held`, ...).
     pub states: Vec<String>,
+    /// Reservations with a line of this SKU.
     pub sku: Option<String>,
+    /// Reservations with a line at this location.
     pub location_id: Option<String>,
+    /// Reservations made for this channel.
     pub channel: Option<Channel>,
+    /// Reservations that lapse before this time.
     pub expire_before: Option<DateTime<Utc>>,
 }
 
@@ -423,6 +442,7 @@ impl Store {
         Ok(next)
     }
 
+    /// The order's reservation, if it has one.
     pub async fn reservation_by_order(
         &self,
         order_id: &OrderId,
@@ -435,6 +455,7 @@ impl Store {
         row.map(ReservationRecord::try_from).transpose()
     }
 
+    /// The reservation with this id, if any.
     pub async fn reservation_by_id(
         &self,
         reservation_id: Uuid,
@@ -505,7 +526,10 @@ impl Store {
 #[derive(Debug, Clone, Copy)]
 pub enum Holds<'a> {
     /// Back to available (Release).
-    Release { reason: &'a str },
+    Release {
+        /// Why, as the caller said.
+        reason: &'a str,
+    },
     /// Back to available after the TTL (expiry); only when due.
     Expire,
     /// Off hand (CommitReservation); only while on hand covers every line.

@@ -14,10 +14,15 @@ use crate::{
 #[derive(Debug, Clone, Copy)]
 pub enum Change {
     /// SetStock: on hand from a count.
-    Count { on_hand: i32 },
+    Count {
+        /// The units counted.
+        on_hand: i32,
+    },
     /// AdjustStock: on hand by a signed delta.
     Adjust {
+        /// Units in (positive) or out (negative), never 0.
         delta: i32,
+        /// Why; its sign must fit.
         reason: AdjustmentReason,
     },
     /// TransferStock, source side: only available units may leave.
@@ -89,26 +94,36 @@ impl Change {
 /// Filters of ListStockMovements.
 #[derive(Debug, Default)]
 pub struct MovementFilter {
+    /// Entries of this SKU.
     pub sku: Option<String>,
+    /// Entries at this location.
     pub location_id: Option<String>,
+    /// Entries of any of these movement kind codes.
     pub kinds: Vec<i16>,
+    /// Entries of this reference (an order, transfer or restock source id).
     pub reference_id: Option<String>,
+    /// Entries at or after this time.
     pub start_time: Option<DateTime<Utc>>,
+    /// Entries before this time.
     pub end_time: Option<DateTime<Utc>>,
 }
 
 /// A stock row with its location's active flag, for availability.
 #[derive(Debug, Clone, FromRow)]
 pub struct LevelRow {
+    /// The stock row.
     #[sqlx(flatten)]
     pub stock: StockRow,
+    /// Whether its location is active.
     pub active: bool,
 }
 
 /// A location's reservations since a time, for routing's capacity filter.
 #[derive(Debug, Clone, FromRow)]
 pub struct LoadRow {
+    /// Orders with a hold or commit there.
     pub orders: i64,
+    /// Units of those orders there.
     pub units: i64,
 }
 
@@ -405,9 +420,13 @@ pub(crate) fn qualified(columns: &str, alias: &str) -> String {
 /// One line of a Restock, keyed by (source, source id, line id).
 #[derive(Debug, Clone)]
 pub struct RestockLine {
+    /// The caller's id of the line, unique within its source.
     pub line_id: String,
+    /// The SKU.
     pub sku: Sku,
+    /// Where the units go back.
     pub location_id: LocationId,
+    /// How many.
     pub quantity: Quantity,
 }
 

@@ -86,10 +86,15 @@ impl Status {
 /// The unit counters of one line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Units {
+    /// Units ordered.
     pub quantity: i32,
+    /// Units handed to a carrier (or made ready for pickup).
     pub shipped: i32,
+    /// Units delivered (or collected), 0 to `shipped`.
     pub delivered: i32,
+    /// Units that came back through returns, 0 to `delivered`.
     pub returned: i32,
+    /// Units cancelled, 0 to `quantity - shipped`.
     pub cancelled: i32,
 }
 

@@ -48,6 +48,7 @@ pub struct Orders {
 }
 
 impl Orders {
+    /// The service on `store`; `outbox` wakes the dispatcher after a commit that queued a saga start.
     pub fn new(store: Store, outbox: Arc<Notify>) -> Orders {
         Orders {
             idempotency: Idempotency::new(store.pool().clone()),

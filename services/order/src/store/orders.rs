@@ -30,45 +30,83 @@ pub const START_CANCEL_SAGA: &str = "oms.saga.v1.SagaService/StartCancelSaga";
 /// An order as stored, with its lines, notes and timeline.
 #[derive(Debug, Clone)]
 pub struct OrderRecord {
+    /// The order's row.
     pub row: OrderRow,
+    /// Its lines, by line number.
     pub lines: Vec<LineRow>,
+    /// Its shipments as MarkStatus reported them.
     pub shipments: Vec<ShipmentRow>,
+    /// Its notes, oldest first.
     pub notes: Vec<NoteRow>,
+    /// Its timeline, in the order recorded.
     pub timeline: Vec<EventRow>,
 }
 
+/// An order's row: the order without its lines, notes and timeline. Holds
+/// personal data, which `Debug` leaves out.
 #[derive(Clone, FromRow)]
 pub struct OrderRow {
+    /// The id the service minted.
     pub order_id: Uuid,
+    /// The number people read, e.g. `OMS-0000042`.
     pub order_number: String,
+    /// The channel's kind code.
     pub channel_kind: i16,
+    /// The channel's name.
     pub channel_name: String,
+    /// The channel's own reference of the order.
     pub external_reference: String,
+    /// SHA-256 of the PlaceOrder request's content, to tell a retry from a conflict.
     pub fingerprint: Vec<u8>,
+    /// The order's status code.
     pub status: i16,
+    /// Why it is in its status, e.g. why it was rejected or cancelled.
     pub status_reason: String,
+    /// The customer's name.
     pub customer_name: String,
+    /// The customer's email; empty when not given.
     pub customer_email: String,
+    /// The customer's phone; empty when not given.
     pub customer_phone: String,
+    /// The shipping address as JSON; `None` for pickup.
     pub shipping_address: Option<String>,
+    /// The currency of every amount.
     pub currency_code: String,
+    /// Lines total, in minor units.
     pub lines_total: i64,
+    /// Shipping total, in minor units.
     pub shipping_total: i64,
+    /// An exchange's credit, in minor units.
     pub credit_total: i64,
+    /// What the customer pays, in minor units.
     pub grand_total: i64,
+    /// Units over every line.
     pub item_count: i32,
+    /// The delivery method's code.
     pub delivery_method: i16,
+    /// The service level's code; 0 when unspecified.
     pub service_level: i16,
+    /// The pickup store; empty when shipped.
     pub pickup_location_id: String,
+    /// The payment method as JSON (tokens, never card numbers).
     pub payment_method: Option<String>,
+    /// Its tags, sorted.
     pub tags: Vec<String>,
+    /// The payment recorded by MarkStatus; empty until then.
     pub payment_id: String,
+    /// The fulfilment saga's id; empty until the coordinator accepted the start.
     pub saga_id: String,
+    /// The returns of the order.
     pub return_ids: Vec<String>,
+    /// The exchange as JSON, for a replacement order.
     pub exchange: Option<String>,
+    /// When shipments began to be created: the address is fixed from then on.
     pub shipping_address_lock_time: Option<DateTime<Utc>>,
+    /// When the channel says it was placed.
     pub place_time: DateTime<Utc>,
+    /// When the service recorded it.
     pub create_time: DateTime<Utc>,
+    /// The last change.
     pub update_time: DateTime<Utc>,
 }
 
@@ -84,11 +122,13 @@ impl std::fmt::Debug for OrderRow {
 }
 
 impl OrderRow {
+    /// The order's status.
     pub fn status(&self) -> Result<Status, OrderError> {
         Status::from_code(i32::from(self.status))
             .ok_or_else(|| OrderError::Corrupt(format!("status of order {}", self.order_id)))
     }
 
+    /// The shipping address; `None` for pickup.
     pub fn address(&self) -> Result<Option<Address>, OrderError> {
         Ok(self
             .shipping_address
@@ -97,6 +137,7 @@ impl OrderRow {
             .transpose()?)
     }
 
+    /// The payment method.
     pub fn payment(&self) -> Result<Option<PaymentMethod>, OrderError> {
         Ok(self
             .payment_method
@@ -105,6 +146,7 @@ impl OrderRow {
             .transpose()?)
     }
 
+    /// The exchange, for a replacement order.
     pub fn exchange(&self) -> Result<Option<Exchange>, OrderError> {
         Ok(self
             .exchange
@@ -122,39 +164,66 @@ const ORDER_COLUMNS: &str =
     payment_method::text AS payment_method, tags, payment_id, saga_id, return_ids,
     exchange::text AS exchange, shipping_address_lock_time, place_time, create_time, update_time";
 
+/// One line of an order as stored.
 #[derive(Debug, Clone, FromRow)]
 pub struct LineRow {
+    /// The id the service minted.
     pub line_id: Uuid,
+    /// Its place in the order, from 1.
     pub line_number: i32,
+    /// The SKU sold.
     pub sku: String,
+    /// Units sold.
     pub quantity: i32,
+    /// The price of one unit, in minor units.
     pub unit_price: i64,
+    /// The line's status code.
     pub status: i16,
+    /// Units handed to a carrier (or made ready for pickup).
     pub shipped_quantity: i32,
+    /// Units delivered (or collected).
     pub delivered_quantity: i32,
+    /// Units that came back through returns.
     pub returned_quantity: i32,
+    /// Units cancelled.
     pub cancelled_quantity: i32,
+    /// When its most recent delivered unit was delivered; the return window counts from it.
     pub delivery_time: Option<DateTime<Utc>>,
 }
 
+/// A shipment of an order as MarkStatus reported it.
 #[derive(Debug, Clone, FromRow)]
 pub struct ShipmentRow {
+    /// The shipment's id (shipping service).
     pub shipment_id: String,
+    /// The location it ships from.
     pub location_id: String,
+    /// The carrier's code.
     pub carrier: String,
+    /// The carrier's tracking number.
     pub tracking_number: String,
+    /// Its lines and units, as JSON.
     pub lines: String,
+    /// When the carrier took it.
     pub ship_time: Option<DateTime<Utc>>,
+    /// When it was delivered.
     pub delivery_time: Option<DateTime<Utc>>,
+    /// When it was cancelled.
     pub cancel_time: Option<DateTime<Utc>>,
 }
 
+/// A note on an order. Its text may hold personal data, which `Debug` leaves out.
 #[derive(Clone, FromRow)]
 pub struct NoteRow {
+    /// The id the service minted.
     pub note_id: Uuid,
+    /// What it says.
     pub text: String,
+    /// Who wrote it: the actor's kind code.
     pub actor_kind: i16,
+    /// Who wrote it: the actor's id.
     pub actor_id: String,
+    /// When it was added.
     pub create_time: DateTime<Utc>,
 }
 
@@ -166,18 +235,30 @@ impl std::fmt::Debug for NoteRow {
     }
 }
 
+/// A timeline event as stored.
 #[derive(Debug, Clone, FromRow)]
 pub struct EventRow {
+    /// The id the service minted.
     pub event_id: Uuid,
+    /// What happened: the event kind's code.
     pub kind: i16,
+    /// When it happened at its source.
     pub event_time: DateTime<Utc>,
+    /// When the service recorded it.
     pub record_time: DateTime<Utc>,
+    /// Who did it: the actor's kind code.
     pub actor_kind: i16,
+    /// Who did it: the actor's id.
     pub actor_id: String,
+    /// Why, when said.
     pub reason: String,
+    /// The status before, for a status change; 0 otherwise.
     pub from_status: i16,
+    /// The status after, for a status change; 0 otherwise.
     pub to_status: i16,
+    /// The lines and units concerned, as JSON.
     pub lines: String,
+    /// What it points to, as JSON pairs of reference kind code and value.
     pub refs: String,
 }
 
@@ -215,11 +296,13 @@ pub async fn record_event(
 
 /// What placing an order needs besides the order itself.
 pub struct Placement<'a> {
+    /// The order, checked, with its totals.
     pub order: &'a NewOrder,
     /// SHA-256 of the request's content, to tell a retry from a conflict.
     pub fingerprint: [u8; 32],
     /// The StartOrderSaga request for the outbox, built once the id is known.
     pub saga_start: &'a (dyn Fn(Uuid) -> Vec<u8> + Send + Sync),
+    /// The trace context of the call, stored with the saga start.
     pub traceparent: &'a str,
 }
 

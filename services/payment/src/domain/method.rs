@@ -12,6 +12,7 @@ use oms_platform::ids::Invalid;
 pub struct Secret(String);
 
 impl Secret {
+    /// Checks a token or code: 1 to 128 printable ASCII characters.
     pub fn parse(value: &str) -> Result<Secret, Invalid> {
         if value.is_empty() {
             return Err(Invalid::new("required"));
@@ -56,14 +57,24 @@ oms_platform::code_enum! {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentMethod {
     /// A card tokenised by the PSP.
-    Card { token: Secret },
+    Card {
+        /// The PSP's token of the card.
+        token: Secret,
+    },
     /// A merchant gift card with a balance.
-    GiftCard { code: Secret },
+    GiftCard {
+        /// The gift card's code.
+        code: Secret,
+    },
     /// Pay later; the billing reference is optional and not secret.
-    Invoice { billing_reference: String },
+    Invoice {
+        /// The customer's billing reference; may be empty.
+        billing_reference: String,
+    },
 }
 
 impl PaymentMethod {
+    /// The contract's kind of this method.
     pub fn kind(&self) -> MethodKind {
         match self {
             PaymentMethod::Card { .. } => MethodKind::Card,

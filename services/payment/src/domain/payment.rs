@@ -32,8 +32,11 @@ oms_platform::code_enum! {
 /// What a call asks of an existing payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// Take held money.
     Capture,
+    /// Give captured money back.
     Refund,
+    /// Release what is left of the hold.
     Void,
 }
 
@@ -149,6 +152,7 @@ oms_platform::code_enum! {
 pub struct RefundReason(i16);
 
 impl RefundReason {
+    /// Checks a refund reason code: 1 to 5.
     pub fn new(code: i32) -> Result<RefundReason, Invalid> {
         if !(1..=5).contains(&code) {
             return Err(Invalid::new("required"));
@@ -156,6 +160,7 @@ impl RefundReason {
         Ok(RefundReason(code as i16))
     }
 
+    /// The contract code, as stored.
     pub fn code(self) -> i16 {
         self.0
     }
@@ -166,6 +171,7 @@ impl RefundReason {
 pub struct PositiveAmount(i64);
 
 impl PositiveAmount {
+    /// Checks an amount: more than zero.
     pub fn new(minor: i64) -> Result<PositiveAmount, Invalid> {
         if minor <= 0 {
             return Err(Invalid::new("must be positive"));
@@ -173,6 +179,7 @@ impl PositiveAmount {
         Ok(PositiveAmount(minor))
     }
 
+    /// The amount in minor units.
     pub fn minor(self) -> i64 {
         self.0
     }
@@ -181,7 +188,9 @@ impl PositiveAmount {
 /// An amount and its currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Money {
+    /// The currency.
     pub currency: super::CurrencyCode,
+    /// The amount, more than zero.
     pub amount: PositiveAmount,
 }
 
@@ -191,15 +200,22 @@ pub struct Money {
 pub struct Totals {
     /// The outcome of the authorization.
     pub authorization: Option<TransactionStatus>,
+    /// The amount the authorization asked for.
     pub authorized: i64,
+    /// Captured by SUCCEEDED captures.
     pub captured: i64,
+    /// Released by SUCCEEDED voids.
     pub voided: i64,
+    /// Given back by SUCCEEDED refunds.
     pub refunded: i64,
     /// SUCCEEDED voids, counted apart because a void of an authorization that
     /// never happened releases nothing and still makes the payment VOIDED.
     pub voids: u32,
+    /// Asked for by captures still PENDING.
     pub pending_captures: i64,
+    /// Asked for by voids still PENDING.
     pub pending_voids: i64,
+    /// Asked for by refunds still PENDING.
     pub pending_refunds: i64,
 }
 

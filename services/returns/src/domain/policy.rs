@@ -23,11 +23,19 @@ oms_platform::code_enum! {
 /// SKUs, no auto-approval, goods go back where they shipped from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
+    /// Days from delivery within which a return may be requested, 1 to 365.
     pub window_days: i32,
+    /// The fee kept of each line's amount, in basis points, unless the
+    /// merchant is at fault.
     pub restocking_fee_bps: i32,
+    /// Who pays for the return label.
     pub shipping_payer: ShippingPayer,
+    /// SKUs that may not be returned.
     pub final_sale_skus: BTreeSet<Sku>,
+    /// Requests are approved at once, when there is somewhere for the goods
+    /// to go.
     pub auto_approve: bool,
+    /// Where returned goods go; the location they shipped from when `None`.
     pub return_location_id: Option<LocationId>,
 }
 
@@ -61,6 +69,7 @@ impl Policy {
         Ok(bps)
     }
 
+    /// True when the policy lists `sku` as final sale.
     pub fn is_final_sale(&self, sku: &Sku) -> bool {
         self.final_sale_skus.contains(sku)
     }

@@ -46,14 +46,23 @@ oms_platform::code_enum! {
 /// A call that moves a return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// ApproveReturn.
     Approve,
+    /// RejectReturn.
     Reject,
+    /// RecordReturnLabel.
     RecordLabel,
+    /// MarkReturnInTransit.
     MarkInTransit,
+    /// ReceiveReturn.
     Receive,
+    /// InspectReturn.
     Inspect,
+    /// RecordRefund.
     RecordRefund,
+    /// RecordExchange.
     RecordExchange,
+    /// CloseReturn, for a reason.
     Close(CloseReason),
 }
 

@@ -96,15 +96,23 @@ impl StockAt {
 /// A location the planner may choose, with everything it needs to decide.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Site {
+    /// The location's id.
     pub location_id: LocationId,
+    /// Warehouse, store or 3PL site.
     pub kind: LocationKind,
+    /// Inactive sites are never chosen.
     pub active: bool,
+    /// True when the site ships parcels to customers.
     pub ships_to_customers: bool,
+    /// True when customers may collect orders here.
     pub store_pickup: bool,
+    /// The country it is in.
     pub country: CountryCode,
     /// Region code without the country prefix; may be empty.
     pub region: String,
+    /// Coordinates, for distances.
     pub geo: Option<GeoPoint>,
+    /// Routing's own attributes of it.
     pub attributes: LocationAttributes,
     /// Orders reserved here since the start of its local day.
     pub orders_today: u32,

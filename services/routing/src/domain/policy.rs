@@ -20,14 +20,20 @@ pub const DEFAULT_POLICY_ID: &str = "default";
 #[serde(tag = "rule", rename_all = "snake_case")]
 pub enum Filter {
     /// Removes these locations, and the request's excluded ones.
-    ExcludedLocations { location_ids: Vec<LocationId> },
+    ExcludedLocations {
+        /// The locations the policy rules out.
+        location_ids: Vec<LocationId>,
+    },
     /// Removes locations that cannot do the delivery method.
     FulfillmentMethod,
     /// Removes locations that do not serve the destination country (SHIP only).
     DestinationCountry,
     /// Removes locations with less daily capacity left than `min_remaining` (0
     /// counts as 1).
-    DailyCapacity { min_remaining: u32 },
+    DailyCapacity {
+        /// Capacity that must be left today.
+        min_remaining: u32,
+    },
     /// Usable units become sellable units; removes locations left with none.
     SafetyStock,
 }
@@ -75,7 +81,10 @@ pub enum Ranking {
     /// More open lines shipped in full is better.
     FewestShipments,
     /// Nearer is better; distances in the same `bucket_km` bucket tie.
-    Distance { bucket_km: u32 },
+    Distance {
+        /// The width of a bucket, in km; 0 compares exact distances.
+        bucket_km: u32,
+    },
     /// A lower location priority is better.
     Priority,
     /// More usable units of the open lines is better.
@@ -126,20 +135,30 @@ oms_platform::code_enum! {
 /// The editable content of a routing policy. Mirrors `oms.routing.v1.RoutingPolicySpec`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicySpec {
+    /// Display name, 1 to 128 characters.
     pub name: String,
+    /// What the policy is for; may be empty.
     pub description: String,
+    /// The filters, in the order they are checked; each kind at most once.
     pub filters: Vec<Filter>,
+    /// The rankings, most important first; each kind at most once.
     pub rankings: Vec<Ranking>,
+    /// The final comparison.
     pub tie_breaker: TieBreaker,
+    /// Most locations one order may ship from, 1 to 20; 1 never splits.
     pub max_shipments: u32,
+    /// True lets one line ship from several locations when no single one has it all.
     pub allow_line_split: bool,
+    /// True marks units no location can ship as backordered, false as unfulfillable.
     pub allow_backorder: bool,
 }
 
 /// A rule a spec breaks: the field path below the spec, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
+    /// The field path below the spec, e.g. `rankings[1]`.
     pub field: String,
+    /// Why.
     pub reason: &'static str,
 }
 
@@ -238,8 +257,11 @@ impl PolicySpec {
 /// A stored version of a policy, as the planner uses it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
+    /// The policy's id.
     pub policy_id: String,
+    /// Its version.
     pub version: i32,
+    /// What it says.
     pub spec: PolicySpec,
 }
 

@@ -1,4 +1,6 @@
-//! Postgres, the truth of routing: SQL, typed rows, one transaction per change.
+//! Postgres, the truth of routing: SQL and typed rows. A change of several
+//! statements runs on its caller's transaction ([`Store::begin`]); reads and
+//! one-statement writes take the pool.
 //!
 //! - [`policies`]: routing policies and their versions; the default policy.
 //! - [`attributes`]: routing attributes of locations, and the start of each

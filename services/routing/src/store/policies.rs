@@ -30,13 +30,19 @@ struct PolicyRow {
 /// A policy version, decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PolicyRecord {
+    /// The policy's id.
     pub policy_id: String,
     /// `None` for the default policy.
     pub channel: Option<Channel>,
+    /// The version, from 1.
     pub version: i32,
+    /// What it says.
     pub spec: PolicySpec,
+    /// True for the version in force.
     pub current: bool,
+    /// When it was written.
     pub create_time: DateTime<Utc>,
+    /// Who wrote it.
     pub created_by: Actor,
 }
 
@@ -86,10 +92,15 @@ impl TryFrom<PolicyRow> for PolicyRecord {
 /// A PutRoutingPolicy, validated.
 #[derive(Debug, Clone)]
 pub struct PutPolicy {
+    /// The channel whose policy it is; `None` for the default policy.
     pub channel: Option<Channel>,
+    /// What the new version says.
     pub spec: PolicySpec,
+    /// Write only if this is the current version (0: no policy yet).
     pub expected_version: Option<i32>,
+    /// Check and answer, write nothing.
     pub validate_only: bool,
+    /// Who writes it.
     pub actor: Actor,
 }
 
