@@ -1,4 +1,4 @@
-//! [`code_enum!`](crate::code_enum): the domain enums that mirror a contract's
+//! [`code_enum!`](crate::code_enum!): the domain enums that mirror a contract's
 //! enum, with the contract's numbers (as stored in Postgres) and names (as sent
 //! in error metadata) written once, next to each variant.
 //!
@@ -22,7 +22,7 @@
 //!
 //! The table is written by hand from the `.proto`, so each crate checks it
 //! against the generated enum in a test with
-//! [`assert_code_enum!`](crate::assert_code_enum): the same number names the
+//! [`assert_code_enum!`](crate::assert_code_enum!): the same number names the
 //! same value, e.g. `ORDER_STATUS_` + `PENDING`.
 
 /// Defines a fieldless enum mirroring a contract enum: `ALL` (every variant,
@@ -76,7 +76,7 @@ macro_rules! code_enum {
     };
 }
 
-/// Asserts, in a test, that every value of a [`code_enum!`](crate::code_enum)
+/// Asserts, in a test, that every value of a [`code_enum!`](crate::code_enum!)
 /// has the number and name of the contract's: the generated proto enum names
 /// the value's code as the contract's prefix followed by the value's name.
 ///
