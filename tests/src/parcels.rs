@@ -114,6 +114,7 @@ impl World {
         rma.return_id
     }
 
+    /// The return as the returns service holds it.
     pub async fn get_return(&self, return_id: &str) -> Return {
         self.suite
             .returns()

@@ -22,8 +22,11 @@ use oms_proto::{
 use oms_testkit::{client_config, poll_until};
 use tonic::Request;
 
+/// The seeded warehouse in Berlin.
 pub const BERLIN: &str = "wh-berlin";
+/// The seeded warehouse in Hamburg.
 pub const HAMBURG: &str = "wh-hamburg";
+/// The seeded store in Berlin, for pickup only.
 pub const STORE: &str = "store-mitte";
 
 /// How long a test waits for a saga to end.
@@ -135,6 +138,7 @@ impl World {
             .order_id
     }
 
+    /// The order as the order service has it now.
     pub async fn order(&self, order_id: &str) -> Order {
         self.suite
             .order()
@@ -231,10 +235,12 @@ impl World {
     }
 }
 
+/// The order's status.
 pub fn status(order: &Order) -> OrderStatus {
     OrderStatus::try_from(order.status).unwrap()
 }
 
+/// An operator actor, for calls customer service makes.
 pub fn operator() -> Actor {
     Actor {
         kind: ActorKind::Operator as i32,

@@ -1,4 +1,4 @@
-//! [`code_enum!`](crate::code_enum): the domain enums that mirror a contract's
+//! [`code_enum!`](crate::code_enum!): the domain enums that mirror a contract's
 //! enum, with the contract's numbers (as stored in Postgres) and names (as sent
 //! in error metadata) written once, next to each variant.
 //!
@@ -19,6 +19,11 @@
 //! assert_eq!(WidgetState::Gone.name(), "GONE");
 //! assert_eq!(WidgetState::ALL.len(), 2);
 //! ```
+//!
+//! The table is written by hand from the `.proto`, so each crate checks it
+//! against the generated enum in a test with
+//! [`assert_code_enum!`](crate::assert_code_enum!): the same number names the
+//! same value, e.g. `ORDER_STATUS_` + `PENDING`.
 
 /// Defines a fieldless enum mirroring a contract enum: `ALL` (every variant,
 /// in code order), `from_code` (`None` for UNSPECIFIED and unknown numbers),
@@ -67,6 +72,29 @@ macro_rules! code_enum {
                     $($name::$variant => $text,)+
                 }
             }
+        }
+    };
+}
+
+/// Asserts, in a test, that every value of a [`code_enum!`](crate::code_enum!)
+/// has the number and name of the contract's: the generated proto enum names
+/// the value's code as the contract's prefix followed by the value's name.
+///
+/// ```
+/// use oms_platform::ids::ActorKind;
+/// use oms_proto::common::v1 as common;
+///
+/// oms_platform::assert_code_enum!(ActorKind => common::ActorKind, "ACTOR_KIND_");
+/// ```
+#[macro_export]
+macro_rules! assert_code_enum {
+    ($ours:ty => $contract:ty, $prefix:literal) => {
+        for &value in <$ours>::ALL {
+            let contract = <$contract>::try_from(i32::from(value.code()))
+                .ok()
+                .map(|contract| contract.as_str_name());
+            let expected = format!("{}{}", $prefix, value.name());
+            assert_eq!(contract, Some(expected.as_str()), "{value:?}");
         }
     };
 }

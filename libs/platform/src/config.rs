@@ -22,12 +22,19 @@ use sqlx::postgres::PgConnectOptions;
 /// The services of the suite: their names, default ports and databases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Service {
+    /// The order service.
     Order,
+    /// The inventory service.
     Inventory,
+    /// The routing service.
     Routing,
+    /// The payment service.
     Payment,
+    /// The shipping service.
     Shipping,
+    /// The returns service.
     Returns,
+    /// The saga coordinator.
     Saga,
 }
 

@@ -53,6 +53,7 @@ impl fmt::Display for CountryCode {
 pub struct Sku(String);
 
 impl Sku {
+    /// Checks a SKU from a request or a stored row.
     pub fn parse(value: &str) -> Result<Sku, Invalid> {
         if value.is_empty() || value.len() > 64 || !value.chars().all(|c| is_id_char(c, true)) {
             return Err(Invalid::new("must be 1 to 64 characters of [A-Za-z0-9._-]"));
@@ -60,6 +61,7 @@ impl Sku {
         Ok(Sku(value.to_owned()))
     }
 
+    /// The SKU as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -88,6 +90,7 @@ impl From<LocationId> for String {
 }
 
 impl LocationId {
+    /// Checks a location id from a request or a stored row.
     pub fn parse(value: &str) -> Result<LocationId, Invalid> {
         if value.is_empty() || value.len() > 64 || !value.chars().all(|c| is_id_char(c, false)) {
             return Err(Invalid::new("must be 1 to 64 characters of [a-z0-9._-]"));
@@ -95,6 +98,7 @@ impl LocationId {
         Ok(LocationId(value.to_owned()))
     }
 
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -169,6 +173,7 @@ impl fmt::Display for MintedId {
 pub struct OrderId(String);
 
 impl OrderId {
+    /// Checks an order id of any printable shape.
     pub fn parse(value: &str) -> Result<OrderId, Invalid> {
         if value.is_empty() || value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(Invalid::new("must be 1 to 128 printable ASCII characters"));
@@ -176,6 +181,7 @@ impl OrderId {
         Ok(OrderId(value.to_owned()))
     }
 
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -204,6 +210,7 @@ impl fmt::Display for OrderId {
 pub struct Quantity(i32);
 
 impl Quantity {
+    /// Checks a count of units: at least 1.
     pub fn new(units: i32) -> Result<Quantity, Invalid> {
         if units < 1 {
             return Err(Invalid::new("must be at least 1"));
@@ -211,48 +218,41 @@ impl Quantity {
         Ok(Quantity(units))
     }
 
+    /// The number of units.
     pub fn get(self) -> i32 {
         self.0
     }
 }
 
-/// Who caused a change, as recorded in the ledger. Mirrors `oms.common.v1.ActorKind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActorKind {
-    Customer = 1,
-    Operator = 2,
-    System = 3,
-    Saga = 4,
-    Carrier = 5,
-    Channel = 6,
-}
-
-impl ActorKind {
-    pub fn from_code(code: i32) -> Option<ActorKind> {
-        Some(match code {
-            1 => ActorKind::Customer,
-            2 => ActorKind::Operator,
-            3 => ActorKind::System,
-            4 => ActorKind::Saga,
-            5 => ActorKind::Carrier,
-            6 => ActorKind::Channel,
-            _ => return None,
-        })
-    }
-
-    pub fn code(self) -> i16 {
-        self as i16
+crate::code_enum! {
+    /// Who caused a change, as recorded in the ledger. Mirrors `oms.common.v1.ActorKind`.
+    pub enum ActorKind {
+        /// The customer, through a sales channel.
+        Customer = 1 => "CUSTOMER",
+        /// A person in customer service or operations.
+        Operator = 2 => "OPERATOR",
+        /// An OMS service acting on its own (expiry, reconciliation).
+        System = 3 => "SYSTEM",
+        /// The saga coordinator, running a flow.
+        Saga = 4 => "SAGA",
+        /// A carrier, through its tracking events.
+        Carrier = 5 => "CARRIER",
+        /// A sales channel connector.
+        Channel = 6 => "CHANNEL",
     }
 }
 
 /// The actor of a change: a kind and an id that is never PII.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
+    /// Who: a customer, operator, service, saga, carrier or channel.
     pub kind: ActorKind,
+    /// Which one of them, e.g. an operator's login or a service's name; at most 128 characters.
     pub id: String,
 }
 
 impl Actor {
+    /// Checks an actor from a request: its contract kind code (not 0) and its id.
     pub fn new(kind_code: i32, id: &str) -> Result<Actor, Invalid> {
         let kind = ActorKind::from_code(kind_code).ok_or(Invalid::new("kind is required"))?;
         if id.len() > 128 {
@@ -276,7 +276,9 @@ impl Actor {
 /// A sales channel: a kind code (`oms.common.v1.ChannelKind`, never 0) and a name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Channel {
+    /// The contract's `ChannelKind` code, 1 to 5.
     pub kind: i16,
+    /// The channel's name, e.g. a marketplace or store id; empty for the web shop and call centre.
     pub name: String,
 }
 
@@ -284,6 +286,7 @@ impl Channel {
     const MARKETPLACE: i32 = 3;
     const STORE: i32 = 4;
 
+    /// Checks a channel from a request: its kind code and name.
     pub fn new(kind_code: i32, name: &str) -> Result<Channel, Invalid> {
         if !(1..=5).contains(&kind_code) {
             return Err(Invalid::new("kind is required"));
@@ -328,6 +331,7 @@ const CURRENCIES: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BG
 pub struct CurrencyCode(String);
 
 impl CurrencyCode {
+    /// Checks a currency code: one of ISO 4217's codes in use.
     pub fn parse(value: &str) -> Result<CurrencyCode, Invalid> {
         let known = value.len() == 3
             && CURRENCIES
@@ -339,6 +343,7 @@ impl CurrencyCode {
         Ok(CurrencyCode(value.to_owned()))
     }
 
+    /// The code as text, e.g. `EUR`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -347,6 +352,11 @@ impl CurrencyCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn actor_kinds_are_the_contracts() {
+        crate::assert_code_enum!(ActorKind => oms_proto::common::v1::ActorKind, "ACTOR_KIND_");
+    }
 
     #[test]
     fn skus_keep_case_and_location_ids_are_lower_case() {

@@ -167,6 +167,7 @@ pub struct Background {
 }
 
 impl Background {
+    /// No tasks yet; [`Background::spawn`] adds them.
     pub fn new() -> Background {
         Background {
             shutdown: CancellationToken::new(),

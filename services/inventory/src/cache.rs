@@ -47,6 +47,7 @@ pub struct Lookup {
 }
 
 impl AvailabilityCache {
+    /// A cache in `redis` under `prefix`, each entry kept for `ttl`.
     pub fn new(redis: ConnectionManager, prefix: String, ttl: Duration) -> AvailabilityCache {
         AvailabilityCache {
             redis,

@@ -13,44 +13,67 @@ use crate::domain::ReservationState;
 /// One line that stock could not cover.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shortage {
+    /// The line's SKU.
     pub sku: String,
+    /// The line's location.
     pub location_id: String,
+    /// Units asked for.
     pub requested: i32,
+    /// Units there are (available, or on hand for a commit).
     pub available: i32,
 }
 
+/// Why an inventory call failed; each becomes the status its contract names.
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
+    /// Bad fields of the request (INVALID_ARGUMENT).
     #[error("invalid request")]
     Invalid(FieldViolations),
+    /// No such location, SKU or reservation (NOT_FOUND).
     #[error("{resource} not found")]
     NotFound {
+        /// What was looked for, e.g. `location`.
         resource: &'static str,
+        /// Its name or id.
         name: String,
     },
     /// The first shortage is named in the metadata; all of them in the details.
     #[error("insufficient stock")]
     InsufficientStock(Vec<Shortage>),
+    /// The location is inactive (FAILED_PRECONDITION).
     #[error("location inactive")]
     LocationInactive(String),
+    /// A natural key of the request names an earlier request with other
+    /// content, as (field, key) pairs (ALREADY_EXISTS).
     #[error("natural key reused with a different request")]
     KeyReused(Vec<(&'static str, String)>),
+    /// The reservation's state does not allow the call (FAILED_PRECONDITION).
     #[error("illegal state transition")]
     IllegalTransition {
+        /// The reservation's state.
         from: ReservationState,
+        /// The state the call asked for.
         to: ReservationState,
     },
+    /// The hold lapsed before the call (FAILED_PRECONDITION).
     #[error("reservation expired")]
-    ReservationExpired { reservation_id: String },
+    ReservationExpired {
+        /// The lapsed reservation.
+        reservation_id: String,
+    },
+    /// The idempotency record could not be claimed or read.
     #[error(transparent)]
     Idempotency(#[from] IdempotencyError),
+    /// Postgres failed (UNAVAILABLE when it may pass, else INTERNAL).
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// Stored data does not decode (INTERNAL).
     #[error("stored data does not decode: {0}")]
     Corrupt(String),
 }
 
 impl InventoryError {
+    /// NOT_FOUND of `resource` named `name`.
     pub fn not_found(resource: &'static str, name: impl Into<String>) -> Self {
         InventoryError::NotFound {
             resource,
@@ -58,6 +81,7 @@ impl InventoryError {
         }
     }
 
+    /// INVALID_ARGUMENT naming one bad field.
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
         let mut violations = FieldViolations::new();
         violations.add(field, description);
@@ -85,13 +109,10 @@ impl From<InventoryError> for Status {
                 ErrorReason::IllegalStateTransition,
                 format!(
                     "reservation cannot go from {} to {}",
-                    from.contract_name(),
-                    to.contract_name()
+                    from.name(),
+                    to.name()
                 ),
-                [
-                    ("from_state", from.contract_name()),
-                    ("to_state", to.contract_name()),
-                ],
+                [("from_state", from.name()), ("to_state", to.name())],
             ),
             InventoryError::ReservationExpired { reservation_id } => error::failed_precondition(
                 ErrorReason::ReservationExpired,

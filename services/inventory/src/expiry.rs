@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{feed::LedgerFeed, store::Store};
+use crate::{feed::LedgerFeed, reservations, store::Store};
 
 /// Reservations expired per transaction batch before looking again.
 const BATCH: i64 = 200;
@@ -40,7 +40,7 @@ pub async fn sweep(store: &Store) -> Result<usize, crate::error::InventoryError>
         let due = store.due_reservations(BATCH).await?;
         let mut failed = 0;
         for reservation_id in &due {
-            match store.expire(*reservation_id).await {
+            match reservations::expire(store, *reservation_id).await {
                 Ok(true) => expired += 1,
                 Ok(false) => {}
                 // One bad hold must not keep every later one from expiring.

@@ -4,6 +4,8 @@
 //! - [`domain`]: identifiers, stock figures, the reservation state machine.
 //! - [`grpc`]: the `oms.inventory.v1.InventoryService` handlers, by area.
 //! - [`store`]: Postgres, the truth; every change and its ledger entry.
+//! - [`reservations`]: Reserve, Release, CommitReservation and expiry, each
+//!   owning its transactions.
 //! - [`locks`]: per-SKU stock locks in Redis, in front of the guarded writes.
 //! - [`expiry`]: the sweep that returns the stock of lapsed holds.
 //! - [`feed`]: the ledger feed behind WatchAvailability and the cache.
@@ -18,6 +20,7 @@ pub mod expiry;
 pub mod feed;
 pub mod grpc;
 pub mod locks;
+pub mod reservations;
 pub mod store;
 #[cfg(feature = "test-util")]
 pub mod test_util;
@@ -49,8 +52,11 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// Everything the inventory service is configured with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The gRPC server: where it listens, its timeouts and limits.
     pub server: ServerConfig,
+    /// The service's own Postgres database and its pool.
     pub database: DatabaseConfig,
+    /// Redis, for the stock locks and the availability cache; its key prefix.
     pub redis: RedisConfig,
     /// How long a stock lock lives if its holder dies (`OMS_INVENTORY_STOCK_LOCK_LEASE`).
     pub stock_lock_lease: Duration,
@@ -92,6 +98,7 @@ impl Config {
         }
     }
 
+    /// The configuration from the environment, with local defaults; a bad value names its variable.
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         let defaults = Config::new(
             ServerConfig::from_env(env, Service::Inventory)?,

@@ -85,6 +85,7 @@ pub struct Leases {
 const MAX_HANDOFF: Duration = Duration::from_millis(100);
 
 impl StockLocks {
+    /// Stock locks in `redis`, as `config` says.
     pub fn new(redis: ConnectionManager, config: LockConfig) -> StockLocks {
         StockLocks {
             redis,

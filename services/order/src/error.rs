@@ -10,42 +10,70 @@ use tonic::Status;
 
 use crate::domain::status::{Refusal, Status as OrderStatus};
 
+/// Why an order call failed; each becomes the status its contract names.
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
+    /// Bad fields of the request (INVALID_ARGUMENT).
     #[error("invalid request")]
     Invalid(FieldViolations),
+    /// No order with this id (NOT_FOUND).
     #[error("order not found")]
     NotFound(String),
+    /// The channel's order reference names an order with other content (ALREADY_EXISTS).
     #[error("natural key taken by another order")]
     NaturalKeyConflict {
+        /// The channel's kind code.
         channel_kind: i16,
+        /// The channel's name.
         channel_name: String,
+        /// The channel's order reference.
         external_reference: String,
+        /// The order that has it.
         order_id: String,
     },
+    /// The order's status does not allow the change (FAILED_PRECONDITION).
     #[error("illegal state transition")]
     IllegalTransition {
+        /// The order's status.
         from: OrderStatus,
+        /// The status asked for; `None` for an edit that changes no status.
         to: Option<OrderStatus>,
+        /// The edit refused, named when `to` is `None`.
         action: &'static str,
     },
     /// A natural key of the request (MarkStatus's event id) taken by another
     /// request.
     #[error("natural key reused with a different request")]
-    KeyReused { key: &'static str, value: String },
+    KeyReused {
+        /// The key's field.
+        key: &'static str,
+        /// The key.
+        value: String,
+    },
+    /// Shipments exist or are being created: the address stays (FAILED_PRECONDITION).
     #[error("shipping address locked")]
     AddressLocked(String),
+    /// More units returned than delivered (FAILED_PRECONDITION).
     #[error("more units returned than delivered")]
-    ReturnNotEligible { sku: String, field: String },
+    ReturnNotEligible {
+        /// The SKU of the line.
+        sku: String,
+        /// The field of the request that asked for too many.
+        field: String,
+    },
+    /// The idempotency record could not be claimed or read.
     #[error(transparent)]
     Idempotency(#[from] IdempotencyError),
+    /// Postgres failed (UNAVAILABLE when it may pass, else INTERNAL).
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// Stored data does not decode (INTERNAL).
     #[error("stored data does not decode: {0}")]
     Corrupt(String),
 }
 
 impl OrderError {
+    /// INVALID_ARGUMENT naming one bad field.
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
         let mut violations = FieldViolations::new();
         violations.add(field, description);

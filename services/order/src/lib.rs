@@ -42,7 +42,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// Everything the order service is configured with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The gRPC server: where it listens, its timeouts and limits.
     pub server: ServerConfig,
+    /// The service's own Postgres database and its pool.
     pub database: DatabaseConfig,
     /// Where the saga coordinator is (`OMS_SAGA_ADDR`).
     pub client: ClientConfig,
@@ -54,6 +56,7 @@ pub struct Config {
 impl Config {
     const OUTBOX_POLL: Duration = Duration::from_secs(1);
 
+    /// The configuration from the environment, with local defaults; a bad value names its variable.
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         Ok(Config {
             server: ServerConfig::from_env(env, Service::Order)?,

@@ -28,6 +28,7 @@ pub struct SagaCourier {
 }
 
 impl SagaCourier {
+    /// A courier calling the coordinator through `saga`.
     pub fn new(saga: SagaServiceClient<OmsChannel>) -> SagaCourier {
         SagaCourier { saga }
     }

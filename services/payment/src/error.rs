@@ -11,44 +11,80 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 
 use crate::domain::payment::{DeclineReason, PaymentStatus};
 
+/// Why a payment call failed; each becomes the status its contract names.
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentError {
+    /// Bad fields of the request (INVALID_ARGUMENT).
     #[error("invalid request")]
     Invalid(FieldViolations),
+    /// No payment with this id (NOT_FOUND).
     #[error("payment not found")]
     NotFound(String),
+    /// The payment's status does not allow the call (FAILED_PRECONDITION).
     #[error("illegal state transition")]
     IllegalTransition {
+        /// The payment's status.
         from: PaymentStatus,
+        /// The call refused: capture, refund, void or authorize.
         action: &'static str,
     },
+    /// The PSP refused the authorization (FAILED_PRECONDITION).
     #[error("payment declined")]
     Declined {
+        /// Why, as the PSP said.
         reason: DeclineReason,
+        /// The payment recorded with the decline.
         payment_id: String,
+        /// The declined transaction.
         transaction_id: String,
     },
+    /// More than remains to capture or refund, or on the gift card
+    /// (FAILED_PRECONDITION).
     #[error("amount exceeds what remains")]
-    ExceedsRemaining { requested: i64, remaining: i64 },
+    ExceedsRemaining {
+        /// The amount asked for, in minor units.
+        requested: i64,
+        /// What remains, in minor units.
+        remaining: i64,
+    },
+    /// A gift card holds another currency (FAILED_PRECONDITION).
     #[error("currency mismatch")]
-    CurrencyMismatch { expected: String, actual: String },
+    CurrencyMismatch {
+        /// The gift card's currency.
+        expected: String,
+        /// The currency asked for.
+        actual: String,
+    },
+    /// The PSP could not be reached or refused service; nothing happened (UNAVAILABLE).
     #[error("payment provider unavailable")]
-    ProviderUnavailable { provider: &'static str },
+    ProviderUnavailable {
+        /// The PSP's name.
+        provider: &'static str,
+    },
+    /// The PSP did not answer in time: the call may have happened, and a retry
+    /// with the same key asks (UNAVAILABLE).
     #[error("payment provider outcome unknown")]
     OutcomeUnknown {
+        /// The PSP's name.
         provider: &'static str,
+        /// The payment the call belongs to.
         payment_id: String,
+        /// The transaction left PENDING.
         transaction_id: String,
     },
+    /// The idempotency record could not be claimed or read.
     #[error(transparent)]
     Idempotency(#[from] IdempotencyError),
+    /// Postgres failed (UNAVAILABLE when it may pass, else INTERNAL).
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// Stored data does not decode (INTERNAL).
     #[error("stored data does not decode: {0}")]
     Corrupt(String),
 }
 
 impl PaymentError {
+    /// INVALID_ARGUMENT naming one bad field.
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
         let mut violations = FieldViolations::new();
         violations.add(field, description);

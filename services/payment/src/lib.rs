@@ -47,7 +47,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// Everything the payment service is configured with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The gRPC server: where it listens, its timeouts and limits.
     pub server: ServerConfig,
+    /// The service's own Postgres database and its pool.
     pub database: DatabaseConfig,
     /// Fault injection of the PSP simulator (`OMS_PAYMENT_PSP_FAILURE_RATE`,
     /// `OMS_PAYMENT_PSP_LATENCY`, `OMS_PAYMENT_PSP_SEED`).
@@ -65,6 +67,7 @@ impl Config {
     const RECONCILE_INTERVAL: Duration = Duration::from_secs(30);
     const PSP_SEED: u64 = 1;
 
+    /// The configuration from the environment, with local defaults; a bad value names its variable.
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         const FAILURE_RATE: &str = "OMS_PAYMENT_PSP_FAILURE_RATE";
         let failure_rate: f64 = env.parse(FAILURE_RATE, 0.0)?;

@@ -23,12 +23,14 @@ pub const NOT_RECEIVED: &str = "not_received";
 /// The service's store and PSP, shared by every handler and the reconciler.
 #[derive(Clone)]
 pub struct Payments {
+    /// The service's database, shared with the handlers.
     pub store: Store,
     psp: Arc<dyn Psp>,
     psp_timeout: Duration,
 }
 
 impl Payments {
+    /// Payments in `store` through `psp`, each call bounded by `psp_timeout`.
     pub fn new(store: Store, psp: Arc<dyn Psp>, psp_timeout: Duration) -> Payments {
         Payments {
             store,

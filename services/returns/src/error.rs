@@ -10,41 +10,65 @@ use tonic::Status;
 
 use crate::domain::{eligibility::NotEligible, eligibility::Rule, status::ReturnStatus};
 
+/// Why a returns call failed; each becomes the status its contract names.
 #[derive(Debug, thiserror::Error)]
 pub enum ReturnsError {
+    /// Bad fields of the request (INVALID_ARGUMENT).
     #[error("invalid request")]
     Invalid(FieldViolations),
+    /// No return with this id (NOT_FOUND).
     #[error("return not found")]
     NotFound(String),
+    /// The order service knows no such order (NOT_FOUND).
     #[error("order not found")]
     OrderNotFound(String),
+    /// The inventory service knows no such location (NOT_FOUND).
     #[error("location not found")]
     LocationNotFound(String),
+    /// The order service could not answer (UNAVAILABLE).
     #[error("order service unavailable")]
     OrderUnavailable,
+    /// The inventory service could not answer (UNAVAILABLE).
     #[error("inventory service unavailable")]
     InventoryUnavailable,
+    /// A requested line may not come back (FAILED_PRECONDITION).
     #[error("return not eligible")]
     NotEligible(NotEligible),
+    /// An amount in another currency than the order's (FAILED_PRECONDITION).
     #[error("currency mismatch")]
-    CurrencyMismatch { expected: String, actual: String },
+    CurrencyMismatch {
+        /// The order's currency.
+        expected: String,
+        /// The currency sent.
+        actual: String,
+    },
+    /// The return's status does not allow the step (FAILED_PRECONDITION).
     #[error("illegal state transition")]
     IllegalTransition {
+        /// The return's status.
         from: ReturnStatus,
         /// ("to_state", a status name) or ("close_reason", a close reason name).
         to: (&'static str, &'static str),
     },
+    /// The step's natural key names the return with other content (ALREADY_EXISTS).
     #[error("natural key taken by a different request")]
-    KeyConflict { return_id: String },
+    KeyConflict {
+        /// The return.
+        return_id: String,
+    },
+    /// The idempotency record could not be claimed or read.
     #[error(transparent)]
     Idempotency(#[from] IdempotencyError),
+    /// Postgres failed (UNAVAILABLE when it may pass, else INTERNAL).
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// Stored data does not decode (INTERNAL).
     #[error("stored data does not decode: {0}")]
     Corrupt(String),
 }
 
 impl ReturnsError {
+    /// INVALID_ARGUMENT naming one bad field.
     pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
         let mut violations = FieldViolations::new();
         violations.add(field, description);

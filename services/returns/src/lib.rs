@@ -48,7 +48,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// Everything the returns service is configured with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The gRPC server: where it listens, its timeouts and limits.
     pub server: ServerConfig,
+    /// The service's own Postgres database and its pool.
     pub database: DatabaseConfig,
     /// Where the order service (`OMS_ORDER_ADDR`, orders read for
     /// eligibility), the inventory service (`OMS_INVENTORY_ADDR`, locations
@@ -62,6 +64,7 @@ pub struct Config {
 impl Config {
     const OUTBOX_POLL: Duration = Duration::from_secs(1);
 
+    /// The configuration from the environment, with local defaults; a bad value names its variable.
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         Ok(Config {
             server: ServerConfig::from_env(env, Service::Returns)?,

@@ -13,12 +13,19 @@ pub enum RoutingError {
     /// A thing the request names does not exist: NOT_FOUND.
     #[error("{resource} not found")]
     NotFound {
+        /// What was looked for, e.g. `routing policy`.
         resource: &'static str,
+        /// Its name or id.
         name: String,
     },
     /// PutRoutingPolicy's expected_version is not the current one.
     #[error("policy version conflict")]
-    VersionConflict { expected: i32, current: i32 },
+    VersionConflict {
+        /// The version the caller expected.
+        expected: i32,
+        /// The version current now.
+        current: i32,
+    },
     /// A call to the inventory service failed; its status stays here, the
     /// caller gets UNAVAILABLE (or INTERNAL for a refusal that is our bug).
     #[error("inventory: {0}")]

@@ -62,7 +62,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// Everything the coordinator is configured with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The gRPC server: where it listens, its timeouts and limits.
     pub server: ServerConfig,
+    /// The coordinator's own Postgres database and its pool.
     pub database: DatabaseConfig,
     /// Where every other service is (`OMS_<SERVICE>_ADDR`).
     pub client: ClientConfig,
@@ -114,6 +116,7 @@ impl Config {
         }
     }
 
+    /// The configuration from the environment, with local defaults; a bad value names its variable.
     pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
         let defaults = Config::new(
             ServerConfig::from_env(env, Service::Saga)?,

@@ -8,8 +8,11 @@ use super::ids::{Invalid, LocationId, Quantity, Sku};
 /// One line of a reservation.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ReservationLine {
+    /// The SKU.
     pub sku: Sku,
+    /// The location that holds the units.
     pub location_id: LocationId,
+    /// How many.
     pub quantity: Quantity,
 }
 
@@ -44,20 +47,29 @@ pub fn same_lines(a: &[ReservationLine], b: &[ReservationLine]) -> bool {
     a.len() == b.len() && a.iter().collect::<HashSet<_>>() == b.iter().collect::<HashSet<_>>()
 }
 
-/// Where a reservation is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReservationState {
-    Held,
-    Committed,
-    Released,
-    Expired,
+oms_platform::code_enum! {
+    /// Where a reservation is in its life (`oms.inventory.v1.ReservationState`).
+    /// Stored as its lowercase name ([`ReservationState::as_str`]).
+    pub enum ReservationState {
+        /// Stock is held and counted in reserved until the expire time.
+        Held = 1 => "HELD",
+        /// The units left on hand for shipping. Terminal.
+        Committed = 2 => "COMMITTED",
+        /// The units are available again. Terminal.
+        Released = 3 => "RELEASED",
+        /// Not committed before the expire time; the units are available again. Terminal.
+        Expired = 4 => "EXPIRED",
+    }
 }
 
 /// What happens to a reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
+    /// CommitReservation: the units leave on hand.
     Commit,
+    /// Release: the units are available again.
     Release,
+    /// The hold's time passed.
     Expire,
 }
 
@@ -93,6 +105,7 @@ impl ReservationState {
         }
     }
 
+    /// The state as stored: its contract name in lowercase.
     pub fn as_str(self) -> &'static str {
         match self {
             ReservationState::Held => "held",
@@ -102,24 +115,12 @@ impl ReservationState {
         }
     }
 
+    /// The state stored as `value`.
     pub fn parse(value: &str) -> Option<ReservationState> {
-        Some(match value {
-            "held" => ReservationState::Held,
-            "committed" => ReservationState::Committed,
-            "released" => ReservationState::Released,
-            "expired" => ReservationState::Expired,
-            _ => return None,
-        })
-    }
-
-    /// The name the contract uses, for error metadata.
-    pub fn contract_name(self) -> &'static str {
-        match self {
-            ReservationState::Held => "HELD",
-            ReservationState::Committed => "COMMITTED",
-            ReservationState::Released => "RELEASED",
-            ReservationState::Expired => "EXPIRED",
-        }
+        ReservationState::ALL
+            .iter()
+            .copied()
+            .find(|state| state.as_str() == value)
     }
 }
 

@@ -3,9 +3,13 @@
 /// The stored figures of one (SKU, location); everything else derives from them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StockFigures {
+    /// Units physically there, held ones included.
     pub on_hand: i32,
+    /// Units held by reservations.
     pub reserved: i32,
+    /// Units kept back from sale.
     pub safety_stock: i32,
+    /// Available at or below this is low stock; 0 for no alert.
     pub low_stock_threshold: i32,
 }
 
@@ -31,46 +35,40 @@ impl StockFigures {
     }
 }
 
-/// Why AdjustStock changed on hand. Mirrors `oms.inventory.v1.AdjustmentReason`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdjustmentReason {
-    Receipt = 1,
-    Damage = 2,
-    Loss = 3,
-    Found = 4,
-    Correction = 5,
-    Return = 6,
-    ExpiredGoods = 7,
-    InternalUse = 8,
+oms_platform::code_enum! {
+    /// Why AdjustStock changed on hand (`oms.inventory.v1.AdjustmentReason`).
+    pub enum AdjustmentReason {
+        /// Goods received from a supplier or production. Delta > 0.
+        Receipt = 1 => "RECEIPT",
+        /// Goods damaged and no longer sellable. Delta < 0.
+        Damage = 2 => "DAMAGE",
+        /// Goods lost or stolen. Delta < 0.
+        Loss = 3 => "LOSS",
+        /// Goods found that were not on record. Delta > 0.
+        Found = 4 => "FOUND",
+        /// A correction of an earlier mistake. Either sign.
+        Correction = 5 => "CORRECTION",
+        /// Goods returned outside the returns service. Delta > 0.
+        Return = 6 => "RETURN",
+        /// Goods past their expiry date written off. Delta < 0.
+        ExpiredGoods = 7 => "EXPIRED_GOODS",
+        /// Goods taken for internal use. Delta < 0.
+        InternalUse = 8 => "INTERNAL_USE",
+    }
 }
 
 /// The sign of a delta a reason allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sign {
+    /// Units arrive: the delta is above 0.
     Positive,
+    /// Units leave: the delta is below 0.
     Negative,
+    /// Either way, never 0.
     Either,
 }
 
 impl AdjustmentReason {
-    pub fn from_code(code: i32) -> Option<AdjustmentReason> {
-        Some(match code {
-            1 => AdjustmentReason::Receipt,
-            2 => AdjustmentReason::Damage,
-            3 => AdjustmentReason::Loss,
-            4 => AdjustmentReason::Found,
-            5 => AdjustmentReason::Correction,
-            6 => AdjustmentReason::Return,
-            7 => AdjustmentReason::ExpiredGoods,
-            8 => AdjustmentReason::InternalUse,
-            _ => return None,
-        })
-    }
-
-    pub fn code(self) -> i16 {
-        self as i16
-    }
-
     /// Goods arrive for receipts, finds and returns, leave for damage, loss,
     /// expiry and internal use; a correction goes either way.
     pub fn sign(self) -> Sign {
@@ -96,40 +94,29 @@ impl AdjustmentReason {
     }
 }
 
-/// What a ledger entry records. Mirrors `oms.inventory.v1.StockMovementKind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MovementKind {
-    Count = 1,
-    Adjustment = 2,
-    TransferOut = 3,
-    TransferIn = 4,
-    Reserve = 5,
-    Release = 6,
-    Expire = 7,
-    Commit = 8,
-    Restock = 9,
-    SafetyStock = 10,
-}
-
-impl MovementKind {
-    pub fn from_code(code: i32) -> Option<MovementKind> {
-        Some(match code {
-            1 => MovementKind::Count,
-            2 => MovementKind::Adjustment,
-            3 => MovementKind::TransferOut,
-            4 => MovementKind::TransferIn,
-            5 => MovementKind::Reserve,
-            6 => MovementKind::Release,
-            7 => MovementKind::Expire,
-            8 => MovementKind::Commit,
-            9 => MovementKind::Restock,
-            10 => MovementKind::SafetyStock,
-            _ => return None,
-        })
-    }
-
-    pub fn code(self) -> i16 {
-        self as i16
+oms_platform::code_enum! {
+    /// What a ledger entry records (`oms.inventory.v1.StockMovementKind`).
+    pub enum MovementKind {
+        /// SetStock: on hand set from a count.
+        Count = 1 => "COUNT",
+        /// AdjustStock: on hand up or down for a reason.
+        Adjustment = 2 => "ADJUSTMENT",
+        /// TransferStock, source side: on hand down.
+        TransferOut = 3 => "TRANSFER_OUT",
+        /// TransferStock, destination side: on hand up.
+        TransferIn = 4 => "TRANSFER_IN",
+        /// Reserve: reserved up.
+        Reserve = 5 => "RESERVE",
+        /// Release: reserved down.
+        Release = 6 => "RELEASE",
+        /// A hold expired after its TTL: reserved down.
+        Expire = 7 => "EXPIRE",
+        /// CommitReservation: on hand and reserved both down.
+        Commit = 8 => "COMMIT",
+        /// Restock: on hand up.
+        Restock = 9 => "RESTOCK",
+        /// SetSafetyStock: safety stock changed.
+        SafetyStock = 10 => "SAFETY_STOCK",
     }
 }
 

@@ -13,8 +13,7 @@ use oms_proto::{
 
 use crate::{
     domain::{
-        Channel, LocationId, OrderId, Quantity, ReservationLine, ReservationState, Sku,
-        StockFigures,
+        Channel, LocationId, OrderId, Quantity, ReservationLine, Sku, StockFigures,
         location::{Location, LocationKind, SiteAddress},
     },
     store::{
@@ -372,17 +371,11 @@ pub fn movement(row: &MovementRow) -> pb::StockMovement {
 }
 
 pub fn reservation(record: &ReservationRecord) -> pb::Reservation {
-    let state = match record.state {
-        ReservationState::Held => pb::ReservationState::Held,
-        ReservationState::Committed => pb::ReservationState::Committed,
-        ReservationState::Released => pb::ReservationState::Released,
-        ReservationState::Expired => pb::ReservationState::Expired,
-    };
     pb::Reservation {
         reservation_id: record.reservation_id.to_string(),
         order_id: record.order_id.clone(),
         channel: record.channel.as_ref().map(channel_to_proto),
-        state: state as i32,
+        state: i32::from(record.state.code()),
         lines: record
             .lines
             .iter()

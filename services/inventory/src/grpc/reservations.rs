@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{Inventory, convert, convert::*};
 use crate::{
-    domain::{Actor, Channel, MintedId, OrderId, ReservationLine, reservation},
+    domain::{Actor, Channel, MintedId, OrderId, ReservationLine, ReservationState, reservation},
     error::InventoryError,
     store::reservations::{NewReservation, ReservationFilter},
 };
@@ -156,17 +156,11 @@ impl ListReservations {
         let pages = Pages::of_request(request, |r| r.page.take(), violations);
         let mut states = Vec::new();
         for (index, state) in request.states.iter().enumerate() {
-            let state = match pb::ReservationState::try_from(*state) {
-                Ok(pb::ReservationState::Held) => "held",
-                Ok(pb::ReservationState::Committed) => "committed",
-                Ok(pb::ReservationState::Released) => "released",
-                Ok(pb::ReservationState::Expired) => "expired",
-                _ => {
-                    violations.add(format!("states[{index}]"), "unspecified or unknown state");
-                    continue;
-                }
+            let Some(state) = ReservationState::from_code(*state) else {
+                violations.add(format!("states[{index}]"), "unspecified or unknown state");
+                continue;
             };
-            states.push(state.to_owned());
+            states.push(state.as_str().to_owned());
         }
         let text = |value: &str| Some(value.to_owned()).filter(|value| !value.is_empty());
         Some(ListReservations {
@@ -216,16 +210,17 @@ impl Inventory {
             actor,
         } = &reserve;
         let leases = self.locks.acquire(lines.iter().map(|line| &line.sku)).await;
-        let reserved = self
-            .store
-            .reserve(&NewReservation {
+        let reserved = crate::reservations::reserve(
+            &self.store,
+            &NewReservation {
                 order_id,
                 lines,
                 ttl: *ttl,
                 channel: channel.as_ref(),
                 actor,
-            })
-            .await;
+            },
+        )
+        .await;
         leases.release().await;
         let outcome = match &reserved {
             Ok(_) => "held",
@@ -247,10 +242,13 @@ impl Inventory {
         &self,
         release: Settle,
     ) -> Result<pb::ReleaseResponse, InventoryError> {
-        let released = self
-            .store
-            .release(&release.order_id, &release.reason, &release.actor)
-            .await?;
+        let released = crate::reservations::release(
+            &self.store,
+            &release.order_id,
+            &release.reason,
+            &release.actor,
+        )
+        .await?;
         let lines = &released.reservation.lines;
         self.changed(lines.iter().map(|line| line.sku.as_str()))
             .await;
@@ -264,10 +262,13 @@ impl Inventory {
         &self,
         commit: Settle,
     ) -> Result<pb::CommitReservationResponse, InventoryError> {
-        let committed = self
-            .store
-            .commit(&commit.order_id, &commit.actor, commit.reacquire)
-            .await?;
+        let committed = crate::reservations::commit(
+            &self.store,
+            &commit.order_id,
+            &commit.actor,
+            commit.reacquire,
+        )
+        .await?;
         self.changed(committed.lines.iter().map(|line| line.sku.as_str()))
             .await;
         Ok(pb::CommitReservationResponse {

@@ -463,10 +463,9 @@ impl Inventory {
             actor,
             note,
         } = &restock;
-        let applied = self
-            .store
-            .restock(*source, source_id, lines, actor, note)
-            .await?;
+        let mut tx = self.store.begin().await?;
+        let applied = Store::restock(&mut tx, *source, source_id, lines, actor, note).await?;
+        tx.commit().await?;
         self.changed(lines.iter().map(|line| line.sku.as_str()))
             .await;
         Ok(pb::RestockResponse {
@@ -490,15 +489,15 @@ impl Inventory {
             value,
             actor,
         } = &set;
+        let mut tx = self.store.begin().await?;
         let stock = match setting {
             Setting::SafetyStock => {
-                self.store
-                    .set_safety_stock(sku, location, *value, actor)
-                    .await?
+                Store::set_safety_stock(&mut tx, sku, location, *value, actor).await?
             }
             // A threshold changes no units: no ledger entry, no actor recorded.
-            Setting::Threshold => self.store.set_threshold(sku, location, *value).await?,
+            Setting::Threshold => Store::set_threshold(&mut tx, sku, location, *value).await?,
         };
+        tx.commit().await?;
         self.changed([sku.as_str()]).await;
         Ok(Some(stock_level(&stock)))
     }

@@ -17,15 +17,19 @@ use crate::error::InventoryError;
 /// A ledger entry with the current threshold of its stock row.
 #[derive(Debug, Clone, FromRow)]
 pub struct TailRow {
+    /// The entry.
     #[sqlx(flatten)]
     pub movement: MovementRow,
+    /// Its stock row's threshold now; 0 when the row is gone.
     pub low_stock_threshold: i32,
 }
 
 /// Entries after a position, and the snapshot they were read in.
 #[derive(Debug)]
 pub struct Tail {
+    /// Entries in position order.
     pub rows: Vec<TailRow>,
+    /// The snapshot they were read in, as `pg_current_snapshot()` text.
     pub snapshot: String,
 }
 

@@ -12,22 +12,39 @@ use crate::{
 /// A location as stored.
 #[derive(Debug, Clone, FromRow)]
 pub struct LocationRow {
+    /// The caller's id.
     pub location_id: String,
+    /// Display name.
     pub name: String,
+    /// The location kind's code.
     pub kind: i16,
+    /// The company at the address.
     pub company: String,
+    /// Street lines, first to last.
     pub address_lines: Vec<String>,
+    /// The city.
     pub city: String,
+    /// The region, where the country uses one.
     pub region: String,
+    /// The postal code.
     pub postal_code: String,
+    /// ISO 3166-1 alpha-2.
     pub country_code: String,
+    /// The site's phone.
     pub phone: String,
+    /// Latitude, for distances.
     pub latitude: f64,
+    /// Longitude, for distances.
     pub longitude: f64,
+    /// True when the site ships parcels to customers.
     pub ships_to_customers: bool,
+    /// True when customers may collect orders here.
     pub store_pickup: bool,
+    /// Inactive sites hold stock but take no reservations.
     pub active: bool,
+    /// When it was created.
     pub create_time: DateTime<Utc>,
+    /// The last change.
     pub update_time: DateTime<Utc>,
 }
 
@@ -38,22 +55,34 @@ const LOCATION_COLUMNS: &str = "location_id, name, kind, company, address_lines,
 /// Filters of ListLocations; empty or `None` means any.
 #[derive(Debug, Default)]
 pub struct LocationFilter {
+    /// Any of these location kind codes.
     pub kinds: Vec<i16>,
+    /// Any of these countries.
     pub country_codes: Vec<String>,
+    /// Active, inactive, or either.
     pub active: Option<bool>,
+    /// Shipping to customers or not, or either.
     pub ships_to_customers: Option<bool>,
+    /// Offering pickup or not, or either.
     pub store_pickup: Option<bool>,
 }
 
 /// A channel's policy as stored.
 #[derive(Debug, Clone, FromRow)]
 pub struct ChannelPolicyRow {
+    /// The channel's kind code.
     pub channel_kind: i16,
+    /// The channel's name.
     pub channel_name: String,
+    /// Units per SKU held back from the channel's total.
     pub safety_buffer: i32,
+    /// The locations the channel may see; empty for every active one.
     pub location_ids: Vec<String>,
+    /// The last change.
     pub update_time: DateTime<Utc>,
+    /// Who changed it last: the actor's kind code.
     pub updated_by_kind: i16,
+    /// Who changed it last: the actor's id.
     pub updated_by_id: String,
 }
 
@@ -106,6 +135,7 @@ impl Store {
         Ok((row, created))
     }
 
+    /// The location with this id; NOT_FOUND when there is none.
     pub async fn get_location(
         &self,
         location_id: &LocationId,
@@ -165,6 +195,7 @@ impl Store {
         Ok(unknown)
     }
 
+    /// Creates or replaces the channel's availability policy.
     pub async fn put_channel_policy(
         &self,
         channel: &Channel,
@@ -194,6 +225,7 @@ impl Store {
         Ok(row)
     }
 
+    /// The channel's own availability policy; `None` when it has none.
     pub async fn get_channel_policy(
         &self,
         channel: &Channel,

@@ -1,5 +1,6 @@
-//! Postgres, the truth of the inventory: SQL, typed rows, one transaction per
-//! change.
+//! Postgres, the truth of the inventory: SQL and typed rows. A change runs on
+//! its caller's transaction (a handler or [`crate::reservations`] opens it
+//! with [`Store::begin`] and commits it); reads outside a change take the pool.
 //!
 //! - [`locations`]: locations and channel availability policies.
 //! - [`stock`]: the stock ledger: counts, adjustments, transfers, restocks,
@@ -16,7 +17,7 @@ pub mod reservations;
 pub mod stock;
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, PgPool};
+use sqlx::{FromRow, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::domain::{Actor, StockFigures};
@@ -28,29 +29,45 @@ pub struct Store {
 }
 
 impl Store {
+    /// A store on an open pool whose migrations have run.
     pub fn new(pool: PgPool) -> Store {
         Store { pool }
     }
 
+    /// The pool, for reads outside a change and idempotency.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Opens the transaction of one change, for the caller to commit.
+    pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
     }
 }
 
 /// One (SKU, location) stock row.
 #[derive(Debug, Clone, FromRow)]
 pub struct StockRow {
+    /// The SKU.
     pub sku: String,
+    /// The location.
     pub location_id: String,
+    /// Units there, held ones included.
     pub on_hand: i32,
+    /// Units held by reservations.
     pub reserved: i32,
+    /// Units kept back from sale.
     pub safety_stock: i32,
+    /// Available at or below this is low stock; 0 for no alert.
     pub low_stock_threshold: i32,
+    /// The ledger position of the row's last change.
     pub sequence: i64,
+    /// The last change.
     pub update_time: DateTime<Utc>,
 }
 
 impl StockRow {
+    /// The figures of the row.
     pub fn figures(&self) -> StockFigures {
         StockFigures {
             on_hand: self.on_hand,
@@ -68,22 +85,39 @@ pub(crate) const STOCK_COLUMNS: &str = "sku, location_id, on_hand, reserved, saf
 /// One ledger entry.
 #[derive(Debug, Clone, FromRow)]
 pub struct MovementRow {
+    /// The entry's ledger position: the order of every change.
     pub sequence: i64,
+    /// The id the service minted.
     pub movement_id: Uuid,
+    /// The SKU.
     pub sku: String,
+    /// The location.
     pub location_id: String,
+    /// What it records: the movement kind's code.
     pub kind: i16,
+    /// For an adjustment: the adjustment reason's code; 0 otherwise.
     pub adjustment_reason: i16,
+    /// On hand before the change.
     pub on_hand_before: i32,
+    /// On hand after it.
     pub on_hand_after: i32,
+    /// Reserved before the change.
     pub reserved_before: i32,
+    /// Reserved after it.
     pub reserved_after: i32,
+    /// Safety stock before the change.
     pub safety_stock_before: i32,
+    /// Safety stock after it.
     pub safety_stock_after: i32,
+    /// Who did it: the actor's kind code.
     pub actor_kind: i16,
+    /// Who did it: the actor's id.
     pub actor_id: String,
+    /// What it belongs to: an order, transfer or restock source id; may be empty.
     pub reference_id: String,
+    /// The caller's note; may be empty.
     pub note: String,
+    /// When it was written.
     pub create_time: DateTime<Utc>,
 }
 
@@ -118,7 +152,10 @@ pub(crate) const MOVEMENT_COLUMNS: &str = "sequence, movement_id, sku, location_
 /// What a movement is, beyond the figures: who, why, and what it belongs to.
 #[derive(Debug, Clone)]
 pub struct MovementMeta<'a> {
+    /// Who did it.
     pub actor: &'a Actor,
+    /// What it belongs to; may be empty.
     pub reference_id: &'a str,
+    /// The caller's note; may be empty.
     pub note: &'a str,
 }

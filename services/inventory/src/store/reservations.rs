@@ -1,6 +1,8 @@
-//! Reservations, the hot path: Reserve, Release, CommitReservation and expiry.
+//! Reservations, the hot path: the statements of Reserve, Release,
+//! CommitReservation and expiry, and the reads around them.
 //!
-//! Each is one guarded statement inside a short transaction. The statement locks
+//! Each change is one guarded statement in the caller's short transaction
+//! ([`crate::reservations`] owns them). The statement locks
 //! the stock rows it touches in (sku, location_id) order, so concurrent
 //! multi-line reservations never deadlock, and the guard
 //! `on_hand - reserved >= quantity` is evaluated on the latest row version
@@ -17,7 +19,7 @@ use super::Store;
 use crate::{
     domain::{
         Actor, Channel, LocationId, MovementKind, OrderId, Quantity, ReservationLine,
-        ReservationState, Sku, reservation::same_lines,
+        ReservationState, Sku,
     },
     error::{InventoryError, Shortage},
 };
@@ -25,14 +27,23 @@ use crate::{
 /// A reservation and its lines.
 #[derive(Debug, Clone)]
 pub struct ReservationRecord {
+    /// The id the service minted.
     pub reservation_id: Uuid,
+    /// The order it holds stock for; one reservation per order.
     pub order_id: String,
+    /// The channel it was made for, if named.
     pub channel: Option<Channel>,
+    /// Held, committed, released or expired.
     pub state: ReservationState,
+    /// Its lines; none for a release recorded before any reserve.
     pub lines: Vec<ReservationLine>,
+    /// When it was made.
     pub create_time: DateTime<Utc>,
+    /// When a hold lapses; `None` for a release recorded before any reserve.
     pub expire_time: Option<DateTime<Utc>>,
+    /// The last change.
     pub update_time: DateTime<Utc>,
+    /// Why it was released, when it was.
     pub release_reason: String,
 }
 
@@ -102,41 +113,62 @@ impl TryFrom<ReservationRow> for ReservationRecord {
 /// What Reserve asks for.
 #[derive(Debug)]
 pub struct NewReservation<'a> {
+    /// The order to hold stock for.
     pub order_id: &'a OrderId,
+    /// Exact units at exact locations, each (SKU, location) once.
     pub lines: &'a [ReservationLine],
+    /// How long the hold lasts unless committed.
     pub ttl: Duration,
+    /// The channel it is made for, if named.
     pub channel: Option<&'a Channel>,
+    /// Who asks.
     pub actor: &'a Actor,
 }
 
 /// Filters of ListReservations.
 #[derive(Debug, Default)]
 pub struct ReservationFilter {
+    /// Any of these states, as stored (`held`, ...).
     pub states: Vec<String>,
+    /// Reservations with a line of this SKU.
     pub sku: Option<String>,
+    /// Reservations with a line at this location.
     pub location_id: Option<String>,
+    /// Reservations made for this channel.
     pub channel: Option<Channel>,
+    /// Reservations that lapse before this time.
     pub expire_before: Option<DateTime<Utc>>,
 }
 
-/// The outcome of Release.
+/// What Reserve's guarded statement did.
 #[derive(Debug)]
-pub struct Released {
-    pub reservation: ReservationRecord,
-    pub changed: bool,
+pub enum Hold {
+    /// Every line is held: the reservation as made. Commit.
+    Held(ReservationRecord),
+    /// The order has a reservation already; nothing was written.
+    Exists,
+    /// A line's guard refused: roll back, and diagnose outside the transaction.
+    Short,
 }
 
-/// How often Reserve tries again when its guard refused a line but the
-/// diagnosis finds enough stock (a hold was returned in between).
-const RESERVE_ATTEMPTS: usize = 3;
+/// What re-committing an expired reservation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recommit {
+    /// Every line came off hand. Commit.
+    Committed,
+    /// The reservation was not expired (any more): nothing was written.
+    NotExpired,
+    /// Some line is not available any more: roll back.
+    Short,
+}
 
 impl Store {
-    /// Holds every line for the order, or nothing. A retry with the same lines
-    /// returns the reservation made first.
-    pub async fn reserve(
-        &self,
+    /// Holds every line for the order in `tx`, or nothing: one guarded
+    /// statement that creates the reservation and moves its stock rows.
+    pub async fn hold(
+        tx: &mut PgConnection,
         request: &NewReservation<'_>,
-    ) -> Result<ReservationRecord, InventoryError> {
+    ) -> Result<Hold, InventoryError> {
         let skus: Vec<&str> = request.lines.iter().map(|line| line.sku.as_str()).collect();
         let locations: Vec<&str> = request
             .lines
@@ -151,123 +183,93 @@ impl Store {
         let (channel_kind, channel_name) = request
             .channel
             .map_or((0, ""), |channel| (channel.kind, channel.name.as_str()));
+        let reservation_id = Uuid::now_v7();
+        let held: Option<(DateTime<Utc>, Option<DateTime<Utc>>, i64)> = sqlx::query_as(
+            "WITH request AS (
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::int4[]) WITH ORDINALITY
+                     AS r(sku, location_id, quantity, position)
+             ),
+             inserted AS (
+                 INSERT INTO reservations (reservation_id, order_id, channel_kind, channel_name,
+                     state, expire_time)
+                 VALUES ($4, $5, $6, $7, 'held', now() + make_interval(secs => $8))
+                 ON CONFLICT (order_id) DO NOTHING
+                 RETURNING reservation_id, create_time, expire_time
+             ),
+             lines AS (
+                 INSERT INTO reservation_lines (reservation_id, position, sku, location_id, quantity)
+                 SELECT i.reservation_id, r.position, r.sku, r.location_id, r.quantity
+                 FROM inserted i, request r
+             ),
+             locked AS (
+                 SELECT s.sku, s.location_id
+                 FROM stock s
+                 JOIN request r ON r.sku = s.sku AND r.location_id = s.location_id
+                 JOIN locations l ON l.location_id = s.location_id AND l.active
+                 WHERE EXISTS (SELECT 1 FROM inserted)
+                 ORDER BY s.sku, s.location_id
+                 FOR UPDATE OF s
+             ),
+             updated AS (
+                 UPDATE stock s
+                 SET reserved = s.reserved + r.quantity,
+                     sequence = nextval('stock_ledger_sequence'),
+                     update_time = now()
+                 FROM request r, locked k
+                 WHERE s.sku = r.sku AND s.location_id = r.location_id
+                   AND k.sku = r.sku AND k.location_id = r.location_id
+                   AND s.on_hand - s.reserved >= r.quantity
+                 RETURNING s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock,
+                     s.sequence, r.quantity
+             ),
+             moved AS (
+                 INSERT INTO stock_movements (sequence, movement_id, sku, location_id, kind,
+                     on_hand_before, on_hand_after, reserved_before, reserved_after,
+                     safety_stock_before, safety_stock_after, actor_kind, actor_id, reference_id)
+                 SELECT sequence, gen_random_uuid(), sku, location_id, $9, on_hand, on_hand,
+                     reserved - quantity, reserved, safety_stock, safety_stock, $10, $11, $5
+                 FROM updated
+                 RETURNING 1
+             )
+             SELECT i.create_time, i.expire_time, (SELECT count(*) FROM moved)
+             FROM inserted i",
+        )
+        .bind(&skus)
+        .bind(&locations)
+        .bind(&quantities)
+        .bind(reservation_id)
+        .bind(request.order_id.as_str())
+        .bind(channel_kind)
+        .bind(channel_name)
+        .bind(request.ttl.as_secs_f64())
+        .bind(MovementKind::Reserve.code())
+        .bind(request.actor.kind.code())
+        .bind(&request.actor.id)
+        .fetch_optional(&mut *tx)
+        .await?;
 
-        let mut shortages = Vec::new();
-        for _ in 0..RESERVE_ATTEMPTS {
-            let mut tx = self.pool.begin().await?;
-            let reservation_id = Uuid::now_v7();
-            let held: Option<(DateTime<Utc>, Option<DateTime<Utc>>, i64)> = sqlx::query_as(
-                "WITH request AS (
-                     SELECT * FROM unnest($1::text[], $2::text[], $3::int4[]) WITH ORDINALITY
-                         AS r(sku, location_id, quantity, position)
-                 ),
-                 inserted AS (
-                     INSERT INTO reservations (reservation_id, order_id, channel_kind, channel_name,
-                         state, expire_time)
-                     VALUES ($4, $5, $6, $7, 'held', now() + make_interval(secs => $8))
-                     ON CONFLICT (order_id) DO NOTHING
-                     RETURNING reservation_id, create_time, expire_time
-                 ),
-                 lines AS (
-                     INSERT INTO reservation_lines (reservation_id, position, sku, location_id, quantity)
-                     SELECT i.reservation_id, r.position, r.sku, r.location_id, r.quantity
-                     FROM inserted i, request r
-                 ),
-                 locked AS (
-                     SELECT s.sku, s.location_id
-                     FROM stock s
-                     JOIN request r ON r.sku = s.sku AND r.location_id = s.location_id
-                     JOIN locations l ON l.location_id = s.location_id AND l.active
-                     WHERE EXISTS (SELECT 1 FROM inserted)
-                     ORDER BY s.sku, s.location_id
-                     FOR UPDATE OF s
-                 ),
-                 updated AS (
-                     UPDATE stock s
-                     SET reserved = s.reserved + r.quantity,
-                         sequence = nextval('stock_ledger_sequence'),
-                         update_time = now()
-                     FROM request r, locked k
-                     WHERE s.sku = r.sku AND s.location_id = r.location_id
-                       AND k.sku = r.sku AND k.location_id = r.location_id
-                       AND s.on_hand - s.reserved >= r.quantity
-                     RETURNING s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock,
-                         s.sequence, r.quantity
-                 ),
-                 moved AS (
-                     INSERT INTO stock_movements (sequence, movement_id, sku, location_id, kind,
-                         on_hand_before, on_hand_after, reserved_before, reserved_after,
-                         safety_stock_before, safety_stock_after, actor_kind, actor_id, reference_id)
-                     SELECT sequence, gen_random_uuid(), sku, location_id, $9, on_hand, on_hand,
-                         reserved - quantity, reserved, safety_stock, safety_stock, $10, $11, $5
-                     FROM updated
-                     RETURNING 1
-                 )
-                 SELECT i.create_time, i.expire_time, (SELECT count(*) FROM moved)
-                 FROM inserted i",
-            )
-            .bind(&skus)
-            .bind(&locations)
-            .bind(&quantities)
-            .bind(reservation_id)
-            .bind(request.order_id.as_str())
-            .bind(channel_kind)
-            .bind(channel_name)
-            .bind(request.ttl.as_secs_f64())
-            .bind(MovementKind::Reserve.code())
-            .bind(request.actor.kind.code())
-            .bind(&request.actor.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-
-            let Some((create_time, expire_time, moved)) = held else {
-                // The order has a reservation already.
-                tx.rollback().await?;
-                return self.existing_reservation(request).await;
-            };
-            if usize::try_from(moved).ok() == Some(request.lines.len()) {
-                tx.commit().await?;
-                return Ok(ReservationRecord {
-                    reservation_id,
-                    order_id: request.order_id.to_string(),
-                    channel: request.channel.cloned(),
-                    state: ReservationState::Held,
-                    lines: request.lines.to_vec(),
-                    create_time,
-                    expire_time,
-                    update_time: create_time,
-                    release_reason: String::new(),
-                });
-            }
-            tx.rollback().await?;
-            let available = self.diagnose(request.lines).await?;
-            shortages = request
-                .lines
-                .iter()
-                .zip(available)
-                .map(|(line, available)| Shortage {
-                    sku: line.sku.to_string(),
-                    location_id: line.location_id.to_string(),
-                    requested: line.quantity.get(),
-                    available,
-                })
-                .collect();
-            if shortages
-                .iter()
-                .any(|short| short.requested > short.available)
-            {
-                shortages.retain(|short| short.requested > short.available);
-                break;
-            }
-            // Every line fits now: a hold was returned in between. Try again;
-            // after the last attempt every line is reported as contended.
+        let Some((create_time, expire_time, moved)) = held else {
+            return Ok(Hold::Exists);
+        };
+        if usize::try_from(moved).ok() != Some(request.lines.len()) {
+            return Ok(Hold::Short);
         }
-        Err(InventoryError::InsufficientStock(shortages))
+        Ok(Hold::Held(ReservationRecord {
+            reservation_id,
+            order_id: request.order_id.to_string(),
+            channel: request.channel.cloned(),
+            state: ReservationState::Held,
+            lines: request.lines.to_vec(),
+            create_time,
+            expire_time,
+            update_time: create_time,
+            release_reason: String::new(),
+        }))
     }
 
     /// Why a Reserve was refused: an unknown location or SKU, an inactive
     /// location, or else the units available for each line now.
-    async fn diagnose(&self, lines: &[ReservationLine]) -> Result<Vec<i32>, InventoryError> {
+    pub async fn diagnose(&self, lines: &[ReservationLine]) -> Result<Vec<i32>, InventoryError> {
         let skus: Vec<&str> = lines.iter().map(|line| line.sku.as_str()).collect();
         let locations: Vec<&str> = lines.iter().map(|line| line.location_id.as_str()).collect();
         let rows: Vec<(String, String, bool, bool, bool, i32)> = sqlx::query_as(
@@ -295,65 +297,14 @@ impl Store {
         Ok(rows.into_iter().map(|row| row.5).collect())
     }
 
-    /// Reserve for an order that has a reservation: the same one back, or why not.
-    async fn existing_reservation(
-        &self,
-        request: &NewReservation<'_>,
-    ) -> Result<ReservationRecord, InventoryError> {
-        let existing = self
-            .reservation_by_order(request.order_id)
-            .await?
-            .ok_or_else(|| {
-                InventoryError::Corrupt(format!(
-                    "reservation of order {} vanished",
-                    request.order_id
-                ))
-            })?;
-        match existing.state {
-            ReservationState::Released => {
-                return Err(InventoryError::IllegalTransition {
-                    from: ReservationState::Released,
-                    to: ReservationState::Held,
-                });
-            }
-            ReservationState::Expired => return Err(expired(&existing)),
-            // The database's clock decides; the sweep may not have run yet.
-            ReservationState::Held
-                if is_past(existing.expire_time)
-                    && self.expire(existing.reservation_id).await? =>
-            {
-                return Err(expired(&existing));
-            }
-            ReservationState::Held | ReservationState::Committed => {}
-        }
-        if !same_lines(&existing.lines, request.lines) {
-            return Err(InventoryError::KeyReused(vec![(
-                "order_id",
-                request.order_id.to_string(),
-            )]));
-        }
-        Ok(existing)
-    }
-
-    /// Returns the holds of the order's reservation; records a tombstone when the
-    /// order has none, so a late Reserve holds nothing.
-    pub async fn release(
-        &self,
+    /// Records a RELEASED reservation without lines for an order that has
+    /// none, in `tx`, so a late Reserve holds nothing; false when the order
+    /// has a reservation.
+    pub async fn insert_released(
+        tx: &mut PgConnection,
         order_id: &OrderId,
         reason: &str,
-        actor: &Actor,
-    ) -> Result<Released, InventoryError> {
-        let mut tx = self.pool.begin().await?;
-        let outcome =
-            return_holds(&mut tx, order_id.as_str(), Holds::Release { reason }, actor).await?;
-        if outcome == HoldsOutcome::Changed {
-            tx.commit().await?;
-            let reservation = self.require_reservation(order_id).await?;
-            return Ok(Released {
-                reservation,
-                changed: true,
-            });
-        }
+    ) -> Result<bool, InventoryError> {
         let inserted = sqlx::query(
             "INSERT INTO reservations (reservation_id, order_id, state, release_reason)
              VALUES ($1, $2, 'released', $3)
@@ -365,84 +316,17 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        tx.commit().await?;
-        let reservation = self.require_reservation(order_id).await?;
-        match reservation.state {
-            ReservationState::Committed => Err(InventoryError::IllegalTransition {
-                from: ReservationState::Committed,
-                to: ReservationState::Released,
-            }),
-            // Made HELD between the two statements: release that hold.
-            ReservationState::Held => Box::pin(self.release(order_id, reason, actor)).await,
-            ReservationState::Released | ReservationState::Expired => Ok(Released {
-                reservation,
-                changed: inserted == 1,
-            }),
-        }
+        Ok(inserted == 1)
     }
 
-    /// Takes a held reservation's units off hand; with `reacquire`, an
-    /// expired one's units are taken again from what is available.
-    pub async fn commit(
-        &self,
-        order_id: &OrderId,
+    /// Commits an expired reservation again in `tx`: its units come off hand
+    /// where they are still available (on hand minus reserved), every line or
+    /// none.
+    pub async fn recommit(
+        tx: &mut PgConnection,
+        order_id: &str,
         actor: &Actor,
-        reacquire: bool,
-    ) -> Result<ReservationRecord, InventoryError> {
-        let existing = self
-            .reservation_by_order(order_id)
-            .await?
-            .ok_or_else(|| InventoryError::not_found("reservation", order_id.as_str()))?;
-        match existing.state {
-            ReservationState::Committed => return Ok(existing),
-            ReservationState::Released => {
-                return Err(InventoryError::IllegalTransition {
-                    from: ReservationState::Released,
-                    to: ReservationState::Committed,
-                });
-            }
-            ReservationState::Expired if reacquire => {
-                return self.recommit_expired(&existing, actor).await;
-            }
-            ReservationState::Expired => return Err(expired(&existing)),
-            ReservationState::Held => {}
-        }
-        let mut tx = self.pool.begin().await?;
-        match return_holds(&mut tx, order_id.as_str(), Holds::Commit, actor).await? {
-            HoldsOutcome::Changed => {
-                tx.commit().await?;
-                self.require_reservation(order_id).await
-            }
-            HoldsOutcome::Short => {
-                tx.rollback().await?;
-                let now = self.require_reservation(order_id).await?;
-                Err(InventoryError::InsufficientStock(
-                    self.on_hand_shortages(&now.lines).await?,
-                ))
-            }
-            HoldsOutcome::NotHeld => {
-                tx.rollback().await?;
-                let now = self.require_reservation(order_id).await?;
-                if now.state == ReservationState::Held {
-                    // Held but past its expire time by the database's clock.
-                    self.expire(now.reservation_id).await?;
-                    if !reacquire {
-                        return Err(expired(&now));
-                    }
-                }
-                Box::pin(self.commit(order_id, actor, reacquire)).await
-            }
-        }
-    }
-
-    /// Commits an expired reservation again: its units come off hand where
-    /// they are still available (on hand minus reserved), every line or none.
-    async fn recommit_expired(
-        &self,
-        existing: &ReservationRecord,
-        actor: &Actor,
-    ) -> Result<ReservationRecord, InventoryError> {
-        let mut tx = self.pool.begin().await?;
+    ) -> Result<Recommit, InventoryError> {
         let (changed, lines, moved): (i64, i64, i64) = sqlx::query_as(
             "WITH expired AS (
                  UPDATE reservations
@@ -484,7 +368,7 @@ impl Store {
              SELECT (SELECT count(*) FROM expired), (SELECT count(*) FROM lines),
                  (SELECT count(*) FROM moved)",
         )
-        .bind(&existing.order_id)
+        .bind(order_id)
         .bind(ReservationState::Committed.as_str())
         .bind(ReservationState::Expired.as_str())
         .bind(MovementKind::Commit.code())
@@ -492,38 +376,16 @@ impl Store {
         .bind(&actor.id)
         .fetch_one(&mut *tx)
         .await?;
-        if changed == 1 && moved == lines {
-            tx.commit().await?;
-            let order_id = OrderId::parse(&existing.order_id).map_err(|_| {
-                InventoryError::Corrupt(format!("order id of {}", existing.reservation_id))
-            })?;
-            return self.require_reservation(&order_id).await;
-        }
-        tx.rollback().await?;
-        if changed == 0 {
-            // Committed meanwhile by another call: the same answer as for it.
-            let order_id = OrderId::parse(&existing.order_id).map_err(|_| {
-                InventoryError::Corrupt(format!("order id of {}", existing.reservation_id))
-            })?;
-            return self.require_reservation(&order_id).await;
-        }
-        let available = self.diagnose(&existing.lines).await?;
-        let shortages = existing
-            .lines
-            .iter()
-            .zip(available)
-            .filter(|(line, available)| line.quantity.get() > *available)
-            .map(|(line, available)| Shortage {
-                sku: line.sku.to_string(),
-                location_id: line.location_id.to_string(),
-                requested: line.quantity.get(),
-                available,
-            })
-            .collect();
-        Err(InventoryError::InsufficientStock(shortages))
+        Ok(match (changed, moved == lines) {
+            (0, _) => Recommit::NotExpired,
+            (_, true) => Recommit::Committed,
+            (_, false) => Recommit::Short,
+        })
     }
 
-    async fn on_hand_shortages(
+    /// The units on hand short of each line, for a commit that on hand does
+    /// not cover.
+    pub async fn on_hand_shortages(
         &self,
         lines: &[ReservationLine],
     ) -> Result<Vec<Shortage>, InventoryError> {
@@ -548,28 +410,14 @@ impl Store {
         Ok(shortages)
     }
 
-    /// Expires one held reservation whose time has passed; false when it was
-    /// not (any more) held and due.
-    pub async fn expire(&self, reservation_id: Uuid) -> Result<bool, InventoryError> {
-        let order_id: Option<String> =
+    /// The order id of a reservation, as stored.
+    pub async fn order_of(&self, reservation_id: Uuid) -> Result<Option<String>, InventoryError> {
+        let order_id =
             sqlx::query_scalar("SELECT order_id FROM reservations WHERE reservation_id = $1")
                 .bind(reservation_id)
                 .fetch_optional(&self.pool)
                 .await?;
-        let Some(order_id) = order_id else {
-            return Ok(false);
-        };
-        // Taken as stored: holds made before order ids had to be UUIDs expire too.
-        let mut tx = self.pool.begin().await?;
-        let outcome = return_holds(
-            &mut tx,
-            &order_id,
-            Holds::Expire,
-            &Actor::system("oms-inventory"),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(outcome == HoldsOutcome::Changed)
+        Ok(order_id)
     }
 
     /// Held reservations whose expire time has passed, soonest first.
@@ -594,6 +442,7 @@ impl Store {
         Ok(next)
     }
 
+    /// The order's reservation, if it has one.
     pub async fn reservation_by_order(
         &self,
         order_id: &OrderId,
@@ -606,6 +455,7 @@ impl Store {
         row.map(ReservationRecord::try_from).transpose()
     }
 
+    /// The reservation with this id, if any.
     pub async fn reservation_by_id(
         &self,
         reservation_id: Uuid,
@@ -619,7 +469,8 @@ impl Store {
         row.map(ReservationRecord::try_from).transpose()
     }
 
-    async fn require_reservation(
+    /// The order's reservation; NOT_FOUND when it has none.
+    pub async fn require_reservation(
         &self,
         order_id: &OrderId,
     ) -> Result<ReservationRecord, InventoryError> {
@@ -673,9 +524,12 @@ impl Store {
 
 /// What becomes of a held reservation's units.
 #[derive(Debug, Clone, Copy)]
-enum Holds<'a> {
+pub enum Holds<'a> {
     /// Back to available (Release).
-    Release { reason: &'a str },
+    Release {
+        /// Why, as the caller said.
+        reason: &'a str,
+    },
     /// Back to available after the TTL (expiry); only when due.
     Expire,
     /// Off hand (CommitReservation); only while on hand covers every line.
@@ -684,7 +538,7 @@ enum Holds<'a> {
 
 /// What [`return_holds`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum HoldsOutcome {
+pub enum HoldsOutcome {
     /// The reservation left HELD with all its stock rows and ledger entries.
     Changed,
     /// Not HELD, not due (expiry) or past due (commit): nothing changed.
@@ -695,7 +549,7 @@ enum HoldsOutcome {
 
 /// Moves the order's reservation out of HELD as `holds` says, with its stock
 /// rows and ledger entries, in `tx`.
-async fn return_holds(
+pub async fn return_holds(
     tx: &mut PgConnection,
     order_id: &str,
     holds: Holds<'_>,
@@ -786,15 +640,5 @@ async fn return_holds(
         (_, false) => Err(InventoryError::Corrupt(format!(
             "reservation of order {order_id} holds units its stock rows do not"
         ))),
-    }
-}
-
-fn is_past(time: Option<DateTime<Utc>>) -> bool {
-    time.is_some_and(|time| time <= Utc::now())
-}
-
-fn expired(reservation: &ReservationRecord) -> InventoryError {
-    InventoryError::ReservationExpired {
-        reservation_id: reservation.reservation_id.to_string(),
     }
 }

@@ -14,10 +14,15 @@ use crate::{
 #[derive(Debug, Clone, Copy)]
 pub enum Change {
     /// SetStock: on hand from a count.
-    Count { on_hand: i32 },
+    Count {
+        /// The units counted.
+        on_hand: i32,
+    },
     /// AdjustStock: on hand by a signed delta.
     Adjust {
+        /// Units in (positive) or out (negative), never 0.
         delta: i32,
+        /// Why; its sign must fit.
         reason: AdjustmentReason,
     },
     /// TransferStock, source side: only available units may leave.
@@ -89,26 +94,36 @@ impl Change {
 /// Filters of ListStockMovements.
 #[derive(Debug, Default)]
 pub struct MovementFilter {
+    /// Entries of this SKU.
     pub sku: Option<String>,
+    /// Entries at this location.
     pub location_id: Option<String>,
+    /// Entries of any of these movement kind codes.
     pub kinds: Vec<i16>,
+    /// Entries of this reference (an order, transfer or restock source id).
     pub reference_id: Option<String>,
+    /// Entries at or after this time.
     pub start_time: Option<DateTime<Utc>>,
+    /// Entries before this time.
     pub end_time: Option<DateTime<Utc>>,
 }
 
 /// A stock row with its location's active flag, for availability.
 #[derive(Debug, Clone, FromRow)]
 pub struct LevelRow {
+    /// The stock row.
     #[sqlx(flatten)]
     pub stock: StockRow,
+    /// Whether its location is active.
     pub active: bool,
 }
 
 /// A location's reservations since a time, for routing's capacity filter.
 #[derive(Debug, Clone, FromRow)]
 pub struct LoadRow {
+    /// Orders with a hold or commit there.
     pub orders: i64,
+    /// Units of those orders there.
     pub units: i64,
 }
 
@@ -189,15 +204,15 @@ impl Store {
             .ok_or_else(|| InventoryError::Corrupt(format!("a {change:?} recorded nothing")))
     }
 
-    /// Sets the low-stock threshold (no ledger entry: it changes no units).
+    /// Sets the low-stock threshold in `tx` (no ledger entry: it changes no
+    /// units).
     pub async fn set_threshold(
-        &self,
+        tx: &mut PgConnection,
         sku: &Sku,
         location_id: &LocationId,
         threshold: i32,
     ) -> Result<StockRow, InventoryError> {
-        let mut tx = self.pool.begin().await?;
-        require_location(&mut tx, location_id).await?;
+        require_location(tx, location_id).await?;
         let sql = format!(
             "INSERT INTO stock (sku, location_id, on_hand, low_stock_threshold) VALUES ($1, $2, 0, $3)
              ON CONFLICT (sku, location_id) DO UPDATE SET
@@ -210,7 +225,6 @@ impl Store {
             .bind(threshold)
             .fetch_one(&mut *tx)
             .await?;
-        tx.commit().await?;
         Ok(row)
     }
 
@@ -406,30 +420,33 @@ pub(crate) fn qualified(columns: &str, alias: &str) -> String {
 /// One line of a Restock, keyed by (source, source id, line id).
 #[derive(Debug, Clone)]
 pub struct RestockLine {
+    /// The caller's id of the line, unique within its source.
     pub line_id: String,
+    /// The SKU.
     pub sku: Sku,
+    /// Where the units go back.
     pub location_id: LocationId,
+    /// How many.
     pub quantity: Quantity,
 }
 
 impl Store {
-    /// Sets the safety stock; a SAFETY_STOCK entry when the value changes.
+    /// Sets the safety stock in `tx`; a SAFETY_STOCK entry when the value
+    /// changes.
     pub async fn set_safety_stock(
-        &self,
+        tx: &mut PgConnection,
         sku: &Sku,
         location_id: &LocationId,
         units: i32,
         actor: &crate::domain::Actor,
     ) -> Result<StockRow, InventoryError> {
-        let mut tx = self.pool.begin().await?;
         let meta = MovementMeta {
             actor,
             reference_id: "",
             note: "",
         };
         let changed =
-            Store::change_stock(&mut tx, sku, location_id, Change::SafetyStock(units), &meta)
-                .await?;
+            Store::change_stock(tx, sku, location_id, Change::SafetyStock(units), &meta).await?;
         let stock = match changed {
             Some((stock, _)) => stock,
             None => {
@@ -443,21 +460,19 @@ impl Store {
                     .await?
             }
         };
-        tx.commit().await?;
         Ok(stock)
     }
 
-    /// Puts every line back on hand, or none. A line applied before (same key,
-    /// same content) is returned as it was and not applied again.
+    /// Puts every line back on hand in `tx`, or none. A line applied before
+    /// (same key, same content) is returned as it was and not applied again.
     pub async fn restock(
-        &self,
+        tx: &mut PgConnection,
         source: i16,
         source_id: &str,
         lines: &[RestockLine],
         actor: &crate::domain::Actor,
         note: &str,
     ) -> Result<Vec<(StockRow, MovementRow)>, InventoryError> {
-        let mut tx = self.pool.begin().await?;
         // Restocks of one source take turns, so a line is applied once.
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(format!("restock/{source}/{source_id}"))
@@ -512,7 +527,7 @@ impl Store {
                 continue;
             }
             let (stock, movement) = Store::apply_change(
-                &mut tx,
+                tx,
                 &line.sku,
                 &line.location_id,
                 Change::Restock(line.quantity),
@@ -534,7 +549,6 @@ impl Store {
             .await?;
             applied[index] = Some((stock, movement));
         }
-        tx.commit().await?;
         Ok(applied.into_iter().flatten().collect())
     }
 }

@@ -13,3 +13,20 @@ pub mod timeline;
 pub mod values;
 
 pub use oms_platform::ids::{Actor, ActorKind, Channel, Invalid, OrderId, Sku};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oms_platform::assert_code_enum;
+    use oms_proto::common::v1 as common;
+    use oms_proto::order::v1 as pb;
+
+    #[test]
+    fn codes_and_names_are_the_contracts() {
+        assert_code_enum!(status::Status => pb::OrderStatus, "ORDER_STATUS_");
+        assert_code_enum!(status::Status => pb::LineStatus, "LINE_STATUS_");
+        assert_code_enum!(timeline::EventKind => pb::TimelineEventKind, "TIMELINE_EVENT_KIND_");
+        assert_code_enum!(timeline::RefKind => pb::ReferenceKind, "REFERENCE_KIND_");
+        assert_code_enum!(order::DeliveryMethod => common::DeliveryMethod, "DELIVERY_METHOD_");
+    }
+}

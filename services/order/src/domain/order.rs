@@ -14,22 +14,34 @@ use super::{
 /// Who ordered. Personal data throughout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Customer {
+    /// The customer's name.
     pub name: Pii<String>,
+    /// Where the order's emails go, if given.
     pub email: Option<Email>,
+    /// Where the carrier calls, if given.
     pub phone: Option<Phone>,
 }
 
 /// A postal address. Personal data: `Debug` prints nothing of it.
 #[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Address {
+    /// Who receives the parcel.
     pub recipient_name: String,
+    /// The company, if any.
     pub company: String,
+    /// Street lines, first to last.
     pub lines: Vec<String>,
+    /// The city.
     pub city: String,
+    /// The region or state, where the country uses one.
     pub region: String,
+    /// The postal code.
     pub postal_code: String,
+    /// ISO 3166-1 alpha-2, upper case.
     pub country_code: String,
+    /// The recipient's phone, for the carrier.
     pub phone: String,
+    /// Latitude and longitude, when the channel knows them.
     pub geo: Option<(f64, f64)>,
 }
 
@@ -39,19 +51,24 @@ impl fmt::Debug for Address {
     }
 }
 
-/// How the customer receives the goods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryMethod {
-    Ship = 1,
-    Pickup = 2,
+oms_platform::code_enum! {
+    /// How the customer receives the goods (`oms.common.v1.DeliveryMethod`).
+    pub enum DeliveryMethod {
+        /// Shipped by carrier to the shipping address.
+        Ship = 1 => "SHIP",
+        /// Collected by the customer at a store.
+        Pickup = 2 => "PICKUP",
+    }
 }
 
 /// The delivery option of an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
+    /// Shipped, or collected at a store.
     pub method: DeliveryMethod,
     /// `oms.common.v1.ServiceLevel`; 0 when unspecified.
     pub service_level: i16,
+    /// The store the customer collects from, for pickup.
     pub pickup_location_id: Option<String>,
 }
 
@@ -60,9 +77,21 @@ pub struct Delivery {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PaymentMethod {
-    Card { token: String },
-    GiftCard { code: String },
-    Invoice { billing_reference: String },
+    /// A card, by the PSP's token.
+    Card {
+        /// The PSP's token of the card.
+        token: String,
+    },
+    /// A merchant gift card.
+    GiftCard {
+        /// The gift card's code.
+        code: String,
+    },
+    /// Pay later against an invoice.
+    Invoice {
+        /// The customer's billing reference, if any.
+        billing_reference: String,
+    },
 }
 
 impl fmt::Debug for PaymentMethod {
@@ -78,8 +107,11 @@ impl fmt::Debug for PaymentMethod {
 /// One line as sold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLine {
+    /// The SKU sold.
     pub sku: Sku,
+    /// Units sold.
     pub quantity: Quantity,
+    /// The price of one unit, in minor units of the order's currency.
     pub unit_price: Amount,
 }
 
@@ -87,27 +119,44 @@ pub struct NewLine {
 /// the credit of the returned goods.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exchange {
+    /// The return the exchange replaces goods of.
     pub return_id: String,
+    /// The order the returned goods came from.
     pub original_order_id: String,
+    /// The credit of the returned goods, in minor units.
     pub credit_minor: i64,
 }
 
 /// An order as placed, every field checked, with its totals computed once.
 #[derive(Debug, Clone)]
 pub struct NewOrder {
+    /// The channel that sold it.
     pub channel: Channel,
+    /// The channel's own reference of the order, unique per channel.
     pub external_reference: ExternalReference,
+    /// Who ordered.
     pub customer: Customer,
+    /// Where it goes; `None` for pickup.
     pub shipping_address: Option<Address>,
+    /// What was sold, in the channel's order.
     pub lines: Vec<NewLine>,
+    /// The currency of every amount.
     pub currency: CurrencyCode,
+    /// How the customer receives the goods.
     pub delivery: Delivery,
+    /// The price of shipping.
     pub shipping_price: Amount,
+    /// How the customer pays; `None` when an exchange's credit covers it.
     pub payment_method: Option<PaymentMethod>,
+    /// Notes the channel sent with the order.
     pub notes: Vec<Pii<String>>,
+    /// Tags to find the order by.
     pub tags: Vec<Tag>,
+    /// When the channel says it was placed; the time of recording when `None`.
     pub place_time: Option<DateTime<Utc>>,
+    /// Who placed it.
     pub actor: Actor,
+    /// The exchange it replaces goods of, for a replacement order.
     pub exchange: Option<Exchange>,
     /// [`totals`] of the lines, the shipping price and the exchange's credit.
     pub totals: Totals,
@@ -116,10 +165,15 @@ pub struct NewOrder {
 /// The amounts of an order, computed by the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Totals {
+    /// Quantity times unit price, over every line.
     pub lines_total: Amount,
+    /// The shipping price.
     pub shipping_total: Amount,
+    /// An exchange's credit.
     pub credit_total: Amount,
+    /// What the customer pays: lines plus shipping minus credit, never below zero.
     pub grand_total: Amount,
+    /// Units over every line.
     pub item_count: i32,
 }
 

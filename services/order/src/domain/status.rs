@@ -22,64 +22,34 @@ use super::{
     timeline::{Event, EventKind, EventLine, RefKind},
 };
 
-/// The status of an order or of one of its lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Status {
-    Pending = 1,
-    Confirmed = 2,
-    PartiallyShipped = 3,
-    Shipped = 4,
-    Delivered = 5,
-    Rejected = 6,
-    CancelRequested = 7,
-    Cancelled = 8,
-    PartiallyReturned = 9,
-    Returned = 10,
+oms_platform::code_enum! {
+    /// The status of an order or of one of its lines (`oms.order.v1.OrderStatus`,
+    /// `LineStatus`).
+    pub enum Status {
+        /// Accepted; the fulfilment saga is planning, reserving, authorizing, labelling.
+        Pending = 1 => "PENDING",
+        /// Stock committed, payment captured, shipments created.
+        Confirmed = 2 => "CONFIRMED",
+        /// Some units are with a carrier, others not yet.
+        PartiallyShipped = 3 => "PARTIALLY_SHIPPED",
+        /// Every unit is with a carrier.
+        Shipped = 4 => "SHIPPED",
+        /// Every unit is delivered (or collected at the store).
+        Delivered = 5 => "DELIVERED",
+        /// The fulfilment saga failed and was undone. Terminal.
+        Rejected = 6 => "REJECTED",
+        /// CancelOrder was accepted; the cancel saga is running.
+        CancelRequested = 7 => "CANCEL_REQUESTED",
+        /// Nothing held, nothing charged or everything refunded. Terminal.
+        Cancelled = 8 => "CANCELLED",
+        /// Some units came back through a return.
+        PartiallyReturned = 9 => "PARTIALLY_RETURNED",
+        /// Every unit came back through returns. Terminal.
+        Returned = 10 => "RETURNED",
+    }
 }
 
 impl Status {
-    /// Every status, in code order.
-    pub const ALL: [Status; 10] = [
-        Status::Pending,
-        Status::Confirmed,
-        Status::PartiallyShipped,
-        Status::Shipped,
-        Status::Delivered,
-        Status::Rejected,
-        Status::CancelRequested,
-        Status::Cancelled,
-        Status::PartiallyReturned,
-        Status::Returned,
-    ];
-
-    /// The status of a contract code; `None` for UNSPECIFIED and unknown codes.
-    pub fn from_code(code: i32) -> Option<Status> {
-        Status::ALL
-            .into_iter()
-            .find(|status| *status as i32 == code)
-    }
-
-    /// The contract code, as stored.
-    pub fn code(self) -> i16 {
-        self as i16
-    }
-
-    /// The contract's name, for error metadata.
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Pending => "PENDING",
-            Status::Confirmed => "CONFIRMED",
-            Status::PartiallyShipped => "PARTIALLY_SHIPPED",
-            Status::Shipped => "SHIPPED",
-            Status::Delivered => "DELIVERED",
-            Status::Rejected => "REJECTED",
-            Status::CancelRequested => "CANCEL_REQUESTED",
-            Status::Cancelled => "CANCELLED",
-            Status::PartiallyReturned => "PARTIALLY_RETURNED",
-            Status::Returned => "RETURNED",
-        }
-    }
-
     /// The transition table of `OrderStatus` and `LineStatus` (the same for
     /// orders and lines), as order.proto documents it.
     pub fn can_become(self, to: Status) -> bool {
@@ -122,10 +92,15 @@ impl Status {
 /// The unit counters of one line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Units {
+    /// Units ordered.
     pub quantity: i32,
+    /// Units handed to a carrier (or made ready for pickup).
     pub shipped: i32,
+    /// Units delivered (or collected), 0 to `shipped`.
     pub delivered: i32,
+    /// Units that came back through returns, 0 to `delivered`.
     pub returned: i32,
+    /// Units cancelled, 0 to `quantity - shipped`.
     pub cancelled: i32,
 }
 

@@ -52,52 +52,76 @@ impl Event {
     }
 }
 
-/// What happened to an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    OrderPlaced = 1,
-    StatusChanged = 2,
-    LinesChanged = 3,
-    ShippingAddressUpdated = 4,
-    ShippingAddressLocked = 5,
-    NoteAdded = 6,
-    TagsAdded = 7,
-    TagRemoved = 8,
-    SagaStarted = 9,
-    PaymentRecorded = 10,
-    ShipmentRecorded = 11,
-    ReturnRecorded = 12,
-    CancellationRequested = 13,
-}
-
-impl EventKind {
-    pub fn code(self) -> i16 {
-        self as i16
+oms_platform::code_enum! {
+    /// What happened to an order (`oms.order.v1.TimelineEventKind`).
+    pub enum EventKind {
+        /// The order was accepted (PlaceOrder).
+        OrderPlaced = 1 => "ORDER_PLACED",
+        /// The order's status changed.
+        StatusChanged = 2 => "STATUS_CHANGED",
+        /// Line units changed without changing the order's status.
+        LinesChanged = 3 => "LINES_CHANGED",
+        /// The shipping address was changed.
+        ShippingAddressUpdated = 4 => "SHIPPING_ADDRESS_UPDATED",
+        /// The shipping address was locked because shipments are being created.
+        ShippingAddressLocked = 5 => "SHIPPING_ADDRESS_LOCKED",
+        /// A note was added.
+        NoteAdded = 6 => "NOTE_ADDED",
+        /// Tags were added.
+        TagsAdded = 7 => "TAGS_ADDED",
+        /// A tag was removed.
+        TagRemoved = 8 => "TAG_REMOVED",
+        /// A saga for the order was started.
+        SagaStarted = 9 => "SAGA_STARTED",
+        /// A payment fact without a status change.
+        PaymentRecorded = 10 => "PAYMENT_RECORDED",
+        /// A shipment fact without a status or line change.
+        ShipmentRecorded = 11 => "SHIPMENT_RECORDED",
+        /// A return fact without a status or line change.
+        ReturnRecorded = 12 => "RETURN_RECORDED",
+        /// CancelOrder with lines: these units are to be cancelled.
+        CancellationRequested = 13 => "CANCELLATION_REQUESTED",
     }
 }
 
-/// What a reference on an event points to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "i16", try_from = "i16")]
-pub enum RefKind {
-    SagaId = 1,
-    PaymentId = 2,
-    TransactionId = 3,
-    ReservationId = 4,
-    ShipmentId = 5,
-    TrackingNumber = 6,
-    Carrier = 7,
-    CarrierEventId = 8,
-    LocationId = 9,
-    ReturnId = 10,
-    OrderId = 11,
-    NoteId = 12,
-    Tag = 13,
+oms_platform::code_enum! {
+    /// What a reference on an event points to (`oms.order.v1.ReferenceKind`);
+    /// stored in the event's JSON by its number.
+    #[derive(Serialize, Deserialize)]
+    #[serde(into = "i16", try_from = "i16")]
+    pub enum RefKind {
+        /// A saga id.
+        SagaId = 1 => "SAGA_ID",
+        /// A payment id.
+        PaymentId = 2 => "PAYMENT_ID",
+        /// A payment transaction id.
+        TransactionId = 3 => "TRANSACTION_ID",
+        /// An inventory reservation id.
+        ReservationId = 4 => "RESERVATION_ID",
+        /// A shipment id.
+        ShipmentId = 5 => "SHIPMENT_ID",
+        /// A carrier tracking number.
+        TrackingNumber = 6 => "TRACKING_NUMBER",
+        /// A carrier code.
+        Carrier = 7 => "CARRIER",
+        /// A carrier's tracking event id.
+        CarrierEventId = 8 => "CARRIER_EVENT_ID",
+        /// A location id.
+        LocationId = 9 => "LOCATION_ID",
+        /// A return id.
+        ReturnId = 10 => "RETURN_ID",
+        /// Another order: an exchange's replacement or original order.
+        OrderId = 11 => "ORDER_ID",
+        /// A note id on this order.
+        NoteId = 12 => "NOTE_ID",
+        /// A tag on this order.
+        Tag = 13 => "TAG",
+    }
 }
 
 impl From<RefKind> for i16 {
     fn from(kind: RefKind) -> i16 {
-        kind as i16
+        kind.code()
     }
 }
 
@@ -105,24 +129,6 @@ impl TryFrom<i16> for RefKind {
     type Error = String;
 
     fn try_from(code: i16) -> Result<Self, Self::Error> {
-        use RefKind::*;
-        [
-            SagaId,
-            PaymentId,
-            TransactionId,
-            ReservationId,
-            ShipmentId,
-            TrackingNumber,
-            Carrier,
-            CarrierEventId,
-            LocationId,
-            ReturnId,
-            OrderId,
-            NoteId,
-            Tag,
-        ]
-        .into_iter()
-        .find(|kind| *kind as i16 == code)
-        .ok_or_else(|| format!("unknown reference kind {code}"))
+        RefKind::from_code(code).ok_or_else(|| format!("unknown reference kind {code}"))
     }
 }

@@ -24,6 +24,7 @@ impl<T> fmt::Debug for Pii<T> {
 pub struct Email(Pii<String>);
 
 impl Email {
+    /// Checks and normalises an email address.
     pub fn parse(value: &str) -> Result<Email, Invalid> {
         let email = value.trim().to_lowercase();
         let valid = email.len() <= 254
@@ -45,6 +46,7 @@ impl Email {
         Ok(Email(Pii(email)))
     }
 
+    /// The address as text.
     pub fn as_str(&self) -> &str {
         &self.0.0
     }
@@ -56,6 +58,7 @@ impl Email {
 pub struct Phone(Pii<String>);
 
 impl Phone {
+    /// Checks a phone number and normalises it to E.164.
     pub fn parse(value: &str) -> Result<Phone, Invalid> {
         let trimmed = value.trim();
         let digits: String = trimmed
@@ -75,6 +78,7 @@ impl Phone {
         Ok(Phone(Pii(format!("+{number}"))))
     }
 
+    /// The number as text, e.g. `+4930123456`.
     pub fn as_str(&self) -> &str {
         &self.0.0
     }
@@ -85,6 +89,7 @@ impl Phone {
 pub struct Tag(String);
 
 impl Tag {
+    /// Checks a tag, lowering its case.
     pub fn parse(value: &str) -> Result<Tag, Invalid> {
         let tag = value.to_lowercase();
         let valid = !tag.is_empty()
@@ -98,6 +103,7 @@ impl Tag {
         Ok(Tag(tag))
     }
 
+    /// The tag as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -108,6 +114,7 @@ impl Tag {
 pub struct ExternalReference(String);
 
 impl ExternalReference {
+    /// Checks a channel's order reference.
     pub fn parse(value: &str) -> Result<ExternalReference, Invalid> {
         if value.is_empty() || value.len() > 128 || !value.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(Invalid::new("must be 1 to 128 printable ASCII characters"));
@@ -115,6 +122,7 @@ impl ExternalReference {
         Ok(ExternalReference(value.to_owned()))
     }
 
+    /// The reference as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -127,8 +135,10 @@ pub use oms_platform::ids::CurrencyCode;
 pub struct Amount(i64);
 
 impl Amount {
+    /// Nothing.
     pub const ZERO: Amount = Amount(0);
 
+    /// Checks an amount: zero or more.
     pub fn new(minor: i64) -> Result<Amount, Invalid> {
         if minor < 0 {
             return Err(Invalid::new("must not be negative"));
@@ -136,6 +146,7 @@ impl Amount {
         Ok(Amount(minor))
     }
 
+    /// The amount in minor units.
     pub fn minor(self) -> i64 {
         self.0
     }

@@ -252,13 +252,9 @@ fn delivery(v: &mut FieldViolations, request: &pb::PlaceOrderRequest) -> Option<
         v.add("delivery_option", "required");
         return None;
     };
-    let method = match common::DeliveryMethod::try_from(option.method) {
-        Ok(common::DeliveryMethod::Ship) => DeliveryMethod::Ship,
-        Ok(common::DeliveryMethod::Pickup) => DeliveryMethod::Pickup,
-        _ => {
-            v.add("delivery_option.method", "required");
-            return None;
-        }
+    let Some(method) = DeliveryMethod::from_code(option.method) else {
+        v.add("delivery_option.method", "required");
+        return None;
     };
     let pickup = Some(option.pickup_location_id.clone()).filter(|id| !id.is_empty());
     if method == DeliveryMethod::Ship && pickup.is_some() {
@@ -452,7 +448,7 @@ pub fn order(record: &OrderRecord, include_payment_method: bool) -> Result<pb::O
         delivery_option: Some(common::DeliveryOption {
             method: i32::from(row.delivery_method),
             service_level: i32::from(row.service_level),
-            pickup_location_id: if row.delivery_method == DeliveryMethod::Pickup as i16 {
+            pickup_location_id: if row.delivery_method == DeliveryMethod::Pickup.code() {
                 row.pickup_location_id.clone()
             } else {
                 String::new()
@@ -656,9 +652,7 @@ pub fn fact(request: &pb::MarkStatusRequest) -> Result<Fact, OrderError> {
         .iter()
         .enumerate()
         .filter_map(|(index, reference)| {
-            let kind = i16::try_from(reference.kind)
-                .ok()
-                .and_then(|kind| RefKind::try_from(kind).ok());
+            let kind = RefKind::from_code(reference.kind);
             if kind.is_none() {
                 v.add(format!("references[{index}].kind"), "not a reference kind");
             }

@@ -34,7 +34,7 @@ use crate::{
     error::OrderError,
     store::{
         self, Store,
-        orders::{Cancel, Placement},
+        orders::{Cancel, OrderRecord, Placement},
     },
 };
 
@@ -49,6 +49,7 @@ pub struct Orders {
 }
 
 impl Orders {
+    /// The service on `store`; `outbox` wakes the dispatcher after a commit that queued a saga start.
     pub fn new(store: Store, outbox: Arc<Notify>) -> Orders {
         Orders {
             idempotency: Idempotency::new(store.pool().clone()),
@@ -64,6 +65,63 @@ impl Orders {
             .await?
             .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
         convert::order(&record, false)
+    }
+
+    /// Runs `change` of the order in one transaction; the order after it.
+    async fn change(
+        &self,
+        order_id: Uuid,
+        change: impl AsyncFnOnce(&mut PgConnection) -> Result<(), OrderError>,
+    ) -> Result<pb::Order, OrderError> {
+        let mut tx = self.store.begin().await?;
+        change(&mut tx).await?;
+        tx.commit().await?;
+        self.order(order_id).await
+    }
+
+    /// PlaceOrder's transaction: the new order (created), or the order its
+    /// natural key names when it is the same order again.
+    async fn place(&self, placement: &Placement<'_>) -> Result<(OrderRecord, bool), OrderError> {
+        let mut tx = self.store.begin().await?;
+        let Some(order_id) = Store::place(&mut tx, placement).await? else {
+            tx.rollback().await?;
+            return self
+                .placed_before(placement)
+                .await
+                .map(|record| (record, false));
+        };
+        tx.commit().await?;
+        self.outbox.notify_one();
+        let record = self
+            .store
+            .get(order_id)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
+        Ok((record, true))
+    }
+
+    /// The order placed before under the placement's natural key, if it is the
+    /// same order (a retry); NaturalKeyConflict if its content differs.
+    async fn placed_before(&self, placement: &Placement<'_>) -> Result<OrderRecord, OrderError> {
+        let order = placement.order;
+        let existing = self
+            .store
+            .by_natural_key(
+                order.channel.kind,
+                &order.channel.name,
+                order.external_reference.as_str(),
+            )
+            .await?
+            .ok_or_else(|| OrderError::Corrupt("an order vanished under its natural key".into()))?;
+        if existing.row.fingerprint != placement.fingerprint {
+            return Err(OrderError::NaturalKeyConflict {
+                channel_kind: order.channel.kind,
+                channel_name: order.channel.name.clone(),
+                external_reference: order.external_reference.as_str().to_owned(),
+                order_id: existing.row.order_id.to_string(),
+            });
+        }
+        Ok(existing)
     }
 }
 
@@ -123,7 +181,6 @@ impl OrderService for Orders {
         };
         let traceparent = current_traceparent();
         let (record, created) = self
-            .store
             .place(&Placement {
                 order: &new,
                 fingerprint,
@@ -132,7 +189,6 @@ impl OrderService for Orders {
             })
             .await?;
         if created {
-            self.outbox.notify_one();
             tracing::info!(order_id = %record.row.order_id, order_number = %record.row.order_number, "order placed");
         }
         Ok(Response::new(pb::PlaceOrderResponse {
@@ -272,7 +328,7 @@ impl OrderService for Orders {
         let response = match &key {
             Some(key) => self.idempotency.run(SCOPE, key, &request, change).await?,
             None => {
-                let mut tx = self.store.pool().begin().await.map_err(OrderError::from)?;
+                let mut tx = self.store.begin().await.map_err(OrderError::from)?;
                 let response = change(&mut tx).await?;
                 tx.commit().await.map_err(OrderError::from)?;
                 response
@@ -335,19 +391,19 @@ impl OrderService for Orders {
             Store::cancel(tx, order_id, &cancel, start).await?;
             Ok::<_, OrderError>(pb::CancelOrderResponse { order: None })
         };
-        match &key {
+        let order = match &key {
             Some(key) if !lines.is_empty() => {
                 self.idempotency.run(SCOPE, key, &request, change).await?;
+                self.order(order_id).await?
             }
             _ => {
-                let mut tx = self.store.pool().begin().await.map_err(OrderError::from)?;
-                change(&mut tx).await?;
-                tx.commit().await.map_err(OrderError::from)?;
+                self.change(order_id, async |tx| change(tx).await.map(|_| ()))
+                    .await?
             }
-        }
+        };
         self.outbox.notify_one();
         Ok(Response::new(pb::CancelOrderResponse {
-            order: Some(self.order(order_id).await?),
+            order: Some(order),
         }))
     }
 
@@ -411,10 +467,12 @@ impl OrderService for Orders {
         invalid(violations)?;
         let order_id = require_order_id(order_id)?;
         let actor = actor.ok_or_else(|| OrderError::invalid("actor", "required"))?;
-        let record = self.store.add_tags(order_id, &tags, &actor).await?;
-        Ok(Response::new(pb::AddTagsResponse {
-            order: Some(convert::order(&record, false)?),
-        }))
+        let order = self
+            .change(order_id, async |tx| {
+                Store::add_tags(tx, order_id, &tags, &actor).await
+            })
+            .await?;
+        Ok(Response::new(pb::AddTagsResponse { order: Some(order) }))
     }
 
     async fn remove_tag(
@@ -432,10 +490,12 @@ impl OrderService for Orders {
             tag.ok_or_else(|| OrderError::invalid("tag", "required"))?,
             actor.ok_or_else(|| OrderError::invalid("actor", "required"))?,
         );
-        let record = self.store.remove_tag(order_id, &tag, &actor).await?;
-        Ok(Response::new(pb::RemoveTagResponse {
-            order: Some(convert::order(&record, false)?),
-        }))
+        let order = self
+            .change(order_id, async |tx| {
+                Store::remove_tag(tx, order_id, &tag, &actor).await
+            })
+            .await?;
+        Ok(Response::new(pb::RemoveTagResponse { order: Some(order) }))
     }
 
     async fn mark_status(
@@ -464,7 +524,7 @@ impl OrderService for Orders {
 /// decide from a snapshot of the order, write the changes. Whether the fact
 /// changed the order; a retry of an applied fact changes nothing.
 async fn apply_fact(store: &Store, fact: &Fact) -> Result<bool, OrderError> {
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin().await?;
     let row = Store::lock(&mut tx, fact.order_id).await?;
     if !store::status::claim(&mut tx, fact).await? {
         tx.rollback().await?;

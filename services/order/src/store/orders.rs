@@ -30,49 +30,87 @@ pub const START_CANCEL_SAGA: &str = "oms.saga.v1.SagaService/StartCancelSaga";
 /// An order as stored, with its lines, notes and timeline.
 #[derive(Debug, Clone)]
 pub struct OrderRecord {
+    /// The order's row.
     pub row: OrderRow,
+    /// Its lines, by line number.
     pub lines: Vec<LineRow>,
+    /// Its shipments as MarkStatus reported them.
     pub shipments: Vec<ShipmentRow>,
+    /// Its notes, oldest first.
     pub notes: Vec<NoteRow>,
+    /// Its timeline, in the order recorded.
     pub timeline: Vec<EventRow>,
 }
 
+/// An order's row: the order without its lines, notes and timeline. Holds
+/// personal data, which `Debug` leaves out.
 #[derive(Clone, FromRow)]
 pub struct OrderRow {
+    /// The id the service minted.
     pub order_id: Uuid,
+    /// The number people read, e.g. `OMS-0000042`.
     pub order_number: String,
+    /// The channel's kind code.
     pub channel_kind: i16,
+    /// The channel's name.
     pub channel_name: String,
+    /// The channel's own reference of the order.
     pub external_reference: String,
+    /// SHA-256 of the PlaceOrder request's content, to tell a retry from a conflict.
     pub fingerprint: Vec<u8>,
+    /// The order's status code.
     pub status: i16,
+    /// Why it is in its status, e.g. why it was rejected or cancelled.
     pub status_reason: String,
+    /// The customer's name.
     pub customer_name: String,
+    /// The customer's email; empty when not given.
     pub customer_email: String,
+    /// The customer's phone; empty when not given.
     pub customer_phone: String,
+    /// The shipping address as JSON; `None` for pickup.
     pub shipping_address: Option<String>,
+    /// The currency of every amount.
     pub currency_code: String,
+    /// Lines total, in minor units.
     pub lines_total: i64,
+    /// Shipping total, in minor units.
     pub shipping_total: i64,
+    /// An exchange's credit, in minor units.
     pub credit_total: i64,
+    /// What the customer pays, in minor units.
     pub grand_total: i64,
+    /// Units over every line.
     pub item_count: i32,
+    /// The delivery method's code.
     pub delivery_method: i16,
+    /// The service level's code; 0 when unspecified.
     pub service_level: i16,
+    /// The pickup store; empty when shipped.
     pub pickup_location_id: String,
+    /// The payment method as JSON (tokens, never card numbers).
     pub payment_method: Option<String>,
+    /// Its tags, sorted.
     pub tags: Vec<String>,
+    /// The payment recorded by MarkStatus; empty until then.
     pub payment_id: String,
+    /// The fulfilment saga's id; empty until the coordinator accepted the start.
     pub saga_id: String,
+    /// The returns of the order.
     pub return_ids: Vec<String>,
+    /// The exchange as JSON, for a replacement order.
     pub exchange: Option<String>,
+    /// When shipments began to be created: the address is fixed from then on.
     pub shipping_address_lock_time: Option<DateTime<Utc>>,
     /// Partial cancellations requested so far.
     pub cancellations: i32,
     /// The last partial cancellation's saga still runs.
     pub cancelling: bool,
+    /// When the channel says it was placed.
     pub place_time: DateTime<Utc>,
+    /// When the service recorded it.
     pub create_time: DateTime<Utc>,
+    /// The last change.
     pub update_time: DateTime<Utc>,
 }
 
@@ -88,11 +126,13 @@ impl std::fmt::Debug for OrderRow {
 }
 
 impl OrderRow {
+    /// The order's status.
     pub fn status(&self) -> Result<Status, OrderError> {
         Status::from_code(i32::from(self.status))
             .ok_or_else(|| OrderError::Corrupt(format!("status of order {}", self.order_id)))
     }
 
+    /// The shipping address; `None` for pickup.
     pub fn address(&self) -> Result<Option<Address>, OrderError> {
         Ok(self
             .shipping_address
@@ -101,6 +141,7 @@ impl OrderRow {
             .transpose()?)
     }
 
+    /// The payment method.
     pub fn payment(&self) -> Result<Option<PaymentMethod>, OrderError> {
         Ok(self
             .payment_method
@@ -109,6 +150,7 @@ impl OrderRow {
             .transpose()?)
     }
 
+    /// The exchange, for a replacement order.
     pub fn exchange(&self) -> Result<Option<Exchange>, OrderError> {
         Ok(self
             .exchange
@@ -139,39 +181,66 @@ const ORDER_COLUMNS: &str =
     exchange::text AS exchange, shipping_address_lock_time, cancellations, cancelling, place_time,
     create_time, update_time";
 
+/// One line of an order as stored.
 #[derive(Debug, Clone, FromRow)]
 pub struct LineRow {
+    /// The id the service minted.
     pub line_id: Uuid,
+    /// Its place in the order, from 1.
     pub line_number: i32,
+    /// The SKU sold.
     pub sku: String,
+    /// Units sold.
     pub quantity: i32,
+    /// The price of one unit, in minor units.
     pub unit_price: i64,
+    /// The line's status code.
     pub status: i16,
+    /// Units handed to a carrier (or made ready for pickup).
     pub shipped_quantity: i32,
+    /// Units delivered (or collected).
     pub delivered_quantity: i32,
+    /// Units that came back through returns.
     pub returned_quantity: i32,
+    /// Units cancelled.
     pub cancelled_quantity: i32,
+    /// When its most recent delivered unit was delivered; the return window counts from it.
     pub delivery_time: Option<DateTime<Utc>>,
 }
 
+/// A shipment of an order as MarkStatus reported it.
 #[derive(Debug, Clone, FromRow)]
 pub struct ShipmentRow {
+    /// The shipment's id (shipping service).
     pub shipment_id: String,
+    /// The location it ships from.
     pub location_id: String,
+    /// The carrier's code.
     pub carrier: String,
+    /// The carrier's tracking number.
     pub tracking_number: String,
+    /// Its lines and units, as JSON.
     pub lines: String,
+    /// When the carrier took it.
     pub ship_time: Option<DateTime<Utc>>,
+    /// When it was delivered.
     pub delivery_time: Option<DateTime<Utc>>,
+    /// When it was cancelled.
     pub cancel_time: Option<DateTime<Utc>>,
 }
 
+/// A note on an order. Its text may hold personal data, which `Debug` leaves out.
 #[derive(Clone, FromRow)]
 pub struct NoteRow {
+    /// The id the service minted.
     pub note_id: Uuid,
+    /// What it says.
     pub text: String,
+    /// Who wrote it: the actor's kind code.
     pub actor_kind: i16,
+    /// Who wrote it: the actor's id.
     pub actor_id: String,
+    /// When it was added.
     pub create_time: DateTime<Utc>,
 }
 
@@ -183,18 +252,30 @@ impl std::fmt::Debug for NoteRow {
     }
 }
 
+/// A timeline event as stored.
 #[derive(Debug, Clone, FromRow)]
 pub struct EventRow {
+    /// The id the service minted.
     pub event_id: Uuid,
+    /// What happened: the event kind's code.
     pub kind: i16,
+    /// When it happened at its source.
     pub event_time: DateTime<Utc>,
+    /// When the service recorded it.
     pub record_time: DateTime<Utc>,
+    /// Who did it: the actor's kind code.
     pub actor_kind: i16,
+    /// Who did it: the actor's id.
     pub actor_id: String,
+    /// Why, when said.
     pub reason: String,
+    /// The status before, for a status change; 0 otherwise.
     pub from_status: i16,
+    /// The status after, for a status change; 0 otherwise.
     pub to_status: i16,
+    /// The lines and units concerned, as JSON.
     pub lines: String,
+    /// What it points to, as JSON pairs of reference kind code and value.
     pub refs: String,
 }
 
@@ -232,26 +313,27 @@ pub async fn record_event(
 
 /// What placing an order needs besides the order itself.
 pub struct Placement<'a> {
+    /// The order, checked, with its totals.
     pub order: &'a NewOrder,
     /// SHA-256 of the request's content, to tell a retry from a conflict.
     pub fingerprint: [u8; 32],
     /// The StartOrderSaga request for the outbox, built once the id is known.
     pub saga_start: &'a (dyn Fn(Uuid) -> Vec<u8> + Send + Sync),
+    /// The trace context of the call, stored with the saga start.
     pub traceparent: &'a str,
 }
 
 impl Store {
     /// Creates the order with its lines, notes, ORDER_PLACED event and the
-    /// outbox entry of its saga start, in one transaction; or returns the order
-    /// its natural key already names (created = false).
+    /// outbox entry of its saga start, in `tx`; its id, or `None` (and nothing
+    /// written) when an order already has its natural key.
     pub async fn place(
-        &self,
+        tx: &mut PgConnection,
         placement: &Placement<'_>,
-    ) -> Result<(OrderRecord, bool), OrderError> {
+    ) -> Result<Option<Uuid>, OrderError> {
         let order = placement.order;
         let totals = &order.totals;
         let order_id = Uuid::now_v7();
-        let mut tx = self.pool.begin().await?;
         let address = order
             .shipping_address
             .as_ref()
@@ -319,7 +401,7 @@ impl Store {
         .bind(totals.grand_total.minor())
         .bind(i32::try_from(order.lines.len()).unwrap_or(i32::MAX))
         .bind(totals.item_count)
-        .bind(order.delivery.method as i16)
+        .bind(order.delivery.method.code())
         .bind(order.delivery.service_level)
         .bind(order.delivery.pickup_location_id.as_deref().unwrap_or(""))
         .bind(payment)
@@ -330,26 +412,7 @@ impl Store {
         .await?;
 
         let Some(order_id) = inserted else {
-            tx.rollback().await?;
-            let existing = self
-                .by_natural_key(
-                    order.channel.kind,
-                    &order.channel.name,
-                    order.external_reference.as_str(),
-                )
-                .await?
-                .ok_or_else(|| {
-                    OrderError::Corrupt("an order vanished under its natural key".into())
-                })?;
-            if existing.row.fingerprint != placement.fingerprint {
-                return Err(OrderError::NaturalKeyConflict {
-                    channel_kind: order.channel.kind,
-                    channel_name: order.channel.name.clone(),
-                    external_reference: order.external_reference.as_str().to_owned(),
-                    order_id: existing.row.order_id.to_string(),
-                });
-            }
-            return Ok((existing, false));
+            return Ok(None);
         };
 
         let skus: Vec<&str> = order.lines.iter().map(|line| line.sku.as_str()).collect();
@@ -375,26 +438,21 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         for note in &order.notes {
-            insert_note(&mut tx, order_id, &note.0, &order.actor).await?;
+            insert_note(tx, order_id, &note.0, &order.actor).await?;
         }
         let mut placed = Event::by(EventKind::OrderPlaced, order.actor.clone());
         placed.event_time = order.place_time;
         placed.to = Some(Status::Pending);
-        record_event(&mut tx, order_id, &placed).await?;
+        record_event(tx, order_id, &placed).await?;
         outbox::enqueue(
-            &mut tx,
+            tx,
             START_ORDER_SAGA,
             &order_id.to_string(),
             &(placement.saga_start)(order_id),
             placement.traceparent,
         )
         .await?;
-        tx.commit().await?;
-        let record = self
-            .get(order_id)
-            .await?
-            .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
-        Ok((record, true))
+        Ok(Some(order_id))
     }
 
     /// The order with its lines, notes and timeline.
@@ -620,15 +678,15 @@ impl Store {
         Ok(note_id)
     }
 
-    /// Adds the tags the order does not have yet; records TAGS_ADDED naming them.
+    /// Adds the tags the order does not have yet, in `tx`; records TAGS_ADDED
+    /// naming them.
     pub async fn add_tags(
-        &self,
+        tx: &mut PgConnection,
         order_id: Uuid,
         tags: &[Tag],
         actor: &Actor,
-    ) -> Result<OrderRecord, OrderError> {
-        let mut tx = self.pool.begin().await?;
-        let row = Self::lock(&mut tx, order_id).await?;
+    ) -> Result<(), OrderError> {
+        let row = Self::lock(tx, order_id).await?;
         let new: Vec<&str> = tags
             .iter()
             .map(Tag::as_str)
@@ -655,23 +713,19 @@ impl Store {
                 .iter()
                 .map(|tag| (RefKind::Tag, (*tag).to_owned()))
                 .collect();
-            record_event(&mut tx, order_id, &event).await?;
+            record_event(tx, order_id, &event).await?;
         }
-        tx.commit().await?;
-        self.get(order_id)
-            .await?
-            .ok_or_else(|| OrderError::NotFound(order_id.to_string()))
+        Ok(())
     }
 
-    /// Removes a tag if the order has it; records TAG_REMOVED.
+    /// Removes a tag if the order has it, in `tx`; records TAG_REMOVED.
     pub async fn remove_tag(
-        &self,
+        tx: &mut PgConnection,
         order_id: Uuid,
         tag: &Tag,
         actor: &Actor,
-    ) -> Result<OrderRecord, OrderError> {
-        let mut tx = self.pool.begin().await?;
-        let row = Self::lock(&mut tx, order_id).await?;
+    ) -> Result<(), OrderError> {
+        let row = Self::lock(tx, order_id).await?;
         if row.tags.iter().any(|have| have == tag.as_str()) {
             sqlx::query("UPDATE orders SET tags = array_remove(tags, $2), update_time = now() WHERE order_id = $1")
                 .bind(order_id)
@@ -682,12 +736,9 @@ impl Store {
             event
                 .references
                 .push((RefKind::Tag, tag.as_str().to_owned()));
-            record_event(&mut tx, order_id, &event).await?;
+            record_event(tx, order_id, &event).await?;
         }
-        tx.commit().await?;
-        self.get(order_id)
-            .await?
-            .ok_or_else(|| OrderError::NotFound(order_id.to_string()))
+        Ok(())
     }
 }
 

@@ -13,24 +13,43 @@ use crate::error::OrderError;
 /// A search result row: what a dashboard row shows.
 #[derive(Clone, FromRow)]
 pub struct SummaryRow {
+    /// The order's id.
     pub order_id: Uuid,
+    /// The number people read.
     pub order_number: String,
+    /// The channel's kind code.
     pub channel_kind: i16,
+    /// The channel's name.
     pub channel_name: String,
+    /// The channel's own reference of the order.
     pub external_reference: String,
+    /// The order's status code.
     pub status: i16,
+    /// The customer's name.
     pub customer_name: String,
+    /// The customer's email; empty when not given.
     pub customer_email: String,
+    /// The customer's phone; empty when not given.
     pub customer_phone: String,
+    /// Where it ships: the country; empty for pickup.
     pub destination_country: String,
+    /// Where it ships: the region; empty when none.
     pub destination_region: String,
+    /// The currency of the total.
     pub currency_code: String,
+    /// What the customer pays, in minor units.
     pub grand_total: i64,
+    /// How many lines.
     pub line_count: i32,
+    /// Units over every line.
     pub item_count: i32,
+    /// Its tags, sorted.
     pub tags: Vec<String>,
+    /// When the channel says it was placed.
     pub place_time: DateTime<Utc>,
+    /// When the service recorded it.
     pub create_time: DateTime<Utc>,
+    /// The last change.
     pub update_time: DateTime<Utc>,
 }
 
@@ -50,16 +69,22 @@ const SUMMARY_COLUMNS: &str =
 /// What to sort by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortField {
+    /// Newest or oldest first.
     CreateTime,
+    /// By what the customer pays.
     GrandTotal,
+    /// By status code, then by create time.
     Status,
 }
 
 /// Where a page starts: the sort key of the last row of the previous page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cursor {
+    /// After this create time and order id.
     CreateTime(DateTime<Utc>, Uuid),
+    /// After this grand total and order id.
     GrandTotal(i64, Uuid),
+    /// After this status code, create time and order id.
     Status(i16, DateTime<Utc>, Uuid),
 }
 
@@ -111,24 +136,38 @@ pub type ChannelFilter = Vec<(i16, Option<String>)>;
 /// The filters of SearchOrders, each checked; empty or `None` matches all.
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
+    /// Any of these status codes.
     pub statuses: Vec<i16>,
+    /// Any of these channels.
     pub channels: ChannelFilter,
+    /// Orders with a line of this SKU.
     pub sku: Option<String>,
+    /// Orders shipping to this country.
     pub country: Option<String>,
+    /// Orders shipping to this region.
     pub region: Option<String>,
+    /// Recorded at or after this time.
     pub from: Option<DateTime<Utc>>,
+    /// Recorded before this time.
     pub to: Option<DateTime<Utc>>,
+    /// Orders with every one of these tags.
     pub tags: Vec<String>,
+    /// The customer's email, normalised.
     pub email: Option<String>,
+    /// The customer's phone, normalised.
     pub phone: Option<String>,
+    /// An order number or a channel's order reference, case ignored.
     pub query: Option<String>,
 }
 
 /// A page request: the sort, its direction, and which page.
 #[derive(Debug, Clone)]
 pub struct Page {
+    /// What to sort by.
     pub sort: SortField,
+    /// Smallest first when true.
     pub ascending: bool,
+    /// Which page.
     pub pages: Pages<Cursor>,
 }
 
@@ -341,20 +380,30 @@ impl Store {
 /// Orders of one channel in one status.
 #[derive(Debug, Clone, FromRow)]
 pub struct StatusRow {
+    /// The channel's kind code.
     pub channel_kind: i16,
+    /// The channel's name.
     pub channel_name: String,
+    /// The status code.
     pub status: i16,
+    /// How many orders.
     pub count: i64,
 }
 
 /// Revenue of one channel on one local day in one currency.
 #[derive(Debug, Clone, FromRow)]
 pub struct RevenueRow {
+    /// The local day, `YYYY-MM-DD`.
     pub day: String,
+    /// The channel's kind code.
     pub channel_kind: i16,
+    /// The channel's name.
     pub channel_name: String,
+    /// The currency of the revenue.
     pub currency_code: String,
+    /// Grand totals of the day's orders, in minor units; rejected and cancelled orders left out.
     pub revenue: i64,
+    /// How many orders made it.
     pub count: i64,
 }
 

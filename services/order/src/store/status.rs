@@ -108,7 +108,7 @@ pub async fn snapshot(
     Ok(Snapshot {
         status: row.status()?,
         confirmed,
-        pickup: row.delivery_method == DeliveryMethod::Pickup as i16,
+        pickup: row.delivery_method == DeliveryMethod::Pickup.code(),
         payment_id: row.payment_id.clone(),
         saga_id: row.saga_id.clone(),
         pickup_location_id: row.pickup_location_id.clone(),

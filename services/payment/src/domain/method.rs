@@ -12,6 +12,7 @@ use oms_platform::ids::Invalid;
 pub struct Secret(String);
 
 impl Secret {
+    /// Checks a token or code: 1 to 128 printable ASCII characters.
     pub fn parse(value: &str) -> Result<Secret, Invalid> {
         if value.is_empty() {
             return Err(Invalid::new("required"));
@@ -40,26 +41,15 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The kind of a payment method, as `oms.payment.v1.PaymentMethodKind` codes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MethodKind {
-    Card = 1,
-    GiftCard = 2,
-    Invoice = 3,
-}
-
-impl MethodKind {
-    pub fn from_code(code: i16) -> Option<MethodKind> {
-        Some(match code {
-            1 => MethodKind::Card,
-            2 => MethodKind::GiftCard,
-            3 => MethodKind::Invoice,
-            _ => return None,
-        })
-    }
-
-    pub fn code(self) -> i16 {
-        self as i16
+oms_platform::code_enum! {
+    /// The kind of a payment method (`oms.payment.v1.PaymentMethodKind`).
+    pub enum MethodKind {
+        /// A PSP card token.
+        Card = 1 => "CARD",
+        /// A merchant gift card.
+        GiftCard = 2 => "GIFT_CARD",
+        /// Pay later against an invoice.
+        Invoice = 3 => "INVOICE",
     }
 }
 
@@ -67,14 +57,24 @@ impl MethodKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentMethod {
     /// A card tokenised by the PSP.
-    Card { token: Secret },
+    Card {
+        /// The PSP's token of the card.
+        token: Secret,
+    },
     /// A merchant gift card with a balance.
-    GiftCard { code: Secret },
+    GiftCard {
+        /// The gift card's code.
+        code: Secret,
+    },
     /// Pay later; the billing reference is optional and not secret.
-    Invoice { billing_reference: String },
+    Invoice {
+        /// The customer's billing reference; may be empty.
+        billing_reference: String,
+    },
 }
 
 impl PaymentMethod {
+    /// The contract's kind of this method.
     pub fn kind(&self) -> MethodKind {
         match self {
             PaymentMethod::Card { .. } => MethodKind::Card,

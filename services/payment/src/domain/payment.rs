@@ -6,24 +6,37 @@
 
 use oms_platform::ids::Invalid;
 
-/// The status of a payment, derived from its transactions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PaymentStatus {
-    AuthorizationPending = 1,
-    Authorized = 2,
-    Declined = 3,
-    Voided = 4,
-    PartiallyCaptured = 5,
-    Captured = 6,
-    PartiallyRefunded = 7,
-    Refunded = 8,
+oms_platform::code_enum! {
+    /// The status of a payment (`oms.payment.v1.PaymentStatus`), derived from
+    /// its transactions.
+    pub enum PaymentStatus {
+        /// The authorization's outcome is unknown until the PSP is asked.
+        AuthorizationPending = 1 => "AUTHORIZATION_PENDING",
+        /// The amount is held; nothing captured yet.
+        Authorized = 2 => "AUTHORIZED",
+        /// The PSP refused the authorization.
+        Declined = 3 => "DECLINED",
+        /// The authorization was released before anything was captured.
+        Voided = 4 => "VOIDED",
+        /// Part of the authorization is captured and the rest is still held.
+        PartiallyCaptured = 5 => "PARTIALLY_CAPTURED",
+        /// Everything captured, or the rest released.
+        Captured = 6 => "CAPTURED",
+        /// Nothing held and part of the captured money refunded.
+        PartiallyRefunded = 7 => "PARTIALLY_REFUNDED",
+        /// Nothing held and everything captured refunded.
+        Refunded = 8 => "REFUNDED",
+    }
 }
 
 /// What a call asks of an existing payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// Take held money.
     Capture,
+    /// Give captured money back.
     Refund,
+    /// Release what is left of the hold.
     Void,
 }
 
@@ -50,41 +63,6 @@ pub enum Effect {
 }
 
 impl PaymentStatus {
-    pub const ALL: [PaymentStatus; 8] = [
-        PaymentStatus::AuthorizationPending,
-        PaymentStatus::Authorized,
-        PaymentStatus::Declined,
-        PaymentStatus::Voided,
-        PaymentStatus::PartiallyCaptured,
-        PaymentStatus::Captured,
-        PaymentStatus::PartiallyRefunded,
-        PaymentStatus::Refunded,
-    ];
-
-    pub fn from_code(code: i32) -> Option<PaymentStatus> {
-        PaymentStatus::ALL
-            .into_iter()
-            .find(|status| *status as i32 == code)
-    }
-
-    pub fn code(self) -> i32 {
-        self as i32
-    }
-
-    /// The contract's name, for error metadata.
-    pub fn name(self) -> &'static str {
-        match self {
-            PaymentStatus::AuthorizationPending => "AUTHORIZATION_PENDING",
-            PaymentStatus::Authorized => "AUTHORIZED",
-            PaymentStatus::Declined => "DECLINED",
-            PaymentStatus::Voided => "VOIDED",
-            PaymentStatus::PartiallyCaptured => "PARTIALLY_CAPTURED",
-            PaymentStatus::Captured => "CAPTURED",
-            PaymentStatus::PartiallyRefunded => "PARTIALLY_REFUNDED",
-            PaymentStatus::Refunded => "REFUNDED",
-        }
-    }
-
     /// The transition table of the contract: what `action` does from `self`.
     /// Where an applied action leads is [`Totals::status`] of the money after it.
     pub fn effect(self, action: Action) -> Effect {
@@ -112,103 +90,60 @@ impl PaymentStatus {
     }
 }
 
-/// What one call asked the PSP, as `oms.payment.v1.TransactionKind` codes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TransactionKind {
-    Authorization = 1,
-    Capture = 2,
-    Void = 3,
-    Refund = 4,
-}
-
-impl TransactionKind {
-    pub fn from_code(code: i16) -> Option<TransactionKind> {
-        Some(match code {
-            1 => TransactionKind::Authorization,
-            2 => TransactionKind::Capture,
-            3 => TransactionKind::Void,
-            4 => TransactionKind::Refund,
-            _ => return None,
-        })
-    }
-
-    pub fn code(self) -> i16 {
-        self as i16
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            TransactionKind::Authorization => "authorization",
-            TransactionKind::Capture => "capture",
-            TransactionKind::Void => "void",
-            TransactionKind::Refund => "refund",
-        }
+oms_platform::code_enum! {
+    /// What one call asked the PSP (`oms.payment.v1.TransactionKind`).
+    pub enum TransactionKind {
+        /// Hold an amount (Authorize).
+        Authorization = 1 => "AUTHORIZATION",
+        /// Take held money (Capture).
+        Capture = 2 => "CAPTURE",
+        /// Release what is left of the hold (Void).
+        Void = 3 => "VOID",
+        /// Give captured money back (Refund).
+        Refund = 4 => "REFUND",
     }
 }
 
-/// The outcome of one PSP call, as `oms.payment.v1.TransactionStatus` codes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TransactionStatus {
-    Pending = 1,
-    Succeeded = 2,
-    Failed = 3,
+oms_platform::code_enum! {
+    /// The outcome of one PSP call (`oms.payment.v1.TransactionStatus`).
+    pub enum TransactionStatus {
+        /// Sent, outcome unknown until it is resolved.
+        Pending = 1 => "PENDING",
+        /// The PSP did it.
+        Succeeded = 2 => "SUCCEEDED",
+        /// The PSP refused it or reports it never happened.
+        Failed = 3 => "FAILED",
+    }
 }
 
 impl TransactionStatus {
-    pub fn from_code(code: i16) -> Option<TransactionStatus> {
-        Some(match code {
-            1 => TransactionStatus::Pending,
-            2 => TransactionStatus::Succeeded,
-            3 => TransactionStatus::Failed,
-            _ => return None,
-        })
-    }
-
-    pub fn code(self) -> i16 {
-        self as i16
-    }
-
     /// The transaction table: only a PENDING call changes, once.
     pub fn can_become(self, to: TransactionStatus) -> bool {
         self == TransactionStatus::Pending && to != TransactionStatus::Pending
     }
 }
 
-/// Why the PSP refused, as `oms.payment.v1.DeclineReason` codes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeclineReason {
-    Generic = 1,
-    InsufficientFunds = 2,
-    ExpiredCard = 3,
-    InvalidPaymentMethod = 4,
-    SuspectedFraud = 5,
-    AuthenticationRequired = 6,
-    CreditCheckFailed = 7,
-    AuthorizationExpired = 8,
-    ProcessingError = 9,
-}
-
-impl DeclineReason {
-    pub const ALL: [DeclineReason; 9] = [
-        DeclineReason::Generic,
-        DeclineReason::InsufficientFunds,
-        DeclineReason::ExpiredCard,
-        DeclineReason::InvalidPaymentMethod,
-        DeclineReason::SuspectedFraud,
-        DeclineReason::AuthenticationRequired,
-        DeclineReason::CreditCheckFailed,
-        DeclineReason::AuthorizationExpired,
-        DeclineReason::ProcessingError,
-    ];
-
-    pub fn from_code(code: i16) -> Option<DeclineReason> {
-        DeclineReason::ALL
-            .into_iter()
-            .find(|reason| *reason as i16 == code)
-    }
-
-    pub fn code(self) -> i16 {
-        self as i16
+oms_platform::code_enum! {
+    /// Why the PSP refused (`oms.payment.v1.DeclineReason`).
+    pub enum DeclineReason {
+        /// The issuer declined without saying why.
+        Generic = 1 => "GENERIC",
+        /// Not enough funds or credit on the payment method.
+        InsufficientFunds = 2 => "INSUFFICIENT_FUNDS",
+        /// The card behind the token has expired.
+        ExpiredCard = 3 => "EXPIRED_CARD",
+        /// The token, gift card code or billing reference is unknown, blocked or used up.
+        InvalidPaymentMethod = 4 => "INVALID_PAYMENT_METHOD",
+        /// The PSP or issuer suspects fraud.
+        SuspectedFraud = 5 => "SUSPECTED_FRAUD",
+        /// The issuer requires customer authentication (e.g. 3-D Secure) first.
+        AuthenticationRequired = 6 => "AUTHENTICATION_REQUIRED",
+        /// The invoice credit check failed.
+        CreditCheckFailed = 7 => "CREDIT_CHECK_FAILED",
+        /// The authorization lapsed at the PSP before this capture.
+        AuthorizationExpired = 8 => "AUTHORIZATION_EXPIRED",
+        /// The PSP reports the call failed on its side and did nothing.
+        ProcessingError = 9 => "PROCESSING_ERROR",
     }
 }
 
@@ -217,6 +152,7 @@ impl DeclineReason {
 pub struct RefundReason(i16);
 
 impl RefundReason {
+    /// Checks a refund reason code: 1 to 5.
     pub fn new(code: i32) -> Result<RefundReason, Invalid> {
         if !(1..=5).contains(&code) {
             return Err(Invalid::new("required"));
@@ -224,6 +160,7 @@ impl RefundReason {
         Ok(RefundReason(code as i16))
     }
 
+    /// The contract code, as stored.
     pub fn code(self) -> i16 {
         self.0
     }
@@ -234,6 +171,7 @@ impl RefundReason {
 pub struct PositiveAmount(i64);
 
 impl PositiveAmount {
+    /// Checks an amount: more than zero.
     pub fn new(minor: i64) -> Result<PositiveAmount, Invalid> {
         if minor <= 0 {
             return Err(Invalid::new("must be positive"));
@@ -241,6 +179,7 @@ impl PositiveAmount {
         Ok(PositiveAmount(minor))
     }
 
+    /// The amount in minor units.
     pub fn minor(self) -> i64 {
         self.0
     }
@@ -249,7 +188,9 @@ impl PositiveAmount {
 /// An amount and its currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Money {
+    /// The currency.
     pub currency: super::CurrencyCode,
+    /// The amount, more than zero.
     pub amount: PositiveAmount,
 }
 
@@ -259,15 +200,22 @@ pub struct Money {
 pub struct Totals {
     /// The outcome of the authorization.
     pub authorization: Option<TransactionStatus>,
+    /// The amount the authorization asked for.
     pub authorized: i64,
+    /// Captured by SUCCEEDED captures.
     pub captured: i64,
+    /// Released by SUCCEEDED voids.
     pub voided: i64,
+    /// Given back by SUCCEEDED refunds.
     pub refunded: i64,
     /// SUCCEEDED voids, counted apart because a void of an authorization that
     /// never happened releases nothing and still makes the payment VOIDED.
     pub voids: u32,
+    /// Asked for by captures still PENDING.
     pub pending_captures: i64,
+    /// Asked for by voids still PENDING.
     pub pending_voids: i64,
+    /// Asked for by refunds still PENDING.
     pub pending_refunds: i64,
 }
 
@@ -371,7 +319,7 @@ mod tests {
 
     #[test]
     fn terminal_statuses_allow_nothing_but_a_harmless_void() {
-        for status in PaymentStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
+        for status in PaymentStatus::ALL.iter().filter(|s| s.is_terminal()) {
             assert_eq!(status.effect(Action::Capture), Effect::Refuse);
             assert_eq!(status.effect(Action::Refund), Effect::Refuse);
             assert_eq!(status.effect(Action::Void), Effect::NoOp);
@@ -452,10 +400,10 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for status in PaymentStatus::ALL {
+        for &status in PaymentStatus::ALL {
             assert_eq!(PaymentStatus::from_code(status.code()), Some(status));
         }
-        for reason in DeclineReason::ALL {
+        for &reason in DeclineReason::ALL {
             assert_eq!(DeclineReason::from_code(reason.code()), Some(reason));
         }
         assert_eq!(PaymentStatus::from_code(0), None);

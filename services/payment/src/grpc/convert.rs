@@ -18,7 +18,7 @@ use crate::{
     domain::{
         Actor, CurrencyCode, OrderId,
         method::{PaymentMethod, Secret},
-        payment::{Money, PositiveAmount, RefundReason, TransactionKind, TransactionStatus},
+        payment::{Money, PositiveAmount, RefundReason},
     },
     error::PaymentError,
     store::{PaymentRecord, TransactionRow},
@@ -227,17 +227,8 @@ fn transaction(row: &TransactionRow, currency: &str) -> Result<pb::Transaction, 
         .ok_or_else(|| PaymentError::Corrupt(format!("transaction status {}", row.status)))?;
     Ok(pb::Transaction {
         transaction_id: row.transaction_id.to_string(),
-        kind: match kind {
-            TransactionKind::Authorization => pb::TransactionKind::Authorization,
-            TransactionKind::Capture => pb::TransactionKind::Capture,
-            TransactionKind::Void => pb::TransactionKind::Void,
-            TransactionKind::Refund => pb::TransactionKind::Refund,
-        } as i32,
-        status: match status {
-            TransactionStatus::Pending => pb::TransactionStatus::Pending,
-            TransactionStatus::Succeeded => pb::TransactionStatus::Succeeded,
-            TransactionStatus::Failed => pb::TransactionStatus::Failed,
-        } as i32,
+        kind: i32::from(kind.code()),
+        status: i32::from(status.code()),
         amount: pb_money(currency, row.amount_minor),
         psp_reference: row.psp_reference.clone(),
         idempotency_key: row.idempotency_key.clone(),
@@ -269,7 +260,7 @@ pub fn payment(record: &PaymentRecord) -> Result<pb::Payment, PaymentError> {
     Ok(pb::Payment {
         payment_id: row.payment_id.to_string(),
         order_id: row.order_id.clone(),
-        status: status.code(),
+        status: i32::from(status.code()),
         method: Some(pb::PaymentMethodSummary {
             kind: i32::from(row.method_kind),
             display: row.method_display.clone(),
@@ -310,7 +301,7 @@ pub fn list(request: &pb::ListPaymentsRequest) -> Result<ListQuery, PaymentError
     let mut statuses = Vec::new();
     for (index, status) in request.statuses.iter().enumerate() {
         match crate::domain::payment::PaymentStatus::from_code(*status) {
-            Some(status) => statuses.push(i16::try_from(status.code()).unwrap_or(0)),
+            Some(status) => statuses.push(status.code()),
             None => v.add(format!("statuses[{index}]"), "not a payment status"),
         }
     }

@@ -36,6 +36,7 @@ pub struct PaymentApi {
 }
 
 impl PaymentApi {
+    /// The service over `payments`.
     pub fn new(payments: Payments) -> PaymentApi {
         PaymentApi {
             idempotency: Idempotency::new(payments.store.pool().clone()),

@@ -18,9 +18,11 @@ use crate::domain::{
 /// One call to the PSP.
 #[derive(Debug, Clone)]
 pub struct PspCall {
+    /// Authorization, capture, void or refund.
     pub kind: TransactionKind,
     /// The caller's `idempotency-key`, passed through.
     pub idempotency_key: String,
+    /// The currency of the amount.
     pub currency: CurrencyCode,
     /// In minor units; zero only for a void with nothing to release.
     pub amount_minor: i64,
@@ -33,17 +35,28 @@ pub struct PspCall {
 /// What the PSP answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PspAnswer {
-    /// Done; the PSP's reference for the call.
-    Approved { reference: String },
-    /// Refused; `detail` is the PSP's own code, never card data.
+    /// Done.
+    Approved {
+        /// The PSP's reference for the call.
+        reference: String,
+    },
+    /// Refused.
     Declined {
+        /// Why, in the contract's terms.
         reason: DeclineReason,
+        /// The PSP's own code, never card data.
         detail: String,
     },
     /// A gift card has less than asked; nothing happened.
-    ExceedsBalance { remaining_minor: i64 },
+    ExceedsBalance {
+        /// What the card still holds, in minor units.
+        remaining_minor: i64,
+    },
     /// A gift card holds another currency; nothing happened.
-    CurrencyMismatch { expected: String },
+    CurrencyMismatch {
+        /// The gift card's currency.
+        expected: String,
+    },
 }
 
 /// Why the PSP gave no answer.

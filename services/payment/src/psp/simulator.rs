@@ -208,7 +208,9 @@ impl PspSimulator {
             Ok(Behaviour::Decline(reason)) => (declined(reason), Behaviour::Decline(reason)),
             Ok(behaviour) => {
                 let number = tables::next_reference(&mut tx).await.map_err(unavailable)?;
-                let reference = format!("sim_{}_{number:06}", call.kind.name());
+                // References read `sim_authorization_000001`.
+                let kind = call.kind.name().to_ascii_lowercase();
+                let reference = format!("sim_{kind}_{number:06}");
                 apply(&mut tx, call, &reference)
                     .await
                     .map_err(unavailable)?;

@@ -21,10 +21,12 @@ pub struct Store {
 }
 
 impl Store {
+    /// A store on an open pool whose migrations have run.
     pub fn new(pool: PgPool) -> Store {
         Store { pool }
     }
 
+    /// The pool, for reads outside a change and idempotency.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
@@ -128,46 +130,76 @@ const TRANSACTION_COLUMNS: &str = "transaction_id, payment_id, kind, status, amo
 /// A payment as stored.
 #[derive(Debug, Clone, FromRow)]
 pub struct PaymentRow {
+    /// The id the service minted.
     pub payment_id: Uuid,
+    /// The order it pays for.
     pub order_id: String,
+    /// The idempotency key of its Authorize: one payment per key.
     pub authorization_key: String,
+    /// SHA-256 of the Authorize request, to tell a retry from another request.
     pub fingerprint: Vec<u8>,
+    /// The currency of every amount.
     pub currency_code: String,
+    /// The amount the authorization asked for, in minor units.
     pub authorized_minor: i64,
+    /// The payment method's kind code.
     pub method_kind: i16,
+    /// Text safe to show, e.g. "card ending 4242".
     pub method_display: String,
+    /// The PSP's name.
     pub provider: String,
+    /// When it was created.
     pub create_time: DateTime<Utc>,
+    /// The last change.
     pub update_time: DateTime<Utc>,
 }
 
 /// One PSP call as stored.
 #[derive(Debug, Clone, FromRow)]
 pub struct TransactionRow {
+    /// The id the service minted.
     pub transaction_id: Uuid,
+    /// The payment it belongs to.
     pub payment_id: Uuid,
+    /// The transaction kind's code.
     pub kind: i16,
+    /// The transaction status's code.
     pub status: i16,
+    /// In minor units of the payment's currency.
     pub amount_minor: i64,
+    /// The caller's idempotency key, passed to the PSP.
     pub idempotency_key: String,
+    /// SHA-256 of the request, to tell a retry from another request.
     pub fingerprint: Vec<u8>,
+    /// The PSP's reference of the call; empty unless it succeeded.
     pub psp_reference: String,
+    /// The decline reason's code; 0 unless it failed.
     pub decline_reason: i16,
+    /// The PSP's own code of a failure, never card data.
     pub provider_detail: String,
+    /// For a refund: the refund reason's code; 0 otherwise.
     pub refund_reason: i16,
+    /// For a refund: what it is for (a return id, a saga id); may be empty.
     pub reference_id: String,
+    /// A note for the audit trail; never personal data.
     pub note: String,
+    /// Who asked for it: the actor's kind code.
     pub actor_kind: i16,
+    /// Who asked for it: the actor's id.
     pub actor_id: String,
+    /// When it was sent.
     pub create_time: DateTime<Utc>,
+    /// When a PENDING outcome became known.
     pub resolve_time: Option<DateTime<Utc>>,
 }
 
 impl TransactionRow {
+    /// The kind; `None` for a code this build does not know.
     pub fn kind(&self) -> Option<TransactionKind> {
         TransactionKind::from_code(self.kind)
     }
 
+    /// The status; `None` for a code this build does not know.
     pub fn status(&self) -> Option<TransactionStatus> {
         TransactionStatus::from_code(self.status)
     }
@@ -176,7 +208,9 @@ impl TransactionRow {
 /// A payment with every transaction, oldest first.
 #[derive(Debug, Clone)]
 pub struct PaymentRecord {
+    /// The payment's row.
     pub row: PaymentRow,
+    /// Its transactions, oldest first.
     pub transactions: Vec<TransactionRow>,
 }
 
@@ -217,50 +251,77 @@ impl PaymentRecord {
 /// What ListPayments filters on; `None` and empty match everything.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
+    /// Payments of this order.
     pub order_id: Option<String>,
+    /// Payments in any of these status codes.
     pub statuses: Vec<i16>,
+    /// Only payments with a PENDING transaction.
     pub pending_only: bool,
 }
 
 /// A payment to create, with its authorization.
 #[derive(Debug, Clone)]
 pub struct NewPayment {
+    /// The id to give it.
     pub payment_id: Uuid,
+    /// The order it pays for.
     pub order_id: String,
+    /// The idempotency key of its Authorize.
     pub authorization_key: String,
+    /// SHA-256 of the Authorize request.
     pub fingerprint: Vec<u8>,
+    /// The currency of every amount.
     pub currency_code: String,
+    /// The amount to authorize, in minor units.
     pub authorized_minor: i64,
+    /// The payment method's kind code.
     pub method_kind: i16,
+    /// Text safe to show of the payment method.
     pub method_display: String,
+    /// The PSP's name.
     pub provider: String,
 }
 
 /// A transaction to create.
 #[derive(Debug, Clone)]
 pub struct NewTransaction {
+    /// The id to give it.
     pub transaction_id: Uuid,
+    /// The payment it belongs to.
     pub payment_id: Uuid,
+    /// What the PSP is asked.
     pub kind: TransactionKind,
+    /// In minor units of the payment's currency.
     pub amount_minor: i64,
+    /// The caller's idempotency key.
     pub idempotency_key: String,
+    /// SHA-256 of the request.
     pub fingerprint: Vec<u8>,
+    /// For a refund: the refund reason's code; 0 otherwise.
     pub refund_reason: i16,
+    /// For a refund: what it is for; may be empty.
     pub reference_id: String,
+    /// A note for the audit trail.
     pub note: String,
+    /// Who asked for it.
     pub actor: Actor,
 }
 
 /// The PSP's answer to record on a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
+    /// PENDING, SUCCEEDED or FAILED.
     pub status: TransactionStatus,
+    /// The PSP's reference of the call; empty unless it succeeded.
     pub psp_reference: String,
+    /// Why it failed; `None` unless it failed.
     pub decline_reason: Option<DeclineReason>,
+    /// The PSP's own code of a failure, never card data.
     pub provider_detail: String,
 }
 
 impl Outcome {
+    /// Sent, and no answer yet: the outcome is unknown.
     pub const PENDING: Outcome = Outcome {
         status: TransactionStatus::Pending,
         psp_reference: String::new(),
@@ -279,6 +340,8 @@ pub async fn lock_authorization_key(conn: &mut PgConnection, key: &str) -> Resul
     Ok(())
 }
 
+/// True when a Void with this authorization key came before its Authorize: a
+/// late Authorize with it authorizes nothing.
 pub async fn is_voided_key(conn: &mut PgConnection, key: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM voided_authorization_keys WHERE authorization_key = $1)",
@@ -288,6 +351,7 @@ pub async fn is_voided_key(conn: &mut PgConnection, key: &str) -> Result<bool, s
     .await
 }
 
+/// Records that a Void came before the Authorize of this key.
 pub async fn record_voided_key(conn: &mut PgConnection, key: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO voided_authorization_keys (authorization_key) VALUES ($1)
@@ -299,6 +363,7 @@ pub async fn record_voided_key(conn: &mut PgConnection, key: &str) -> Result<(),
     Ok(())
 }
 
+/// The payment authorized with this key, if any.
 pub async fn payment_id_by_key(
     conn: &mut PgConnection,
     key: &str,
@@ -338,7 +403,7 @@ pub async fn settle(
     };
     sqlx::query("UPDATE payments SET status = $2 WHERE payment_id = $1 AND status <> $2")
         .bind(payment_id)
-        .bind(i16::try_from(record.totals().status().code()).unwrap_or(0))
+        .bind(record.totals().status().code())
         .execute(conn)
         .await?;
     Ok(Some(record))
@@ -357,6 +422,7 @@ async fn transactions(
     .await
 }
 
+/// Creates a payment, in the caller's transaction.
 pub async fn insert_payment(
     conn: &mut PgConnection,
     payment: &NewPayment,

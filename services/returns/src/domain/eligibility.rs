@@ -12,7 +12,9 @@ use super::policy::Policy;
 /// contract).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderLine {
+    /// The SKU of the line.
     pub sku: Sku,
+    /// Units delivered (or collected).
     pub delivered: i32,
     /// When its latest delivered unit arrived; `None` before any did.
     pub delivery_time: Option<DateTime<Utc>>,
@@ -23,26 +25,37 @@ pub struct OrderLine {
 /// Which rule refused a line, as the contract names it in ErrorInfo metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
+    /// No unit of the SKU was delivered.
     NotDelivered,
+    /// The channel's return window has passed since the delivery.
     Window {
+        /// When the latest delivered unit arrived.
         delivery_time: DateTime<Utc>,
+        /// The channel's window, in days.
         window_days: i32,
     },
+    /// More units than remain to return.
     Quantity {
+        /// Units asked for.
         requested: i32,
+        /// Units delivered and not yet in another return.
         returnable: i32,
     },
+    /// The channel's policy lists the SKU as final sale.
     FinalSale,
 }
 
 /// A line that may not be returned, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotEligible {
+    /// The refused line's SKU.
     pub sku: Sku,
+    /// The rule that refused it.
     pub rule: Rule,
 }
 
 impl Rule {
+    /// The rule's name in ErrorInfo metadata, e.g. `window`.
     pub fn name(&self) -> &'static str {
         match self {
             Rule::NotDelivered => "not_delivered",

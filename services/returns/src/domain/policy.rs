@@ -7,24 +7,14 @@ use oms_platform::ids::{Invalid, LocationId, Sku};
 /// The most final-sale SKUs one policy may list.
 pub const MAX_FINAL_SALE_SKUS: usize = 10_000;
 
-/// Who pays for the return label, as `oms.returns.v1.ReturnShippingPayer` codes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShippingPayer {
-    Merchant = 1,
-    Customer = 2,
-}
-
-impl ShippingPayer {
-    pub fn from_code(code: i32) -> Option<ShippingPayer> {
-        match code {
-            1 => Some(ShippingPayer::Merchant),
-            2 => Some(ShippingPayer::Customer),
-            _ => None,
-        }
-    }
-
-    pub fn code(self) -> i16 {
-        self as i16
+oms_platform::code_enum! {
+    /// Who pays for the return label (`oms.returns.v1.ReturnShippingPayer`).
+    pub enum ShippingPayer {
+        /// The merchant: the label is free for the customer.
+        Merchant = 1 => "MERCHANT",
+        /// The customer: the label's price comes off the refund, unless a
+        /// line's reason is the merchant's fault.
+        Customer = 2 => "CUSTOMER",
     }
 }
 
@@ -33,11 +23,19 @@ impl ShippingPayer {
 /// SKUs, no auto-approval, goods go back where they shipped from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
+    /// Days from delivery within which a return may be requested, 1 to 365.
     pub window_days: i32,
+    /// The fee kept of each line's amount, in basis points, unless the
+    /// merchant is at fault.
     pub restocking_fee_bps: i32,
+    /// Who pays for the return label.
     pub shipping_payer: ShippingPayer,
+    /// SKUs that may not be returned.
     pub final_sale_skus: BTreeSet<Sku>,
+    /// Requests are approved at once, when there is somewhere for the goods
+    /// to go.
     pub auto_approve: bool,
+    /// Where returned goods go; the location they shipped from when `None`.
     pub return_location_id: Option<LocationId>,
 }
 
@@ -71,43 +69,33 @@ impl Policy {
         Ok(bps)
     }
 
+    /// True when the policy lists `sku` as final sale.
     pub fn is_final_sale(&self, sku: &Sku) -> bool {
         self.final_sale_skus.contains(sku)
     }
 }
 
-/// Why a customer returns a line, as `oms.returns.v1.ReturnReason` codes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReturnReason {
-    NoLongerNeeded = 1,
-    WrongSize = 2,
-    NotAsDescribed = 3,
-    Defective = 4,
-    WrongItem = 5,
-    ArrivedLate = 6,
-    Other = 7,
+oms_platform::code_enum! {
+    /// Why a customer returns a line (`oms.returns.v1.ReturnReason`).
+    pub enum ReturnReason {
+        /// Changed mind, no longer needed.
+        NoLongerNeeded = 1 => "NO_LONGER_NEEDED",
+        /// Wrong size or fit.
+        WrongSize = 2 => "WRONG_SIZE",
+        /// Does not look or work as described. The merchant's fault.
+        NotAsDescribed = 3 => "NOT_AS_DESCRIBED",
+        /// Arrived broken or does not work. The merchant's fault.
+        Defective = 4 => "DEFECTIVE",
+        /// Not the item ordered. The merchant's fault.
+        WrongItem = 5 => "WRONG_ITEM",
+        /// Arrived too late to be of use.
+        ArrivedLate = 6 => "ARRIVED_LATE",
+        /// Anything else, said in the comment.
+        Other = 7 => "OTHER",
+    }
 }
 
 impl ReturnReason {
-    pub fn from_code(code: i32) -> Option<ReturnReason> {
-        use ReturnReason::*;
-        [
-            NoLongerNeeded,
-            WrongSize,
-            NotAsDescribed,
-            Defective,
-            WrongItem,
-            ArrivedLate,
-            Other,
-        ]
-        .into_iter()
-        .find(|reason| *reason as i32 == code)
-    }
-
-    pub fn code(self) -> i16 {
-        self as i16
-    }
-
     /// The merchant's fault: no restocking fee, and the merchant pays the label.
     pub fn is_merchant_fault(self) -> bool {
         matches!(
@@ -117,24 +105,13 @@ impl ReturnReason {
     }
 }
 
-/// Refund or exchange, as `oms.returns.v1.ReturnResolution` codes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolution {
-    Refund = 1,
-    Exchange = 2,
-}
-
-impl Resolution {
-    pub fn from_code(code: i32) -> Option<Resolution> {
-        match code {
-            1 => Some(Resolution::Refund),
-            2 => Some(Resolution::Exchange),
-            _ => None,
-        }
-    }
-
-    pub fn code(self) -> i16 {
-        self as i16
+oms_platform::code_enum! {
+    /// Refund or exchange (`oms.returns.v1.ReturnResolution`).
+    pub enum Resolution {
+        /// Money back to the original payment.
+        Refund = 1 => "REFUND",
+        /// A replacement order; the price difference is charged or refunded.
+        Exchange = 2 => "EXCHANGE",
     }
 }
 

@@ -6,30 +6,44 @@ use super::policy::{Policy, ReturnReason, ShippingPayer};
 /// One return line as the refund sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundInput {
+    /// The line's SKU.
     pub sku: String,
     /// Units refunded: restock + damaged once inspected, every requested unit before.
     pub units: i32,
+    /// The price of one unit as paid, in minor units.
     pub unit_price: i64,
+    /// Why the customer returns it: a merchant fault waives the fees.
     pub reason: ReturnReason,
 }
 
 /// One line of the computation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundLine {
+    /// The line's SKU.
     pub sku: String,
+    /// Units refunded.
     pub units: i32,
+    /// The price of one unit as paid.
     pub unit_price: i64,
+    /// Units times unit price.
     pub amount: i64,
+    /// The fee kept of the amount; 0 when the merchant is at fault.
     pub restocking_fee: i64,
 }
 
 /// How the refund is made up, in minor units of the order's currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Breakdown {
+    /// Each line, in request order.
     pub lines: Vec<RefundLine>,
+    /// The lines' amounts together.
     pub lines_total: i64,
+    /// The lines' restocking fees together.
     pub restocking_fee: i64,
+    /// The label price the customer pays; 0 when the merchant pays.
     pub return_shipping_fee: i64,
+    /// What the customer gets back: lines minus fees minus shipping, never
+    /// below zero.
     pub total: i64,
     /// True before inspection.
     pub estimate: bool,

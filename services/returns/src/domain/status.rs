@@ -1,85 +1,72 @@
 //! The return state machine of `oms.returns.v1.ReturnStatus`: one table of
 //! which step may leave which status ([`ReturnStatus::allows`]).
 
-/// The status of a return, as the contract codes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReturnStatus {
-    Requested = 1,
-    Approved = 2,
-    Rejected = 3,
-    LabelIssued = 4,
-    InTransit = 5,
-    Received = 6,
-    Inspected = 7,
-    Refunded = 8,
-    Exchanged = 9,
-    Closed = 10,
+oms_platform::code_enum! {
+    /// The status of a return (`oms.returns.v1.ReturnStatus`).
+    pub enum ReturnStatus {
+        /// The customer asked; waiting for approval.
+        Requested = 1 => "REQUESTED",
+        /// Accepted; waiting for a label or a drop-off.
+        Approved = 2 => "APPROVED",
+        /// Refused. Terminal.
+        Rejected = 3 => "REJECTED",
+        /// A return label exists; waiting for the customer to send the parcel.
+        LabelIssued = 4 => "LABEL_ISSUED",
+        /// The carrier has the parcel.
+        InTransit = 5 => "IN_TRANSIT",
+        /// The goods arrived; waiting for inspection.
+        Received = 6 => "RECEIVED",
+        /// Inspected: the restock list and the refund amount are final.
+        Inspected = 7 => "INSPECTED",
+        /// The refund was paid.
+        Refunded = 8 => "REFUNDED",
+        /// The replacement order was placed.
+        Exchanged = 9 => "EXCHANGED",
+        /// Finished; the close reason says how. Terminal.
+        Closed = 10 => "CLOSED",
+    }
 }
 
-/// Why a return was closed, as the contract codes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CloseReason {
-    Completed = 1,
-    NothingToRefund = 2,
-    Withdrawn = 3,
-    Expired = 4,
-    Cancelled = 5,
+oms_platform::code_enum! {
+    /// Why a return was closed (`oms.returns.v1.CloseReason`).
+    pub enum CloseReason {
+        /// Refunded or exchanged, and the saga finished.
+        Completed = 1 => "COMPLETED",
+        /// The inspection left nothing to refund and there is no exchange.
+        NothingToRefund = 2 => "NOTHING_TO_REFUND",
+        /// The customer withdrew the return before sending the goods.
+        Withdrawn = 3 => "WITHDRAWN",
+        /// The goods were not sent in time after approval.
+        Expired = 4 => "EXPIRED",
+        /// Cancelled by the return saga's compensation or an operator before receipt.
+        Cancelled = 5 => "CANCELLED",
+    }
 }
 
 /// A call that moves a return.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// ApproveReturn.
     Approve,
+    /// RejectReturn.
     Reject,
+    /// RecordReturnLabel.
     RecordLabel,
+    /// MarkReturnInTransit.
     MarkInTransit,
+    /// ReceiveReturn.
     Receive,
+    /// InspectReturn.
     Inspect,
+    /// RecordRefund.
     RecordRefund,
+    /// RecordExchange.
     RecordExchange,
+    /// CloseReturn, for a reason.
     Close(CloseReason),
 }
 
 impl ReturnStatus {
-    pub const ALL: [ReturnStatus; 10] = [
-        ReturnStatus::Requested,
-        ReturnStatus::Approved,
-        ReturnStatus::Rejected,
-        ReturnStatus::LabelIssued,
-        ReturnStatus::InTransit,
-        ReturnStatus::Received,
-        ReturnStatus::Inspected,
-        ReturnStatus::Refunded,
-        ReturnStatus::Exchanged,
-        ReturnStatus::Closed,
-    ];
-
-    pub fn from_code(code: i32) -> Option<ReturnStatus> {
-        ReturnStatus::ALL
-            .into_iter()
-            .find(|status| *status as i32 == code)
-    }
-
-    pub fn code(self) -> i16 {
-        self as i16
-    }
-
-    /// The contract's name, for error metadata.
-    pub fn name(self) -> &'static str {
-        match self {
-            ReturnStatus::Requested => "REQUESTED",
-            ReturnStatus::Approved => "APPROVED",
-            ReturnStatus::Rejected => "REJECTED",
-            ReturnStatus::LabelIssued => "LABEL_ISSUED",
-            ReturnStatus::InTransit => "IN_TRANSIT",
-            ReturnStatus::Received => "RECEIVED",
-            ReturnStatus::Inspected => "INSPECTED",
-            ReturnStatus::Refunded => "REFUNDED",
-            ReturnStatus::Exchanged => "EXCHANGED",
-            ReturnStatus::Closed => "CLOSED",
-        }
-    }
-
     /// The transition table of the contract: whether `step` may leave `self`.
     /// Conditions beyond the status (the resolution, a zero refund, the label
     /// a pickup belongs to) are checked by the step itself.
@@ -129,34 +116,6 @@ impl Step {
 }
 
 impl CloseReason {
-    pub const ALL: [CloseReason; 5] = [
-        CloseReason::Completed,
-        CloseReason::NothingToRefund,
-        CloseReason::Withdrawn,
-        CloseReason::Expired,
-        CloseReason::Cancelled,
-    ];
-
-    pub fn from_code(code: i32) -> Option<CloseReason> {
-        CloseReason::ALL
-            .into_iter()
-            .find(|reason| *reason as i32 == code)
-    }
-
-    pub fn code(self) -> i16 {
-        self as i16
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            CloseReason::Completed => "COMPLETED",
-            CloseReason::NothingToRefund => "NOTHING_TO_REFUND",
-            CloseReason::Withdrawn => "WITHDRAWN",
-            CloseReason::Expired => "EXPIRED",
-            CloseReason::Cancelled => "CANCELLED",
-        }
-    }
-
     /// True for the reasons that end a return before its goods arrived: its
     /// units no longer count against what the order has left to return.
     pub fn before_receipt(self) -> bool {
@@ -219,7 +178,7 @@ mod tests {
     #[test]
     fn every_status_and_step_pair_follows_the_contract_table() {
         let allowed = contract();
-        for from in ReturnStatus::ALL {
+        for &from in ReturnStatus::ALL {
             for step in STEPS {
                 assert_eq!(
                     from.allows(step),
@@ -232,13 +191,13 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for status in ReturnStatus::ALL {
+        for &status in ReturnStatus::ALL {
             assert_eq!(
                 ReturnStatus::from_code(i32::from(status.code())),
                 Some(status)
             );
         }
-        for reason in CloseReason::ALL {
+        for &reason in CloseReason::ALL {
             assert_eq!(
                 CloseReason::from_code(i32::from(reason.code())),
                 Some(reason)

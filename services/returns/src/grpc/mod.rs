@@ -130,6 +130,9 @@ fn check_difference(
 }
 
 impl ReturnsApi {
+    /// The service on `store`, reading orders and locations through their
+    /// services; `wake` wakes the outbox dispatcher after a commit that
+    /// queued a saga start.
     pub fn new(
         store: Store,
         orders: OrderServiceClient<OmsChannel>,

@@ -32,6 +32,7 @@ pub struct Store {
 }
 
 impl Store {
+    /// A store on an open pool whose migrations have run.
     pub fn new(pool: PgPool) -> Store {
         Store { pool }
     }
@@ -106,8 +107,11 @@ impl Store {
 /// What ListReturns filters on.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
+    /// Returns of this order.
     pub order_id: Option<String>,
+    /// Returns in any of these status codes.
     pub statuses: Vec<i16>,
+    /// Returns of this channel.
     pub channel: Option<crate::domain::Channel>,
 }
 
@@ -122,88 +126,150 @@ pub(crate) const RETURN_COLUMNS: &str = "return_id, order_id, channel_kind, chan
 /// A return as stored.
 #[derive(Debug, Clone, FromRow)]
 pub struct ReturnRow {
+    /// The id the service minted.
     pub return_id: Uuid,
+    /// The order the goods came from.
     pub order_id: String,
+    /// The order's channel: its kind code.
     pub channel_kind: i16,
+    /// The order's channel: its name.
     pub channel_name: String,
+    /// The order's currency.
     pub currency_code: String,
+    /// The return status's code.
     pub status: i16,
+    /// The resolution's code: refund or exchange.
     pub resolution: i16,
+    /// The customer's comment. Personal data: free text.
     pub comment: String,
+    /// The policy version in force when it was requested; `None` for the
+    /// default policy.
     pub policy_id: Option<i64>,
+    /// Where the first returned line shipped from; empty when unknown.
     pub shipped_from_location_id: String,
+    /// Where the goods are expected, set on approval.
     pub expected_location_id: String,
+    /// Where they arrived.
     pub receiving_location_id: String,
+    /// The return label's shipment.
     pub label_shipment_id: String,
+    /// The return label's carrier.
     pub label_carrier: String,
+    /// The return label's tracking number.
     pub label_tracking_number: String,
+    /// The return label's price, in minor units.
     pub label_price_minor: Option<i64>,
+    /// The refund's payment.
     pub refund_payment_id: String,
+    /// The refund's transaction.
     pub refund_transaction_id: String,
     /// The credit part of the refund, refunded on the original order's payment.
     pub credit_refund_minor: i64,
+    /// The payment the credit part was refunded on.
     pub credit_refund_payment_id: String,
+    /// The transaction of that refund.
     pub credit_refund_transaction_id: String,
+    /// An exchange's replacement order.
     pub replacement_order_id: String,
+    /// The payment that refunded an exchange's negative difference.
     pub exchange_payment_id: String,
+    /// The transaction of that refund.
     pub exchange_transaction_id: String,
+    /// Why it was rejected.
     pub rejection_reason: String,
+    /// Why it was closed: the close reason's code; 0 while open.
     pub close_reason: i16,
+    /// Who requested it: the actor's kind code.
     pub requested_by_kind: i16,
+    /// Who requested it: the actor's id.
     pub requested_by_id: String,
+    /// When it was inspected.
     pub inspect_time: Option<DateTime<Utc>>,
+    /// When it was requested.
     pub create_time: DateTime<Utc>,
+    /// The last change.
     pub update_time: DateTime<Utc>,
 }
 
 /// A line of a return as stored.
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct LineRow {
+    /// The return it belongs to.
     pub return_id: Uuid,
+    /// Its place in the return, from 1.
     pub line_number: i32,
+    /// The SKU returned.
     pub sku: String,
+    /// Units requested.
     pub quantity: i32,
+    /// Why: the return reason's code.
     pub reason: i16,
+    /// The price of one unit as paid, in minor units.
     pub unit_price_minor: i64,
+    /// Units put back on hand, after inspection.
     pub restock_quantity: i32,
+    /// Units damaged, after inspection.
     pub damaged_quantity: i32,
+    /// Units missing from the parcel, after inspection.
     pub missing_quantity: i32,
+    /// What the inspector noted.
     pub inspection_note: String,
 }
 
 /// A replacement line of an exchange as stored.
 #[derive(Debug, Clone, FromRow)]
 pub struct ReplacementRow {
+    /// The return it belongs to.
     pub return_id: Uuid,
+    /// Its place among the replacements, from 1.
     pub line_number: i32,
+    /// The SKU sent instead.
     pub sku: String,
+    /// Units.
     pub quantity: i32,
+    /// The price of one unit, in minor units.
     pub unit_price_minor: i64,
 }
 
 /// A timeline entry as stored.
 #[derive(Debug, Clone, FromRow)]
 pub struct EventRow {
+    /// The return it belongs to.
     pub return_id: Uuid,
+    /// Its place in the return's timeline, from 1.
     pub seq: i32,
+    /// When it happened.
     pub event_time: DateTime<Utc>,
+    /// The status the return moved to.
     pub status: i16,
+    /// Who moved it: the actor's kind code.
     pub actor_kind: i16,
+    /// Who moved it: the actor's id.
     pub actor_id: String,
+    /// What the step noted.
     pub note: String,
 }
 
 /// A return to create.
 #[derive(Debug, Clone)]
 pub struct NewReturn {
+    /// The id to give it.
     pub return_id: Uuid,
+    /// The order the goods came from.
     pub order_id: String,
+    /// The order's channel.
     pub channel: crate::domain::Channel,
+    /// The order's currency.
     pub currency_code: String,
+    /// The resolution's code.
     pub resolution: i16,
+    /// The customer's comment.
     pub comment: String,
+    /// The policy version in force; `None` for the default policy.
     pub policy_id: Option<i64>,
+    /// Where the first returned line shipped from; empty when unknown.
     pub shipped_from_location_id: String,
+    /// Who requested it.
     pub actor: Actor,
     /// (sku, quantity, reason code, unit price paid).
     pub lines: Vec<(String, i32, i16, i64)>,
@@ -227,7 +293,8 @@ pub async fn counted_units(
     order_id: &str,
 ) -> Result<HashMap<String, i32>, sqlx::Error> {
     let before_receipt: Vec<i16> = CloseReason::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|reason| reason.before_receipt())
         .map(CloseReason::code)
         .collect();
@@ -343,39 +410,64 @@ pub async fn lock(
 /// What a step changes besides the status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change<'a> {
+    /// ApproveReturn.
     Approve {
+        /// Where the goods are expected.
         expected_location_id: &'a str,
     },
+    /// RejectReturn.
     Reject {
+        /// Why.
         reason: &'a str,
     },
+    /// RecordReturnLabel.
     Label {
+        /// The label's shipment.
         shipment_id: &'a str,
+        /// The label's carrier.
         carrier: &'a str,
+        /// The label's tracking number.
         tracking_number: &'a str,
+        /// The label's price, in minor units.
         price_minor: i64,
     },
+    /// MarkReturnInTransit.
     InTransit,
+    /// ReceiveReturn.
     Receive {
+        /// Where the goods arrived.
         location_id: &'a str,
     },
-    /// Per line: (line number, restock, damaged, missing, note).
+    /// InspectReturn.
     Inspect {
+        /// Per line: (line number, restock, damaged, missing, note).
         lines: Vec<(i32, i32, i32, i32, &'a str)>,
     },
+    /// RecordRefund.
     Refund {
+        /// The refund's payment.
         payment_id: &'a str,
+        /// The refund's transaction.
         transaction_id: &'a str,
+        /// The credit part, refunded on the original order's payment.
         credit_minor: i64,
+        /// That payment; empty without a credit part.
         credit_payment_id: &'a str,
+        /// That refund's transaction.
         credit_transaction_id: &'a str,
     },
+    /// RecordExchange.
     Exchange {
+        /// The replacement order.
         replacement_order_id: &'a str,
+        /// The payment that refunded a negative difference; may be empty.
         payment_id: &'a str,
+        /// The transaction of that refund; may be empty.
         transaction_id: &'a str,
     },
+    /// CloseReturn.
     Close {
+        /// Why.
         reason: CloseReason,
     },
 }

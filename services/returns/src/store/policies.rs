@@ -17,17 +17,29 @@ use crate::{
 /// A policy version as stored.
 #[derive(Debug, Clone, FromRow)]
 pub struct PolicyRow {
+    /// The version's id; the highest of a channel is in force.
     pub policy_id: i64,
+    /// The channel's kind code.
     pub channel_kind: i16,
+    /// The channel's name.
     pub channel_name: String,
+    /// Days from delivery within which a return may be requested.
     pub return_window_days: i32,
+    /// The restocking fee, in basis points.
     pub restocking_fee_bps: i32,
+    /// Who pays for the return label: the payer's code.
     pub return_shipping_payer: i16,
+    /// SKUs that may not be returned.
     pub final_sale_skus: Vec<String>,
+    /// Requests are approved at once when there is somewhere for the goods to go.
     pub auto_approve: bool,
+    /// Where returned goods go; empty for where they shipped from.
     pub return_location_id: String,
+    /// Who wrote it: the actor's kind code.
     pub updated_by_kind: i16,
+    /// Who wrote it: the actor's id.
     pub updated_by_id: String,
+    /// When it was written.
     pub update_time: DateTime<Utc>,
 }
 

@@ -20,9 +20,13 @@ use crate::{
 /// A return and everything about it.
 #[derive(Debug, Clone)]
 pub struct ReturnRecord {
+    /// The return's row.
     pub row: ReturnRow,
+    /// Its lines, by line number.
     pub lines: Vec<LineRow>,
+    /// An exchange's replacement lines, by line number.
     pub replacements: Vec<ReplacementRow>,
+    /// Its timeline, oldest first.
     pub events: Vec<EventRow>,
     /// The policy version in force at the request; `None` for the default.
     pub policy: Option<PolicyRow>,
@@ -96,20 +100,24 @@ fn corrupt(what: &str, return_id: Uuid) -> ReturnsError {
 }
 
 impl ReturnRecord {
+    /// The return's id.
     pub fn return_id(&self) -> Uuid {
         self.row.return_id
     }
 
+    /// The return's status.
     pub fn status(&self) -> Result<ReturnStatus, ReturnsError> {
         ReturnStatus::from_code(i32::from(self.row.status))
             .ok_or_else(|| corrupt("status", self.return_id()))
     }
 
+    /// Refund or exchange.
     pub fn resolution(&self) -> Result<Resolution, ReturnsError> {
         Resolution::from_code(i32::from(self.row.resolution))
             .ok_or_else(|| corrupt("resolution", self.return_id()))
     }
 
+    /// Why it was closed; `None` while open.
     pub fn close_reason(&self) -> Option<CloseReason> {
         CloseReason::from_code(i32::from(self.row.close_reason))
     }

@@ -65,12 +65,16 @@ impl Default for LocationAttributes {
     }
 }
 
-/// The kinds of site. Mirrors `oms.inventory.v1.LocationKind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocationKind {
-    Warehouse,
-    Store,
-    ThirdPartyLogistics,
+oms_platform::code_enum! {
+    /// The kinds of site (`oms.inventory.v1.LocationKind`).
+    pub enum LocationKind {
+        /// A warehouse or distribution centre run by the merchant.
+        Warehouse = 1 => "WAREHOUSE",
+        /// A retail store: may ship to customers and offer pickup.
+        Store = 2 => "STORE",
+        /// A site run by a third-party logistics (3PL) provider.
+        ThirdPartyLogistics = 3 => "THIRD_PARTY_LOGISTICS",
+    }
 }
 
 /// One (SKU, location) stock record as the planner needs it.
@@ -92,15 +96,23 @@ impl StockAt {
 /// A location the planner may choose, with everything it needs to decide.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Site {
+    /// The location's id.
     pub location_id: LocationId,
+    /// Warehouse, store or 3PL site.
     pub kind: LocationKind,
+    /// Inactive sites are never chosen.
     pub active: bool,
+    /// True when the site ships parcels to customers.
     pub ships_to_customers: bool,
+    /// True when customers may collect orders here.
     pub store_pickup: bool,
+    /// The country it is in.
     pub country: CountryCode,
     /// Region code without the country prefix; may be empty.
     pub region: String,
+    /// Coordinates, for distances.
     pub geo: Option<GeoPoint>,
+    /// Routing's own attributes of it.
     pub attributes: LocationAttributes,
     /// Orders reserved here since the start of its local day.
     pub orders_today: u32,

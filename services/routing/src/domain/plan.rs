@@ -30,7 +30,9 @@ use super::{
 /// One line to fulfil.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
+    /// The SKU.
     pub sku: Sku,
+    /// Units to fulfil.
     pub quantity: Quantity,
 }
 
@@ -41,14 +43,20 @@ pub struct Destination {
     pub country: Option<CountryCode>,
     /// Region code, may be empty.
     pub region: String,
+    /// Coordinates, for distances; without them distance ranks nothing.
     pub geo: Option<GeoPoint>,
 }
 
 /// Ship, or pick up at a store (the chosen one, or the best one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
+    /// Shipped by carrier to the destination.
     Ship,
-    Pickup { store: Option<LocationId> },
+    /// Picked up at a store.
+    Pickup {
+        /// The store the customer chose; the best one when `None`.
+        store: Option<LocationId>,
+    },
 }
 
 /// How much of the candidate list the explanation carries.
@@ -66,42 +74,61 @@ pub enum Detail {
 pub struct PlanRequest {
     /// May be empty; the ORDER_HASH tie-breaker uses it.
     pub order_id: String,
+    /// The lines to fulfil, in request order.
     pub lines: Vec<Line>,
+    /// Where the goods go.
     pub destination: Destination,
+    /// Ship, or pick up at a store.
     pub delivery: Delivery,
+    /// Locations the caller rules out (e.g. one that just ran out).
     pub excluded: HashSet<LocationId>,
+    /// How much the explanation carries.
     pub detail: Detail,
 }
 
 /// Why the request cannot be planned: the chosen pickup store is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
+    /// The chosen store cannot be used for pickup; the text says why.
     #[error("{0}")]
     PickupStore(&'static str),
 }
 
-/// The plan as a whole. Mirrors `oms.routing.v1.PlanOutcome`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Complete = 1,
-    Backordered = 2,
-    Unfulfillable = 3,
+oms_platform::code_enum! {
+    /// The plan as a whole (`oms.routing.v1.PlanOutcome`).
+    pub enum Outcome {
+        /// Every unit of every line is allocated to a location.
+        Complete = 1 => "COMPLETE",
+        /// Every unit is allocated or backordered, and some are backordered.
+        Backordered = 2 => "BACKORDERED",
+        /// Some units can be neither allocated nor backordered.
+        Unfulfillable = 3 => "UNFULFILLABLE",
+    }
 }
 
-/// One line's result. Mirrors `oms.routing.v1.LinePlanStatus`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LineStatus {
-    Allocated = 1,
-    Backordered = 2,
-    Unfulfillable = 3,
+oms_platform::code_enum! {
+    /// One line's result (`oms.routing.v1.LinePlanStatus`).
+    pub enum LineStatus {
+        /// Every unit allocated.
+        Allocated = 1 => "ALLOCATED",
+        /// Some or all units backordered; the rest allocated.
+        Backordered = 2 => "BACKORDERED",
+        /// Some or all units unfulfillable; the rest allocated.
+        Unfulfillable = 3 => "UNFULFILLABLE",
+    }
 }
 
-/// Why units were left open. Mirrors `oms.routing.v1.UnmetReason`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnmetReason {
-    NoEligibleStock = 1,
-    MaxShipmentsReached = 2,
-    LineSplitNotAllowed = 3,
+oms_platform::code_enum! {
+    /// Why units were left open (`oms.routing.v1.UnmetReason`).
+    pub enum UnmetReason {
+        /// No location left after the filters has usable units of the SKU.
+        NoEligibleStock = 1 => "NO_ELIGIBLE_STOCK",
+        /// Usable units exist, but at locations beyond the policy's max shipments.
+        MaxShipmentsReached = 2 => "MAX_SHIPMENTS_REACHED",
+        /// Usable units exist, but no single location has the whole line and
+        /// the policy does not split lines.
+        LineSplitNotAllowed = 3 => "LINE_SPLIT_NOT_ALLOWED",
+    }
 }
 
 impl UnmetReason {
@@ -117,71 +144,98 @@ impl UnmetReason {
 /// Units of a line given to one location.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Allocation {
+    /// Where the units ship from.
     pub location_id: LocationId,
+    /// How many.
     pub quantity: i32,
 }
 
 /// The plan of one requested line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinePlan {
+    /// The line's place in the request, from 0.
     pub line_index: usize,
+    /// The SKU.
     pub sku: Sku,
+    /// Units requested.
     pub quantity: i32,
     /// In the order the locations were chosen.
     pub allocations: Vec<Allocation>,
+    /// Units left for later, when the policy allows backorders.
     pub backordered: i32,
+    /// Units neither allocated nor backordered.
     pub unfulfillable: i32,
+    /// The line's result.
     pub status: LineStatus,
+    /// Why units were left open; `None` when none were.
     pub unmet_reason: Option<UnmetReason>,
 }
 
 /// One line of a shipment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShipmentLine {
+    /// The line's place in the request, from 0.
     pub line_index: usize,
+    /// The SKU.
     pub sku: Sku,
+    /// Units shipped.
     pub quantity: i32,
 }
 
 /// What one location ships.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shipment {
+    /// Where it ships from.
     pub location_id: LocationId,
     /// In request order.
     pub lines: Vec<ShipmentLine>,
+    /// From the destination, when both have coordinates.
     pub distance_km: Option<f64>,
 }
 
 /// What ships from where.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
+    /// The plan as a whole.
     pub outcome: Outcome,
+    /// Each line's plan, in request order.
     pub lines: Vec<LinePlan>,
     /// In the order chosen.
     pub shipments: Vec<Shipment>,
 }
 
-/// What became of a candidate. Mirrors `oms.routing.v1.CandidateOutcome`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CandidateOutcome {
-    Removed = 1,
-    NotChosen = 2,
-    Chosen = 3,
+oms_platform::code_enum! {
+    /// What became of a candidate (`oms.routing.v1.CandidateOutcome`).
+    pub enum CandidateOutcome {
+        /// Removed by a check or filter.
+        Removed = 1 => "REMOVED",
+        /// Passed every filter but was not chosen.
+        NotChosen = 2 => "NOT_CHOSEN",
+        /// Chosen to ship part or all of the order.
+        Chosen = 3 => "CHOSEN",
+    }
 }
 
 /// A candidate's score under one ranking, in that ranking's unit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Score {
+    /// The ranking scored.
     pub ranking: RankingKind,
+    /// The score.
     pub value: f64,
 }
 
 /// One location the planner looked at.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
+    /// The location.
     pub location_id: LocationId,
+    /// Removed, not chosen or chosen.
     pub outcome: CandidateOutcome,
+    /// The check or filter that removed it.
     pub removed_by: Option<FilterKind>,
+    /// Why, in plain words with the values, e.g. "capacity left 0, needs 1";
+    /// empty when not removed.
     pub removed_detail: String,
     /// First-round scores, in policy order; empty when removed.
     pub scores: Vec<Score>,
@@ -189,39 +243,52 @@ pub struct Candidate {
     pub rank: u32,
     /// (line index, usable units) for lines with usable units.
     pub coverage: Vec<(usize, i32)>,
+    /// From the destination, when both have coordinates.
     pub distance_km: Option<f64>,
 }
 
 /// One choice of a location.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Round {
+    /// Its number, from 1.
     pub round: u32,
+    /// The location chosen.
     pub chosen: LocationId,
+    /// Its scores in this round, in policy order.
     pub chosen_scores: Vec<Score>,
+    /// The next best location, if any.
     pub runner_up: Option<LocationId>,
+    /// The runner-up's scores, in policy order.
     pub runner_up_scores: Vec<Score>,
     /// `None` without a runner-up.
     pub decided_by: Option<RankingKind>,
+    /// Why, in plain words, e.g. "wh-berlin: ships all 3 lines, 120 km vs 340 km".
     pub summary: String,
 }
 
 /// Why the plan is what it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explanation {
+    /// The policy used.
     pub policy_id: String,
+    /// Its version.
     pub policy_version: i32,
     /// Chosen (round order), not chosen (rank order), removed (location id order).
     pub candidates: Vec<Candidate>,
     /// Non-zero removals per check or filter, in check order.
     pub removed_counts: Vec<(FilterKind, u32)>,
+    /// Each choice, in order.
     pub rounds: Vec<Round>,
+    /// The whole decision in a sentence or two, for timelines and operators.
     pub summary: String,
 }
 
 /// A plan and its explanation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Planned {
+    /// What ships from where.
     pub plan: Plan,
+    /// Why.
     pub explanation: Explanation,
 }
 

@@ -20,14 +20,20 @@ pub const DEFAULT_POLICY_ID: &str = "default";
 #[serde(tag = "rule", rename_all = "snake_case")]
 pub enum Filter {
     /// Removes these locations, and the request's excluded ones.
-    ExcludedLocations { location_ids: Vec<LocationId> },
+    ExcludedLocations {
+        /// The locations the policy rules out.
+        location_ids: Vec<LocationId>,
+    },
     /// Removes locations that cannot do the delivery method.
     FulfillmentMethod,
     /// Removes locations that do not serve the destination country (SHIP only).
     DestinationCountry,
     /// Removes locations with less daily capacity left than `min_remaining` (0
     /// counts as 1).
-    DailyCapacity { min_remaining: u32 },
+    DailyCapacity {
+        /// Capacity that must be left today.
+        min_remaining: u32,
+    },
     /// Usable units become sellable units; removes locations left with none.
     SafetyStock,
 }
@@ -45,24 +51,26 @@ impl Filter {
     }
 }
 
-/// What removed a candidate: a built-in check or a policy filter. Mirrors
-/// `oms.routing.v1.FilterKind`; the order is the order of the built-in checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum FilterKind {
-    Inactive = 1,
-    PickupStoreNotChosen = 2,
-    NoStock = 3,
-    ExcludedLocations = 4,
-    FulfillmentMethod = 5,
-    DestinationCountry = 6,
-    DailyCapacity = 7,
-    SafetyStock = 8,
-}
-
-impl FilterKind {
-    /// The contract code.
-    pub fn code(self) -> i32 {
-        self as i32
+oms_platform::code_enum! {
+    /// What removed a candidate: a built-in check or a policy filter
+    /// (`oms.routing.v1.FilterKind`); the order is the order of the built-in checks.
+    pub enum FilterKind {
+        /// Built-in: the location is inactive.
+        Inactive = 1 => "INACTIVE",
+        /// Built-in: pickup at another store was chosen.
+        PickupStoreNotChosen = 2 => "PICKUP_STORE_NOT_CHOSEN",
+        /// Built-in: no available units of any line.
+        NoStock = 3 => "NO_STOCK",
+        /// Excluded by the request or the policy.
+        ExcludedLocations = 4 => "EXCLUDED_LOCATIONS",
+        /// Cannot ship (SHIP) or offer pickup (PICKUP).
+        FulfillmentMethod = 5 => "FULFILLMENT_METHOD",
+        /// Does not serve the destination country.
+        DestinationCountry = 6 => "DESTINATION_COUNTRY",
+        /// Too little capacity left today.
+        DailyCapacity = 7 => "DAILY_CAPACITY",
+        /// Nothing usable once safety stock is kept.
+        SafetyStock = 8 => "SAFETY_STOCK",
     }
 }
 
@@ -73,7 +81,10 @@ pub enum Ranking {
     /// More open lines shipped in full is better.
     FewestShipments,
     /// Nearer is better; distances in the same `bucket_km` bucket tie.
-    Distance { bucket_km: u32 },
+    Distance {
+        /// The width of a bucket, in km; 0 compares exact distances.
+        bucket_km: u32,
+    },
     /// A lower location priority is better.
     Priority,
     /// More usable units of the open lines is better.
@@ -92,67 +103,62 @@ impl Ranking {
     }
 }
 
-/// A ranking, or the tie-breaker, as named in explanations. Mirrors
-/// `oms.routing.v1.RankingKind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RankingKind {
-    FewestShipments = 1,
-    Distance = 2,
-    Priority = 3,
-    MostStock = 4,
-    TieBreaker = 5,
-}
-
-impl RankingKind {
-    /// The contract code.
-    pub fn code(self) -> i32 {
-        self as i32
+oms_platform::code_enum! {
+    /// A ranking, or the tie-breaker, as named in explanations
+    /// (`oms.routing.v1.RankingKind`).
+    pub enum RankingKind {
+        /// [`Ranking::FewestShipments`].
+        FewestShipments = 1 => "FEWEST_SHIPMENTS",
+        /// [`Ranking::Distance`].
+        Distance = 2 => "DISTANCE",
+        /// [`Ranking::Priority`].
+        Priority = 3 => "PRIORITY",
+        /// [`Ranking::MostStock`].
+        MostStock = 4 => "MOST_STOCK",
+        /// The policy's tie-breaker, after every ranking tied.
+        TieBreaker = 5 => "TIE_BREAKER",
     }
 }
 
-/// The last comparison when every ranking ties. Mirrors `oms.routing.v1.TieBreaker`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TieBreaker {
-    /// Ascending location id, byte order.
-    LocationId = 1,
-    /// Ascending stable hash of (order id, location id).
-    OrderHash = 2,
-}
-
-impl TieBreaker {
-    /// The tie-breaker for a contract code; `None` for unspecified or unknown.
-    pub fn from_code(code: i32) -> Option<TieBreaker> {
-        match code {
-            1 => Some(TieBreaker::LocationId),
-            2 => Some(TieBreaker::OrderHash),
-            _ => None,
-        }
-    }
-
-    /// The contract code.
-    pub fn code(self) -> i32 {
-        self as i32
+oms_platform::code_enum! {
+    /// The last comparison when every ranking ties (`oms.routing.v1.TieBreaker`).
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum TieBreaker {
+        /// Ascending location id, byte order.
+        LocationId = 1 => "LOCATION_ID",
+        /// Ascending stable hash of (order id, location id).
+        OrderHash = 2 => "ORDER_HASH",
     }
 }
 
 /// The editable content of a routing policy. Mirrors `oms.routing.v1.RoutingPolicySpec`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicySpec {
+    /// Display name, 1 to 128 characters.
     pub name: String,
+    /// What the policy is for; may be empty.
     pub description: String,
+    /// The filters, in the order they are checked; each kind at most once.
     pub filters: Vec<Filter>,
+    /// The rankings, most important first; each kind at most once.
     pub rankings: Vec<Ranking>,
+    /// The final comparison.
     pub tie_breaker: TieBreaker,
+    /// Most locations one order may ship from, 1 to 20; 1 never splits.
     pub max_shipments: u32,
+    /// True lets one line ship from several locations when no single one has it all.
     pub allow_line_split: bool,
+    /// True marks units no location can ship as backordered, false as unfulfillable.
     pub allow_backorder: bool,
 }
 
 /// A rule a spec breaks: the field path below the spec, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
+    /// The field path below the spec, e.g. `rankings[1]`.
     pub field: String,
+    /// Why.
     pub reason: &'static str,
 }
 
@@ -251,8 +257,11 @@ impl PolicySpec {
 /// A stored version of a policy, as the planner uses it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
+    /// The policy's id.
     pub policy_id: String,
+    /// Its version.
     pub version: i32,
+    /// What it says.
     pub spec: PolicySpec,
 }
 

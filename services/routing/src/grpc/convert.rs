@@ -16,9 +16,7 @@ use crate::{
     domain::{
         Channel, CountryCode, Delivery, Destination, Detail, Filter, GeoPoint, Line,
         LocationAttributes, LocationId, LocationKind, PlanRequest, Planned, PolicySpec, Quantity,
-        Ranking, Site, Sku, StockAt, TieBreaker,
-        location::DEFAULT_PRIORITY,
-        plan::{CandidateOutcome, LineStatus, Outcome, Score, UnmetReason},
+        Ranking, Site, Sku, StockAt, TieBreaker, location::DEFAULT_PRIORITY, plan::Score,
         policy::MAX_EXCLUDED_IDS,
     },
     store::{AttributesRow, PolicyRecord},
@@ -187,7 +185,7 @@ pub fn spec_to_proto(spec: &PolicySpec) -> pb::RoutingPolicySpec {
                 }),
             })
             .collect(),
-        tie_breaker: spec.tie_breaker.code(),
+        tie_breaker: i32::from(spec.tie_breaker.code()),
         max_shipments: i32::try_from(spec.max_shipments).unwrap_or(i32::MAX),
         allow_line_split: spec.allow_line_split,
         allow_backorder: spec.allow_backorder,
@@ -449,11 +447,7 @@ pub fn sites(
             tracing::warn!(location_id = %location.location_id, "skipping a malformed location");
             continue;
         };
-        let kind = match inventory::LocationKind::try_from(location.kind) {
-            Ok(inventory::LocationKind::Store) => LocationKind::Store,
-            Ok(inventory::LocationKind::ThirdPartyLogistics) => LocationKind::ThirdPartyLogistics,
-            _ => LocationKind::Warehouse,
-        };
+        let kind = LocationKind::from_code(location.kind).unwrap_or(LocationKind::Warehouse);
         sites.push(Site {
             kind,
             active: location.active,
@@ -482,7 +476,7 @@ fn scores_to_proto(scores: &[Score]) -> Vec<pb::RankingScore> {
     scores
         .iter()
         .map(|score| pb::RankingScore {
-            ranking: score.ranking.code(),
+            ranking: i32::from(score.ranking.code()),
             value: score.value,
         })
         .collect()
@@ -498,11 +492,6 @@ pub fn planned_to_proto(
     availability_sequence: i64,
 ) -> pb::PlanFulfillmentResponse {
     let Planned { plan, explanation } = planned;
-    let outcome = match plan.outcome {
-        Outcome::Complete => pb::PlanOutcome::Complete,
-        Outcome::Backordered => pb::PlanOutcome::Backordered,
-        Outcome::Unfulfillable => pb::PlanOutcome::Unfulfillable,
-    };
     let lines = plan
         .lines
         .into_iter()
@@ -520,17 +509,10 @@ pub fn planned_to_proto(
                 .collect(),
             backordered_quantity: line.backordered,
             unfulfillable_quantity: line.unfulfillable,
-            status: match line.status {
-                LineStatus::Allocated => pb::LinePlanStatus::Allocated,
-                LineStatus::Backordered => pb::LinePlanStatus::Backordered,
-                LineStatus::Unfulfillable => pb::LinePlanStatus::Unfulfillable,
-            } as i32,
-            unmet_reason: match line.unmet_reason {
-                None => pb::UnmetReason::Unspecified,
-                Some(UnmetReason::NoEligibleStock) => pb::UnmetReason::NoEligibleStock,
-                Some(UnmetReason::MaxShipmentsReached) => pb::UnmetReason::MaxShipmentsReached,
-                Some(UnmetReason::LineSplitNotAllowed) => pb::UnmetReason::LineSplitNotAllowed,
-            } as i32,
+            status: i32::from(line.status.code()),
+            unmet_reason: line
+                .unmet_reason
+                .map_or(0, |reason| i32::from(reason.code())),
         })
         .collect();
     let shipments = plan
@@ -555,12 +537,10 @@ pub fn planned_to_proto(
         .into_iter()
         .map(|candidate| pb::CandidateEvaluation {
             location_id: candidate.location_id.into(),
-            outcome: match candidate.outcome {
-                CandidateOutcome::Removed => pb::CandidateOutcome::Removed,
-                CandidateOutcome::NotChosen => pb::CandidateOutcome::NotChosen,
-                CandidateOutcome::Chosen => pb::CandidateOutcome::Chosen,
-            } as i32,
-            removed_by: candidate.removed_by.map_or(0, |kind| kind.code()),
+            outcome: i32::from(candidate.outcome.code()),
+            removed_by: candidate
+                .removed_by
+                .map_or(0, |kind| i32::from(kind.code())),
             removed_detail: candidate.removed_detail,
             scores: scores_to_proto(&candidate.scores),
             rank: i32::try_from(candidate.rank).unwrap_or(i32::MAX),
@@ -584,13 +564,13 @@ pub fn planned_to_proto(
             chosen_scores: scores_to_proto(&round.chosen_scores),
             runner_up_location_id: round.runner_up.map(String::from).unwrap_or_default(),
             runner_up_scores: scores_to_proto(&round.runner_up_scores),
-            decided_by: round.decided_by.map_or(0, |kind| kind.code()),
+            decided_by: round.decided_by.map_or(0, |kind| i32::from(kind.code())),
             summary: round.summary,
         })
         .collect();
     pb::PlanFulfillmentResponse {
         plan: Some(pb::FulfillmentPlan {
-            outcome: outcome as i32,
+            outcome: i32::from(plan.outcome.code()),
             lines,
             shipments,
         }),
@@ -602,7 +582,7 @@ pub fn planned_to_proto(
                 .removed_counts
                 .into_iter()
                 .map(|(filter, count)| pb::RemovedCount {
-                    filter: filter.code(),
+                    filter: i32::from(filter.code()),
                     count: i32::try_from(count).unwrap_or(i32::MAX),
                 })
                 .collect(),

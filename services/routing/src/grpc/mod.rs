@@ -196,7 +196,9 @@ impl RoutingService for Routing {
             validate_only: request.validate_only,
             actor: checked(actor)?,
         };
-        let (record, written) = self.store.put_policy(&put).await?;
+        let mut tx = self.store.begin().await.map_err(RoutingError::from)?;
+        let (record, written) = Store::put_policy(&mut tx, &put).await?;
+        tx.commit().await.map_err(RoutingError::from)?;
         if written {
             tracing::info!(policy_id = %record.policy_id, version = record.version, "policy written");
         }

@@ -14,13 +14,21 @@ use crate::{
 /// A location's attributes as stored.
 #[derive(Debug, Clone, FromRow)]
 pub struct AttributesRow {
+    /// The location's id.
     pub location_id: String,
+    /// Shipments per local day; `None` is unlimited.
     pub daily_capacity: Option<i32>,
+    /// 1 (first) to 1000.
     pub priority: i32,
+    /// Countries shipped to; empty means the location's own country only.
     pub countries_served: Vec<String>,
+    /// IANA time zone whose midnight starts the capacity day; empty means UTC.
     pub time_zone: String,
+    /// The last change.
     pub update_time: DateTime<Utc>,
+    /// Who changed it last: the actor's kind code.
     pub updated_by_kind: i16,
+    /// Who changed it last: the actor's id.
     pub updated_by_id: String,
 }
 

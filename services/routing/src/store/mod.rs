@@ -1,4 +1,6 @@
-//! Postgres, the truth of routing: SQL, typed rows, one transaction per change.
+//! Postgres, the truth of routing: SQL and typed rows. A change of several
+//! statements runs on its caller's transaction ([`Store::begin`]); reads and
+//! one-statement writes take the pool.
 //!
 //! - [`policies`]: routing policies and their versions; the default policy.
 //! - [`attributes`]: routing attributes of locations, and the start of each
@@ -7,7 +9,7 @@
 pub mod attributes;
 pub mod policies;
 
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
 pub use attributes::AttributesRow;
 pub use policies::{PolicyRecord, PutPolicy};
@@ -28,5 +30,10 @@ impl Store {
             pool,
             time_zones: std::sync::Arc::default(),
         }
+    }
+
+    /// Opens the transaction of one change, for the caller to commit.
+    pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
     }
 }

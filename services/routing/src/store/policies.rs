@@ -2,7 +2,7 @@
 //! every version ever written.
 
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
+use sqlx::{FromRow, PgConnection};
 
 use super::Store;
 use crate::{
@@ -30,13 +30,19 @@ struct PolicyRow {
 /// A policy version, decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PolicyRecord {
+    /// The policy's id.
     pub policy_id: String,
     /// `None` for the default policy.
     pub channel: Option<Channel>,
+    /// The version, from 1.
     pub version: i32,
+    /// What it says.
     pub spec: PolicySpec,
+    /// True for the version in force.
     pub current: bool,
+    /// When it was written.
     pub create_time: DateTime<Utc>,
+    /// Who wrote it.
     pub created_by: Actor,
 }
 
@@ -86,10 +92,15 @@ impl TryFrom<PolicyRow> for PolicyRecord {
 /// A PutRoutingPolicy, validated.
 #[derive(Debug, Clone)]
 pub struct PutPolicy {
+    /// The channel whose policy it is; `None` for the default policy.
     pub channel: Option<Channel>,
+    /// What the new version says.
     pub spec: PolicySpec,
+    /// Write only if this is the current version (0: no policy yet).
     pub expected_version: Option<i32>,
+    /// Check and answer, write nothing.
     pub validate_only: bool,
+    /// Who writes it.
     pub actor: Actor,
 }
 
@@ -202,12 +213,14 @@ impl Store {
         .try_into()
     }
 
-    /// Stores `put.spec` as the next version of the channel's policy, unless it
-    /// equals the current version. Returns the version now current (or that
-    /// would be, with validate_only) and whether it was written.
-    pub async fn put_policy(&self, put: &PutPolicy) -> Result<(PolicyRecord, bool), RoutingError> {
+    /// Stores `put.spec` as the next version of the channel's policy in `tx`,
+    /// unless it equals the current version. Returns the version now current
+    /// (or that would be, with validate_only) and whether it was written.
+    pub async fn put_policy(
+        tx: &mut PgConnection,
+        put: &PutPolicy,
+    ) -> Result<(PolicyRecord, bool), RoutingError> {
         let (kind, name) = channel_key(put.channel.as_ref());
-        let mut tx = self.pool.begin().await?;
         if !put.validate_only {
             // A new policy's head, so there is a row to lock; a writer that lost
             // the race waits here for the winner and then locks its row.
@@ -285,7 +298,6 @@ impl Store {
             .bind(record.version)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
         Ok((record, true))
     }
 

@@ -44,7 +44,7 @@ fn every_allowed_transition_is_allowed_and_every_other_refused() {
     ];
     let mut checked = 0;
     for (from, targets) in allowed {
-        for to in Status::ALL {
+        for &to in Status::ALL {
             assert_eq!(
                 from.can_become(to),
                 targets.contains(&to),
@@ -58,7 +58,7 @@ fn every_allowed_transition_is_allowed_and_every_other_refused() {
 
 #[test]
 fn terminal_states_have_no_way_out() {
-    for status in Status::ALL {
+    for &status in Status::ALL {
         let has_exit = Status::ALL.iter().any(|to| status.can_become(*to));
         assert_eq!(status.is_terminal(), !has_exit, "{status:?}");
     }
@@ -66,7 +66,7 @@ fn terminal_states_have_no_way_out() {
 
 #[test]
 fn codes_round_trip() {
-    for status in Status::ALL {
+    for &status in Status::ALL {
         assert_eq!(Status::from_code(i32::from(status.code())), Some(status));
     }
     assert_eq!(Status::from_code(0), None);
@@ -665,7 +665,7 @@ fn derived_or_held(order: &Order) -> Status {
 
 #[test]
 fn no_caller_may_name_a_derived_status_or_cancel_requested() {
-    for from in Status::ALL {
+    for &from in Status::ALL {
         for named in [
             Pending,
             PartiallyShipped,
