@@ -546,12 +546,14 @@ async fn create_shipments(ctx: &mut StepContext<'_>) -> Outcome {
             .and_then(|order| order.shipping_address),
         Err(status) => return ctx.failed(&status),
     };
-    let service_level = ctx
-        .cache
-        .order
-        .as_ref()
-        .and_then(|(order, _)| order.delivery_option.as_ref())
-        .map_or(0, |option| option.service_level);
+    // Read again after a restart: a retry must send the same request.
+    let service_level = match order(ctx, false).await {
+        Ok(order) => order
+            .delivery_option
+            .as_ref()
+            .map_or(0, |option| option.service_level),
+        Err(outcome) => return outcome,
+    };
     for planned in data.plan.clone() {
         if data
             .shipments
