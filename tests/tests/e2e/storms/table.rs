@@ -41,7 +41,7 @@ pub struct Entry {
     pub prepare: for<'a> fn(&'a Suite) -> BoxFuture<'a, Prepared>,
 }
 
-fn prepared<M, F, Fut>(request: M, effect: F) -> Prepared
+pub(super) fn prepared<M, F, Fut>(request: M, effect: F) -> Prepared
 where
     M: Message,
     F: FnOnce(Vec<Bytes>) -> Fut + Send + 'static,
@@ -54,7 +54,7 @@ where
 }
 
 /// `Ok` when `count` is one.
-fn once(what: &str, count: usize) -> Result<(), String> {
+pub(super) fn once(what: &str, count: usize) -> Result<(), String> {
     if count == 1 {
         Ok(())
     } else {
@@ -63,7 +63,7 @@ fn once(what: &str, count: usize) -> Result<(), String> {
 }
 
 /// Every answer decoded as `M`.
-fn decoded<M: Message + Default>(answers: &[Bytes]) -> Result<Vec<M>, String> {
+pub(super) fn decoded<M: Message + Default>(answers: &[Bytes]) -> Result<Vec<M>, String> {
     answers
         .iter()
         .map(|body| M::decode(body.as_ref()).map_err(|err| format!("undecodable answer: {err}")))
