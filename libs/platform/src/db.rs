@@ -15,6 +15,8 @@ use sqlx::{
     postgres::{PgConnectOptions, PgConnection, PgPoolOptions},
 };
 
+use opentelemetry::{KeyValue, metrics::Meter};
+
 use crate::config::DatabaseConfig;
 
 /// The platform's own tables (idempotency records), in every service database.
@@ -60,11 +62,62 @@ pub async fn connect(config: &DatabaseConfig, migrator: &Migrator) -> Result<PgP
         .connect_with(config.options.clone())
         .await
         .map_err(|err| unreachable(&config.options, &err))?;
+    observe_pool(
+        &pool,
+        config.options.get_database().unwrap_or("postgres"),
+        &opentelemetry::global::meter("oms"),
+    );
     let mut platform = Migrator::with_migrations(PLATFORM_MIGRATOR.iter().cloned().collect());
     platform.dangerous_set_table_name(PLATFORM_MIGRATIONS_TABLE);
     platform.run(&pool).await?;
     migrator.run(&pool).await?;
     Ok(pool)
+}
+
+/// Reports the pool's connections with `meter`, by the OpenTelemetry database
+/// conventions: `db.client.connection.count` by `db.client.connection.state`
+/// (`idle` or `used`) and `db.client.connection.max`, each with
+/// `db.client.connection.pool.name` set to `name`. A pool that is waited on
+/// shows as `used` equal to `max`: the sign a handler holds connections too long
+/// or the pool is too small. Nothing is reported once the pool is closed.
+pub fn observe_pool(pool: &PgPool, name: &str, meter: &Meter) {
+    let pool_name = KeyValue::new("db.client.connection.pool.name", name.to_owned());
+    let (counted, attributes) = (pool.clone(), pool_name.clone());
+    meter
+        .i64_observable_up_down_counter("db.client.connection.count")
+        .with_unit("{connection}")
+        .with_description("Connections of the pool, by state: idle or used")
+        .with_callback(move |observer| {
+            if counted.is_closed() {
+                return;
+            }
+            let size = i64::from(counted.size());
+            let idle = i64::try_from(counted.num_idle()).unwrap_or(i64::MAX);
+            for (state, value) in [("idle", idle), ("used", (size - idle).max(0))] {
+                observer.observe(
+                    value,
+                    &[
+                        attributes.clone(),
+                        KeyValue::new("db.client.connection.state", state),
+                    ],
+                );
+            }
+        })
+        .build();
+    let limited = pool.clone();
+    meter
+        .i64_observable_up_down_counter("db.client.connection.max")
+        .with_unit("{connection}")
+        .with_description("The most connections the pool opens")
+        .with_callback(move |observer| {
+            if !limited.is_closed() {
+                observer.observe(
+                    i64::from(limited.options().get_max_connections()),
+                    std::slice::from_ref(&pool_name),
+                );
+            }
+        })
+        .build();
 }
 
 /// Creates the database `options` names, unless it exists. Connects to the

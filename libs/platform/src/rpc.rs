@@ -8,10 +8,16 @@
 //! - the server reads that context, opens a `grpc.server` span as its child, ends
 //!   the call with DEADLINE_EXCEEDED when the caller's deadline (or the server's
 //!   own limit, if shorter) passes, and records the call's duration and status code
-//!   in the `rpc.server.call.duration` histogram.
+//!   in the `rpc.server.call.duration` histogram;
+//! - the client records the same, as the caller saw it, in
+//!   `rpc.client.call.duration`.
 //!
-//! Span and metric attributes follow the OpenTelemetry RPC conventions
-//! (`rpc.system`, `rpc.service`, `rpc.method`, `rpc.grpc.status_code`).
+//! Span and metric names and attributes follow the OpenTelemetry RPC conventions
+//! as stabilised in 2025: durations in seconds, `rpc.system.name` (`grpc`),
+//! `rpc.method` fully qualified (`oms.order.v1.OrderService/PlaceOrder`) and
+//! `rpc.response.status_code` as the code's name (`OK`, `INVALID_ARGUMENT`). The
+//! collector's Prometheus exporter turns them into
+//! `rpc_server_call_duration_seconds{rpc_method=..., rpc_response_status_code=...}`.
 
 use std::{
     future::Future,
@@ -20,7 +26,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use opentelemetry::{KeyValue, metrics::Histogram, propagation::TextMapPropagator as _};
+use opentelemetry::{
+    KeyValue,
+    metrics::{Histogram, Meter},
+    propagation::TextMapPropagator as _,
+};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tonic::Status;
@@ -42,10 +52,9 @@ macro_rules! rpc_span {
             $name,
             otel.name = format!("{}/{}", $service, $method),
             otel.kind = $kind,
-            rpc.system = "grpc",
-            rpc.service = $service,
-            rpc.method = $method,
-            rpc.grpc.status_code = tracing::field::Empty,
+            rpc.system.name = "grpc",
+            rpc.method = format!("{}/{}", $service, $method),
+            rpc.response.status_code = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
         )
     };
@@ -62,10 +71,16 @@ impl ServerLayer {
     /// Calls run at most `max_timeout`, or less when the caller's deadline is
     /// sooner.
     pub fn new(max_timeout: Duration) -> Self {
-        let duration = opentelemetry::global::meter("oms")
+        Self::with_meter(max_timeout, &opentelemetry::global::meter("oms"))
+    }
+
+    /// [`ServerLayer::new`] recording its metrics with `meter`.
+    pub fn with_meter(max_timeout: Duration, meter: &Meter) -> Self {
+        let duration = meter
             .f64_histogram("rpc.server.call.duration")
             .with_unit("s")
             .with_description("Time from request to response headers, per RPC and status")
+            .with_boundaries(DURATION_BOUNDARIES.to_vec())
             .build();
         ServerLayer {
             max_timeout,
@@ -140,11 +155,7 @@ where
             }
             None => self.layer.max_timeout,
         };
-        let attributes = [
-            KeyValue::new("rpc.system", "grpc"),
-            KeyValue::new("rpc.service", service.to_owned()),
-            KeyValue::new("rpc.method", method.to_owned()),
-        ];
+        let attributes = rpc_attributes(service, method);
 
         // The ready service handles this call; a fresh clone waits for the next.
         let clone = self.inner.clone();
@@ -160,9 +171,7 @@ where
                 };
                 let code = response_code(&response);
                 record_status(&Span::current(), code, is_server_fault(code));
-                let mut attributes = attributes.to_vec();
-                attributes.push(KeyValue::new("rpc.grpc.status_code", i64::from(code)));
-                duration.record(started.elapsed().as_secs_f64(), &attributes);
+                record_duration(&duration, started, attributes, code);
                 Ok(response)
             }
             .instrument(span),
@@ -170,16 +179,34 @@ where
     }
 }
 
-/// Client side: one span per call, trace context out, a default deadline.
-#[derive(Clone, Copy, Debug)]
+/// Client side: one span per call, trace context out, a default deadline,
+/// metrics.
+#[derive(Clone, Debug)]
 pub struct ClientLayer {
     default_deadline: Duration,
+    duration: Histogram<f64>,
 }
 
 impl ClientLayer {
     /// Calls that set no deadline of their own get `default_deadline`.
     pub fn new(default_deadline: Duration) -> Self {
-        ClientLayer { default_deadline }
+        Self::with_meter(default_deadline, &opentelemetry::global::meter("oms"))
+    }
+
+    /// [`ClientLayer::new`] recording its metrics with `meter`.
+    pub fn with_meter(default_deadline: Duration, meter: &Meter) -> Self {
+        let duration = meter
+            .f64_histogram("rpc.client.call.duration")
+            .with_unit("s")
+            .with_description(
+                "Time from request to response headers as the caller saw it, per RPC and status",
+            )
+            .with_boundaries(DURATION_BOUNDARIES.to_vec())
+            .build();
+        ClientLayer {
+            default_deadline,
+            duration,
+        }
     }
 }
 
@@ -189,7 +216,7 @@ impl<S> Layer<S> for ClientLayer {
     fn layer(&self, inner: S) -> Self::Service {
         ClientService {
             inner,
-            default_deadline: self.default_deadline,
+            layer: self.clone(),
         }
     }
 }
@@ -198,7 +225,7 @@ impl<S> Layer<S> for ClientLayer {
 #[derive(Clone, Debug)]
 pub struct ClientService<S> {
     inner: S,
-    default_deadline: Duration,
+    layer: ClientLayer,
 }
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for ClientService<S>
@@ -224,12 +251,13 @@ where
             service,
             method
         );
+        let attributes = rpc_attributes(service, method);
         TraceContextPropagator::new()
             .inject_context(&span.context(), &mut HeaderInjector(request.headers_mut()));
         if !request.headers().contains_key(GRPC_TIMEOUT) {
             request.headers_mut().insert(
                 GRPC_TIMEOUT,
-                http::HeaderValue::from_str(&format_grpc_timeout(self.default_deadline))
+                http::HeaderValue::from_str(&format_grpc_timeout(self.layer.default_deadline))
                     .unwrap_or_else(|_| http::HeaderValue::from_static("10S")),
             );
         }
@@ -237,6 +265,8 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let call = span.in_scope(|| inner.call(request));
+        let duration = self.layer.duration.clone();
+        let started = Instant::now();
         Box::pin(
             async move {
                 let result = call.await;
@@ -247,6 +277,7 @@ where
                 };
                 // Seen from the caller, any non-OK status is a failed call.
                 record_status(&Span::current(), code, code != 0);
+                record_duration(&duration, started, attributes, code);
                 result
             }
             .instrument(span),
@@ -293,8 +324,66 @@ fn is_server_fault(code: i32) -> bool {
     .any(|fault| *fault as i32 == code)
 }
 
+/// The histograms' bucket bounds in seconds: finer than the SDK's default (which
+/// starts at 5 s, for milliseconds), since most of our calls take 1 to 50 ms.
+const DURATION_BOUNDARIES: [f64; 15] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// The attributes every RPC measurement carries, the status code aside.
+fn rpc_attributes(service: &str, method: &str) -> [KeyValue; 2] {
+    [
+        KeyValue::new("rpc.system.name", "grpc"),
+        KeyValue::new("rpc.method", format!("{service}/{method}")),
+    ]
+}
+
+fn record_duration(
+    histogram: &Histogram<f64>,
+    started: Instant,
+    attributes: [KeyValue; 2],
+    code: i32,
+) {
+    let [system, method] = attributes;
+    histogram.record(
+        started.elapsed().as_secs_f64(),
+        &[
+            system,
+            method,
+            KeyValue::new("rpc.response.status_code", code_name(code)),
+        ],
+    );
+}
+
+/// The gRPC name of a status code (`OK`, `NOT_FOUND`), as the RPC conventions
+/// want it; a number outside the gRPC codes stays a number.
+pub fn code_name(code: i32) -> String {
+    use tonic::Code;
+    let name = match Code::from_i32(code) {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown if code == Code::Unknown as i32 => "UNKNOWN",
+        Code::Unknown => return code.to_string(),
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    };
+    name.to_owned()
+}
+
 fn record_status(span: &Span, code: i32, is_error: bool) {
-    span.record("rpc.grpc.status_code", code);
+    span.record("rpc.response.status_code", code_name(code));
     if is_error {
         span.record("otel.status_code", "ERROR");
     }
@@ -391,6 +480,15 @@ mod tests {
             let formatted = header(&format_grpc_timeout(deadline));
             assert_eq!(parse_grpc_timeout(&formatted), Ok(deadline));
         }
+    }
+
+    #[test]
+    fn status_codes_are_named_as_grpc_names_them() {
+        assert_eq!(code_name(0), "OK");
+        assert_eq!(code_name(2), "UNKNOWN");
+        assert_eq!(code_name(3), "INVALID_ARGUMENT");
+        assert_eq!(code_name(16), "UNAUTHENTICATED");
+        assert_eq!(code_name(99), "99");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 
 use std::{
     fmt,
+    io::IsTerminal as _,
     sync::{Arc, OnceLock},
     time::Duration,
 };
@@ -62,7 +63,10 @@ impl Telemetry {
     /// exporters when configured. Must run inside a Tokio runtime: the OTLP
     /// exporter uses tonic.
     pub fn init(config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
-        let (telemetry, subscriber) = Telemetry::build(config, std::io::stdout)?;
+        // Colours only for a person at a terminal: a log file or a collector
+        // reading stdout gets plain text (and NO_COLOR is honoured).
+        let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let (telemetry, subscriber) = Telemetry::build_pipeline(config, std::io::stdout, ansi)?;
         subscriber.try_init()?;
         Ok(telemetry)
     }
@@ -70,9 +74,21 @@ impl Telemetry {
     /// The pipeline of [`Telemetry::init`] without installing it: the
     /// subscriber writes its logs to `logs`, and the caller decides where it
     /// applies (a test makes it its thread's default).
+    /// Text logs carry no colour codes.
     pub fn build<W>(
         config: &TelemetryConfig,
         logs: W,
+    ) -> Result<(Telemetry, Dispatch), TelemetryError>
+    where
+        W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+    {
+        Telemetry::build_pipeline(config, logs, false)
+    }
+
+    fn build_pipeline<W>(
+        config: &TelemetryConfig,
+        logs: W,
+        ansi: bool,
     ) -> Result<(Telemetry, Dispatch), TelemetryError>
     where
         W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
@@ -82,9 +98,13 @@ impl Telemetry {
         // OpenTelemetry ids through it.
         let dispatch = Arc::new(OnceLock::new());
         let logs = match config.log_format {
-            LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(logs).boxed(),
+            LogFormat::Text => tracing_subscriber::fmt::layer()
+                .with_writer(logs)
+                .with_ansi(ansi)
+                .boxed(),
             LogFormat::Json => tracing_subscriber::fmt::layer()
                 .with_writer(logs)
+                .with_ansi(false)
                 .fmt_fields(JsonFields::new())
                 .event_format(JsonWithTraceIds {
                     inner: Format::default()

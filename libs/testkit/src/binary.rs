@@ -201,7 +201,8 @@ pub async fn check_command_line<C: ServiceConfig>(binary: &str, service: Service
 
 /// A service binary whose Postgres does not answer: it exits non-zero with a
 /// message naming `OMS_DATABASE_URL` and the server's host:port, never the
-/// URL's password, and never says it is serving.
+/// URL's password, and never says it is serving; what it prints to a pipe
+/// carries no colour codes.
 pub async fn check_unreachable_database(binary: &str) {
     let output = run(
         binary,
@@ -212,11 +213,14 @@ pub async fn check_unreachable_database(binary: &str) {
                 "postgres://oms:hunter2@127.0.0.1:1/oms_down",
             ),
             ("OMS_LISTEN_ADDR", "127.0.0.1:0"),
+            ("OMS_LOG_FORMAT", "text"),
         ],
     )
     .await;
     let printed = printed(&output);
     assert!(!output.status.success(), "{printed}");
+    // Its output is a pipe, as a log file is: no colour codes in it.
+    assert!(!printed.contains('\u{1b}'), "{printed:?}");
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("OMS_DATABASE_URL"), "{message}");
     assert!(message.contains("127.0.0.1:1"), "{message}");

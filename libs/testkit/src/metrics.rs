@@ -30,9 +30,10 @@ impl MetricsRecorder {
         self.provider.meter("oms")
     }
 
-    /// The latest value of counter or gauge `name` at the data point whose
-    /// attributes include every one of `attributes`, summed over matching
-    /// points; `None` when nothing was recorded for it.
+    /// The latest value of counter or gauge `name` (of a histogram: how many
+    /// values it recorded) at the data points whose attributes include every one
+    /// of `attributes`, summed over matching points; `None` when nothing was
+    /// recorded for it.
     pub fn value(&self, name: &str, attributes: &[KeyValue]) -> Option<f64> {
         self.provider.force_flush().expect("metrics flushed");
         let exported = self.exporter.get_finished_metrics().expect("metrics read");
@@ -56,6 +57,14 @@ impl MetricsRecorder {
                             .data_points()
                             .filter(|p| matches(&mut p.attributes()))
                             .for_each(|p| add(p.value() as f64)),
+                        AggregatedMetrics::I64(MetricData::Sum(sum)) => sum
+                            .data_points()
+                            .filter(|p| matches(&mut p.attributes()))
+                            .for_each(|p| add(p.value() as f64)),
+                        AggregatedMetrics::F64(MetricData::Histogram(histogram)) => histogram
+                            .data_points()
+                            .filter(|p| matches(&mut p.attributes()))
+                            .for_each(|p| add(p.count() as f64)),
                         AggregatedMetrics::F64(MetricData::Gauge(gauge)) => gauge
                             .data_points()
                             .filter(|p| matches(&mut p.attributes()))

@@ -281,7 +281,10 @@ impl<C: Courier> Inner<C> {
             1,
             &[
                 topic(message),
-                KeyValue::new("rpc.grpc.status_code", code.clone()),
+                KeyValue::new(
+                    "rpc.response.status_code",
+                    crate::rpc::code_name(status.code() as i32),
+                ),
             ],
         );
         if is_transient(status.code()) && attempts < self.settings.max_attempts {

@@ -7,6 +7,7 @@ mod config;
 mod db;
 mod guard;
 mod idempotency;
+mod metrics;
 mod outbox;
 mod probe;
 mod redis;
