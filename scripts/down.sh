@@ -1,24 +1,35 @@
 #!/usr/bin/env bash
-# Stops the services `make up` started: SIGTERM, then waits for each to drain
-# and exit.
+# Stops the services `make up` started: SIGTERM to all at once, then waits for
+# each to drain its calls and exit (killing one that takes over 30 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shopt -s nullglob
 
+declare -A running=()
 for pid_file in .run/*.pid; do
   service=$(basename "$pid_file" .pid)
   pid=$(cat "$pid_file")
   if kill -TERM "$pid" 2>/dev/null; then
-    for _ in $(seq 1 300); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      echo "down: $service did not exit in 30s; killing it" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-    else
-      echo "down: $service stopped"
-    fi
+    running[$service]=$pid
   fi
   rm -f "$pid_file"
+done
+
+deadline=$((SECONDS + 30))
+while [ ${#running[@]} -gt 0 ]; do
+  for service in "${!running[@]}"; do
+    if ! kill -0 "${running[$service]}" 2>/dev/null; then
+      echo "down: $service stopped"
+      unset "running[$service]"
+    fi
+  done
+  [ ${#running[@]} -eq 0 ] && break
+  if [ $SECONDS -ge $deadline ]; then
+    for service in "${!running[@]}"; do
+      echo "down: $service did not exit in 30s; killing it" >&2
+      kill -KILL "${running[$service]}" 2>/dev/null || true
+    done
+    break
+  fi
+  sleep 0.05
 done

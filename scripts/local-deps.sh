@@ -38,3 +38,16 @@ if [ -z "${OMS_REDIS_URL:-}" ] && ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/nu
     exit 1
   fi
 fi
+
+# Shipping sets Korean and Japanese text on labels in Noto Sans CJK (Debian's
+# fonts-noto-cjk); its tests print such labels. Installed when missing and the
+# machine can (root with apt-get); otherwise say what to install.
+cjk_font=/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+if [ ! -f "$cjk_font" ]; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" -eq 0 ]; then
+    echo "local-deps: installing fonts-noto-cjk (Korean and Japanese on labels)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null
+  else
+    echo "local-deps: $cjk_font is missing: install fonts-noto-cjk (shipping labels in Korean and Japanese need it)" >&2
+  fi
+fi

@@ -425,19 +425,24 @@ async fn the_largest_plan_the_saga_sends_is_reserved_and_restocked() {
         })
         .collect();
     assert!(restock_lines.iter().all(|line| line.line_id.len() == 101));
-    client
-        .restock(RestockRequest {
-            source: RestockSource::Cancellation as i32,
-            source_id: id("order-0"),
-            lines: restock_lines,
-            actor: Some(saga()),
-            note: String::new(),
-        })
-        .await
-        .unwrap();
-    let reserved = reserve(&mut client, "order-1", lines)
+    // 4000 rows per call: on a loaded machine that takes longer than the client's
+    // default deadline, which is not what this test is about.
+    let mut restock = tonic::Request::new(RestockRequest {
+        source: RestockSource::Cancellation as i32,
+        source_id: id("order-0"),
+        lines: restock_lines,
+        actor: Some(saga()),
+        note: String::new(),
+    });
+    restock.set_timeout(std::time::Duration::from_secs(60));
+    client.restock(restock).await.unwrap();
+    let mut request = tonic::Request::new(reserve_request("order-1", lines));
+    request.set_timeout(std::time::Duration::from_secs(60));
+    let reserved = client
+        .reserve(request)
         .await
         .unwrap()
+        .into_inner()
         .reservation
         .unwrap();
     assert_eq!(reserved.lines.len(), 4000);
