@@ -92,6 +92,9 @@ struct Global {
     /// How long `--wait` waits for a saga or a status.
     #[arg(long, global = true, default_value = "60s")]
     wait_timeout: humantime::Duration,
+    /// Print no notes on stderr (the idempotency keys made).
+    #[arg(long, short, global = true)]
+    quiet: bool,
     /// The operator's id, recorded as the actor of every change.
     #[arg(long, global = true, default_value = "omsctl")]
     operator: String,
@@ -182,6 +185,7 @@ pub struct Ctx {
     /// How long waits for sagas and statuses last.
     pub wait: Duration,
     key: Option<IdempotencyKey>,
+    quiet: bool,
 }
 
 impl Ctx {
@@ -190,6 +194,9 @@ impl Ctx {
     /// change can be repeated with it.
     pub fn key(&self, what: &str) -> IdempotencyKey {
         let key = self.key.clone().unwrap_or_else(|| new_key("omsctl"));
+        if self.quiet {
+            return key;
+        }
         output::note(format!(
             "{what}: idempotency key {} (repeat safely with --idempotency-key {})",
             key.as_str(),
@@ -275,6 +282,7 @@ async fn main() -> ExitCode {
         },
         wait: global.wait_timeout.into(),
         key,
+        quiet: global.quiet,
     };
     let outcome = match cli.command {
         Command::Health {

@@ -325,5 +325,9 @@ fn print_return(rma: &Return) {
         ]);
     }
     say(lines.render(2));
-    say(format!("  receiving at {}", or_dash(&rma.receiving_location_id)));
+    if rma.receiving_location_id.is_empty() {
+        say(format!("  goes back to {}", or_dash(&rma.expected_location_id)));
+    } else {
+        say(format!("  received at {}", rma.receiving_location_id));
+    }
 }
