@@ -11,8 +11,8 @@
 
 use std::{future::Future, time::Duration};
 
-use oms_platform::idempotency::METADATA_KEY;
 pub use oms_platform::idempotency::IdempotencyKey;
+use oms_platform::idempotency::METADATA_KEY;
 use tonic::{Code, Request, Response, Status, metadata::MetadataValue};
 
 /// A fresh idempotency key: `prefix` and a random UUID, e.g.
@@ -161,19 +161,25 @@ mod tests {
         let sent = AtomicU32::new(0);
         let keys = std::sync::Mutex::new(Vec::new());
         let key = new_key("test");
-        let answer = call(&quick(), safety, &7_u32, Some(&key), |request: Request<u32>| {
-            let n = sent.fetch_add(1, Ordering::SeqCst);
-            let key = request.metadata().get(METADATA_KEY).unwrap();
-            keys.lock().unwrap().push(key.to_str().unwrap().to_owned());
-            let message = *request.get_ref();
-            async move {
-                if n < failures {
-                    Err(Status::unavailable("down"))
-                } else {
-                    Ok(Response::new(message))
+        let answer = call(
+            &quick(),
+            safety,
+            &7_u32,
+            Some(&key),
+            |request: Request<u32>| {
+                let n = sent.fetch_add(1, Ordering::SeqCst);
+                let key = request.metadata().get(METADATA_KEY).unwrap();
+                keys.lock().unwrap().push(key.to_str().unwrap().to_owned());
+                let message = *request.get_ref();
+                async move {
+                    if n < failures {
+                        Err(Status::unavailable("down"))
+                    } else {
+                        Ok(Response::new(message))
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
         let keys = keys.into_inner().unwrap();
         (answer, sent.load(Ordering::SeqCst), keys)
@@ -204,12 +210,11 @@ mod tests {
     #[tokio::test]
     async fn other_errors_are_not_retried() {
         let sent = AtomicU32::new(0);
-        let answer: Result<u32, Status> =
-            call(&quick(), Safety::Read, &1_u32, None, |_request| {
-                sent.fetch_add(1, Ordering::SeqCst);
-                async { Err(Status::failed_precondition("no")) }
-            })
-            .await;
+        let answer: Result<u32, Status> = call(&quick(), Safety::Read, &1_u32, None, |_request| {
+            sent.fetch_add(1, Ordering::SeqCst);
+            async { Err(Status::failed_precondition("no")) }
+        })
+        .await;
         assert_eq!(answer.unwrap_err().code(), Code::FailedPrecondition);
         assert_eq!(sent.load(Ordering::SeqCst), 1);
     }
@@ -217,11 +222,10 @@ mod tests {
     #[tokio::test]
     async fn a_server_that_does_not_answer_ends_at_the_deadline() {
         let policy = quick().with_deadline(Duration::from_millis(50));
-        let answer: Result<u32, Status> =
-            call(&policy, Safety::Read, &1_u32, None, |_request| {
-                std::future::pending()
-            })
-            .await;
+        let answer: Result<u32, Status> = call(&policy, Safety::Read, &1_u32, None, |_request| {
+            std::future::pending()
+        })
+        .await;
         assert_eq!(answer.unwrap_err().code(), Code::DeadlineExceeded);
     }
 

@@ -64,9 +64,7 @@ pub fn from_json<M: prost::Message + prost::Name + Default>(text: &str) -> Resul
     let dynamic =
         DynamicMessage::deserialize_with_options(descriptor::<M>()?, &mut deserializer, &options)
             .map_err(|err| invalid(err.to_string()))?;
-    deserializer
-        .end()
-        .map_err(|err| invalid(err.to_string()))?;
+    deserializer.end().map_err(|err| invalid(err.to_string()))?;
     dynamic
         .transcode_to::<M>()
         .map_err(|err| invalid(err.to_string()))

@@ -63,7 +63,10 @@ pub async fn run(ctx: &Ctx, command: CarrierCommand) -> Result<(), Failure> {
                     continue;
                 }
                 // What the carrier reported before is not reported again.
-                let done = [shipment.ship_time.is_some(), shipment.delivery_time.is_some()];
+                let done = [
+                    shipment.ship_time.is_some(),
+                    shipment.delivery_time.is_some(),
+                ];
                 for ((event, id), done) in [
                     (TrackingEventType::PickedUp, "pickup"),
                     (TrackingEventType::Delivered, "delivery"),
@@ -75,8 +78,15 @@ pub async fn run(ctx: &Ctx, command: CarrierCommand) -> Result<(), Failure> {
                         continue;
                     }
                     let id = format!("{id}-{}", shipment.shipment_id);
-                    event_on(ctx, n, &shipment.carrier, &shipment.tracking_number, event, &id)
-                        .await?;
+                    event_on(
+                        ctx,
+                        n,
+                        &shipment.carrier,
+                        &shipment.tracking_number,
+                        event,
+                        &id,
+                    )
+                    .await?;
                 }
             }
             let deadline = tokio::time::Instant::now() + ctx.wait;
@@ -133,7 +143,10 @@ pub async fn run(ctx: &Ctx, command: CarrierCommand) -> Result<(), Failure> {
                 Failure::Usage(format!("unknown tracking event type {event_type:?}"))
             })?;
             event_on(ctx, 0, &carrier, &tracking, event, &event_id).await?;
-            say(format!("{} recorded for {carrier} {tracking}", event.as_str_name()));
+            say(format!(
+                "{} recorded for {carrier} {tracking}",
+                event.as_str_name()
+            ));
             Ok(())
         }
     }

@@ -253,7 +253,11 @@ async fn main() -> ExitCode {
     if let (Some(address), Some(service)) = (&global.addr, cli.command.service()) {
         config.peers.insert(service, address.clone());
     }
-    let key = match global.idempotency_key.map(IdempotencyKey::parse).transpose() {
+    let key = match global
+        .idempotency_key
+        .map(IdempotencyKey::parse)
+        .transpose()
+    {
         Ok(key) => key,
         Err(err) => {
             eprintln!("omsctl: invalid --idempotency-key: {err}");

@@ -14,9 +14,9 @@ use oms_proto::{
     },
     order::v1::{
         AddNoteRequest, AddTagsRequest, CancelOrderRequest, Customer, GetOrderRequest,
-        LineQuantity, Order, OrderStatsRequest, OrderStatus, PlaceOrderRequest, RemoveTagRequest,
-        SearchOrdersRequest, TimelineEventKind, UpdateShippingAddressRequest, LineStatus,
-        ReferenceKind,
+        LineQuantity, LineStatus, Order, OrderStatsRequest, OrderStatus, PlaceOrderRequest,
+        ReferenceKind, RemoveTagRequest, SearchOrdersRequest, TimelineEventKind,
+        UpdateShippingAddressRequest,
     },
     saga::v1::{Saga, SagaKind},
 };
@@ -558,7 +558,10 @@ async fn search(ctx: &Ctx, args: SearchArgs) -> Result<(), Failure> {
         .as_ref()
         .is_none_or(|page| page.next_page_token.is_empty())
     {
-        say(format!("(more than {}; narrow the search or raise --limit)", response.orders.len()));
+        say(format!(
+            "(more than {}; narrow the search or raise --limit)",
+            response.orders.len()
+        ));
     }
     Ok(())
 }
@@ -574,9 +577,9 @@ async fn cancel(
     let lines = lines
         .iter()
         .map(|line| {
-            let (sku, quantity) = line.split_once(':').ok_or_else(|| {
-                Failure::Usage(format!("--line {line:?}: expected SKU:QUANTITY"))
-            })?;
+            let (sku, quantity) = line
+                .split_once(':')
+                .ok_or_else(|| Failure::Usage(format!("--line {line:?}: expected SKU:QUANTITY")))?;
             Ok(LineQuantity {
                 line_id: String::new(),
                 sku: sku.to_owned(),
@@ -631,11 +634,17 @@ async fn tag(
                 tag,
                 actor: Some(ctx.actor.clone()),
             };
-            ctx.oms.order.remove_tag(request, &key).await.map(|r| r.order)
+            ctx.oms
+                .order
+                .remove_tag(request, &key)
+                .await
+                .map(|r| r.order)
         }
         None => {
             if tags.is_empty() {
-                return Err(Failure::Usage("name at least one tag, or --remove TAG".to_owned()));
+                return Err(Failure::Usage(
+                    "name at least one tag, or --remove TAG".to_owned(),
+                ));
             }
             let key = ctx.key("tags");
             let request = AddTagsRequest {
@@ -651,7 +660,11 @@ async fn tag(
     if ctx.json() {
         output::json(&to_json(&order)?);
     } else {
-        say(format!("order {} tags: {}", order.order_number, order.tags.join(", ")));
+        say(format!(
+            "order {} tags: {}",
+            order.order_number,
+            order.tags.join(", ")
+        ));
     }
     Ok(())
 }
@@ -672,7 +685,10 @@ pub fn print_outcome(ctx: &Ctx, order: &Order, saga: &Saga) -> Result<(), Failur
     }
     if order.shipments.is_empty() {
         if !order.pickup_location_id.is_empty() {
-            say(format!("  pickup at {}, no shipment", order.pickup_location_id));
+            say(format!(
+                "  pickup at {}, no shipment",
+                order.pickup_location_id
+            ));
         }
     } else {
         say(shipments(order).render(2));
@@ -700,14 +716,25 @@ fn print_order(ctx: &Ctx, order: &Order, with_timeline: bool) -> Result<(), Fail
     }
     say(order_headline(order));
     let delivery = order.delivery_option.clone().unwrap_or_default();
-    let destination = order.shipping_address.as_ref().map_or_else(String::new, |address| {
-        format!(" to {}, {}", address.city, address.country_code)
-    });
+    let destination = order
+        .shipping_address
+        .as_ref()
+        .map_or_else(String::new, |address| {
+            format!(" to {}, {}", address.city, address.country_code)
+        });
     let mut facts = Table::new(&["", ""]);
     facts.row(vec![
         "delivery".into(),
         if delivery.method == DeliveryMethod::Pickup as i32 {
-            format!("pickup at {}", or_dash(&order.pickup_location_id.clone().max(delivery.pickup_location_id)))
+            format!(
+                "pickup at {}",
+                or_dash(
+                    &order
+                        .pickup_location_id
+                        .clone()
+                        .max(delivery.pickup_location_id)
+                )
+            )
         } else {
             format!(
                 "ship {}{destination}",
@@ -720,11 +747,27 @@ fn print_order(ctx: &Ctx, order: &Order, with_timeline: bool) -> Result<(), Fail
     facts.row(vec!["saga".into(), or_dash(&order.saga_id)]);
     facts.row(vec!["tags".into(), or_dash(&order.tags.join(", "))]);
     facts.row(vec!["notes".into(), order.notes.len().to_string()]);
-    facts.row(vec!["returns".into(), or_dash(&order.return_ids.join(", "))]);
+    facts.row(vec![
+        "returns".into(),
+        or_dash(&order.return_ids.join(", ")),
+    ]);
     facts.row(vec!["created".into(), time(order.create_time.as_ref())]);
-    say(facts.render(2).lines().skip(1).collect::<Vec<_>>().join("\n"));
+    say(facts
+        .render(2)
+        .lines()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join("\n"));
     let mut lines = Table::new(&[
-        "#", "SKU", "QTY", "UNIT PRICE", "STATUS", "SHIPPED", "DELIVERED", "RETURNED", "CANCELLED",
+        "#",
+        "SKU",
+        "QTY",
+        "UNIT PRICE",
+        "STATUS",
+        "SHIPPED",
+        "DELIVERED",
+        "RETURNED",
+        "CANCELLED",
     ]);
     for line in &order.lines {
         lines.row(vec![
@@ -750,7 +793,15 @@ fn print_order(ctx: &Ctx, order: &Order, with_timeline: bool) -> Result<(), Fail
 }
 
 fn shipments(order: &Order) -> Table {
-    let mut table = Table::new(&["SHIPMENT", "FROM", "CARRIER", "TRACKING", "SHIPPED", "DELIVERED", "CANCELLED"]);
+    let mut table = Table::new(&[
+        "SHIPMENT",
+        "FROM",
+        "CARRIER",
+        "TRACKING",
+        "SHIPPED",
+        "DELIVERED",
+        "CANCELLED",
+    ]);
     for shipment in &order.shipments {
         table.row(vec![
             shipment.shipment_id.clone(),
@@ -792,7 +843,8 @@ fn timeline(order: &Order) -> Table {
             enum_label!(TimelineEventKind, event.kind, "TIMELINE_EVENT_KIND_"),
             format!(
                 "{}:{}",
-                enum_label!(oms_proto::common::v1::ActorKind, actor.kind, "ACTOR_KIND_").to_lowercase(),
+                enum_label!(oms_proto::common::v1::ActorKind, actor.kind, "ACTOR_KIND_")
+                    .to_lowercase(),
                 actor.id
             ),
             what.join("; "),
@@ -890,7 +942,10 @@ pub fn parse_channel(text: &str) -> Result<Channel, Failure> {
 }
 
 fn parse_status(text: &str) -> Result<OrderStatus, Failure> {
-    let name = format!("ORDER_STATUS_{}", text.to_ascii_uppercase().replace('-', "_"));
+    let name = format!(
+        "ORDER_STATUS_{}",
+        text.to_ascii_uppercase().replace('-', "_")
+    );
     OrderStatus::from_str_name(&name).ok_or_else(|| {
         Failure::Usage(format!(
             "unknown order status {text:?}; e.g. pending, confirmed, shipped, delivered, rejected, cancelled, returned"
@@ -953,7 +1008,11 @@ pub fn parse_amount(text: &str) -> Result<i64, Failure> {
 }
 
 fn parse_geo(text: &str) -> Result<GeoPoint, Failure> {
-    let bad = || Failure::Usage(format!("--geo {text:?}: expected LAT,LON, e.g. 52.52,13.40"));
+    let bad = || {
+        Failure::Usage(format!(
+            "--geo {text:?}: expected LAT,LON, e.g. 52.52,13.40"
+        ))
+    };
     let (latitude, longitude) = text.split_once(',').ok_or_else(bad)?;
     Ok(GeoPoint {
         latitude: latitude.trim().parse().map_err(|_| bad())?,

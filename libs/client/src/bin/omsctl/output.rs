@@ -38,7 +38,11 @@ impl Table {
 
     /// The table as text, each line indented by `indent` spaces.
     pub fn render(&self, indent: usize) -> String {
-        let mut widths: Vec<usize> = self.header.iter().map(|name| name.chars().count()).collect();
+        let mut widths: Vec<usize> = self
+            .header
+            .iter()
+            .map(|name| name.chars().count())
+            .collect();
         for row in &self.rows {
             for (index, cell) in row.iter().enumerate() {
                 if let Some(width) = widths.get_mut(index) {
@@ -99,7 +103,9 @@ macro_rules! enum_label {
     ($enum:ty, $value:expr, $prefix:literal) => {{
         let value: i32 = $value;
         $crate::output::label(
-            <$enum>::try_from(value).ok().map(|known| known.as_str_name()),
+            <$enum>::try_from(value)
+                .ok()
+                .map(|known| known.as_str_name()),
             $prefix,
             value,
         )

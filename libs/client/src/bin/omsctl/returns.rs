@@ -66,7 +66,11 @@ pub enum ReturnsCommand {
         #[arg(name = "return")]
         return_id: String,
         /// SKU:RESTOCK:DAMAGED:MISSING; one per return line.
-        #[arg(long = "line", required = true, value_name = "SKU:RESTOCK:DAMAGED:MISSING")]
+        #[arg(
+            long = "line",
+            required = true,
+            value_name = "SKU:RESTOCK:DAMAGED:MISSING"
+        )]
         lines: Vec<String>,
         /// Follow the return saga to its end (restock, refund, close).
         #[arg(long)]
@@ -237,7 +241,11 @@ pub async fn get(ctx: &Ctx, return_id: &str) -> Result<Return, Failure> {
 
 /// Waits until the return is in `status` (or further along, when `or_later`);
 /// the return then.
-pub async fn wait_until(ctx: &Ctx, return_id: &str, status: ReturnStatus) -> Result<Return, Failure> {
+pub async fn wait_until(
+    ctx: &Ctx,
+    return_id: &str,
+    status: ReturnStatus,
+) -> Result<Return, Failure> {
     let deadline = tokio::time::Instant::now() + ctx.wait;
     loop {
         let rma = get(ctx, return_id).await?;
@@ -267,7 +275,10 @@ fn parse_return_line(text: &str) -> Result<ReturnLineRequest, Failure> {
             )));
         }
     };
-    let name = format!("RETURN_REASON_{}", reason.to_ascii_uppercase().replace('-', "_"));
+    let name = format!(
+        "RETURN_REASON_{}",
+        reason.to_ascii_uppercase().replace('-', "_")
+    );
     let reason = ReturnReason::from_str_name(&name).ok_or_else(|| {
         Failure::Usage(format!(
             "unknown return reason {reason:?}; reasons are no-longer-needed, wrong-size, not-as-described, defective, wrong-item, arrived-late"
@@ -326,7 +337,10 @@ fn print_return(rma: &Return) {
     }
     say(lines.render(2));
     if rma.receiving_location_id.is_empty() {
-        say(format!("  goes back to {}", or_dash(&rma.expected_location_id)));
+        say(format!(
+            "  goes back to {}",
+            or_dash(&rma.expected_location_id)
+        ));
     } else {
         say(format!("  received at {}", rma.receiving_location_id));
     }

@@ -126,7 +126,11 @@ pub async fn run(ctx: &Ctx, command: SagasCommand) -> Result<(), Failure> {
                 None => String::new(),
             };
             let request = ListSagasRequest {
-                kind: kind.as_deref().map(parse_kind).transpose()?.unwrap_or_default() as i32,
+                kind: kind
+                    .as_deref()
+                    .map(parse_kind)
+                    .transpose()?
+                    .unwrap_or_default() as i32,
                 states: states
                     .iter()
                     .map(|state| parse_state(state).map(|state| state as i32))
@@ -151,7 +155,14 @@ pub async fn run(ctx: &Ctx, command: SagasCommand) -> Result<(), Failure> {
                 return Ok(());
             }
             let mut table = Table::new(&[
-                "SAGA", "KIND", "STATE", "ORDER", "STEP", "STUCK BECAUSE", "TRACE", "CREATED",
+                "SAGA",
+                "KIND",
+                "STATE",
+                "ORDER",
+                "STEP",
+                "STUCK BECAUSE",
+                "TRACE",
+                "CREATED",
             ]);
             for saga in &response.sagas {
                 table.row(vec![
@@ -246,14 +257,14 @@ pub fn print_saga(saga: &Saga) {
     if let Some(failure) = &saga.failure {
         say(format!(
             "  failed at {}: {} {} {}",
-            failure.step,
-            failure.code,
-            failure.reason,
-            failure.message
+            failure.step, failure.code, failure.reason, failure.message
         ));
     }
     if !saga.stuck_reason.is_empty() {
-        say(format!("  stuck at {}: {}", saga.stuck_step, saga.stuck_reason));
+        say(format!(
+            "  stuck at {}: {}",
+            saga.stuck_step, saga.stuck_reason
+        ));
     }
     let mut steps = Table::new(&["#", "STEP", "STATE", "ATTEMPTS", "DETAIL"]);
     for step in &saga.steps {
@@ -312,9 +323,13 @@ pub async fn wait_for(
             .into_iter()
             .next();
         if let Some(saga) = newest {
-            let ended = [SagaState::Completed, SagaState::Compensated, SagaState::Stuck]
-                .iter()
-                .any(|state| *state as i32 == saga.state);
+            let ended = [
+                SagaState::Completed,
+                SagaState::Compensated,
+                SagaState::Stuck,
+            ]
+            .iter()
+            .any(|state| *state as i32 == saga.state);
             if ended {
                 return Ok(saga);
             }
@@ -342,8 +357,11 @@ pub async fn wait_for(
 }
 
 fn parse_kind(text: &str) -> Result<SagaKind, Failure> {
-    SagaKind::from_str_name(&format!("SAGA_KIND_{}", text.to_ascii_uppercase()))
-        .ok_or_else(|| Failure::Usage(format!("unknown saga kind {text:?}; kinds are order, cancel, return")))
+    SagaKind::from_str_name(&format!("SAGA_KIND_{}", text.to_ascii_uppercase())).ok_or_else(|| {
+        Failure::Usage(format!(
+            "unknown saga kind {text:?}; kinds are order, cancel, return"
+        ))
+    })
 }
 
 fn parse_state(text: &str) -> Result<SagaState, Failure> {
@@ -358,7 +376,10 @@ fn parse_state(text: &str) -> Result<SagaState, Failure> {
 /// Runs an outbox command.
 pub async fn outbox(ctx: &Ctx, command: OutboxCommand) -> Result<(), Failure> {
     let service = command.service()?;
-    let client = ctx.oms.outbox(service).map_err(|err| Failure::Usage(err.to_string()))?;
+    let client = ctx
+        .oms
+        .outbox(service)
+        .map_err(|err| Failure::Usage(err.to_string()))?;
     match command {
         OutboxCommand::List {
             state,
@@ -396,7 +417,14 @@ pub async fn outbox(ctx: &Ctx, command: OutboxCommand) -> Result<(), Failure> {
                 return Ok(());
             }
             let mut table = Table::new(&[
-                "ID", "TOPIC", "KEY", "STATE", "ATTEMPTS", "LAST ERROR", "CREATED", "TRACE",
+                "ID",
+                "TOPIC",
+                "KEY",
+                "STATE",
+                "ATTEMPTS",
+                "LAST ERROR",
+                "CREATED",
+                "TRACE",
             ]);
             for message in &response.messages {
                 table.row(vec![
@@ -412,7 +440,13 @@ pub async fn outbox(ctx: &Ctx, command: OutboxCommand) -> Result<(), Failure> {
             }
             say(table.render(0));
             if response.messages.is_empty() {
-                say(format!("(no {state} messages in the {service} outbox)", state = state.as_str_name().trim_start_matches("OUTBOX_MESSAGE_STATE_").to_lowercase()));
+                say(format!(
+                    "(no {state} messages in the {service} outbox)",
+                    state = state
+                        .as_str_name()
+                        .trim_start_matches("OUTBOX_MESSAGE_STATE_")
+                        .to_lowercase()
+                ));
             }
             Ok(())
         }

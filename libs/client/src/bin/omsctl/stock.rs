@@ -199,7 +199,11 @@ pub async fn run(ctx: &Ctx, command: StockCommand) -> Result<(), Failure> {
                 kind: kind as i32,
                 address: Some(Address {
                     company: "OMS".into(),
-                    lines: if street.is_empty() { Vec::new() } else { vec![street] },
+                    lines: if street.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![street]
+                    },
                     city,
                     postal_code,
                     country_code: country,
@@ -219,7 +223,10 @@ pub async fn run(ctx: &Ctx, command: StockCommand) -> Result<(), Failure> {
                 location: Some(location),
                 actor: Some(ctx.actor.clone()),
             };
-            let response = inventory.put_location(request, &key).await.map_err(failed)?;
+            let response = inventory
+                .put_location(request, &key)
+                .await
+                .map_err(failed)?;
             if ctx.json() {
                 output::json(&to_json(&response)?);
             } else {
@@ -272,7 +279,10 @@ pub async fn run(ctx: &Ctx, command: StockCommand) -> Result<(), Failure> {
                 actor: Some(ctx.actor.clone()),
                 ..Default::default()
             };
-            let response = inventory.adjust_stock(request, &key).await.map_err(failed)?;
+            let response = inventory
+                .adjust_stock(request, &key)
+                .await
+                .map_err(failed)?;
             print_levels(ctx, &to_json(&response)?, response.stock.as_slice())
         }
         StockCommand::Transfer { from, to, lines } => {
@@ -296,7 +306,10 @@ pub async fn run(ctx: &Ctx, command: StockCommand) -> Result<(), Failure> {
                 actor: Some(ctx.actor.clone()),
                 note: String::new(),
             };
-            let response = inventory.transfer_stock(request, &key).await.map_err(failed)?;
+            let response = inventory
+                .transfer_stock(request, &key)
+                .await
+                .map_err(failed)?;
             print_levels(ctx, &to_json(&response)?, &response.stock)
         }
         StockCommand::Availability { skus, channel } => {
@@ -311,7 +324,12 @@ pub async fn run(ctx: &Ctx, command: StockCommand) -> Result<(), Failure> {
                 return Ok(());
             }
             let mut totals = Table::new(&[
-                "SKU", "ON HAND", "RESERVED", "AVAILABLE", "SELLABLE", "CHANNEL SEES",
+                "SKU",
+                "ON HAND",
+                "RESERVED",
+                "AVAILABLE",
+                "SELLABLE",
+                "CHANNEL SEES",
             ]);
             let mut levels = Vec::new();
             for sku in &response.skus {
@@ -352,7 +370,10 @@ pub async fn run(ctx: &Ctx, command: StockCommand) -> Result<(), Failure> {
                 channel: None,
                 start_after_sequence: after,
             };
-            let mut stream = inventory.watch_availability(request).await.map_err(failed)?;
+            let mut stream = inventory
+                .watch_availability(request)
+                .await
+                .map_err(failed)?;
             let mut seen = 0;
             while count.is_none_or(|count| seen < count) {
                 let Some(message) = stream.next().await else {
@@ -402,7 +423,13 @@ fn yes_no(value: bool) -> String {
 
 fn level_table(levels: &[StockLevel]) -> Table {
     let mut table = Table::new(&[
-        "SKU", "LOCATION", "ON HAND", "RESERVED", "AVAILABLE", "SAFETY", "LOW AT",
+        "SKU",
+        "LOCATION",
+        "ON HAND",
+        "RESERVED",
+        "AVAILABLE",
+        "SAFETY",
+        "LOW AT",
     ]);
     for level in levels {
         table.row(vec![
