@@ -122,7 +122,8 @@ pub enum StockCommand {
         /// Stop after this many changes.
         #[arg(long)]
         count: Option<usize>,
-        /// Start after this ledger sequence (replays what came after it).
+        /// Start after this ledger sequence (replays what came after it); 0:
+        /// from now.
         #[arg(long, default_value_t = 0)]
         after: i64,
     },
