@@ -1,4 +1,6 @@
-//! `omsctl health` against a real server and against nothing.
+//! omsctl from outside: `health` against a real server and against nothing,
+//! unknown service names, a refusal printed as sentences, and a change
+//! repeated with its printed idempotency key.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
@@ -89,4 +91,118 @@ async fn a_bad_configuration_names_the_variable_and_exits_2() {
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("OMS_PAYMENT_ADDR"), "{stderr}");
+}
+
+/// omsctl with `args` against an inventory at `address`: its output.
+async fn against_inventory(address: &str, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_omsctl"))
+        .arg("--inventory-addr")
+        .arg(address)
+        .args(args)
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_unknown_service_name_is_named_with_the_services_there_are() {
+    for args in [
+        &["health", "warehouse"][..],
+        &["outbox", "list", "warehouse"],
+    ] {
+        let output = omsctl(args).await;
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("unknown service \"warehouse\""), "{stderr}");
+        assert!(stderr.contains("order, inventory, routing"), "{stderr}");
+    }
+    let output = omsctl(&["outbox", "list", "saga"]).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("saga service keeps no outbox"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_refusal_is_printed_as_sentences_with_its_error_details() {
+    let inventory = oms_inventory::test_util::start(oms_testkit::ReservedPort::new(), |_| {}).await;
+    let address = inventory.address().to_string();
+
+    let output = against_inventory(&address, &["stock", "set", "TEE M", "nowhere", "-1"]).await;
+
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("INVALID_ARGUMENT"), "{stderr}");
+    assert!(stderr.contains("Invalid: sku"), "{stderr}");
+    assert!(stderr.contains("on_hand"), "{stderr}");
+    assert!(!stderr.contains("grpc-status-details-bin"), "{stderr}");
+    inventory.stop().await;
+}
+
+#[tokio::test]
+async fn a_change_repeated_with_its_printed_key_acts_once() {
+    let inventory = oms_inventory::test_util::start(oms_testkit::ReservedPort::new(), |_| {}).await;
+    let address = inventory.address().to_string();
+    let location = against_inventory(
+        &address,
+        &[
+            "stock",
+            "location",
+            "wh-test",
+            "--street",
+            "Lagerstrasse 1",
+            "--postal-code",
+            "10115",
+            "--city",
+            "Berlin",
+            "--country",
+            "DE",
+            "--geo",
+            "52.5,13.4",
+        ],
+    )
+    .await;
+    assert!(location.status.success(), "{location:?}");
+
+    let first = against_inventory(
+        &address,
+        &["--json", "stock", "set", "TEE-M", "wh-test", "7"],
+    )
+    .await;
+    assert!(first.status.success(), "{first:?}");
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    let key = stderr
+        .split_whitespace()
+        .skip_while(|word| *word != "key")
+        .nth(1)
+        .expect("the key is printed")
+        .to_owned();
+    let again = against_inventory(
+        &address,
+        &[
+            "--json",
+            "--idempotency-key",
+            &key,
+            "stock",
+            "set",
+            "TEE-M",
+            "wh-test",
+            "7",
+        ],
+    )
+    .await;
+    assert!(again.status.success(), "{again:?}");
+
+    let first: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(first["stock"]["onHand"], 7);
+    // The first answer again: the same movement, not a second count.
+    assert_eq!(first["movement"], again["movement"]);
+    let other = against_inventory(
+        &address,
+        &["--json", "stock", "set", "TEE-M", "wh-test", "7"],
+    )
+    .await;
+    let other: serde_json::Value = serde_json::from_slice(&other.stdout).unwrap();
+    assert_ne!(first["movement"], other["movement"]);
+    inventory.stop().await;
 }

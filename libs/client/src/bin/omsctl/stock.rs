@@ -72,6 +72,7 @@ pub enum StockCommand {
         /// The location.
         location: String,
         /// Units counted.
+        #[arg(allow_negative_numbers = true)]
         on_hand: i32,
     },
     /// Change on hand by a signed delta with a reason.
