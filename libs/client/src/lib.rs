@@ -37,7 +37,7 @@
 //!     note: String::new(),
 //! };
 //! match oms.inventory.set_stock(request, &key).await {
-//!     Ok(response) => println!("set (key {}): {:?}", key.as_str(), response.level),
+//!     Ok(response) => println!("set (key {}): {:?}", key.as_str(), response.stock),
 //!     Err(status) => eprintln!("refused: {}", describe(&status)),
 //! }
 //!
