@@ -17,6 +17,11 @@ pub fn describe(status: &Status) -> String {
         let fields: Vec<String> = bad
             .field_violations
             .iter()
+            // A violation the message already names is not said twice.
+            .filter(|violation| {
+                !(status.message().contains(&violation.field)
+                    && status.message().contains(&violation.description))
+            })
             .map(|violation| {
                 if violation.field.is_empty() {
                     violation.description.clone()
@@ -106,6 +111,15 @@ mod tests {
             text,
             "INVALID_ARGUMENT: 2 invalid fields. Invalid: lines[0].quantity must be at least 1; \
              customer.email is malformed."
+        );
+    }
+
+    #[test]
+    fn a_single_violation_named_in_the_message_is_not_repeated() {
+        let status = error::invalid_argument("customer.email", "must be an email address");
+        assert_eq!(
+            describe(&status),
+            "INVALID_ARGUMENT: invalid customer.email: must be an email address."
         );
     }
 

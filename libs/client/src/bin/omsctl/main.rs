@@ -8,6 +8,8 @@
 //! omsctl sagas list|get|retry|compensate
 //! omsctl outbox list|redrive <order|shipping|returns>
 //! omsctl returns request|approve|receive|inspect|get
+//! omsctl orders import FILE               orders from CSV or JSON lines, resumable
+//! omsctl shipments labels --order|--location   labels of many shipments to files
 //! omsctl carrier deliver|pick-up-return    what a carrier's webhook reports
 //! omsctl stats                             orders by status and channel
 //! ```
@@ -25,6 +27,7 @@
 
 #![allow(clippy::print_stdout, reason = "a command line prints its results")]
 
+mod bulk;
 mod carrier;
 mod orders;
 mod output;
@@ -132,10 +135,21 @@ enum Command {
     /// Returns: request, approve, receive, inspect, get.
     #[command(subcommand)]
     Returns(returns::ReturnsCommand),
+    /// Shipments: their labels, in bulk.
+    #[command(subcommand)]
+    Shipments(ShipmentsCommand),
     /// What a carrier reports through its webhook (tracking events), as the
     /// carrier simulator would: parcels picked up and delivered.
     #[command(subcommand)]
     Carrier(carrier::CarrierCommand),
+}
+
+/// The shipment commands.
+#[derive(Subcommand)]
+enum ShipmentsCommand {
+    /// Write the labels of many shipments to a folder, one file each;
+    /// labels already written are skipped, so a failed run can be repeated.
+    Labels(bulk::LabelsArgs),
 }
 
 impl Command {
@@ -148,7 +162,7 @@ impl Command {
             Command::Sagas(_) => Some(Service::Saga),
             Command::Outbox(command) => command.service().ok(),
             Command::Returns(_) => Some(Service::Returns),
-            Command::Carrier(_) => Some(Service::Shipping),
+            Command::Carrier(_) | Command::Shipments(_) => Some(Service::Shipping),
         }
     }
 }
@@ -301,6 +315,7 @@ async fn main() -> ExitCode {
         Command::Outbox(command) => sagas::outbox(&ctx, command).await,
         Command::Returns(command) => returns::run(&ctx, command).await,
         Command::Carrier(command) => carrier::run(&ctx, command).await,
+        Command::Shipments(ShipmentsCommand::Labels(args)) => bulk::labels(&ctx, args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

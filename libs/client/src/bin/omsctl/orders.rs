@@ -91,6 +91,10 @@ pub enum OrdersCommand {
         /// The order's id, number or external reference.
         order: String,
     },
+    /// Place every order of a CSV or JSON-lines file, with a per-order
+    /// report; run it again after a failure: placed orders are not placed
+    /// twice.
+    Import(crate::bulk::ImportArgs),
     /// Wait for an order's fulfilment saga to end and show the outcome.
     Wait {
         /// The order's id, number or external reference.
@@ -324,6 +328,7 @@ pub async fn run(ctx: &Ctx, command: OrdersCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
+        OrdersCommand::Import(args) => crate::bulk::import(ctx, args).await,
         OrdersCommand::Wait { order } => {
             let order_id = resolve(ctx, &order).await?;
             let saga = sagas::wait_for(ctx, SagaKind::Order, &order_id, "").await?;
