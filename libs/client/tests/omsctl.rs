@@ -206,3 +206,78 @@ async fn a_change_repeated_with_its_printed_key_acts_once() {
     assert_ne!(first["movement"], other["movement"]);
     inventory.stop().await;
 }
+
+#[tokio::test]
+async fn an_import_places_each_order_once_however_often_it_runs() {
+    // The saga coordinator is down: the orders are accepted all the same.
+    let order = oms_order::test_util::start(
+        oms_testkit::ReservedPort::new(),
+        oms_testkit::client_config(),
+        |_| {},
+    )
+    .await;
+    let folder = std::env::temp_dir().join(format!("omsctl-import-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let file = folder.join("orders.csv");
+    std::fs::write(
+        &file,
+        "channel,external_reference,customer,email,country,city,street,postal_code,sku,quantity,unit_price\n\
+         web,imp-1,Ada Lovelace,ada@example.com,DE,Berlin,Unter den Linden 77,10117,TEE-M,2,19.99\n\
+         web,imp-1,Ada Lovelace,ada@example.com,DE,Berlin,Unter den Linden 77,10117,CAP,1,15\n\
+         app,imp-2,Grace Hopper,not-an-email,DE,Hamburg,Jungfernstieg 10,20354,CAP,1,15\n\
+         marketplace:amazon-de,imp-3,Alan Turing,alan@example.com,DE,Munich,Marienplatz 1,80331,CAP,1,15\n",
+    )
+    .unwrap();
+    let import = || async {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_omsctl"))
+            .args([
+                "--order-addr",
+                &order.address().to_string(),
+                "--json",
+                "orders",
+                "import",
+            ])
+            .arg(&file)
+            .output()
+            .await
+            .unwrap();
+        // One order was refused, so the import fails: a run to repeat.
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (
+                    row["externalReference"].as_str().unwrap().to_owned(),
+                    row["outcome"].as_str().unwrap().to_owned(),
+                    row["orderId"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let first = import().await;
+    let again = import().await;
+
+    let outcomes = |rows: &[(String, String, String)]| {
+        rows.iter()
+            .map(|(reference, outcome, _)| format!("{reference} {outcome}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        outcomes(&first),
+        ["imp-1 placed", "imp-2 refused", "imp-3 placed"]
+    );
+    assert_eq!(
+        outcomes(&again),
+        [
+            "imp-1 already placed",
+            "imp-2 refused",
+            "imp-3 already placed"
+        ]
+    );
+    assert_eq!(first[0].2, again[0].2, "the same order");
+    std::fs::remove_dir_all(&folder).unwrap();
+    order.stop().await;
+}
