@@ -42,19 +42,28 @@ fn binaries() -> PathBuf {
     deps.parent().expect("the profile folder").to_path_buf()
 }
 
-/// Builds the services and omsctl as `make up` does (nothing to do when they
-/// are fresh, as after a workspace build).
+/// Builds the services and omsctl as the workspace's test build does (the
+/// command `cargo nextest run --workspace` and `cargo test --workspace` run
+/// first), so that after it this is a check of a few hundred milliseconds,
+/// and the binaries run are the ones of this checkout. (A `cargo build` of
+/// the binaries alone would resolve features without the dev-dependencies'
+/// and build them all again.)
 async fn build() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = Command::new(cargo);
-    command
+    let status = Command::new(cargo)
         .current_dir(workspace())
-        .args(["build", "--locked", "--quiet", "--bin", "omsctl"]);
-    for service in Service::ALL {
-        command.args(["--bin", service.binary_name()]);
-    }
-    let status = command.status().await.expect("cargo runs");
+        .args(["test", "--no-run", "--workspace", "--locked", "--quiet"])
+        .status()
+        .await
+        .expect("cargo runs");
     assert!(status.success(), "the binaries build");
+    for binary in Service::ALL
+        .map(Service::binary_name)
+        .into_iter()
+        .chain(["omsctl"])
+    {
+        assert!(binaries().join(binary).exists(), "{binary} is built");
+    }
 }
 
 /// The suite as processes.
