@@ -88,8 +88,9 @@ pub enum Safety {
     /// answered with the first result. Every mutating RPC of the OMS is
     /// idempotent, by this key or by a natural key in the request.
     Keyed,
-    /// Sent once: the first UNAVAILABLE is the answer (streams, whose
-    /// messages may already have been read).
+    /// Sent once: the first UNAVAILABLE is the answer. For a caller's own
+    /// calls through [`call`] that are not safe to repeat; no RPC of the OMS
+    /// needs it.
     Once,
 }
 

@@ -27,8 +27,9 @@ use oms_proto::{
 
 use crate::{
     Ctx, Failure,
-    orders::{parse_amount, parse_channel, parse_int, resolve},
+    orders::resolve,
     output::{self, Table, channel, say},
+    parse::{parse_amount, parse_channel, parse_int},
     refused,
 };
 
@@ -306,7 +307,8 @@ fn csv_rows(text: &str) -> Result<Vec<Row>, Failure> {
         .collect())
 }
 
-fn usage(failure: Failure) -> String {
+/// A failure as the sentence a report row shows.
+fn sentence(failure: Failure) -> String {
     match failure {
         Failure::Usage(message) | Failure::Failed(message) => message,
         Failure::Refused { status, .. } => describe(&status),
@@ -317,10 +319,10 @@ fn csv_line(field: &dyn Fn(&str) -> String) -> Result<LineItem, String> {
     let currency = non_empty(field("currency"), "EUR");
     Ok(LineItem {
         sku: field("sku"),
-        quantity: parse_int(&field("quantity"), "quantity").map_err(usage)?,
+        quantity: parse_int(&field("quantity"), "quantity").map_err(sentence)?,
         unit_price: Some(Money {
             currency_code: currency,
-            amount_minor: parse_amount(&field("unit_price")).map_err(usage)?,
+            amount_minor: parse_amount(&field("unit_price")).map_err(sentence)?,
         }),
     })
 }
@@ -369,7 +371,7 @@ fn csv_order(field: &dyn Fn(&str) -> String) -> Result<PlaceOrderRequest, String
     };
     let shipping_price = non_empty(field("shipping_price"), "0");
     Ok(PlaceOrderRequest {
-        channel: Some(parse_channel(&field("channel")).map_err(usage)?),
+        channel: Some(parse_channel(&field("channel")).map_err(sentence)?),
         external_reference: field("external_reference"),
         customer: Some(Customer {
             name: customer,
@@ -382,7 +384,7 @@ fn csv_order(field: &dyn Fn(&str) -> String) -> Result<PlaceOrderRequest, String
         delivery_option: Some(delivery),
         shipping_price: Some(Money {
             currency_code: currency,
-            amount_minor: parse_amount(&shipping_price).map_err(usage)?,
+            amount_minor: parse_amount(&shipping_price).map_err(sentence)?,
         }),
         payment_method: Some(PaymentMethod {
             method: Some(Method::Card(CardToken {

@@ -12,12 +12,7 @@ use oms_proto::{
     shipping::v1::{RecordTrackingEventRequest, TrackingEventType},
 };
 
-use crate::{
-    Ctx, Failure, enum_label,
-    orders::{self, POLL},
-    output::say,
-    refused, returns,
-};
+use crate::{Ctx, Failure, POLL, enum_label, orders, output::say, refused, returns};
 
 /// The carrier commands.
 #[derive(Subcommand)]

@@ -23,7 +23,8 @@
 //! codes: 0 done, 1 refused or failed, 2 a usage or configuration mistake.
 //!
 //! Layout: `main.rs` the command line and what every command shares
-//! ([`Ctx`], [`Failure`]); one module per area; `output.rs` tables and JSON.
+//! ([`Ctx`], [`Failure`]); one module per area; `parse.rs` what arguments
+//! say; `output.rs` tables and JSON.
 
 #![allow(clippy::print_stdout, reason = "a command line prints its results")]
 
@@ -31,6 +32,7 @@ mod bulk;
 mod carrier;
 mod orders;
 mod output;
+mod parse;
 mod returns;
 mod sagas;
 mod stock;
@@ -166,6 +168,10 @@ impl Command {
         }
     }
 }
+
+/// How long to wait between two looks at something that changes (a saga, a
+/// return, an order's status).
+pub const POLL: Duration = Duration::from_millis(200);
 
 /// Why a command did not do what it was asked.
 #[derive(Debug)]

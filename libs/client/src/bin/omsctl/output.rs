@@ -88,6 +88,14 @@ pub fn json(value: &serde_json::Value) {
     say(serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
 }
 
+/// Any message as JSON (the protobuf JSON mapping), a failure when it
+/// cannot be.
+pub fn to_json<M: prost::Message + prost::Name>(
+    message: &M,
+) -> Result<serde_json::Value, crate::Failure> {
+    oms_client::json::to_json(message).map_err(|err| crate::Failure::Failed(err.to_string()))
+}
+
 /// An enum value's name without its prefix: `ORDER_STATUS_CONFIRMED` with
 /// prefix `ORDER_STATUS_` is `CONFIRMED`; an unknown number is shown as one.
 pub fn label(name: Option<&str>, prefix: &str, number: i32) -> String {

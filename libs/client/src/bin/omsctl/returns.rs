@@ -14,9 +14,11 @@ use oms_proto::{
 };
 
 use crate::{
-    Ctx, Failure, enum_label,
-    orders::{POLL, parse_amount, parse_int, resolve, to_json},
+    Ctx, Failure, POLL, enum_label,
+    orders::resolve,
+    output::to_json,
     output::{self, Table, money, or_dash, say},
+    parse::{parse_amount, parse_int},
     refused, sagas,
 };
 

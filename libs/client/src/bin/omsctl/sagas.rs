@@ -14,8 +14,8 @@ use oms_proto::{
 };
 
 use crate::{
-    Ctx, Failure, enum_label,
-    orders::{POLL, to_json},
+    Ctx, Failure, POLL, enum_label,
+    output::to_json,
     output::{self, Table, or_dash, say, time},
     refused, service_named,
 };

@@ -16,8 +16,9 @@ use tokio_stream::StreamExt as _;
 
 use crate::{
     Ctx, Failure, enum_label,
-    orders::{parse_channel, parse_int, to_json},
+    output::to_json,
     output::{self, Table, say, time},
+    parse::{parse_channel, parse_int},
     refused,
 };
 

@@ -1,29 +1,34 @@
 //! `omsctl orders ...` and `omsctl stats`: the order service, and the
 //! fulfilment and cancel sagas an order starts (followed with `--wait`).
+//! `show.rs` prints orders, outcomes and the stats.
 
-use std::time::Duration;
+mod show;
 
 use clap::{Args, Subcommand};
 use oms_client::json;
 use oms_platform::config::Service;
 use oms_proto::{
     common::v1::{
-        Address, CardToken, Channel, ChannelKind, DeliveryMethod, DeliveryOption, GeoPoint,
-        GiftCard, Invoice, LineItem, Money, PageRequest, PaymentMethod, ServiceLevel,
-        payment_method::Method,
+        Address, CardToken, DeliveryMethod, DeliveryOption, GiftCard, Invoice, Money, PageRequest,
+        PaymentMethod, ServiceLevel, payment_method::Method,
     },
     order::v1::{
         AddNoteRequest, AddTagsRequest, CancelOrderRequest, Customer, GetOrderRequest,
-        LineQuantity, LineStatus, Order, OrderStatsRequest, OrderStatus, PlaceOrderRequest,
-        ReferenceKind, RemoveTagRequest, SearchOrdersRequest, TimelineEventKind,
+        LineQuantity, Order, OrderStatus, PlaceOrderRequest, RemoveTagRequest, SearchOrdersRequest,
         UpdateShippingAddressRequest,
     },
-    saga::v1::{Saga, SagaKind},
+    saga::v1::SagaKind,
 };
+use show::{print_order, timeline};
+pub use show::{print_outcome, stats};
 
 use crate::{
     Ctx, Failure, enum_label,
-    output::{self, Table, channel, money, or_dash, say, time},
+    output::{self, Table, channel, money, say, time, to_json},
+    parse::{
+        parse_amount, parse_channel, parse_geo, parse_int, parse_line, parse_service_level,
+        parse_status,
+    },
     refused, sagas,
 };
 
@@ -338,11 +343,6 @@ pub async fn run(ctx: &Ctx, command: OrdersCommand) -> Result<(), Failure> {
     }
 }
 
-/// Any message as JSON, a failure when it cannot be.
-pub fn to_json<M: prost::Message + prost::Name>(message: &M) -> Result<serde_json::Value, Failure> {
-    json::to_json(message).map_err(|err| Failure::Failed(err.to_string()))
-}
-
 /// The order's id from an id, an order number or an external reference.
 pub async fn resolve(ctx: &Ctx, order: &str) -> Result<String, Failure> {
     if uuid::Uuid::parse_str(order).is_ok() {
@@ -401,7 +401,7 @@ async fn place(ctx: &Ctx, args: PlaceArgs) -> Result<(), Failure> {
             json::from_json::<PlaceOrderRequest>(&text)
                 .map_err(|err| Failure::Usage(format!("{path}: {err}")))?
         }
-        None => place_request(ctx, &args)?,
+        None => place_request(&args)?,
     };
     let key = ctx.key("order");
     let response = ctx
@@ -438,7 +438,7 @@ async fn place(ctx: &Ctx, args: PlaceArgs) -> Result<(), Failure> {
     print_outcome(ctx, &order, &saga)
 }
 
-fn place_request(ctx: &Ctx, args: &PlaceArgs) -> Result<PlaceOrderRequest, Failure> {
+fn place_request(args: &PlaceArgs) -> Result<PlaceOrderRequest, Failure> {
     if args.lines.is_empty() {
         return Err(Failure::Usage(
             "an order needs at least one --line SKU:QTY:PRICE".to_owned(),
@@ -478,7 +478,6 @@ fn place_request(ctx: &Ctx, args: &PlaceArgs) -> Result<PlaceOrderRequest, Failu
             token: args.card.clone(),
         })
     };
-    let _ = ctx;
     Ok(PlaceOrderRequest {
         channel: Some(parse_channel(&args.channel)?),
         external_reference: reference,
@@ -672,388 +671,4 @@ async fn tag(
         ));
     }
     Ok(())
-}
-
-/// Prints how an order's saga ended: the order's status, its shipments, the
-/// saga's steps and its trace id.
-pub fn print_outcome(ctx: &Ctx, order: &Order, saga: &Saga) -> Result<(), Failure> {
-    if ctx.json() {
-        output::json(&serde_json::json!({
-            "order": to_json(order)?,
-            "saga": to_json(saga)?,
-        }));
-        return Ok(());
-    }
-    say(order_headline(order));
-    if !order.status_reason.is_empty() {
-        say(format!("  reason: {}", order.status_reason));
-    }
-    if order.shipments.is_empty() {
-        if !order.pickup_location_id.is_empty() {
-            say(format!(
-                "  pickup at {}, no shipment",
-                order.pickup_location_id
-            ));
-        }
-    } else {
-        say(shipments(order).render(2));
-    }
-    sagas::print_saga(saga);
-    Ok(())
-}
-
-fn order_headline(order: &Order) -> String {
-    format!(
-        "order {} {}  {}  ref {}  {}  id {}",
-        order.order_number,
-        enum_label!(OrderStatus, order.status, "ORDER_STATUS_"),
-        channel(order.channel.as_ref()),
-        order.external_reference,
-        money(order.totals.as_ref().and_then(|t| t.grand_total.as_ref())),
-        order.order_id
-    )
-}
-
-fn print_order(ctx: &Ctx, order: &Order, with_timeline: bool) -> Result<(), Failure> {
-    if ctx.json() {
-        output::json(&to_json(order)?);
-        return Ok(());
-    }
-    say(order_headline(order));
-    let delivery = order.delivery_option.clone().unwrap_or_default();
-    let destination = order
-        .shipping_address
-        .as_ref()
-        .map_or_else(String::new, |address| {
-            format!(" to {}, {}", address.city, address.country_code)
-        });
-    let mut facts = Table::new(&["", ""]);
-    facts.row(vec![
-        "delivery".into(),
-        if delivery.method == DeliveryMethod::Pickup as i32 {
-            format!(
-                "pickup at {}",
-                or_dash(
-                    &order
-                        .pickup_location_id
-                        .clone()
-                        .max(delivery.pickup_location_id)
-                )
-            )
-        } else {
-            format!(
-                "ship {}{destination}",
-                enum_label!(ServiceLevel, delivery.service_level, "SERVICE_LEVEL_").to_lowercase()
-            )
-        },
-    ]);
-    facts.row(vec!["reason".into(), or_dash(&order.status_reason)]);
-    facts.row(vec!["payment".into(), or_dash(&order.payment_id)]);
-    facts.row(vec!["saga".into(), or_dash(&order.saga_id)]);
-    facts.row(vec!["tags".into(), or_dash(&order.tags.join(", "))]);
-    facts.row(vec!["notes".into(), order.notes.len().to_string()]);
-    facts.row(vec![
-        "returns".into(),
-        or_dash(&order.return_ids.join(", ")),
-    ]);
-    facts.row(vec!["created".into(), time(order.create_time.as_ref())]);
-    say(facts
-        .render(2)
-        .lines()
-        .skip(1)
-        .collect::<Vec<_>>()
-        .join("\n"));
-    let mut lines = Table::new(&[
-        "#",
-        "SKU",
-        "QTY",
-        "UNIT PRICE",
-        "STATUS",
-        "SHIPPED",
-        "DELIVERED",
-        "RETURNED",
-        "CANCELLED",
-    ]);
-    for line in &order.lines {
-        lines.row(vec![
-            line.line_number.to_string(),
-            line.sku.clone(),
-            line.quantity.to_string(),
-            money(line.unit_price.as_ref()),
-            enum_label!(LineStatus, line.status, "LINE_STATUS_"),
-            line.shipped_quantity.to_string(),
-            line.delivered_quantity.to_string(),
-            line.returned_quantity.to_string(),
-            line.cancelled_quantity.to_string(),
-        ]);
-    }
-    say(lines.render(2));
-    if !order.shipments.is_empty() {
-        say(shipments(order).render(2));
-    }
-    if with_timeline {
-        say(timeline(order).render(2));
-    }
-    Ok(())
-}
-
-fn shipments(order: &Order) -> Table {
-    let mut table = Table::new(&[
-        "SHIPMENT",
-        "FROM",
-        "CARRIER",
-        "TRACKING",
-        "SHIPPED",
-        "DELIVERED",
-        "CANCELLED",
-    ]);
-    for shipment in &order.shipments {
-        table.row(vec![
-            shipment.shipment_id.clone(),
-            shipment.location_id.clone(),
-            shipment.carrier.clone(),
-            shipment.tracking_number.clone(),
-            time(shipment.ship_time.as_ref()),
-            time(shipment.delivery_time.as_ref()),
-            time(shipment.cancel_time.as_ref()),
-        ]);
-    }
-    table
-}
-
-fn timeline(order: &Order) -> Table {
-    let mut table = Table::new(&["TIME", "EVENT", "ACTOR", "WHAT"]);
-    for event in &order.timeline {
-        let mut what = Vec::new();
-        if event.kind == TimelineEventKind::StatusChanged as i32 {
-            what.push(format!(
-                "{} -> {}",
-                enum_label!(OrderStatus, event.from_status, "ORDER_STATUS_"),
-                enum_label!(OrderStatus, event.to_status, "ORDER_STATUS_")
-            ));
-        }
-        if !event.reason.is_empty() {
-            what.push(event.reason.clone());
-        }
-        for reference in &event.references {
-            what.push(format!(
-                "{} {}",
-                enum_label!(ReferenceKind, reference.kind, "REFERENCE_KIND_").to_lowercase(),
-                reference.value
-            ));
-        }
-        let actor = event.actor.clone().unwrap_or_default();
-        table.row(vec![
-            time(event.record_time.as_ref()),
-            enum_label!(TimelineEventKind, event.kind, "TIMELINE_EVENT_KIND_"),
-            format!(
-                "{}:{}",
-                enum_label!(oms_proto::common::v1::ActorKind, actor.kind, "ACTOR_KIND_")
-                    .to_lowercase(),
-                actor.id
-            ),
-            what.join("; "),
-        ]);
-    }
-    table
-}
-
-/// `stats`.
-pub async fn stats(ctx: &Ctx, args: StatsArgs) -> Result<(), Failure> {
-    let request = OrderStatsRequest {
-        time_zone: args.time_zone,
-        start_date: args.from.unwrap_or_default(),
-        end_date: args.to.unwrap_or_default(),
-        channels: Vec::new(),
-    };
-    let stats = ctx
-        .oms
-        .order
-        .order_stats(request)
-        .await
-        .map_err(refused(Service::Order))?;
-    if ctx.json() {
-        output::json(&to_json(&stats)?);
-        return Ok(());
-    }
-    say(format!(
-        "orders created {} to {} ({}), as of {}",
-        stats.start_date,
-        stats.end_date,
-        stats.time_zone,
-        time(stats.as_of.as_ref())
-    ));
-    let mut by_status = Table::new(&["STATUS", "ORDERS"]);
-    for count in &stats.by_status {
-        by_status.row(vec![
-            enum_label!(OrderStatus, count.status, "ORDER_STATUS_"),
-            count.count.to_string(),
-        ]);
-    }
-    say(by_status.render(2));
-    let mut by_channel = Table::new(&["CHANNEL", "ORDERS", "BY STATUS"]);
-    for count in &stats.by_channel {
-        let statuses: Vec<String> = count
-            .by_status
-            .iter()
-            .map(|status| {
-                format!(
-                    "{} {}",
-                    enum_label!(OrderStatus, status.status, "ORDER_STATUS_"),
-                    status.count
-                )
-            })
-            .collect();
-        by_channel.row(vec![
-            channel(count.channel.as_ref()),
-            count.count.to_string(),
-            statuses.join(", "),
-        ]);
-    }
-    say(by_channel.render(2));
-    let mut revenue = Table::new(&["DAY", "CHANNEL", "ORDERS", "REVENUE"]);
-    for day in &stats.revenue {
-        revenue.row(vec![
-            day.date.clone(),
-            channel(day.channel.as_ref()),
-            day.order_count.to_string(),
-            money(day.revenue.as_ref()),
-        ]);
-    }
-    say(revenue.render(2));
-    Ok(())
-}
-
-/// A channel from `web`, `app`, `call-center`, `marketplace:<name>`,
-/// `store:<name>`.
-pub fn parse_channel(text: &str) -> Result<Channel, Failure> {
-    let (kind, name) = text.split_once(':').unwrap_or((text, ""));
-    let kind = match kind {
-        "web" => ChannelKind::Web,
-        "app" => ChannelKind::App,
-        "marketplace" => ChannelKind::Marketplace,
-        "store" => ChannelKind::Store,
-        "call-center" | "call_center" => ChannelKind::CallCenter,
-        other => {
-            return Err(Failure::Usage(format!(
-                "unknown channel {other:?}; channels are web, app, call-center, marketplace:<name>, store:<name>"
-            )));
-        }
-    };
-    Ok(Channel {
-        kind: kind as i32,
-        name: name.to_owned(),
-    })
-}
-
-fn parse_status(text: &str) -> Result<OrderStatus, Failure> {
-    let name = format!(
-        "ORDER_STATUS_{}",
-        text.to_ascii_uppercase().replace('-', "_")
-    );
-    OrderStatus::from_str_name(&name).ok_or_else(|| {
-        Failure::Usage(format!(
-            "unknown order status {text:?}; e.g. pending, confirmed, shipped, delivered, rejected, cancelled, returned"
-        ))
-    })
-}
-
-fn parse_service_level(text: &str) -> Result<ServiceLevel, Failure> {
-    match text {
-        "standard" => Ok(ServiceLevel::Standard),
-        "express" => Ok(ServiceLevel::Express),
-        "same-day" | "same_day" => Ok(ServiceLevel::SameDay),
-        other => Err(Failure::Usage(format!(
-            "unknown service level {other:?}; levels are standard, express, same-day"
-        ))),
-    }
-}
-
-/// `SKU:QTY:PRICE` as a line in `currency`.
-fn parse_line(text: &str, currency: &str) -> Result<LineItem, Failure> {
-    let mut parts = text.split(':');
-    let (Some(sku), Some(quantity), Some(price), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Failure::Usage(format!(
-            "--line {text:?}: expected SKU:QUANTITY:UNIT_PRICE, e.g. TEE-M:2:19.99"
-        )));
-    };
-    Ok(LineItem {
-        sku: sku.to_owned(),
-        quantity: parse_int(quantity, "--line quantity")?,
-        unit_price: Some(Money {
-            currency_code: currency.to_owned(),
-            amount_minor: parse_amount(price)?,
-        }),
-    })
-}
-
-/// An integer argument.
-pub fn parse_int(text: &str, what: &str) -> Result<i32, Failure> {
-    text.trim()
-        .parse()
-        .map_err(|_| Failure::Usage(format!("{what} {text:?} is not a whole number")))
-}
-
-/// An amount in major units with up to two decimals ("19.99", "5") in minor
-/// units, without going through floating point.
-pub fn parse_amount(text: &str) -> Result<i64, Failure> {
-    let bad = || Failure::Usage(format!("{text:?} is not an amount like 19.99"));
-    let (whole, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
-    if fraction.len() > 2 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let whole: i64 = whole.parse().map_err(|_| bad())?;
-    let cents: i64 = format!("{fraction:0<2}").parse().map_err(|_| bad())?;
-    whole
-        .checked_mul(100)
-        .and_then(|minor| minor.checked_add(if whole < 0 { -cents } else { cents }))
-        .ok_or_else(bad)
-}
-
-fn parse_geo(text: &str) -> Result<GeoPoint, Failure> {
-    let bad = || {
-        Failure::Usage(format!(
-            "--geo {text:?}: expected LAT,LON, e.g. 52.52,13.40"
-        ))
-    };
-    let (latitude, longitude) = text.split_once(',').ok_or_else(bad)?;
-    Ok(GeoPoint {
-        latitude: latitude.trim().parse().map_err(|_| bad())?,
-        longitude: longitude.trim().parse().map_err(|_| bad())?,
-    })
-}
-
-/// How long to wait between two looks at something that changes.
-pub const POLL: Duration = Duration::from_millis(200);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn amounts_become_minor_units_exactly() {
-        assert_eq!(parse_amount("19.99").unwrap(), 1999);
-        assert_eq!(parse_amount("5").unwrap(), 500);
-        assert_eq!(parse_amount("0.5").unwrap(), 50);
-        assert!(parse_amount("1.999").is_err());
-        assert!(parse_amount("abc").is_err());
-    }
-
-    #[test]
-    fn channels_read_as_operators_write_them() {
-        let channel = parse_channel("marketplace:amazon-de").unwrap();
-        assert_eq!(channel.kind, ChannelKind::Marketplace as i32);
-        assert_eq!(channel.name, "amazon-de");
-        assert!(parse_channel("fax").is_err());
-    }
-
-    #[test]
-    fn a_line_needs_sku_quantity_and_price() {
-        let line = parse_line("TEE-M:2:19.99", "EUR").unwrap();
-        assert_eq!(line.quantity, 2);
-        assert_eq!(line.unit_price.unwrap().amount_minor, 1999);
-        assert!(parse_line("TEE-M:2", "EUR").is_err());
-    }
 }
