@@ -123,12 +123,23 @@ where
                 .map_err(|_| Status::invalid_argument("idempotency key is not printable"))?;
             request.metadata_mut().insert(METADATA_KEY, value);
         }
-        let answer = match tokio::time::timeout(policy.deadline, send(request)).await {
-            Ok(answer) => answer.map(Response::into_inner),
-            Err(_elapsed) => Err(Status::deadline_exceeded(format!(
+        let started = tokio::time::Instant::now();
+        let late = || {
+            Status::deadline_exceeded(format!(
                 "no answer within the deadline of {}",
                 humantime::format_duration(policy.deadline)
-            ))),
+            ))
+        };
+        let answer = match tokio::time::timeout(policy.deadline, send(request)).await {
+            // tonic's channel enforces the same deadline and reports it as
+            // CANCELLED; the caller's deadline passed, whoever noticed first.
+            Ok(Err(status))
+                if status.code() == Code::Cancelled && started.elapsed() >= policy.deadline =>
+            {
+                Err(late())
+            }
+            Ok(answer) => answer.map(Response::into_inner),
+            Err(_elapsed) => Err(late()),
         };
         match answer {
             Err(status) if status.code() == Code::Unavailable && attempt < max_attempts => {

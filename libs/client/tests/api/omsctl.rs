@@ -2,8 +2,6 @@
 //! unknown service names, a refusal printed as sentences, and a change
 //! repeated with its printed idempotency key.
 
-#![allow(clippy::unwrap_used, reason = "tests")]
-
 use std::process::Output;
 
 use oms_platform::server::GrpcServer;
