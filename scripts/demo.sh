@@ -20,10 +20,14 @@ fi
 omsctl=${OMSCTL:-target/debug/omsctl}
 run=${DEMO_RUN:-$(date +%Y%m%d%H%M%S)}
 
-# Start what is not serving yet; up.sh leaves running services alone.
-if [ ! -x "$omsctl" ] && [ -z "${OMSCTL:-}" ]; then
-  cargo build --locked --quiet --bin omsctl
+# The binaries of this checkout, built as up.sh builds them (so its build
+# after this one has nothing to do).
+if [ -z "${OMSCTL:-}" ]; then
+  bins=(--bin omsctl)
+  for service in "${services[@]}"; do bins+=(--bin "oms-$service"); done
+  cargo build --locked --quiet "${bins[@]}"
 fi
+# Start what is not serving yet; up.sh leaves running services alone.
 down=()
 for service in "${services[@]}"; do
   "$omsctl" health "$service" >/dev/null 2>&1 || down+=("$service")
