@@ -86,8 +86,21 @@ pub fn describe(status: &Status) -> String {
 fn headline(status: &Status) -> String {
     let message = status.message().trim();
     match status.code() {
-        Code::Unavailable if message.is_empty() || message.contains("transport") => {
-            "the service cannot be reached (not running, or the address is wrong)".to_owned()
+        // The channel's own errors: no server answered at all.
+        Code::Unavailable
+            if message.is_empty()
+                || ["transport", "connect", "connection", "dns"]
+                    .iter()
+                    .any(|word| message.contains(word)) =>
+        {
+            format!(
+                "the service cannot be reached (not running, or the address is wrong): {}",
+                if message.is_empty() {
+                    "no answer"
+                } else {
+                    message
+                }
+            )
         }
         _ if message.is_empty() => "no message".to_owned(),
         _ => message.trim_end_matches('.').to_owned(),

@@ -91,9 +91,9 @@ struct Global {
     /// by an earlier run repeats that change safely. Made for you when unset.
     #[arg(long, global = true, value_name = "KEY")]
     idempotency_key: Option<String>,
-    /// Deadline of each call.
-    #[arg(long, global = true, default_value = "10s")]
-    deadline: humantime::Duration,
+    /// Deadline of each call (else OMS_CLIENT_DEADLINE, default 10s).
+    #[arg(long, global = true)]
+    deadline: Option<humantime::Duration>,
     /// How long `--wait` waits for a saga or a status.
     #[arg(long, global = true, default_value = "60s")]
     wait_timeout: humantime::Duration,
@@ -284,7 +284,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let deadline: Duration = global.deadline.into();
+    let deadline = global
+        .deadline
+        .map_or(config.default_deadline, Duration::from);
     let policy = CallPolicy::default().with_deadline(deadline);
     let oms = match Oms::connect(&config, policy) {
         Ok(oms) => oms,
