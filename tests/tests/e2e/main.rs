@@ -3,6 +3,8 @@
 //! - `suite`: the suite starts and its services reach each other.
 //! - `fuzz`: every unary RPC against hostile requests generated from the
 //!   contracts (`make fuzz` runs it longer).
+//! - `demo`: `make demo` against the suite as processes (the binaries, as
+//!   `make up` starts them), every order through omsctl, each outcome checked.
 //! - `storms`: 50 concurrent retries of each mutating RPC, from a table of
 //!   valid requests per RPC.
 
@@ -12,6 +14,7 @@
     reason = "a test fails loudly on what it did not expect"
 )]
 
+mod demo;
 mod fuzz;
 mod sagas;
 mod storms;
