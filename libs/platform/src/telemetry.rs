@@ -26,6 +26,7 @@ use opentelemetry_sdk::{Resource, metrics::SdkMeterProvider, trace::SdkTracerPro
 use tracing::{Dispatch, dispatcher::WeakDispatch};
 use tracing_subscriber::{
     EnvFilter, Layer as _,
+    filter::LevelFilter,
     fmt::{
         FmtContext, FormatEvent, MakeWriter,
         format::{Format, Json, JsonFields, Writer},
@@ -149,12 +150,15 @@ impl Telemetry {
             ),
         };
 
+        // RUST_LOG filters the logs only: the spans of a trace (info and above)
+        // exist whatever it says, so an order's trace id is kept and
+        // propagated even where only warnings are logged.
         let traces = tracing_opentelemetry::layer()
-            .with_tracer(tracer_provider.tracer(config.service_name.clone()));
+            .with_tracer(tracer_provider.tracer(config.service_name.clone()))
+            .with_filter(LevelFilter::INFO);
         let subscriber = Dispatch::new(
             tracing_subscriber::registry()
-                .with(filter)
-                .with(logs)
+                .with(logs.with_filter(filter))
                 .with(traces),
         );
         dispatch.get_or_init(|| subscriber.downgrade());

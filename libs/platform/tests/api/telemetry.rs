@@ -236,3 +236,55 @@ async fn a_json_log_line_carries_the_trace_and_span_it_was_written_in() {
         .unwrap();
     assert!(stopped.get("trace_id").is_none(), "{stopped}");
 }
+
+/// RUST_LOG quiets the logs, not the trace: with only warnings logged, a call
+/// still gets its span, its trace id is what the caller sent, and what it logs
+/// at info is not written.
+#[tokio::test(flavor = "current_thread")]
+async fn a_quiet_log_filter_keeps_the_trace_but_not_the_info_lines() {
+    const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+    let env = Env::from_pairs([("OMS_LOG_FORMAT", "json"), ("RUST_LOG", "warn")]);
+    let config = TelemetryConfig::from_env(&env, "oms-quiet-test").unwrap();
+    let lines = Lines::default();
+    let (telemetry, subscriber) = Telemetry::build(&config, lines.clone()).unwrap();
+    let _guard = oms_testkit::logs::set_default(subscriber);
+
+    let state = crate::probe::ProbeState::open();
+    let server = TestServer::start(crate::probe::serve(state.clone(), server_config())).await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", server.address()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut request = crate::probe::request("quiet");
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{TRACE_ID}-b7ad6b7169203331-01")
+            .parse()
+            .unwrap(),
+    );
+    crate::probe::wait(channel, request).await.unwrap();
+    tracing::warn!("a warning is still written");
+    server.stop().await.unwrap();
+    tokio::task::spawn_blocking(move || telemetry.shutdown())
+        .await
+        .unwrap();
+
+    let seen = state.seen.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(
+        seen.trace_id.to_string(),
+        TRACE_ID,
+        "the server span joined the trace"
+    );
+    let lines = lines.json();
+    assert!(
+        lines.iter().all(|line| line["message"] != "probe answered"),
+        "info lines are filtered: {lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|line| line["message"] == "a warning is still written"),
+        "{lines:#?}"
+    );
+}
