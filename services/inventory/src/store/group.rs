@@ -1,0 +1,300 @@
+//! The statements of a grouped Reserve ([`crate::group_commit`] owns the
+//! transaction): claim every order of the group, lock the stock rows the group
+//! names, then write the held orders' lines, their stock rows and one ledger
+//! entry per line, and drop the claims of the orders that were not held.
+//!
+//! Every writer of this database takes its locks in one order: first the
+//! order ids it claims (an insert into `reservations`, sorted by order id),
+//! then the stock rows it changes, sorted by (sku, location_id). A grouped
+//! Reserve claims before it locks a row and never claims again after, so no
+//! two writers wait on each other in a cycle.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+use super::{Store, reservations::NewReservation};
+use crate::{
+    domain::{MovementKind, ReservationLine},
+    error::InventoryError,
+};
+
+/// An order's claim of its reservation, as inserted.
+#[derive(Debug, Clone, FromRow)]
+pub struct Claim {
+    /// The id minted for the reservation.
+    pub reservation_id: Uuid,
+    /// When it was made.
+    pub create_time: DateTime<Utc>,
+    /// When its hold lapses.
+    pub expire_time: Option<DateTime<Utc>>,
+}
+
+/// A stock row as read under its lock.
+#[derive(Debug, Clone, FromRow)]
+pub struct LockedRow {
+    /// The SKU.
+    pub sku: String,
+    /// The location.
+    pub location_id: String,
+    /// Units there, held ones included.
+    pub on_hand: i32,
+    /// Units held by reservations.
+    pub reserved: i32,
+    /// Units kept back from sale.
+    pub safety_stock: i32,
+}
+
+/// The (SKU, location) rows that these orders' lines name, each once, sorted,
+/// as two columns.
+pub fn rows_of<'a>(
+    orders: impl IntoIterator<Item = &'a [ReservationLine]>,
+) -> (Vec<String>, Vec<String>) {
+    let mut rows: Vec<(&str, &str)> = orders
+        .into_iter()
+        .flatten()
+        .map(|line| (line.sku.as_str(), line.location_id.as_str()))
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows.into_iter()
+        .map(|(sku, location_id)| (sku.to_owned(), location_id.to_owned()))
+        .unzip()
+}
+
+impl Store {
+    /// Inserts a HELD reservation (without lines yet) for each request whose
+    /// order has none, in order id order, in `tx`; returns the claims by
+    /// reservation id. A request missing from the answer names an order that
+    /// has a reservation (or a request earlier in the group for the same order).
+    pub async fn claim(
+        tx: &mut PgConnection,
+        requests: &[(Uuid, &NewReservation<'_>)],
+    ) -> Result<HashMap<Uuid, Claim>, InventoryError> {
+        let ids: Vec<Uuid> = requests.iter().map(|(id, _)| *id).collect();
+        let orders: Vec<&str> = requests
+            .iter()
+            .map(|(_, request)| request.order_id.as_str())
+            .collect();
+        let kinds: Vec<i16> = requests
+            .iter()
+            .map(|(_, request)| request.channel.map_or(0, |channel| channel.kind))
+            .collect();
+        let names: Vec<&str> = requests
+            .iter()
+            .map(|(_, request)| request.channel.map_or("", |channel| channel.name.as_str()))
+            .collect();
+        let ttls: Vec<f64> = requests
+            .iter()
+            .map(|(_, request)| request.ttl.as_secs_f64())
+            .collect();
+        let claims: Vec<Claim> = sqlx::query_as(
+            "INSERT INTO reservations (reservation_id, order_id, channel_kind, channel_name,
+                 state, expire_time)
+             SELECT r.reservation_id, r.order_id, r.channel_kind, r.channel_name, 'held',
+                 now() + make_interval(secs => r.ttl)
+             FROM unnest($1::uuid[], $2::text[], $3::int2[], $4::text[], $5::float8[])
+                 AS r(reservation_id, order_id, channel_kind, channel_name, ttl)
+             ORDER BY r.order_id
+             ON CONFLICT (order_id) DO NOTHING
+             RETURNING reservation_id, create_time, expire_time",
+        )
+        .bind(&ids)
+        .bind(&orders)
+        .bind(&kinds)
+        .bind(&names)
+        .bind(&ttls)
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok(claims
+            .into_iter()
+            .map(|claim| (claim.reservation_id, claim))
+            .collect())
+    }
+
+    /// Locks the stock rows at active locations among `rows` (SKUs and
+    /// locations, pairwise) in (sku, location_id) order, in `tx`, and reads
+    /// them. A row missing from the answer does not exist or is inactive.
+    pub async fn lock_rows(
+        tx: &mut PgConnection,
+        rows: &(Vec<String>, Vec<String>),
+    ) -> Result<Vec<LockedRow>, InventoryError> {
+        let locked = sqlx::query_as(
+            "SELECT s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock
+             FROM stock s
+             JOIN locations l ON l.location_id = s.location_id AND l.active
+             WHERE (s.sku, s.location_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+             ORDER BY s.sku, s.location_id
+             FOR UPDATE OF s",
+        )
+        .bind(&rows.0)
+        .bind(&rows.1)
+        .fetch_all(&mut *tx)
+        .await?;
+        Ok(locked)
+    }
+
+    /// Writes a decided group in `tx`, whose rows `locked` holds: the lines of
+    /// every `held` reservation, one RESERVE ledger entry per line (each
+    /// starting where the one before it on its row ended), the stock rows'
+    /// reserved units and last position; and deletes the claims in `dropped`.
+    pub async fn write_group(
+        tx: &mut PgConnection,
+        locked: &[LockedRow],
+        held: &[(Uuid, &NewReservation<'_>)],
+        dropped: &[Uuid],
+    ) -> Result<(), InventoryError> {
+        let rows: HashMap<(&str, &str), &LockedRow> = locked
+            .iter()
+            .map(|row| ((row.sku.as_str(), row.location_id.as_str()), row))
+            .collect();
+        let mut reserved: HashMap<(&str, &str), i32> =
+            rows.iter().map(|(key, row)| (*key, row.reserved)).collect();
+        let mut lines = LineColumns::default();
+        let mut moves = MoveColumns::default();
+        for (reservation_id, request) in held {
+            for (position, line) in (1..).zip(request.lines) {
+                let key = (line.sku.as_str(), line.location_id.as_str());
+                let (Some(row), Some(before)) = (rows.get(&key), reserved.get_mut(&key)) else {
+                    return Err(InventoryError::Corrupt(format!(
+                        "held line of order {} on a stock row not locked",
+                        request.order_id
+                    )));
+                };
+                let quantity = line.quantity.get();
+                lines.reservation_ids.push(*reservation_id);
+                lines.positions.push(position);
+                lines.skus.push(key.0);
+                lines.location_ids.push(key.1);
+                lines.quantities.push(quantity);
+                moves.skus.push(key.0);
+                moves.location_ids.push(key.1);
+                moves.on_hand.push(row.on_hand);
+                moves.reserved_before.push(*before);
+                *before += quantity;
+                moves.reserved_after.push(*before);
+                moves.safety_stock.push(row.safety_stock);
+                moves.actor_kinds.push(request.actor.kind.code());
+                moves.actor_ids.push(request.actor.id.as_str());
+                moves.references.push(request.order_id.as_str());
+            }
+        }
+        // Positions are sorted before they are handed out in line order, so
+        // the entries of each row chain in position order.
+        sqlx::query(
+            "WITH numbers AS (
+                 SELECT array_agg(n ORDER BY n) AS n
+                 FROM (SELECT nextval('stock_ledger_sequence') AS n
+                       FROM generate_series(1, cardinality($1::text[]))) x
+             ),
+             moves AS (
+                 SELECT m.*, (SELECT n FROM numbers)[m.ord::int] AS sequence
+                 FROM unnest($1::text[], $2::text[], $3::int4[], $4::int4[], $5::int4[],
+                         $6::int4[], $7::int2[], $8::text[], $9::text[])
+                     WITH ORDINALITY AS m(sku, location_id, on_hand, reserved_before,
+                         reserved_after, safety_stock, actor_kind, actor_id, reference_id, ord)
+             ),
+             moved AS (
+                 INSERT INTO stock_movements (sequence, movement_id, sku, location_id, kind,
+                     on_hand_before, on_hand_after, reserved_before, reserved_after,
+                     safety_stock_before, safety_stock_after, actor_kind, actor_id, reference_id)
+                 SELECT sequence, gen_random_uuid(), sku, location_id, $10, on_hand, on_hand,
+                     reserved_before, reserved_after, safety_stock, safety_stock, actor_kind,
+                     actor_id, reference_id
+                 FROM moves
+             ),
+             updated AS (
+                 UPDATE stock s
+                 SET reserved = last.reserved_after, sequence = last.sequence, update_time = now()
+                 FROM (SELECT DISTINCT ON (sku, location_id) sku, location_id, reserved_after,
+                           sequence
+                       FROM moves ORDER BY sku, location_id, sequence DESC) last
+                 WHERE s.sku = last.sku AND s.location_id = last.location_id
+             ),
+             lines AS (
+                 INSERT INTO reservation_lines (reservation_id, position, sku, location_id,
+                     quantity)
+                 SELECT * FROM unnest($11::uuid[], $12::int4[], $13::text[], $14::text[],
+                     $15::int4[])
+             )
+             DELETE FROM reservations WHERE reservation_id = ANY($16::uuid[])",
+        )
+        .bind(&moves.skus)
+        .bind(&moves.location_ids)
+        .bind(&moves.on_hand)
+        .bind(&moves.reserved_before)
+        .bind(&moves.reserved_after)
+        .bind(&moves.safety_stock)
+        .bind(&moves.actor_kinds)
+        .bind(&moves.actor_ids)
+        .bind(&moves.references)
+        .bind(MovementKind::Reserve.code())
+        .bind(&lines.reservation_ids)
+        .bind(&lines.positions)
+        .bind(&lines.skus)
+        .bind(&lines.location_ids)
+        .bind(&lines.quantities)
+        .bind(dropped)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The free units (on hand minus reserved) of the rows at active
+    /// locations among `rows`, read without waiting for any lock: the
+    /// committed figures at the time of the read.
+    pub async fn free_units(
+        &self,
+        rows: &(Vec<String>, Vec<String>),
+    ) -> Result<Vec<(String, String, i32)>, InventoryError> {
+        let free = sqlx::query_as(
+            "SELECT s.sku, s.location_id, s.on_hand - s.reserved
+             FROM stock s
+             JOIN locations l ON l.location_id = s.location_id AND l.active
+             WHERE (s.sku, s.location_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+        )
+        .bind(&rows.0)
+        .bind(&rows.1)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(free)
+    }
+
+    /// Which of these orders have a reservation (or a release recorded).
+    pub async fn orders_with_reservations(
+        &self,
+        order_ids: &[&str],
+    ) -> Result<Vec<String>, InventoryError> {
+        let orders = sqlx::query_scalar(
+            "SELECT order_id FROM reservations WHERE order_id = ANY($1::text[])",
+        )
+        .bind(order_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(orders)
+    }
+}
+
+#[derive(Default)]
+struct LineColumns<'a> {
+    reservation_ids: Vec<Uuid>,
+    positions: Vec<i32>,
+    skus: Vec<&'a str>,
+    location_ids: Vec<&'a str>,
+    quantities: Vec<i32>,
+}
+
+#[derive(Default)]
+struct MoveColumns<'a> {
+    skus: Vec<&'a str>,
+    location_ids: Vec<&'a str>,
+    on_hand: Vec<i32>,
+    reserved_before: Vec<i32>,
+    reserved_after: Vec<i32>,
+    safety_stock: Vec<i32>,
+    actor_kinds: Vec<i16>,
+    actor_ids: Vec<&'a str>,
+    references: Vec<&'a str>,
+}
