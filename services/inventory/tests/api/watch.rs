@@ -227,12 +227,21 @@ async fn every_watcher_on_every_instance_sees_the_sold_out_change_within_100_ms(
         .unwrap()
         .into_inner();
     let mut streams = Vec::new();
+    let web = oms_proto::common::v1::Channel {
+        kind: oms_proto::common::v1::ChannelKind::Web as i32,
+        name: String::new(),
+    };
     for client in [inventory.client(), other.clone()] {
-        for skus in [vec!["drop".to_owned()], vec![]] {
+        for (skus, channel) in [
+            (vec!["drop".to_owned()], None),
+            (vec![], None),
+            (vec!["drop".to_owned()], Some(web.clone())),
+        ] {
             let stream = client
                 .clone()
                 .watch_availability(WatchAvailabilityRequest {
                     skus,
+                    channel,
                     start_after_sequence: snapshot.sequence,
                     ..Default::default()
                 })
@@ -277,6 +286,9 @@ async fn every_watcher_on_every_instance_sees_the_sold_out_change_within_100_ms(
             .await
             .expect("the sold-out change within 100 ms of the last unit's reservation");
         assert_eq!((change.sku.as_str(), change.available_before), ("drop", 1));
+        if let Some(view) = change.channel {
+            assert_eq!(view.available, 0, "the channel sees the drop sold out");
+        }
     }
     drop(streams);
     inventory.finish().await;
