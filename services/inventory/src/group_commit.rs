@@ -82,7 +82,7 @@ use crate::{
     reservations,
     store::{
         Store,
-        group::{LockedRow, rows_of},
+        group::rows_of,
         reservations::{NewReservation, ReservationRecord},
     },
 };
@@ -332,34 +332,29 @@ impl GroupCommit {
                 .iter()
                 .map(|waiter| waiter.reservation.lines.as_slice()),
         );
-        let free = FreeUnits::new(self.store.free_units(&rows).await?);
-        let mut refused = Vec::new();
+        let orders: Vec<&str> = group
+            .iter()
+            .map(|waiter| waiter.reservation.order_id.as_str())
+            .collect();
+        let (free, reserved) = self.store.free_units(&rows, &orders).await?;
+        let free = FreeUnits::new(free);
         let mut rest = Vec::with_capacity(group.len());
         for waiter in group.drain(..) {
+            let order = waiter.reservation.order_id.as_str();
             match free.short_lines(&waiter.reservation.lines) {
-                Some(short) if !short.is_empty() => refused.push((waiter, short)),
+                Some(short) if !short.is_empty() => {
+                    let verdict = if reserved.iter().any(|held| held == order) {
+                        Verdict::Exists
+                    } else {
+                        Verdict::Done(Err(waiter.reservation.shortages(short)))
+                    };
+                    // A waiter that went away needs no answer.
+                    let _ = waiter.answer.send(verdict);
+                }
                 _ => rest.push(waiter),
             }
         }
         *group = rest;
-        if !refused.is_empty() {
-            let orders: Vec<&str> = refused
-                .iter()
-                .map(|(waiter, _)| waiter.reservation.order_id.as_str())
-                .collect();
-            let reserved = self.store.orders_with_reservations(&orders).await?;
-            for (waiter, short) in refused {
-                let verdict = if reserved
-                    .iter()
-                    .any(|order| order == waiter.reservation.order_id.as_str())
-                {
-                    Verdict::Exists
-                } else {
-                    Verdict::Done(Err(waiter.reservation.shortages(short)))
-                };
-                let _ = waiter.answer.send(verdict);
-            }
-        }
         Ok(free.at(&key.0, &key.1).is_none_or(|free| free <= 0))
     }
 
@@ -385,12 +380,7 @@ impl GroupCommit {
         );
 
         let mut tx = self.store.begin().await?;
-        let claims = Store::claim(&mut tx, &claiming).await?;
-        let locked: Vec<LockedRow> = if claims.is_empty() {
-            Vec::new()
-        } else {
-            Store::lock_rows(&mut tx, &rows).await?
-        };
+        let (claims, locked) = Store::claim_and_lock(&mut tx, &claiming, &rows).await?;
         let mut free = FreeUnits::new(locked.iter().map(|row| {
             (
                 row.sku.clone(),

@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// An order's claim of its reservation, as inserted.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct Claim {
     /// The id minted for the reservation.
     pub reservation_id: Uuid,
@@ -33,7 +33,7 @@ pub struct Claim {
 }
 
 /// A stock row as read under its lock.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct LockedRow {
     /// The SKU.
     pub sku: String,
@@ -65,14 +65,21 @@ pub fn rows_of<'a>(
 }
 
 impl Store {
-    /// Inserts a HELD reservation (without lines yet) for each request whose
-    /// order has none, in order id order, in `tx`; returns the claims by
-    /// reservation id. A request missing from the answer names an order that
-    /// has a reservation (or a request earlier in the group for the same order).
-    pub async fn claim(
+    /// Claims and locks, in `tx`, in one statement: inserts a HELD reservation
+    /// (without lines yet) for each request whose order has none, in order id
+    /// order; then, once every claim is in and when there is any, locks the
+    /// stock rows at active locations among `rows` (SKUs and locations,
+    /// pairwise) in (sku, location_id) order and reads them.
+    ///
+    /// Returns the claims by reservation id (a request missing from them
+    /// names an order that has a reservation, or one earlier in the group)
+    /// and the locked rows (a row missing from them does not exist or is
+    /// inactive).
+    pub async fn claim_and_lock(
         tx: &mut PgConnection,
         requests: &[(Uuid, &NewReservation<'_>)],
-    ) -> Result<HashMap<Uuid, Claim>, InventoryError> {
+        rows: &(Vec<String>, Vec<String>),
+    ) -> Result<(HashMap<Uuid, Claim>, Vec<LockedRow>), InventoryError> {
         let ids: Vec<Uuid> = requests.iter().map(|(id, _)| *id).collect();
         let orders: Vec<&str> = requests
             .iter()
@@ -90,50 +97,87 @@ impl Store {
             .iter()
             .map(|(_, request)| request.ttl.as_secs_f64())
             .collect();
-        let claims: Vec<Claim> = sqlx::query_as(
-            "INSERT INTO reservations (reservation_id, order_id, channel_kind, channel_name,
-                 state, expire_time)
-             SELECT r.reservation_id, r.order_id, r.channel_kind, r.channel_name, 'held',
-                 now() + make_interval(secs => r.ttl)
-             FROM unnest($1::uuid[], $2::text[], $3::int2[], $4::text[], $5::float8[])
-                 AS r(reservation_id, order_id, channel_kind, channel_name, ttl)
-             ORDER BY r.order_id
-             ON CONFLICT (order_id) DO NOTHING
-             RETURNING reservation_id, create_time, expire_time",
+        // Counting every claim before the first lock keeps the lock order:
+        // order ids first, stock rows after.
+        let read: Vec<ClaimOrRow> = sqlx::query_as(
+            "WITH claimed AS (
+                 INSERT INTO reservations (reservation_id, order_id, channel_kind, channel_name,
+                     state, expire_time)
+                 SELECT r.reservation_id, r.order_id, r.channel_kind, r.channel_name, 'held',
+                     now() + make_interval(secs => r.ttl)
+                 FROM unnest($1::uuid[], $2::text[], $3::int2[], $4::text[], $5::float8[])
+                     AS r(reservation_id, order_id, channel_kind, channel_name, ttl)
+                 ORDER BY r.order_id
+                 ON CONFLICT (order_id) DO NOTHING
+                 RETURNING reservation_id, create_time, expire_time
+             ),
+             locked AS (
+                 SELECT s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock
+                 FROM stock s
+                 JOIN locations l ON l.location_id = s.location_id AND l.active
+                 WHERE (s.sku, s.location_id) IN (SELECT * FROM unnest($6::text[], $7::text[]))
+                   AND (SELECT count(*) FROM claimed) > 0
+                 ORDER BY s.sku, s.location_id
+                 FOR UPDATE OF s
+             )
+             SELECT reservation_id, create_time, expire_time, NULL::text AS sku,
+                 NULL::text AS location_id, NULL::int4 AS on_hand, NULL::int4 AS reserved,
+                 NULL::int4 AS safety_stock
+             FROM claimed
+             UNION ALL
+             SELECT NULL, NULL, NULL, sku, location_id, on_hand, reserved, safety_stock
+             FROM locked",
         )
         .bind(&ids)
         .bind(&orders)
         .bind(&kinds)
         .bind(&names)
         .bind(&ttls)
-        .fetch_all(&mut *tx)
-        .await?;
-        Ok(claims
-            .into_iter()
-            .map(|claim| (claim.reservation_id, claim))
-            .collect())
-    }
-
-    /// Locks the stock rows at active locations among `rows` (SKUs and
-    /// locations, pairwise) in (sku, location_id) order, in `tx`, and reads
-    /// them. A row missing from the answer does not exist or is inactive.
-    pub async fn lock_rows(
-        tx: &mut PgConnection,
-        rows: &(Vec<String>, Vec<String>),
-    ) -> Result<Vec<LockedRow>, InventoryError> {
-        let locked = sqlx::query_as(
-            "SELECT s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock
-             FROM stock s
-             JOIN locations l ON l.location_id = s.location_id AND l.active
-             WHERE (s.sku, s.location_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-             ORDER BY s.sku, s.location_id
-             FOR UPDATE OF s",
-        )
         .bind(&rows.0)
         .bind(&rows.1)
         .fetch_all(&mut *tx)
         .await?;
-        Ok(locked)
+        let mut claims = HashMap::new();
+        let mut locked = Vec::new();
+        for row in read {
+            match row {
+                ClaimOrRow {
+                    reservation_id: Some(reservation_id),
+                    create_time: Some(create_time),
+                    expire_time,
+                    ..
+                } => {
+                    claims.insert(
+                        reservation_id,
+                        Claim {
+                            reservation_id,
+                            create_time,
+                            expire_time,
+                        },
+                    );
+                }
+                ClaimOrRow {
+                    sku: Some(sku),
+                    location_id: Some(location_id),
+                    on_hand: Some(on_hand),
+                    reserved: Some(reserved),
+                    safety_stock: Some(safety_stock),
+                    ..
+                } => locked.push(LockedRow {
+                    sku,
+                    location_id,
+                    on_hand,
+                    reserved,
+                    safety_stock,
+                }),
+                ClaimOrRow { .. } => {
+                    return Err(InventoryError::Corrupt(
+                        "a claim or stock row without its columns".into(),
+                    ));
+                }
+            }
+        }
+        Ok((claims, locked))
     }
 
     /// Writes a decided group in `tx`, whose rows `locked` holds: the lines of
@@ -243,39 +287,59 @@ impl Store {
     }
 
     /// The free units (on hand minus reserved) of the rows at active
-    /// locations among `rows`, read without waiting for any lock: the
-    /// committed figures at the time of the read.
+    /// locations among `rows`, and which of `order_ids` have a reservation (or
+    /// a release recorded): one read that waits for no lock, the committed
+    /// state at the time of the read.
     pub async fn free_units(
         &self,
         rows: &(Vec<String>, Vec<String>),
-    ) -> Result<Vec<(String, String, i32)>, InventoryError> {
-        let free = sqlx::query_as(
-            "SELECT s.sku, s.location_id, s.on_hand - s.reserved
-             FROM stock s
-             JOIN locations l ON l.location_id = s.location_id AND l.active
-             WHERE (s.sku, s.location_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
+        order_ids: &[&str],
+    ) -> Result<(Vec<(String, String, i32)>, Vec<String>), InventoryError> {
+        let read: Vec<ReadRow> = sqlx::query_as(
+            "SELECT s.sku, s.location_id, s.on_hand - s.reserved, NULL::text
+                 FROM stock s
+                 JOIN locations l ON l.location_id = s.location_id AND l.active
+                 WHERE (s.sku, s.location_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+                 UNION ALL
+                 SELECT NULL, NULL, NULL, order_id FROM reservations
+                 WHERE order_id = ANY($3::text[])",
         )
         .bind(&rows.0)
         .bind(&rows.1)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(free)
-    }
-
-    /// Which of these orders have a reservation (or a release recorded).
-    pub async fn orders_with_reservations(
-        &self,
-        order_ids: &[&str],
-    ) -> Result<Vec<String>, InventoryError> {
-        let orders = sqlx::query_scalar(
-            "SELECT order_id FROM reservations WHERE order_id = ANY($1::text[])",
-        )
         .bind(order_ids)
         .fetch_all(&self.pool)
         .await?;
-        Ok(orders)
+        let mut free = Vec::new();
+        let mut reserved = Vec::new();
+        for row in read {
+            match row {
+                (Some(sku), Some(location_id), Some(units), _) => {
+                    free.push((sku, location_id, units));
+                }
+                (.., Some(order_id)) => reserved.push(order_id),
+                _ => {}
+            }
+        }
+        Ok((free, reserved))
     }
 }
+
+/// A row of [`Store::claim_and_lock`]: a claim or a locked stock row.
+#[derive(FromRow)]
+struct ClaimOrRow {
+    reservation_id: Option<Uuid>,
+    create_time: Option<DateTime<Utc>>,
+    expire_time: Option<DateTime<Utc>>,
+    sku: Option<String>,
+    location_id: Option<String>,
+    on_hand: Option<i32>,
+    reserved: Option<i32>,
+    safety_stock: Option<i32>,
+}
+
+/// A row of the read of [`Store::free_units`]: (SKU, location, free units)
+/// of a stock row, or the order id of a reservation.
+type ReadRow = (Option<String>, Option<String>, Option<i32>, Option<String>);
 
 #[derive(Default)]
 struct LineColumns<'a> {
