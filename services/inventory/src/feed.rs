@@ -7,7 +7,9 @@
 //! reports it as the position of its snapshot, read before the snapshot, so a
 //! watcher resuming from it may see an entry twice but never misses one.
 //! Commits of this instance wake the feed at once; other instances' commits are
-//! picked up by polling.
+//! picked up by polling. A position still being written (a gap) is looked at
+//! again after [`GAP_RETRY`], not a whole poll later, so a change behind a
+//! short transaction of another instance is not held back for long.
 
 use std::{
     sync::{
@@ -30,6 +32,8 @@ use crate::{
 pub(crate) const TAIL_BATCH: i64 = 1000;
 /// Entries a slow watcher may fall behind before it catches up from Postgres.
 const FANOUT_CAPACITY: usize = 4096;
+/// How soon the feed looks again at a position still being written.
+pub const GAP_RETRY: Duration = Duration::from_millis(5);
 
 /// A handle on the feed, cheap to clone.
 #[derive(Clone)]
@@ -100,19 +104,19 @@ impl LedgerFeed {
                 () = shutdown.cancelled() => return,
                 step = follower.step() => step,
             };
-            let idle = match step {
-                Ok(progressed) => !progressed,
+            let wait = match step {
+                Ok(Step::Moved) => continue,
+                Ok(Step::Gap) => GAP_RETRY.min(poll),
+                Ok(Step::Idle) => poll,
                 Err(err) => {
                     tracing::warn!(error = %err, "ledger feed: reading the tail failed; retrying");
-                    true
+                    poll
                 }
             };
-            if idle {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = follower.feed.inner.wake.notified() => {}
-                    () = tokio::time::sleep(poll) => {}
-                }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = follower.feed.inner.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -122,6 +126,16 @@ impl Default for LedgerFeed {
     fn default() -> Self {
         LedgerFeed::new()
     }
+}
+
+/// What one step of the follower found.
+enum Step {
+    /// The high-water mark moved.
+    Moved,
+    /// It stopped before a position still being written.
+    Gap,
+    /// Nothing new.
+    Idle,
 }
 
 struct Follower {
@@ -136,12 +150,16 @@ struct Follower {
 }
 
 impl Follower {
-    /// Reads and publishes what follows the high-water mark; true when it moved.
-    async fn step(&mut self) -> Result<bool, InventoryError> {
+    /// Reads and publishes what follows the high-water mark.
+    async fn step(&mut self) -> Result<Step, InventoryError> {
         let inner = &self.feed.inner;
         let mut position = inner.position.load(Ordering::Acquire);
         if position < 0 {
-            return self.start().await;
+            return Ok(if self.start().await? {
+                Step::Moved
+            } else {
+                Step::Gap
+            });
         }
         let settled = match &self.gap {
             Some((_, snapshot)) => self.store.snapshot_settled(snapshot).await?,
@@ -175,7 +193,13 @@ impl Follower {
         self.cache
             .invalidate(changed.iter().map(String::as_str))
             .await;
-        Ok(position > start)
+        Ok(if position > start {
+            Step::Moved
+        } else if self.gap.is_some() {
+            Step::Gap
+        } else {
+            Step::Idle
+        })
     }
 
     /// Starts at the last position of a snapshot once every transaction that

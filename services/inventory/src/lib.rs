@@ -6,7 +6,8 @@
 //! - [`store`]: Postgres, the truth; every change and its ledger entry.
 //! - [`reservations`]: Reserve, Release, CommitReservation and expiry, each
 //!   owning its transactions.
-//! - [`locks`]: per-SKU stock locks in Redis, in front of the guarded writes.
+//! - [`group_commit`]: Reserve decided in groups per stock row, one commit for
+//!   the many orders of a hot SKU.
 //! - [`expiry`]: the sweep that returns the stock of lapsed holds.
 //! - [`feed`]: the ledger feed behind WatchAvailability and the cache.
 //!
@@ -18,8 +19,8 @@ pub mod domain;
 pub mod error;
 pub mod expiry;
 pub mod feed;
+pub mod group_commit;
 pub mod grpc;
-pub mod locks;
 pub mod reservations;
 pub mod store;
 #[cfg(feature = "test-util")]
@@ -38,13 +39,7 @@ use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    cache::AvailabilityCache,
-    feed::LedgerFeed,
-    grpc::WatchConfig,
-    locks::{LockConfig, StockLocks},
-    store::Store,
-};
+use crate::{cache::AvailabilityCache, feed::LedgerFeed, grpc::WatchConfig, store::Store};
 
 /// The service's own migrations, run at start after the platform's.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -56,13 +51,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// The service's own Postgres database and its pool.
     pub database: DatabaseConfig,
-    /// Redis, for the stock locks and the availability cache; its key prefix.
+    /// Redis, for the availability cache; its key prefix.
     pub redis: RedisConfig,
-    /// How long a stock lock lives if its holder dies (`OMS_INVENTORY_STOCK_LOCK_LEASE`).
-    pub stock_lock_lease: Duration,
-    /// How long Reserve waits for a stock lock before going ahead without it
-    /// (`OMS_INVENTORY_STOCK_LOCK_WAIT`).
-    pub stock_lock_wait: Duration,
     /// How often lapsed holds are looked for (`OMS_INVENTORY_EXPIRY_INTERVAL`).
     pub expiry_interval: Duration,
     /// How often the ledger feed looks for other instances' changes
@@ -76,10 +66,8 @@ pub struct Config {
 }
 
 impl Config {
-    const STOCK_LOCK_LEASE: Duration = Duration::from_secs(5);
-    const STOCK_LOCK_WAIT: Duration = Duration::from_secs(2);
     const EXPIRY_INTERVAL: Duration = Duration::from_secs(1);
-    const LEDGER_POLL: Duration = Duration::from_millis(200);
+    const LEDGER_POLL: Duration = Duration::from_millis(50);
     const WATCH_HEARTBEAT: Duration = Duration::from_secs(15);
     const AVAILABILITY_CACHE_TTL: Duration = Duration::from_secs(5);
 
@@ -89,8 +77,6 @@ impl Config {
             server,
             database,
             redis,
-            stock_lock_lease: Self::STOCK_LOCK_LEASE,
-            stock_lock_wait: Self::STOCK_LOCK_WAIT,
             expiry_interval: Self::EXPIRY_INTERVAL,
             ledger_poll: Self::LEDGER_POLL,
             watch_heartbeat: Self::WATCH_HEARTBEAT,
@@ -106,10 +92,6 @@ impl Config {
             RedisConfig::from_env(env, Service::Inventory)?,
         );
         Ok(Config {
-            stock_lock_lease: env
-                .duration("OMS_INVENTORY_STOCK_LOCK_LEASE", defaults.stock_lock_lease)?,
-            stock_lock_wait: env
-                .duration("OMS_INVENTORY_STOCK_LOCK_WAIT", defaults.stock_lock_wait)?,
             expiry_interval: env
                 .duration("OMS_INVENTORY_EXPIRY_INTERVAL", defaults.expiry_interval)?,
             ledger_poll: env.duration("OMS_INVENTORY_LEDGER_POLL", defaults.ledger_poll)?,
@@ -143,16 +125,6 @@ impl ServiceConfig for Config {
             DatabaseConfig::variables(),
             RedisConfig::variables(service),
             vec![
-                Variable::duration(
-                    "OMS_INVENTORY_STOCK_LOCK_LEASE",
-                    Self::STOCK_LOCK_LEASE,
-                    "life of a per-SKU stock lock in Redis if its holder dies",
-                ),
-                Variable::duration(
-                    "OMS_INVENTORY_STOCK_LOCK_WAIT",
-                    Self::STOCK_LOCK_WAIT,
-                    "how long Reserve queues for a stock lock before going ahead without it",
-                ),
                 Variable::duration(
                     "OMS_INVENTORY_EXPIRY_INTERVAL",
                     Self::EXPIRY_INTERVAL,
@@ -190,19 +162,10 @@ pub async fn run(
     let store = Store::new(pool);
     let redis = oms_platform::redis::connect(&config.redis)?;
     let cache = Arc::new(AvailabilityCache::new(
-        redis.clone(),
+        redis,
         config.redis.key_prefix.clone(),
         config.availability_cache_ttl,
     ));
-    let locks = Arc::new(StockLocks::new(
-        redis,
-        LockConfig {
-            key_prefix: config.redis.key_prefix.clone(),
-            lease: config.stock_lock_lease,
-            wait: config.stock_lock_wait,
-        },
-    ));
-
     let mut background = Background::new();
     let feed = LedgerFeed::new();
     background.spawn(feed.clone().run(
@@ -225,7 +188,6 @@ pub async fn run(
 
     let inventory = grpc::Inventory::new(
         store,
-        locks,
         cache,
         feed,
         WatchConfig {

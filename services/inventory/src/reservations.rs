@@ -71,7 +71,7 @@ pub async fn reserve(
 }
 
 /// Reserve for an order that has a reservation: the same one back, or why not.
-async fn existing(
+pub(crate) async fn existing(
     store: &Store,
     request: &NewReservation<'_>,
 ) -> Result<ReservationRecord, InventoryError> {

@@ -4,7 +4,9 @@
 //! - [`location`]: the kinds of site and a location as PutLocation sets it.
 //! - [`stock`]: the figures of one (SKU, location) and what follows from them.
 //! - [`reservation`]: a reservation's lines and its state machine.
+//! - [`group`]: deciding a group of reservations of the same stock rows together.
 
+pub mod group;
 pub mod ids;
 pub mod location;
 pub mod reservation;

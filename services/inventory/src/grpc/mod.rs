@@ -44,7 +44,7 @@ use self::{
     watch::{Watch, WatchStream},
 };
 use crate::{
-    cache::AvailabilityCache, error::InventoryError, feed::LedgerFeed, locks::StockLocks,
+    cache::AvailabilityCache, error::InventoryError, feed::LedgerFeed, group_commit::GroupCommit,
     store::Store,
 };
 
@@ -52,7 +52,7 @@ use crate::{
 pub struct Inventory {
     store: Store,
     idempotency: Idempotency,
-    locks: Arc<StockLocks>,
+    group_commit: Arc<GroupCommit>,
     cache: Arc<AvailabilityCache>,
     feed: LedgerFeed,
     watch: WatchConfig,
@@ -61,11 +61,10 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    /// Serves from `store`, under `locks`, caching availability in `cache`;
-    /// watchers follow `feed` until `shutdown`.
+    /// Serves from `store`, caching availability in `cache`; Reserve decides
+    /// in groups; watchers follow `feed` until `shutdown`.
     pub fn new(
         store: Store,
-        locks: Arc<StockLocks>,
         cache: Arc<AvailabilityCache>,
         feed: LedgerFeed,
         watch: WatchConfig,
@@ -77,8 +76,8 @@ impl Inventory {
             .build();
         Inventory {
             idempotency: Idempotency::new(store.pool().clone()),
+            group_commit: Arc::new(GroupCommit::new(store.clone(), cache.clone(), feed.clone())),
             store,
-            locks,
             cache,
             feed,
             watch,

@@ -1,4 +1,4 @@
-//! Reservations: Reserve (under the per-SKU stock locks), Release,
+//! Reservations: Reserve (decided in groups per stock row), Release,
 //! CommitReservation, their reads, and the reserved load of locations that
 //! routing's capacity filter asks for.
 
@@ -14,7 +14,8 @@ use super::{Inventory, convert, convert::*};
 use crate::{
     domain::{Actor, Channel, MintedId, OrderId, ReservationLine, ReservationState, reservation},
     error::InventoryError,
-    store::reservations::{NewReservation, ReservationFilter},
+    group_commit::Reservation,
+    store::reservations::ReservationFilter,
 };
 
 /// The default hold of a reservation.
@@ -208,20 +209,18 @@ impl Inventory {
             ttl,
             channel,
             actor,
-        } = &reserve;
-        let leases = self.locks.acquire(lines.iter().map(|line| &line.sku)).await;
-        let reserved = crate::reservations::reserve(
-            &self.store,
-            &NewReservation {
+        } = reserve;
+        let (order, line_count) = (order_id.to_string(), lines.len());
+        let reserved = self
+            .group_commit
+            .reserve(Reservation {
                 order_id,
                 lines,
-                ttl: *ttl,
-                channel: channel.as_ref(),
+                ttl,
+                channel,
                 actor,
-            },
-        )
-        .await;
-        leases.release().await;
+            })
+            .await;
         let outcome = match &reserved {
             Ok(_) => "held",
             Err(InventoryError::InsufficientStock(_)) => "refused",
@@ -230,9 +229,7 @@ impl Inventory {
         self.reservations
             .add(1, &[KeyValue::new("outcome", outcome)]);
         let reservation = reserved?;
-        self.changed(lines.iter().map(|line| line.sku.as_str()))
-            .await;
-        tracing::debug!(order_id = %order_id, lines = lines.len(), "reserved");
+        tracing::debug!(order_id = %order, lines = line_count, "reserved");
         Ok(pb::ReserveResponse {
             reservation: Some(convert::reservation(&reservation)),
         })

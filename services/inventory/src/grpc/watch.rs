@@ -4,7 +4,10 @@
 //! heartbeats when idle, and ResyncRequired when a location or the channel's
 //! policy changes.
 
-use std::{collections::HashSet, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 use oms_platform::error::FieldViolations;
 use oms_proto::inventory::v1 as pb;
@@ -157,6 +160,8 @@ fn stream(
         let closed = sender.clone();
         let mut watcher = Watcher {
             store,
+            feed: feed.clone(),
+            views: HashMap::new(),
             filter,
             sender,
             last: start_after,
@@ -175,8 +180,18 @@ fn stream(
     ReceiverStream::new(receiver)
 }
 
+/// Channel views kept per watcher before they are all read again.
+const MAX_VIEWS: usize = 64;
+
 struct Watcher {
     store: Store,
+    /// Dates the channel views: one read after the feed's high-water mark
+    /// shows every change up to it.
+    feed: LedgerFeed,
+    /// The channel view last read per SKU and the position it shows every
+    /// change up to. A burst of changes of one SKU (a flash sale) costs one
+    /// read, not one per change, so the watcher keeps up.
+    views: HashMap<String, (i64, pb::ChannelAvailability)>,
     filter: WatchFilter,
     sender: Sender,
     /// The last position delivered or skipped.
@@ -280,16 +295,35 @@ impl Watcher {
         let after = movement.figures_after(row.low_stock_threshold);
         let channel = match &self.filter.channel {
             Some((channel, policy)) => {
-                let rows = self
-                    .store
-                    .levels(std::slice::from_ref(&movement.sku))
-                    .await
-                    .map_err(Status::from)?;
-                Some(channel_view(
-                    channel,
-                    policy,
-                    rows.iter().map(|row| (&row.stock, row.active)),
-                ))
+                let cached = self
+                    .views
+                    .get(&movement.sku)
+                    .filter(|(through, _)| *through >= movement.sequence)
+                    .map(|(_, view)| view.clone());
+                match cached {
+                    Some(view) => Some(view),
+                    None => {
+                        // Read after the mark: the view shows this change and
+                        // every one before the mark.
+                        let through = self.feed.position().await;
+                        let rows = self
+                            .store
+                            .levels(std::slice::from_ref(&movement.sku))
+                            .await
+                            .map_err(Status::from)?;
+                        let view = channel_view(
+                            channel,
+                            policy,
+                            rows.iter().map(|row| (&row.stock, row.active)),
+                        );
+                        if self.views.len() >= MAX_VIEWS {
+                            self.views.clear();
+                        }
+                        self.views
+                            .insert(movement.sku.clone(), (through, view.clone()));
+                        Some(view)
+                    }
+                }
             }
             None => None,
         };
@@ -326,6 +360,7 @@ impl Watcher {
                 let changed = (now.safety_buffer, &now.location_ids)
                     != (policy.safety_buffer, &policy.location_ids);
                 *policy = now;
+                self.views.clear();
                 if changed {
                     pb::ResyncReason::ChannelPolicyChanged
                 } else {

@@ -6,11 +6,13 @@
 //! - [`stock`]: the stock ledger: counts, adjustments, transfers, restocks,
 //!   safety stock, thresholds, availability reads.
 //! - [`reservations`]: Reserve, Release, CommitReservation and expiry, the hot path.
+//! - [`group`]: a group of Reserves decided in one transaction.
 //! - [`ledger`]: reading the ledger's tail in order, for WatchAvailability.
 //!
 //! Every change to a stock row writes its ledger entry in the same statement or
 //! transaction, with the position it takes from `stock_ledger_sequence`.
 
+pub mod group;
 pub mod ledger;
 pub mod locations;
 pub mod reservations;

@@ -210,3 +210,86 @@ async fn a_channel_watcher_is_told_to_resync_when_its_policy_changes() {
     drop(stream);
     inventory.finish().await;
 }
+
+#[tokio::test]
+async fn every_watcher_on_every_instance_sees_the_sold_out_change_within_100_ms() {
+    let mut inventory = TestInventory::start().await;
+    inventory.location("wh-1").await;
+    inventory.set_stock("drop", "wh-1", 3).await;
+    let other = inventory.another_instance().await;
+    let snapshot = inventory
+        .client()
+        .get_availability(oms_proto::inventory::v1::GetAvailabilityRequest {
+            skus: vec!["drop".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut streams = Vec::new();
+    let web = oms_proto::common::v1::Channel {
+        kind: oms_proto::common::v1::ChannelKind::Web as i32,
+        name: String::new(),
+    };
+    for client in [inventory.client(), other.clone()] {
+        for (skus, channel) in [
+            (vec!["drop".to_owned()], None),
+            (vec![], None),
+            (vec!["drop".to_owned()], Some(web.clone())),
+        ] {
+            let stream = client
+                .clone()
+                .watch_availability(WatchAvailabilityRequest {
+                    skus,
+                    channel,
+                    start_after_sequence: snapshot.sequence,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            streams.push(stream);
+        }
+    }
+    // Every watcher is following: each sees the first unit go.
+    reserve(
+        &mut inventory.client(),
+        "order-0",
+        vec![line("drop", "wh-1", 1)],
+    )
+    .await
+    .unwrap();
+    for stream in &mut streams {
+        assert_eq!(next_change(stream).await.stock.unwrap().available, 2);
+    }
+
+    // The last two units, one through each instance, at once.
+    let last = [(inventory.client(), "order-1"), (other, "order-2")].map(|(client, order)| {
+        let mut client = client.clone();
+        async move { reserve(&mut client, order, vec![line("drop", "wh-1", 1)]).await }
+    });
+    let outcomes = join_all(last).await;
+    let reserved = tokio::time::Instant::now();
+    assert!(outcomes.iter().all(Result::is_ok));
+
+    let deadline = reserved + Duration::from_millis(100);
+    for stream in &mut streams {
+        let sold_out = async {
+            loop {
+                let change = next_change(stream).await;
+                if change.stock.as_ref().unwrap().available == 0 {
+                    return change;
+                }
+            }
+        };
+        let change = tokio::time::timeout_at(deadline, sold_out)
+            .await
+            .expect("the sold-out change within 100 ms of the last unit's reservation");
+        assert_eq!((change.sku.as_str(), change.available_before), ("drop", 1));
+        if let Some(view) = change.channel {
+            assert_eq!(view.available, 0, "the channel sees the drop sold out");
+        }
+    }
+    drop(streams);
+    inventory.finish().await;
+}

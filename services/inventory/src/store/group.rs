@@ -1,0 +1,364 @@
+//! The statements of a grouped Reserve ([`crate::group_commit`] owns the
+//! transaction): claim every order of the group, lock the stock rows the group
+//! names, then write the held orders' lines, their stock rows and one ledger
+//! entry per line, and drop the claims of the orders that were not held.
+//!
+//! Every writer of this database takes its locks in one order: first the
+//! order ids it claims (an insert into `reservations`, sorted by order id),
+//! then the stock rows it changes, sorted by (sku, location_id). A grouped
+//! Reserve claims before it locks a row and never claims again after, so no
+//! two writers wait on each other in a cycle.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+use super::{Store, reservations::NewReservation};
+use crate::{
+    domain::{MovementKind, ReservationLine},
+    error::InventoryError,
+};
+
+/// An order's claim of its reservation, as inserted.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// The id minted for the reservation.
+    pub reservation_id: Uuid,
+    /// When it was made.
+    pub create_time: DateTime<Utc>,
+    /// When its hold lapses.
+    pub expire_time: Option<DateTime<Utc>>,
+}
+
+/// A stock row as read under its lock.
+#[derive(Debug, Clone)]
+pub struct LockedRow {
+    /// The SKU.
+    pub sku: String,
+    /// The location.
+    pub location_id: String,
+    /// Units there, held ones included.
+    pub on_hand: i32,
+    /// Units held by reservations.
+    pub reserved: i32,
+    /// Units kept back from sale.
+    pub safety_stock: i32,
+}
+
+/// The (SKU, location) rows that these orders' lines name, each once, sorted,
+/// as two columns.
+pub fn rows_of<'a>(
+    orders: impl IntoIterator<Item = &'a [ReservationLine]>,
+) -> (Vec<String>, Vec<String>) {
+    let mut rows: Vec<(&str, &str)> = orders
+        .into_iter()
+        .flatten()
+        .map(|line| (line.sku.as_str(), line.location_id.as_str()))
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows.into_iter()
+        .map(|(sku, location_id)| (sku.to_owned(), location_id.to_owned()))
+        .unzip()
+}
+
+impl Store {
+    /// Claims and locks, in `tx`, in one statement: inserts a HELD reservation
+    /// (without lines yet) for each request whose order has none, in order id
+    /// order; then, once every claim is in and when there is any, locks the
+    /// stock rows at active locations among `rows` (SKUs and locations,
+    /// pairwise) in (sku, location_id) order and reads them.
+    ///
+    /// Returns the claims by reservation id (a request missing from them
+    /// names an order that has a reservation, or one earlier in the group)
+    /// and the locked rows (a row missing from them does not exist or is
+    /// inactive).
+    pub async fn claim_and_lock(
+        tx: &mut PgConnection,
+        requests: &[(Uuid, &NewReservation<'_>)],
+        rows: &(Vec<String>, Vec<String>),
+    ) -> Result<(HashMap<Uuid, Claim>, Vec<LockedRow>), InventoryError> {
+        let ids: Vec<Uuid> = requests.iter().map(|(id, _)| *id).collect();
+        let orders: Vec<&str> = requests
+            .iter()
+            .map(|(_, request)| request.order_id.as_str())
+            .collect();
+        let kinds: Vec<i16> = requests
+            .iter()
+            .map(|(_, request)| request.channel.map_or(0, |channel| channel.kind))
+            .collect();
+        let names: Vec<&str> = requests
+            .iter()
+            .map(|(_, request)| request.channel.map_or("", |channel| channel.name.as_str()))
+            .collect();
+        let ttls: Vec<f64> = requests
+            .iter()
+            .map(|(_, request)| request.ttl.as_secs_f64())
+            .collect();
+        // Counting every claim before the first lock keeps the lock order:
+        // order ids first, stock rows after.
+        let read: Vec<ClaimOrRow> = sqlx::query_as(
+            "WITH claimed AS (
+                 INSERT INTO reservations (reservation_id, order_id, channel_kind, channel_name,
+                     state, expire_time)
+                 SELECT r.reservation_id, r.order_id, r.channel_kind, r.channel_name, 'held',
+                     now() + make_interval(secs => r.ttl)
+                 FROM unnest($1::uuid[], $2::text[], $3::int2[], $4::text[], $5::float8[])
+                     AS r(reservation_id, order_id, channel_kind, channel_name, ttl)
+                 ORDER BY r.order_id
+                 ON CONFLICT (order_id) DO NOTHING
+                 RETURNING reservation_id, create_time, expire_time
+             ),
+             locked AS (
+                 SELECT s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock
+                 FROM stock s
+                 JOIN locations l ON l.location_id = s.location_id AND l.active
+                 WHERE (s.sku, s.location_id) IN (SELECT * FROM unnest($6::text[], $7::text[]))
+                   AND (SELECT count(*) FROM claimed) > 0
+                 ORDER BY s.sku, s.location_id
+                 FOR UPDATE OF s
+             )
+             SELECT reservation_id, create_time, expire_time, NULL::text AS sku,
+                 NULL::text AS location_id, NULL::int4 AS on_hand, NULL::int4 AS reserved,
+                 NULL::int4 AS safety_stock
+             FROM claimed
+             UNION ALL
+             SELECT NULL, NULL, NULL, sku, location_id, on_hand, reserved, safety_stock
+             FROM locked",
+        )
+        .bind(&ids)
+        .bind(&orders)
+        .bind(&kinds)
+        .bind(&names)
+        .bind(&ttls)
+        .bind(&rows.0)
+        .bind(&rows.1)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut claims = HashMap::new();
+        let mut locked = Vec::new();
+        for row in read {
+            match row {
+                ClaimOrRow {
+                    reservation_id: Some(reservation_id),
+                    create_time: Some(create_time),
+                    expire_time,
+                    ..
+                } => {
+                    claims.insert(
+                        reservation_id,
+                        Claim {
+                            reservation_id,
+                            create_time,
+                            expire_time,
+                        },
+                    );
+                }
+                ClaimOrRow {
+                    sku: Some(sku),
+                    location_id: Some(location_id),
+                    on_hand: Some(on_hand),
+                    reserved: Some(reserved),
+                    safety_stock: Some(safety_stock),
+                    ..
+                } => locked.push(LockedRow {
+                    sku,
+                    location_id,
+                    on_hand,
+                    reserved,
+                    safety_stock,
+                }),
+                ClaimOrRow { .. } => {
+                    return Err(InventoryError::Corrupt(
+                        "a claim or stock row without its columns".into(),
+                    ));
+                }
+            }
+        }
+        Ok((claims, locked))
+    }
+
+    /// Writes a decided group in `tx`, whose rows `locked` holds: the lines of
+    /// every `held` reservation, one RESERVE ledger entry per line (each
+    /// starting where the one before it on its row ended), the stock rows'
+    /// reserved units and last position; and deletes the claims in `dropped`.
+    pub async fn write_group(
+        tx: &mut PgConnection,
+        locked: &[LockedRow],
+        held: &[(Uuid, &NewReservation<'_>)],
+        dropped: &[Uuid],
+    ) -> Result<(), InventoryError> {
+        let rows: HashMap<(&str, &str), &LockedRow> = locked
+            .iter()
+            .map(|row| ((row.sku.as_str(), row.location_id.as_str()), row))
+            .collect();
+        let mut reserved: HashMap<(&str, &str), i32> =
+            rows.iter().map(|(key, row)| (*key, row.reserved)).collect();
+        let mut lines = LineColumns::default();
+        let mut moves = MoveColumns::default();
+        for (reservation_id, request) in held {
+            for (position, line) in (1..).zip(request.lines) {
+                let key = (line.sku.as_str(), line.location_id.as_str());
+                let (Some(row), Some(before)) = (rows.get(&key), reserved.get_mut(&key)) else {
+                    return Err(InventoryError::Corrupt(format!(
+                        "held line of order {} on a stock row not locked",
+                        request.order_id
+                    )));
+                };
+                let quantity = line.quantity.get();
+                lines.reservation_ids.push(*reservation_id);
+                lines.positions.push(position);
+                lines.skus.push(key.0);
+                lines.location_ids.push(key.1);
+                lines.quantities.push(quantity);
+                moves.skus.push(key.0);
+                moves.location_ids.push(key.1);
+                moves.on_hand.push(row.on_hand);
+                moves.reserved_before.push(*before);
+                *before += quantity;
+                moves.reserved_after.push(*before);
+                moves.safety_stock.push(row.safety_stock);
+                moves.actor_kinds.push(request.actor.kind.code());
+                moves.actor_ids.push(request.actor.id.as_str());
+                moves.references.push(request.order_id.as_str());
+            }
+        }
+        // Positions are sorted before they are handed out in line order, so
+        // the entries of each row chain in position order.
+        sqlx::query(
+            "WITH numbers AS (
+                 SELECT array_agg(n ORDER BY n) AS n
+                 FROM (SELECT nextval('stock_ledger_sequence') AS n
+                       FROM generate_series(1, cardinality($1::text[]))) x
+             ),
+             moves AS (
+                 SELECT m.*, (SELECT n FROM numbers)[m.ord::int] AS sequence
+                 FROM unnest($1::text[], $2::text[], $3::int4[], $4::int4[], $5::int4[],
+                         $6::int4[], $7::int2[], $8::text[], $9::text[])
+                     WITH ORDINALITY AS m(sku, location_id, on_hand, reserved_before,
+                         reserved_after, safety_stock, actor_kind, actor_id, reference_id, ord)
+             ),
+             moved AS (
+                 INSERT INTO stock_movements (sequence, movement_id, sku, location_id, kind,
+                     on_hand_before, on_hand_after, reserved_before, reserved_after,
+                     safety_stock_before, safety_stock_after, actor_kind, actor_id, reference_id)
+                 SELECT sequence, gen_random_uuid(), sku, location_id, $10, on_hand, on_hand,
+                     reserved_before, reserved_after, safety_stock, safety_stock, actor_kind,
+                     actor_id, reference_id
+                 FROM moves
+             ),
+             updated AS (
+                 UPDATE stock s
+                 SET reserved = last.reserved_after, sequence = last.sequence, update_time = now()
+                 FROM (SELECT DISTINCT ON (sku, location_id) sku, location_id, reserved_after,
+                           sequence
+                       FROM moves ORDER BY sku, location_id, sequence DESC) last
+                 WHERE s.sku = last.sku AND s.location_id = last.location_id
+             ),
+             lines AS (
+                 INSERT INTO reservation_lines (reservation_id, position, sku, location_id,
+                     quantity)
+                 SELECT * FROM unnest($11::uuid[], $12::int4[], $13::text[], $14::text[],
+                     $15::int4[])
+             )
+             DELETE FROM reservations WHERE reservation_id = ANY($16::uuid[])",
+        )
+        .bind(&moves.skus)
+        .bind(&moves.location_ids)
+        .bind(&moves.on_hand)
+        .bind(&moves.reserved_before)
+        .bind(&moves.reserved_after)
+        .bind(&moves.safety_stock)
+        .bind(&moves.actor_kinds)
+        .bind(&moves.actor_ids)
+        .bind(&moves.references)
+        .bind(MovementKind::Reserve.code())
+        .bind(&lines.reservation_ids)
+        .bind(&lines.positions)
+        .bind(&lines.skus)
+        .bind(&lines.location_ids)
+        .bind(&lines.quantities)
+        .bind(dropped)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The free units (on hand minus reserved) of the rows at active
+    /// locations among `rows`, and which of `order_ids` have a reservation (or
+    /// a release recorded): one read that waits for no lock, the committed
+    /// state at the time of the read.
+    pub async fn free_units(
+        &self,
+        rows: &(Vec<String>, Vec<String>),
+        order_ids: &[&str],
+    ) -> Result<(Vec<(String, String, i32)>, Vec<String>), InventoryError> {
+        let read: Vec<ReadRow> = sqlx::query_as(
+            "SELECT s.sku, s.location_id, s.on_hand - s.reserved, NULL::text
+                 FROM stock s
+                 JOIN locations l ON l.location_id = s.location_id AND l.active
+                 WHERE (s.sku, s.location_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+                 UNION ALL
+                 SELECT NULL, NULL, NULL, order_id FROM reservations
+                 WHERE order_id = ANY($3::text[])",
+        )
+        .bind(&rows.0)
+        .bind(&rows.1)
+        .bind(order_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut free = Vec::new();
+        let mut reserved = Vec::new();
+        for row in read {
+            match row {
+                (Some(sku), Some(location_id), Some(units), _) => {
+                    free.push((sku, location_id, units));
+                }
+                (.., Some(order_id)) => reserved.push(order_id),
+                _ => {}
+            }
+        }
+        Ok((free, reserved))
+    }
+}
+
+/// A row of [`Store::claim_and_lock`]: a claim or a locked stock row.
+#[derive(FromRow)]
+struct ClaimOrRow {
+    reservation_id: Option<Uuid>,
+    create_time: Option<DateTime<Utc>>,
+    expire_time: Option<DateTime<Utc>>,
+    sku: Option<String>,
+    location_id: Option<String>,
+    on_hand: Option<i32>,
+    reserved: Option<i32>,
+    safety_stock: Option<i32>,
+}
+
+/// A row of the read of [`Store::free_units`]: (SKU, location, free units)
+/// of a stock row, or the order id of a reservation.
+type ReadRow = (Option<String>, Option<String>, Option<i32>, Option<String>);
+
+#[derive(Default)]
+struct LineColumns<'a> {
+    reservation_ids: Vec<Uuid>,
+    positions: Vec<i32>,
+    skus: Vec<&'a str>,
+    location_ids: Vec<&'a str>,
+    quantities: Vec<i32>,
+}
+
+#[derive(Default)]
+struct MoveColumns<'a> {
+    skus: Vec<&'a str>,
+    location_ids: Vec<&'a str>,
+    on_hand: Vec<i32>,
+    reserved_before: Vec<i32>,
+    reserved_after: Vec<i32>,
+    safety_stock: Vec<i32>,
+    actor_kinds: Vec<i16>,
+    actor_ids: Vec<&'a str>,
+    references: Vec<&'a str>,
+}

@@ -1,0 +1,249 @@
+//! Reserve decided in groups: many orders of one stock row at once, each with
+//! its own answer, reservation and ledger entry; all-or-nothing across lines;
+//! idempotent; a sold-out row refused cheaply but never while stock remains.
+
+use sqlx::PgPool;
+use tonic::Code;
+
+use crate::helpers::*;
+
+/// The reservation of the order the test calls `order`: its id and state.
+async fn reservation_of(pool: &PgPool, order: &str) -> Option<(uuid::Uuid, String)> {
+    sqlx::query_as("SELECT reservation_id, state FROM reservations WHERE order_id = $1")
+        .bind(id(order))
+        .fetch_optional(pool)
+        .await
+        .unwrap()
+}
+
+/// The RESERVE ledger entries of the order the test calls `order`, as
+/// (sku, units held by the entry).
+async fn reserve_entries(pool: &PgPool, order: &str) -> Vec<(String, i32)> {
+    sqlx::query_as(
+        "SELECT sku, reserved_after - reserved_before FROM stock_movements
+         WHERE reference_id = $1 AND kind = 5 ORDER BY sku",
+    )
+    .bind(id(order))
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn many_reserves_of_one_sku_at_once_hold_exactly_the_stock_each_with_its_reservation_and_ledger_entry()
+ {
+    let inventory = TestInventory::start().await;
+    inventory.location("wh-1").await;
+    inventory.set_stock("hot", "wh-1", 40).await;
+
+    let calls = (0..160).map(|index| {
+        let mut client = inventory.client();
+        async move {
+            let order = format!("order-{index}");
+            let outcome = reserve(&mut client, &order, vec![line("hot", "wh-1", 1)]).await;
+            (order, outcome)
+        }
+    });
+    let outcomes = join_all(calls).await;
+
+    let pool = inventory.db.pool().await;
+    let mut held = 0;
+    for (order, outcome) in &outcomes {
+        match outcome {
+            Ok(response) => {
+                held += 1;
+                let answered = response.reservation.as_ref().unwrap();
+                let (stored, state) = reservation_of(&pool, order).await.expect("a reservation");
+                assert_eq!(answered.reservation_id, stored.to_string());
+                assert_eq!(state, "held");
+                assert_eq!(answered.lines.len(), 1);
+                assert_eq!(reserve_entries(&pool, order).await, vec![("hot".into(), 1)]);
+            }
+            Err(refused) => {
+                assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+                assert_eq!(reason(refused), "INSUFFICIENT_STOCK");
+                assert_eq!(metadata(refused, "available"), "0");
+                assert_eq!(reservation_of(&pool, order).await, None);
+                assert!(reserve_entries(&pool, order).await.is_empty());
+            }
+        }
+    }
+    assert_eq!(held, 40);
+    // Some transaction held more than one order: the orders were grouped.
+    let transactions: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT xmin::text) FROM stock_movements WHERE sku = 'hot' AND kind = 5",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        transactions < 40,
+        "{transactions} transactions held 40 orders"
+    );
+    pool.close().await;
+    let availability = inventory.availability("hot", None).await;
+    assert_eq!((availability.reserved, availability.available), (40, 0));
+    inventory.finish().await;
+}
+
+#[tokio::test]
+async fn a_multi_line_order_with_one_sold_out_line_holds_nothing_in_its_group() {
+    let inventory = TestInventory::start().await;
+    inventory.location("wh-1").await;
+    // "a-hot" sorts first, so every order below waits in the queue of its row.
+    inventory.set_stock("a-hot", "wh-1", 40).await;
+    inventory.set_stock("z-gone", "wh-1", 1).await;
+    reserve(
+        &mut inventory.client(),
+        "first",
+        vec![line("z-gone", "wh-1", 1)],
+    )
+    .await
+    .unwrap();
+
+    let calls = (0..40).map(|index| {
+        let mut client = inventory.client();
+        async move {
+            let both = index % 4 == 0;
+            let lines = if both {
+                vec![line("a-hot", "wh-1", 1), line("z-gone", "wh-1", 1)]
+            } else {
+                vec![line("a-hot", "wh-1", 1)]
+            };
+            let order = format!("order-{index}");
+            let outcome = reserve(&mut client, &order, lines).await;
+            (order, both, outcome)
+        }
+    });
+    let outcomes = join_all(calls).await;
+
+    let pool = inventory.db.pool().await;
+    for (order, both, outcome) in &outcomes {
+        if *both {
+            let refused = outcome
+                .as_ref()
+                .expect_err("the sold-out line refuses the order");
+            assert_eq!(reason(refused), "INSUFFICIENT_STOCK");
+            assert_eq!(metadata(refused, "sku"), "z-gone");
+            assert_eq!(metadata(refused, "available"), "0");
+            assert_eq!(reservation_of(&pool, order).await, None);
+            assert!(reserve_entries(&pool, order).await.is_empty());
+        }
+    }
+    let singles_held = outcomes
+        .iter()
+        .filter(|(_, both, outcome)| !both && outcome.is_ok())
+        .count();
+    assert_eq!(singles_held, 30);
+    pool.close().await;
+    assert_eq!(inventory.availability("a-hot", None).await.reserved, 30);
+    assert_eq!(inventory.availability("z-gone", None).await.reserved, 1);
+    inventory.finish().await;
+}
+
+#[tokio::test]
+async fn the_same_order_sent_many_times_at_once_is_reserved_once() {
+    let inventory = TestInventory::start().await;
+    inventory.location("wh-1").await;
+    inventory.set_stock("hot", "wh-1", 30).await;
+
+    let calls = (0..40).map(|index| {
+        let mut client = inventory.client();
+        async move {
+            let order = if index % 2 == 0 {
+                "twice".to_owned()
+            } else {
+                format!("order-{index}")
+            };
+            reserve(&mut client, &order, vec![line("hot", "wh-1", 1)]).await
+        }
+    });
+    let outcomes = join_all(calls).await;
+
+    let pool = inventory.db.pool().await;
+    let (stored, _) = reservation_of(&pool, "twice").await.expect("a reservation");
+    for outcome in outcomes.iter().step_by(2) {
+        let reservation = outcome.as_ref().unwrap().reservation.clone().unwrap();
+        assert_eq!(reservation.reservation_id, stored.to_string());
+    }
+    assert_eq!(
+        reserve_entries(&pool, "twice").await,
+        vec![("hot".into(), 1)]
+    );
+    pool.close().await;
+    assert!(outcomes.iter().all(Result::is_ok));
+    // 20 answers for one reservation, and one each for the 20 other orders.
+    assert_eq!(inventory.availability("hot", None).await.available, 9);
+    inventory.finish().await;
+}
+
+#[tokio::test]
+async fn a_sold_out_sku_is_held_again_as_soon_as_another_instance_returns_a_unit() {
+    let mut inventory = TestInventory::start().await;
+    inventory.location("wh-1").await;
+    inventory.set_stock("hot", "wh-1", 5).await;
+    let other = inventory.another_instance().await;
+    let calls = (0..20).map(|index| {
+        let mut client = inventory.client();
+        async move {
+            reserve(
+                &mut client,
+                &format!("order-{index}"),
+                vec![line("hot", "wh-1", 1)],
+            )
+            .await
+        }
+    });
+    let outcomes = join_all(calls).await;
+    let held: Vec<usize> = (0..20).filter(|index| outcomes[*index].is_ok()).collect();
+    assert_eq!(held.len(), 5);
+    let refused = reserve(
+        &mut inventory.client(),
+        "late",
+        vec![line("hot", "wh-1", 1)],
+    )
+    .await
+    .expect_err("sold out");
+    assert_eq!(reason(&refused), "INSUFFICIENT_STOCK");
+
+    // A retry of a held order gets its reservation back, sold out or not.
+    let first = format!("order-{}", held[0]);
+    let retried = reserve(
+        &mut inventory.client(),
+        &first,
+        vec![line("hot", "wh-1", 1)],
+    )
+    .await
+    .expect("the first reservation");
+    assert_eq!(
+        retried.reservation.unwrap().reservation_id,
+        outcomes[held[0]]
+            .as_ref()
+            .unwrap()
+            .reservation
+            .as_ref()
+            .unwrap()
+            .reservation_id
+    );
+
+    // Another instance returns a unit while Redis has lost everything: the
+    // first instance holds it on the very next call.
+    inventory.redis.flush().await;
+    other
+        .clone()
+        .release(oms_proto::inventory::v1::ReleaseRequest {
+            order_id: id(&first),
+            reason: "customer cancelled".into(),
+            actor: Some(operator()),
+        })
+        .await
+        .unwrap();
+    reserve(
+        &mut inventory.client(),
+        "after",
+        vec![line("hot", "wh-1", 1)],
+    )
+    .await
+    .expect("the returned unit");
+    inventory.finish().await;
+}
