@@ -51,7 +51,7 @@ fn the_readme_documents_every_platform_variable_and_no_unknown_one() {
         .flat_map(platform_variables)
         .map(|variable| variable.name)
         .collect();
-    // A service's own settings (`OMS_INVENTORY_STOCK_LOCK_LEASE`) are checked
+    // A service's own settings (`OMS_INVENTORY_EXPIRY_INTERVAL`) are checked
     // against its binary's --help in the service's tests.
     let services_own = |name: &str| {
         Service::ALL.into_iter().any(|service| {
