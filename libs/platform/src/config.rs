@@ -510,7 +510,7 @@ impl fmt::Debug for DatabaseConfig {
     }
 }
 
-/// Where a service keeps its locks and caches in Redis.
+/// Where a service keeps its caches in Redis.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisConfig {
     /// `OMS_REDIS_URL`, default `redis://127.0.0.1:6379`.
@@ -547,7 +547,7 @@ impl RedisConfig {
             Variable::new(
                 "OMS_REDIS_URL",
                 DEFAULT_REDIS_URL,
-                "Redis, for locks and caches only",
+                "Redis, for caches only",
             ),
             Variable::new(
                 "OMS_REDIS_KEY_PREFIX",

@@ -54,7 +54,7 @@ impl Availability {
         let address = client.get_connection_info().addr().to_string();
         let gauge = meter
             .u64_gauge("oms.redis.available")
-            .with_description("1 while Redis answers, 0 while it does not (locks and caches off)")
+            .with_description("1 while Redis answers, 0 while it does not (caches off)")
             .build();
         Ok(Availability {
             client,
@@ -75,7 +75,7 @@ impl Availability {
                 variable = "OMS_REDIS_URL",
                 address = %self.address,
                 error = %err,
-                "redis does not answer: locks and caches are off until it does; postgres still serves"
+                "redis does not answer: caches are off until it does; postgres still serves"
             ),
             (Some(false), Ok(())) => {
                 tracing::info!(address = %self.address, "redis answers again");

@@ -18,7 +18,7 @@ async fn the_binary_keeps_the_promises_of_every_service_binary() {
         .await;
 }
 
-/// Redis holds only locks and caches: where nothing listens, the service warns
+/// Redis holds only caches: where nothing listens, the service warns
 /// at start, naming the variable and the address, and reserves stock anyway.
 #[tokio::test]
 async fn without_redis_it_warns_at_start_and_still_reserves_stock() {
