@@ -51,3 +51,12 @@ if [ ! -f "$cjk_font" ]; then
     echo "local-deps: $cjk_font is missing: install fonts-noto-cjk (shipping labels in Korean and Japanese need it)" >&2
   fi
 fi
+
+# The services' ports lie in Linux's default ephemeral range: keep other
+# programs' outgoing connections off them where this machine lets us (root,
+# a writable /proc/sys); `make up` copes when it does not.
+reserved=/proc/sys/net/ipv4/ip_local_reserved_ports
+if [ -w "$reserved" ] && ! grep -q "50051-50057" "$reserved" 2>/dev/null; then
+  current=$(cat "$reserved")
+  echo "${current:+$current,}50051-50057" >"$reserved" 2>/dev/null || true
+fi
