@@ -103,14 +103,12 @@ pub async fn ends_agree(order: &PgPool, saga: &PgPool) -> anyhow::Result<Vec<Str
     Ok(disagreements)
 }
 
-/// (step calls, plan attempts) of the order sagas of `order_ids`: every
-/// forward and compensation attempt the coordinator logged.
-pub async fn step_calls(saga: &PgPool, order_ids: &[String]) -> anyhow::Result<(i64, i64)> {
-    Ok(sqlx::query_as(
+/// Step attempts of the order sagas of `order_ids`: every forward and
+/// compensation attempt the coordinator logged.
+pub async fn step_attempts(saga: &PgPool, order_ids: &[String]) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
         "SELECT coalesce(sum((step->>'forward_attempts')::bigint
-                             + (step->>'compensation_attempts')::bigint), 0)::bigint,
-                coalesce(sum((step->>'forward_attempts')::bigint)
-                         FILTER (WHERE step->>'name' = 'plan_fulfilment'), 0)::bigint
+                             + (step->>'compensation_attempts')::bigint), 0)::bigint
          FROM sagas, jsonb_array_elements(body->'steps') AS step
          WHERE kind = 1 AND order_id = ANY($1)",
     )

@@ -8,16 +8,20 @@
 //! mix, a hot SKU that runs out, and split and pickup orders. Each phase
 //! reports completed orders per second, due-to-end latency, CPU, commits and
 //! WAL syncs per order, and peak memory; the run checks that nothing was
-//! oversold or lost. The table goes to stdout, the JSON to `target/bench/`.
+//! oversold or lost. A second, short run with the services' telemetry on
+//! counts the gRPC calls per order of each mix. The table goes to stdout, the
+//! JSON to `target/bench/`.
 //!
 //! - `suite`: the services as processes, their databases and Redis keys
 //! - `orders`: the seeded stock and the orders of each mix
 //! - `load`: closed and open loop, and the watcher of saga ends
 //! - `probe`: CPU and RSS from `/proc`, Postgres's counters
 //! - `pgbench`: the commit ceiling
+//! - `calls`: the gRPC calls per order, counted from the services' spans
 //! - `check`: oversell, the stock ledger, ends agreeing across services
 //! - `report`: the arithmetic, the table and the JSON
 
+mod calls;
 mod check;
 mod load;
 mod orders;
@@ -89,6 +93,16 @@ struct Args {
     /// pgbench's run at each client count.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pgbench_time: Duration,
+    /// The services' log filter (`RUST_LOG`) in the measured run; `info`
+    /// is what they run with by default.
+    #[arg(long, default_value = "info")]
+    service_log: String,
+    /// Leave out the second run that counts the gRPC calls per order.
+    #[arg(long)]
+    skip_calls: bool,
+    /// How long the calls run offers each mix.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    calls_time: Duration,
     /// Where the JSON report and the services' logs go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -104,11 +118,21 @@ async fn main() -> anyhow::Result<()> {
 
     let bars = MultiProgress::new();
     let status = bars.add(progress_bar("starting the suite".into()));
-    let suite = Suite::start(&suite::release_dir(), args.base_port, &out.join("logs")).await?;
+    let suite = Suite::start(
+        &suite::release_dir(),
+        args.base_port,
+        &out.join("logs"),
+        &args.service_log,
+        None,
+    )
+    .await?;
     status.finish_with_message("serving");
     let result = run(&args, &suite, &bars, command, started_at).await;
     suite.stop().await;
-    let report = result?;
+    let mut report = result?;
+    if !args.skip_calls {
+        report.calls = count_calls(&args, &bars).await?;
+    }
 
     let json = serde_json::to_string_pretty(&report)?;
     let stamp = started_at.format("%Y%m%dT%H%M%SZ");
@@ -281,18 +305,21 @@ async fn run(
                 .map(|finished| finished.order_id.clone())
                 .collect::<Vec<_>>(),
         );
-        bar.finish_with_message(format!(
-            "{} ended ({} rejected, {} lost), p50 {:.1} ms, p99 {:.1} ms",
-            measures.finished.len(),
-            measures
-                .finished
-                .iter()
-                .filter(|f| f.end == load::End::Rejected)
-                .count(),
-            measures.lost,
-            report::Latency::of(measures.finished.iter().map(|f| f.latency)).p50_ms,
-            report::Latency::of(measures.finished.iter().map(|f| f.latency)).p99_ms,
-        ));
+        finish(
+            &bar,
+            format!(
+                "{} ended ({} rejected, {} lost), p50 {:.1} ms, p99 {:.1} ms",
+                measures.finished.len(),
+                measures
+                    .finished
+                    .iter()
+                    .filter(|f| f.end == load::End::Rejected)
+                    .count(),
+                measures.lost,
+                report::Latency::of(measures.finished.iter().map(|f| f.latency)).p50_ms,
+                report::Latency::of(measures.finished.iter().map(|f| f.latency)).p99_ms,
+            ),
+        );
         measured.push(measures);
     }
 
@@ -320,8 +347,8 @@ async fn run(
     // After every phase was measured: these queries commit in the
     // coordinator's database too.
     for (phase, order_ids) in phases.iter_mut().zip(&phase_orders) {
-        let (steps, plans) = check::step_calls(&watch_pool, order_ids).await?;
-        phase.service_calls = report::Calls::of(order_ids.len(), steps, plans);
+        let attempts = check::step_attempts(&watch_pool, order_ids).await?;
+        phase.saga_step_attempts_per_order = report::ratio(attempts as f64, order_ids.len() as f64);
     }
     let inventory = pool(&database("inventory"), 1).await?;
     let order = pool(&database("order"), 1).await?;
@@ -336,11 +363,88 @@ async fn run(
         machine,
         pgbench_ceiling: ceiling,
         phases,
+        calls: Vec::new(),
+        service_log: args.service_log.clone(),
         idle,
         oversell: stock.oversell,
         ledger_mismatches,
         lost,
     })
+}
+
+/// The mixes of the calls run, each with this many customers.
+const CALLS_CONCURRENCY: usize = 4;
+
+/// A second run of the suite, fresh databases and the services' telemetry
+/// exported to the bench, offering each mix in turn; the calls each mix's
+/// orders made, from the spans that started in its window.
+async fn count_calls(args: &Args, bars: &MultiProgress) -> anyhow::Result<Vec<report::CallCount>> {
+    let collector = calls::Collector::default();
+    let endpoint = collector.start().await?;
+    let status = bars.add(progress_bar("calls run: starting".into()));
+    let suite = Suite::start(
+        &suite::release_dir(),
+        args.base_port,
+        &args.out.join("logs").join("calls"),
+        "info",
+        Some(&endpoint),
+    )
+    .await?;
+    status.finish_with_message("serving, telemetry on");
+    let windows = offer_each_mix(args, &suite, bars).await;
+    // Stopping flushes every span the services still hold.
+    suite.stop().await;
+    Ok(windows?
+        .into_iter()
+        .map(|(mix, from, to, orders)| {
+            report::CallCount::of(mix.name(), orders, &collector.calls_between(from, to))
+        })
+        .collect())
+}
+
+/// (mix, from, to, orders ended) of each mix offered in the calls run.
+async fn offer_each_mix(
+    args: &Args,
+    suite: &Suite,
+    bars: &MultiProgress,
+) -> anyhow::Result<Vec<(Mix, std::time::SystemTime, std::time::SystemTime, usize)>> {
+    orders::seed(suite.channel("inventory")?).await?;
+    let watch_pool = pool(&database("saga"), 1).await?;
+    let driver = Driver {
+        order: OrderServiceClient::new(suite.channel("order")?),
+        watcher: Watcher::start(watch_pool, args.watch_interval),
+        run_id: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
+        next: Arc::new(AtomicU64::new(0)),
+        drain: args.drain,
+        max_in_flight: args.max_in_flight,
+    };
+    let mut windows = Vec::new();
+    for mix in [
+        Mix::AllSucceed,
+        Mix::Declined10,
+        Mix::HotSku,
+        Mix::SplitPickup,
+    ] {
+        let bar = bars.add(progress_bar(format!("calls run: {}", mix.name())));
+        let from = std::time::SystemTime::now();
+        let load = Load::Closed {
+            concurrency: CALLS_CONCURRENCY,
+        };
+        let run = driver.run(mix, load, args.calls_time, &bar).await;
+        finish(&bar, format!("{} ended", run.finished.len()));
+        windows.push((mix, from, std::time::SystemTime::now(), run.finished.len()));
+    }
+    Ok(windows)
+}
+
+/// Ends `bar` with `message`; without a terminal (CI's log), where no bar
+/// is drawn, the message goes to stderr as a line.
+fn finish(bar: &indicatif::ProgressBar, message: String) {
+    use std::io::{IsTerminal as _, Write as _};
+    if !std::io::stderr().is_terminal() {
+        let _ = writeln!(std::io::stderr(), "bench: {}: {message}", bar.prefix());
+    }
+    bar.finish_with_message(message);
 }
 
 /// The bench's own CPU time so far, in milliseconds.

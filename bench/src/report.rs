@@ -126,8 +126,9 @@ pub struct PhaseReport {
     pub wal_syncs_per_order: Option<f64>,
     /// gRPC calls the bench made per completed order (PlaceOrder).
     pub bench_grpc_calls_per_order: Option<f64>,
-    /// gRPC calls per completed order between the services: see [`Calls`].
-    pub service_calls: Option<Calls>,
+    /// The coordinator's step attempts per ended order (from its step log;
+    /// a step may make more than one call).
+    pub saga_step_attempts_per_order: Option<f64>,
     /// Peak resident memory of each service during the phase, MiB.
     pub peak_rss_mib: BTreeMap<String, f64>,
 }
@@ -241,40 +242,39 @@ impl PhaseMeasures {
             wal,
             wal_syncs_per_order: per_order(wal.syncs as f64),
             bench_grpc_calls_per_order: per_order(self.placed as f64),
-            service_calls: None,
+            saga_step_attempts_per_order: None,
             peak_rss_mib: self.peak_rss_mib,
         }
     }
 }
 
-/// The gRPC calls between the services per ended order, from the
-/// coordinator's step log (every forward and compensation attempt is one
-/// call) and the calls each step makes in turn that the code fixes: the
-/// order service's one StartOrderSaga delivery, and routing's two calls to
-/// inventory per plan (ListLocations, GetAvailability).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct Calls {
-    /// The coordinator's step calls per order (exact, from the log).
-    pub saga_steps: f64,
-    /// Plan attempts per order (each makes routing call inventory twice).
-    pub plans: f64,
-    /// Every call per order: the bench's PlaceOrder, the outbox's
-    /// StartOrderSaga, the steps, routing's calls to inventory.
-    pub total: f64,
+/// The gRPC calls of one mix's orders, counted in the calls run (see
+/// `calls`): every call served, by `<service>/<method>`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CallCount {
+    /// The mix.
+    pub mix: String,
+    /// Orders whose saga ended in the calls run.
+    pub orders: usize,
+    /// Calls served per ended order, every method.
+    pub calls_per_order: Option<f64>,
+    /// Calls served per ended order by method.
+    pub by_method: BTreeMap<String, f64>,
 }
 
-impl Calls {
-    /// The calls of `orders` orders whose sagas made `step_calls` step
-    /// calls, `plans` of them plans.
-    pub fn of(orders: usize, step_calls: i64, plans: i64) -> Option<Calls> {
-        let orders = orders as f64;
-        let saga_steps = ratio(step_calls as f64, orders)?;
-        let plans = ratio(plans as f64, orders)?;
-        Some(Calls {
-            saga_steps,
-            plans,
-            total: 1.0 + 1.0 + saga_steps + 2.0 * plans,
-        })
+impl CallCount {
+    /// The per-order figures of `calls` made for `orders` orders of `mix`.
+    pub fn of(mix: &str, orders: usize, calls: &BTreeMap<String, u64>) -> CallCount {
+        let per_order = |count: u64| ratio(count as f64, orders as f64);
+        CallCount {
+            mix: mix.to_owned(),
+            orders,
+            calls_per_order: per_order(calls.values().sum()),
+            by_method: calls
+                .iter()
+                .filter_map(|(method, count)| Some((method.clone(), per_order(*count)?)))
+                .collect(),
+        }
     }
 }
 
@@ -302,6 +302,11 @@ pub struct RunReport {
     pub pgbench_ceiling: Vec<Ceiling>,
     /// Each phase in the order run.
     pub phases: Vec<PhaseReport>,
+    /// gRPC calls per ended order of each mix, counted in a separate run
+    /// with the services' telemetry on; empty when not counted.
+    pub calls: Vec<CallCount>,
+    /// The services' `RUST_LOG` in the measured run.
+    pub service_log: String,
     /// The suite's background with no order in flight, taken out of each
     /// phase's commits and WAL syncs for the seconds it had none.
     pub idle: IdleRates,
@@ -333,6 +338,7 @@ impl RunReport {
             .iter()
             .map(|c| format!("{} clients {:.0}/s", c.clients, c.tps))
             .collect();
+        writeln!(out, "services' RUST_LOG: {}", self.service_log)?;
         writeln!(
             out,
             "pgbench one-row-insert ceiling: {}",
@@ -396,6 +402,34 @@ impl RunReport {
             out,
             "columns: ended = sagas ended (CONFIRMED + REJECTED); latency from the time each order was due to its saga's end; cpu ms, commits (Postgres, our databases) and wal syncs (server-wide) per ended order; ceil% = our commits/s over pgbench's at the same clients; RSS = the largest service's peak MiB"
         )?;
+        if !self.calls.is_empty() {
+            writeln!(
+                out,
+                "gRPC calls served per ended order (a second run with the services' telemetry on):"
+            )?;
+            for count in &self.calls {
+                let mut methods: Vec<(&String, &f64)> = count.by_method.iter().collect();
+                methods.sort_by(|a, b| b.1.total_cmp(a.1));
+                let top: Vec<String> = methods
+                    .iter()
+                    .take(4)
+                    .map(|(method, calls)| {
+                        let short = method.rsplit('.').next().unwrap_or(method);
+                        format!("{short} {calls:.1}")
+                    })
+                    .collect();
+                writeln!(
+                    out,
+                    "  {:<14} {:>5} orders: {:>5} calls/order (most: {})",
+                    count.mix,
+                    count.orders,
+                    count
+                        .calls_per_order
+                        .map_or_else(|| "-".to_owned(), |calls| format!("{calls:.1}")),
+                    top.join(", ")
+                )?;
+            }
+        }
         writeln!(
             out,
             "oversell: {} units; lost orders: {}; ledger mismatches: {}",
@@ -446,11 +480,15 @@ mod tests {
     }
 
     #[test]
-    fn calls_per_order_add_the_fixed_calls_to_the_logged_ones() {
-        let calls = Calls::of(4, 40, 4).unwrap();
-        assert_eq!(calls.saga_steps, 10.0);
-        assert_eq!(calls.total, 14.0);
-        assert_eq!(Calls::of(0, 0, 0), None);
+    fn calls_are_counted_per_ended_order() {
+        let calls = BTreeMap::from([
+            ("oms.order.v1.OrderService/PlaceOrder".to_owned(), 4),
+            ("oms.order.v1.OrderService/GetOrder".to_owned(), 12),
+        ]);
+        let count = CallCount::of("all-succeed", 4, &calls);
+        assert_eq!(count.calls_per_order, Some(4.0));
+        assert_eq!(count.by_method["oms.order.v1.OrderService/GetOrder"], 3.0);
+        assert_eq!(CallCount::of("x", 0, &calls).calls_per_order, None);
     }
 
     #[test]

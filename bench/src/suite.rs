@@ -65,8 +65,15 @@ pub struct Suite {
 impl Suite {
     /// Drops and creates the bench's databases, clears its Redis keys, starts
     /// every service from `bin_dir` with ports from `base_port` on, and
-    /// returns once each reports SERVING. Logs go to `log_dir`.
-    pub async fn start(bin_dir: &Path, base_port: u16, log_dir: &Path) -> anyhow::Result<Suite> {
+    /// returns once each reports SERVING. Logs go to `log_dir`, at `log_level`
+    /// (`RUST_LOG`); spans and metrics to `otlp_endpoint` if given.
+    pub async fn start(
+        bin_dir: &Path,
+        base_port: u16,
+        log_dir: &Path,
+        log_level: &str,
+        otlp_endpoint: Option<&str>,
+    ) -> anyhow::Result<Suite> {
         std::fs::create_dir_all(log_dir)?;
         reset_databases().await?;
         clear_redis_keys().await?;
@@ -83,12 +90,15 @@ impl Suite {
             let binary = bin_dir.join(format!("oms-{service}"));
             let log = std::fs::File::create(log_dir.join(format!("{service}.log")))?;
             let mut command = Command::new(&binary);
+            match otlp_endpoint {
+                Some(endpoint) => command.env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
+                None => command.env_remove("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            };
             command
-                .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
                 .env_remove("OMS_LISTEN_ADDR")
                 .env("OMS_DATABASE_URL", database_url(&database(service)))
                 .env("OMS_REDIS_KEY_PREFIX", format!("oms-bench:{service}:"))
-                .env("RUST_LOG", "warn")
+                .env("RUST_LOG", log_level)
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)
