@@ -55,7 +55,11 @@ demo: deps ## See it work: start the suite if it is down, seed two countries' st
 down: ## Stop what `make up` started, each draining its calls
 	@scripts/down.sh
 
-bench: ## Run the benchmarks
+bench: deps ## Run the whole-suite benchmark (SOAK=10m for a sustained run), then each service's benchmarks
+	@command -v pgbench >/dev/null || { apt-get update -qq && apt-get install -y -qq postgresql-client >/dev/null; } \
+		|| echo "bench: no pgbench; the commit ceiling is left out"
+	$(CARGO) build --release --locked --bins
+	target/release/oms-bench $(if $(SOAK),--soak $(SOAK))
 	$(CARGO) bench --workspace --locked
 
 tools: $(TOOLS)/installed ## Install the deploy checks' tools: checkov, kubernetes-validate, hadolint, docker-compose

@@ -504,12 +504,7 @@ impl OrderService for Orders {
     ) -> Result<Response<pb::MarkStatusResponse>, Status> {
         let request = request.into_inner();
         let fact = convert::fact(&request)?;
-        let changed = apply_fact(&self.store, &fact).await?;
-        let record = self
-            .store
-            .get(fact.order_id)
-            .await?
-            .ok_or_else(|| OrderError::NotFound(fact.order_id.to_string()))?;
+        let (changed, record) = apply_fact(&self.store, &fact).await?;
         if changed {
             tracing::info!(order_id = %fact.order_id, event_id = %fact.event_id, status = record.row.status, "order fact recorded");
         }
@@ -521,18 +516,28 @@ impl OrderService for Orders {
 }
 
 /// MarkStatus in one transaction: lock the order, claim the fact's event id,
-/// decide from a snapshot of the order, write the changes. Whether the fact
-/// changed the order; a retry of an applied fact changes nothing.
-async fn apply_fact(store: &Store, fact: &Fact) -> Result<bool, OrderError> {
+/// decide from a snapshot of the order, write the changes, read the order as
+/// they left it. Whether the fact changed the order (a retry of an applied
+/// fact changes nothing), and the order. Reading it back in the transaction
+/// answers exactly what was written, in one commit where reading after it
+/// took one per query.
+async fn apply_fact(store: &Store, fact: &Fact) -> Result<(bool, OrderRecord), OrderError> {
     let mut tx = store.begin().await?;
     let row = Store::lock(&mut tx, fact.order_id).await?;
+    let not_found = || OrderError::NotFound(fact.order_id.to_string());
     if !store::status::claim(&mut tx, fact).await? {
+        let record = Store::read(&mut tx, fact.order_id)
+            .await?
+            .ok_or_else(not_found)?;
         tx.rollback().await?;
-        return Ok(false);
+        return Ok((false, record));
     }
     let snapshot = store::status::snapshot(&mut tx, &row, fact).await?;
     let changes = status::decide(fact, &snapshot, Utc::now())?;
     store::status::write(&mut tx, fact.order_id, &changes).await?;
+    let record = Store::read(&mut tx, fact.order_id)
+        .await?
+        .ok_or_else(not_found)?;
     tx.commit().await?;
-    Ok(changes.changed())
+    Ok((changes.changed(), record))
 }
