@@ -544,11 +544,7 @@ impl RedisConfig {
     /// The variables [`RedisConfig::from_env`] reads.
     pub fn variables(service: Service) -> Vec<Variable> {
         vec![
-            Variable::new(
-                "OMS_REDIS_URL",
-                DEFAULT_REDIS_URL,
-                "Redis, for caches only",
-            ),
+            Variable::new("OMS_REDIS_URL", DEFAULT_REDIS_URL, "Redis, for caches only"),
             Variable::new(
                 "OMS_REDIS_KEY_PREFIX",
                 format!("oms:{}:", service.name()),

@@ -1,5 +1,9 @@
 //! Proto <-> domain for orders: PlaceOrder checked field by field into a
 //! [`NewOrder`], stored orders back into `oms.order.v1.Order`.
+//!
+//! It is long because an order is the suite's largest message: PlaceOrder's
+//! customer, addresses, lines, prices and channel are each checked and named
+//! here, and the stored order is mapped back field by field.
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 pub use oms_platform::convert::{actor, timestamp};

@@ -4,6 +4,10 @@
 //! answer, commit. A PSP timeout commits the PENDING transaction but not the
 //! answer, so the retry with the same key asks the PSP instead of charging again.
 //! Proto types stop here.
+//!
+//! Its length is the seven RPCs' handlers, each one transaction around one PSP
+//! call; the money rules are in `domain/`, the PSP calls in `payments.rs` and
+//! the SQL in `store/`.
 
 mod convert;
 

@@ -3,6 +3,10 @@
 //! timeline entry and, for an approval, queues the return saga's start in the
 //! outbox. Calls to the order and inventory services happen before the
 //! transaction opens, so no lock waits on the network. Proto types stop here.
+//!
+//! It is long because the contract has fourteen RPCs, each a short handler
+//! here; the rules they apply live in `domain/` and the SQL in `store/`, and
+//! splitting the handlers would only scatter one service's face.
 
 mod convert;
 
