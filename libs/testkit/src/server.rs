@@ -4,7 +4,7 @@ use std::{fmt::Display, future::Future, net::SocketAddr, time::Duration};
 
 use oms_platform::{
     client::{self, OmsChannel},
-    config::{ClientConfig, Env, ServerConfig, Service},
+    config::{ClientConfig, Env, ServerConfig, Service, TlsConfig},
 };
 
 use crate::{TestDatabase, TestRedis};
@@ -28,6 +28,7 @@ pub fn server_config() -> ServerConfig {
         request_timeout: Duration::from_secs(30),
         concurrency_limit: 256,
         shutdown_grace: Duration::from_secs(5),
+        tls: TlsConfig::Off,
     }
 }
 
