@@ -452,6 +452,37 @@ mod tests {
     }
 
     #[test]
+    fn the_table_beside_the_contracts_is_this_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto/README.md");
+        let readme = std::fs::read_to_string(path).expect("proto/README.md");
+        let documented: Vec<(String, Vec<String>)> = readme
+            .lines()
+            .filter(|line| line.starts_with("| `oms."))
+            .map(|row| {
+                let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+                let callers = cells[2]
+                    .split(',')
+                    .map(|name| name.trim().trim_matches('`').to_owned())
+                    .collect();
+                (cells[1].trim_matches('`').to_owned(), callers)
+            })
+            .collect();
+        let table: Vec<(String, Vec<String>)> = ACCESS
+            .iter()
+            .map(|rule| {
+                (
+                    format!("{}/{}", rule.service, rule.method),
+                    rule.callers
+                        .iter()
+                        .map(|caller| caller.name().to_owned())
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(documented, table);
+    }
+
+    #[test]
     fn money_and_stock_holds_move_only_by_the_saga() {
         for rpc in [
             "/oms.payment.v1.PaymentService/Authorize",
