@@ -5,14 +5,12 @@
 use std::{
     convert::Infallible,
     future::Future,
-    net::SocketAddr,
     pin::Pin,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
     task::{Context, Poll},
-    time::Duration,
 };
 
 use oms_platform::{
@@ -25,9 +23,7 @@ use oms_platform::{
 use oms_proto::payment::v1::{
     CaptureRequest, GetPaymentRequest, payment_service_client::PaymentServiceClient,
 };
-use oms_testkit::{client_config, poll_until, server_config};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use oms_testkit::{ReservedPort, TestServer, client_config, server_config};
 use tonic::{
     Code, Request, Response, Status,
     body::Body,
@@ -82,51 +78,38 @@ impl tonic::server::UnaryService<()> for Answer {
 
 /// The stand-in served over mutual TLS with a payment certificate of `ca`.
 struct TlsServer {
-    address: SocketAddr,
+    server: TestServer,
     ca: String,
     served: Arc<AtomicUsize>,
-    shutdown: CancellationToken,
 }
 
 impl TlsServer {
     async fn start(ca: &DevCa) -> TlsServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
         let mut config = server_config();
         config.tls = ca.tls(Principal::Service(Service::Payment)).unwrap();
         let served = Arc::new(AtomicUsize::new(0));
-        let shutdown = CancellationToken::new();
-        tokio::spawn(
-            GrpcServer::new(&config)
-                .add_service(StandIn(served.clone()))
-                .serve(listener, shutdown.clone()),
-        );
-        let server = TlsServer {
-            address,
+        let stand_in = StandIn(served.clone());
+        // The operator's certificate reaches the server's health check.
+        let mut operator = client_config();
+        operator.tls = ca.tls(Principal::Operator).unwrap();
+        let server =
+            TestServer::start_with(ReservedPort::new(), &operator, |listener, shutdown| {
+                GrpcServer::new(&config)
+                    .add_service(stand_in)
+                    .serve(listener, shutdown)
+            })
+            .await;
+        TlsServer {
+            server,
             ca: ca.cert_pem(),
             served,
-            shutdown,
-        };
-        let health = HealthClient::new(server.without_certificate());
-        poll_until(
-            "the TLS server to report SERVING",
-            Duration::from_secs(30),
-            || {
-                let mut health = health.clone();
-                async move {
-                    let response = health.check(HealthCheckRequest::default()).await.ok()?;
-                    (response.into_inner().status == ServingStatus::Serving as i32).then_some(())
-                }
-            },
-        )
-        .await;
-        server
+        }
     }
 
     /// A channel that trusts the suite's CA and presents no certificate, as
     /// a probe or grpcurl would.
     fn without_certificate(&self) -> Channel {
-        Endpoint::from_shared(format!("https://{}", self.address))
+        Endpoint::from_shared(format!("https://{}", self.server.address()))
             .unwrap()
             .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&self.ca)))
             .unwrap()
@@ -137,17 +120,11 @@ impl TlsServer {
     fn channel(&self, tls: TlsConfig) -> OmsChannel {
         let mut config = client_config();
         config.tls = tls;
-        client::channel(&self.address.to_string(), &config).unwrap()
+        client::channel(&self.server.address().to_string(), &config).unwrap()
     }
 
     fn served(&self) -> usize {
         self.served.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
     }
 }
 
