@@ -12,6 +12,11 @@
 //! - [`json`]: the messages in their protobuf JSON form.
 //! - [`health`]: `grpc.health.v1` checks.
 //!
+//! Over mutual TLS the same [`ClientConfig`](oms_platform::config::ClientConfig)
+//! carries the caller's certificate: `OMS_TLS=mutual` with `OMS_TLS_CERT`,
+//! `OMS_TLS_KEY` and `OMS_TLS_CA` (an `operator` or `channel` certificate for
+//! callers outside the suite; `omsctl certs` makes a local set).
+//!
 //! ```no_run
 //! use oms_client::{CallPolicy, Oms, new_key, status::describe};
 //! use oms_platform::config::{ClientConfig, Env};

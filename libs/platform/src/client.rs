@@ -14,14 +14,20 @@
 //! call to a peer that is down fails with UNAVAILABLE, which callers retry. Every
 //! call goes through [`ClientLayer`]: a span, the W3C trace context in the
 //! metadata, and a deadline.
+//!
+//! With `OMS_TLS=mutual` channels speak TLS: they trust only the suite's CA
+//! and present this process's certificate, whose `spiffe://oms/<name>` URI
+//! tells the peer who calls. A peer's certificate must name the host its
+//! address uses: service certificates carry the service's DNS name (as k8s
+//! resolves it), `localhost` and `127.0.0.1`.
 
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tower::Layer as _;
 
 use crate::{
-    config::{ClientConfig, Service},
+    config::{ClientConfig, Service, TlsConfig},
     rpc::{ClientLayer, ClientService},
 };
 
@@ -43,15 +49,25 @@ pub fn peer_channel(service: Service, config: &ClientConfig) -> Result<OmsChanne
 
 /// A channel to `address` (`host:port` or a `http://` URL).
 pub fn channel(address: &str, config: &ClientConfig) -> Result<OmsChannel, ClientError> {
-    let uri = if address.contains("://") {
-        address.to_owned()
-    } else {
-        format!("http://{address}")
-    };
-    let endpoint = Endpoint::from_shared(uri).map_err(|source| ClientError {
+    let error = |source| ClientError {
         address: address.to_owned(),
         source,
-    })?;
+    };
+    let scheme = match config.tls {
+        TlsConfig::Off => "http",
+        TlsConfig::Mutual(_) => "https",
+    };
+    let uri = match address.split_once("://") {
+        Some((_, rest)) => format!("{scheme}://{rest}"),
+        None => format!("{scheme}://{address}"),
+    };
+    let mut endpoint = Endpoint::from_shared(uri).map_err(error)?;
+    if let Some(files) = config.tls.files() {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&files.ca))
+            .identity(Identity::from_pem(&files.cert, &files.key));
+        endpoint = endpoint.tls_config(tls).map_err(error)?;
+    }
     let channel = endpoint
         .connect_timeout(config.connect_timeout)
         .tcp_nodelay(true)

@@ -304,6 +304,8 @@ pub struct ServerConfig {
     /// How long in-flight calls may finish after SIGTERM: `OMS_SHUTDOWN_GRACE`,
     /// default 20s (k8s kills a pod 30s after SIGTERM).
     pub shutdown_grace: Duration,
+    /// Plaintext or mutual TLS: `OMS_TLS` and its files.
+    pub tls: TlsConfig,
 }
 
 impl ServerConfig {
@@ -323,6 +325,7 @@ impl ServerConfig {
                 positive,
             )?,
             shutdown_grace: env.duration("OMS_SHUTDOWN_GRACE", Self::SHUTDOWN_GRACE)?,
+            tls: TlsConfig::from_env(env)?,
         })
     }
 
@@ -355,6 +358,9 @@ impl ServerConfig {
                 "time for calls in flight after SIGTERM",
             ),
         ]
+        .into_iter()
+        .chain(TlsConfig::variables())
+        .collect()
     }
 }
 
@@ -367,6 +373,9 @@ pub struct ClientConfig {
     pub default_deadline: Duration,
     /// How long to wait for a TCP connection: `OMS_CONNECT_TIMEOUT`, default 2s.
     pub connect_timeout: Duration,
+    /// Plaintext or mutual TLS, with this process's certificate: `OMS_TLS` and
+    /// its files.
+    pub tls: TlsConfig,
 }
 
 impl ClientConfig {
@@ -383,6 +392,7 @@ impl ClientConfig {
             peers,
             default_deadline: env.duration("OMS_CLIENT_DEADLINE", Self::DEFAULT_DEADLINE)?,
             connect_timeout: env.duration("OMS_CONNECT_TIMEOUT", Self::CONNECT_TIMEOUT)?,
+            tls: TlsConfig::from_env(env)?,
         })
     }
 
@@ -408,6 +418,7 @@ impl ClientConfig {
                     "how long a connection to a peer may take",
                 ),
             ])
+            .chain(TlsConfig::variables())
             .collect()
     }
 
@@ -418,6 +429,149 @@ impl ClientConfig {
             .cloned()
             .unwrap_or_else(|| service.default_addr())
     }
+}
+
+/// Whether gRPC runs in plaintext or over mutual TLS, the same for the server
+/// and the clients of a process.
+///
+/// With `OMS_TLS=mutual` every server presents this process's certificate and
+/// asks callers for theirs, and every channel presents it to its peers; both
+/// trust only certificates signed by the suite's CA. A caller's identity is the
+/// `spiffe://oms/<name>` URI in its certificate, which [`crate::access`]
+/// checks against the table of who may call what.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum TlsConfig {
+    /// Plaintext, for local development: `OMS_TLS=off`, the default for now.
+    #[default]
+    Off,
+    /// Mutual TLS with these certificates: `OMS_TLS=mutual`.
+    Mutual(TlsFiles),
+}
+
+/// The PEM files of mutual TLS, read when the configuration loads.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// This process's certificate chain: `OMS_TLS_CERT`.
+    pub cert: Vec<u8>,
+    /// This process's private key: `OMS_TLS_KEY`.
+    pub key: Vec<u8>,
+    /// The CA bundle that signs the suite's certificates: `OMS_TLS_CA`.
+    pub ca: Vec<u8>,
+}
+
+/// Leaves the key out, so the config can be logged.
+impl fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsFiles")
+            .field("cert_bytes", &self.cert.len())
+            .field("ca_bytes", &self.ca.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsConfig {
+    /// Reads `OMS_TLS` and, for `mutual`, the three files it needs: each must
+    /// exist and hold PEM of the right kind.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let mutual = env.get("OMS_TLS", false, |value| {
+            match value.to_ascii_lowercase().as_str() {
+                "off" => Ok(false),
+                "mutual" => Ok(true),
+                _ => Err(format!("expected off or mutual, got {value:?}")),
+            }
+        })?;
+        let path = |name: &str| env.get(name, None, |value| Ok(Some(value.to_owned())));
+        let (cert, key, ca) = (
+            path("OMS_TLS_CERT")?,
+            path("OMS_TLS_KEY")?,
+            path("OMS_TLS_CA")?,
+        );
+        if !mutual {
+            return Ok(TlsConfig::Off);
+        }
+        Ok(TlsConfig::Mutual(TlsFiles {
+            cert: read_pem("OMS_TLS_CERT", cert, PemKind::Certificate)?,
+            key: read_pem("OMS_TLS_KEY", key, PemKind::PrivateKey)?,
+            ca: read_pem("OMS_TLS_CA", ca, PemKind::Certificate)?,
+        }))
+    }
+
+    /// The variables [`TlsConfig::from_env`] reads.
+    pub fn variables() -> Vec<Variable> {
+        vec![
+            Variable::new(
+                "OMS_TLS",
+                "off",
+                "off (plaintext) or mutual (TLS with client certificates)",
+            ),
+            Variable::unset(
+                "OMS_TLS_CERT",
+                "this process's certificate chain (PEM), for OMS_TLS=mutual",
+            ),
+            Variable::unset(
+                "OMS_TLS_KEY",
+                "this process's private key (PEM), for OMS_TLS=mutual",
+            ),
+            Variable::unset(
+                "OMS_TLS_CA",
+                "the CA bundle that signs the suite's certificates (PEM), for OMS_TLS=mutual",
+            ),
+        ]
+    }
+
+    /// The files, when TLS is on.
+    pub fn files(&self) -> Option<&TlsFiles> {
+        match self {
+            TlsConfig::Off => None,
+            TlsConfig::Mutual(files) => Some(files),
+        }
+    }
+}
+
+/// What a PEM file must hold.
+#[derive(Clone, Copy)]
+enum PemKind {
+    /// One or more X.509 certificates.
+    Certificate,
+    /// One private key.
+    PrivateKey,
+}
+
+/// The contents of the PEM file at `path`, named by `variable`, checked to
+/// hold what `kind` says.
+fn read_pem(variable: &str, path: Option<String>, kind: PemKind) -> Result<Vec<u8>, ConfigError> {
+    let error = |reason: String| ConfigError {
+        variable: variable.to_owned(),
+        reason,
+    };
+    let path = path.ok_or_else(|| error("required with OMS_TLS=mutual".to_owned()))?;
+    let contents =
+        std::fs::read(&path).map_err(|err| error(format!("cannot read {path:?}: {err}")))?;
+    let blocks: Vec<x509_parser::pem::Pem> = x509_parser::pem::Pem::iter_from_buffer(&contents)
+        .collect::<Result<_, _>>()
+        .map_err(|_| error(format!("{path:?} is not PEM")))?;
+    let fits = match kind {
+        PemKind::Certificate => {
+            !blocks.is_empty()
+                && blocks
+                    .iter()
+                    .all(|block| block.label == "CERTIFICATE" && block.parse_x509().is_ok())
+        }
+        PemKind::PrivateKey => {
+            blocks.len() == 1
+                && blocks
+                    .iter()
+                    .all(|block| block.label.ends_with("PRIVATE KEY"))
+        }
+    };
+    if !fits {
+        let expected = match kind {
+            PemKind::Certificate => "X.509 certificates",
+            PemKind::PrivateKey => "one private key",
+        };
+        return Err(error(format!("{path:?} does not hold {expected} in PEM")));
+    }
+    Ok(contents)
 }
 
 /// Where a service keeps its data in Postgres.

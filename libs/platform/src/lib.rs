@@ -10,9 +10,13 @@
 //! - [`server`]: the gRPC server with health, reflection and graceful shutdown;
 //!   [`shutdown`] turns signals into a cancellation token.
 //! - [`client`]: channels to peer services.
+//! - [`access`]: who may call what, and the caller's identity from its
+//!   certificate under mutual TLS.
 //! - [`convert`]: timestamps and the request's actor, between proto and Rust.
 //! - [`error`]: `tonic::Status` values with the error details the contracts
 //!   promise, and the service error pattern.
+//! - [`certs`]: a CA and certificates made on the spot, for local runs and
+//!   tests of mutual TLS.
 //! - [`card`]: recognising raw card numbers, which no service may keep.
 //! - [`code_enum!`]: domain enums mirroring a contract enum's numbers and names.
 //! - [`guard`]: the check of every string field of every request (no NUL,
@@ -28,7 +32,9 @@
 //! - [`process`]: the life of a service process, from its command line
 //!   (`--help` lists every variable) to its exit code.
 
+pub mod access;
 pub mod card;
+pub mod certs;
 pub mod client;
 pub mod code_enum;
 pub mod config;

@@ -4,7 +4,12 @@
 //! `grpc.health.v1.Health` and server reflection (v1 and v1alpha, so grpcurl and
 //! any other generic client work without our code), behind the platform's tower
 //! layers, the last of which is the request guard ([`crate::guard`]): no
-//! handler of any OMS RPC sees a string field holding a NUL or a card number. [`GrpcServer::serve`] runs until the shutdown token is cancelled, then:
+//! handler of any OMS RPC sees a string field holding a NUL or a card number.
+//! With `OMS_TLS=mutual` it serves TLS, asks every caller for a certificate
+//! signed by the suite's CA (optional at the handshake, so probes reach health
+//! and reflection without one) and checks each `oms.` call against the access
+//! table ([`crate::access`]). [`GrpcServer::serve`] runs until the shutdown
+//! token is cancelled, then:
 //!
 //! 1. every health status turns NOT_SERVING, so probes and load balancers stop
 //!    sending traffic;
@@ -21,13 +26,14 @@ use tonic::{
     body::Body,
     server::NamedService,
     service::RoutesBuilder,
-    transport::{Server, server::TcpIncoming},
+    transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming},
 };
 use tonic_health::ServingStatus;
 use tower::{Service, ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 
 use crate::{
-    config::ServerConfig,
+    access::AccessLayer,
+    config::{ServerConfig, TlsConfig},
     guard::{GuardError, GuardLayer, RequestGuard},
     rpc::ServerLayer,
 };
@@ -121,6 +127,8 @@ impl GrpcServer {
         let layers = ServiceBuilder::new()
             // Outermost, so the span and the deadline also cover time spent queued.
             .layer(ServerLayer::new(config.request_timeout))
+            // Before the limit, so a refused caller takes no place in the queue.
+            .layer(AccessLayer::new(config.tls.files().is_some()))
             // A burst queues instead of exhausting the database pool and memory;
             // queued calls still end at their deadline.
             .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
@@ -144,7 +152,7 @@ impl GrpcServer {
             }
         };
 
-        let server = Server::builder()
+        let server = tls(Server::builder(), &config.tls)?
             // Detects peers that vanished without closing their connection.
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             // Clients reconnect now and then, so new replicas get their share of
@@ -174,6 +182,20 @@ impl GrpcServer {
         tracing::info!("server stopped");
         Ok(())
     }
+}
+
+/// The builder, serving TLS with client certificates when `tls` says so.
+fn tls(builder: Server, tls: &TlsConfig) -> Result<Server, ServeError> {
+    let Some(files) = tls.files() else {
+        return Ok(builder);
+    };
+    let config = ServerTlsConfig::new()
+        .identity(Identity::from_pem(&files.cert, &files.key))
+        .client_ca_root(Certificate::from_pem(&files.ca))
+        // Health and reflection answer callers without a certificate; the
+        // access layer refuses them every OMS call.
+        .client_auth_optional(true);
+    Ok(builder.tls_config(config)?)
 }
 
 fn reflection(service_names: &[&'static str]) -> tonic_reflection::server::Builder<'static> {

@@ -4,7 +4,7 @@ use std::{fmt::Display, future::Future, net::SocketAddr, time::Duration};
 
 use oms_platform::{
     client::{self, OmsChannel},
-    config::{ClientConfig, Env, ServerConfig, Service},
+    config::{ClientConfig, Env, ServerConfig, Service, TlsConfig},
 };
 
 use crate::{TestDatabase, TestRedis};
@@ -28,6 +28,7 @@ pub fn server_config() -> ServerConfig {
         request_timeout: Duration::from_secs(30),
         concurrency_limit: 256,
         shutdown_grace: Duration::from_secs(5),
+        tls: TlsConfig::Off,
     }
 }
 
@@ -136,13 +137,29 @@ impl TestServer {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: Display,
     {
+        TestServer::start_with(port, &client_config(), run).await
+    }
+
+    /// Starts `run` on `port` and reaches it, from the health check on, with
+    /// `client`'s settings: e.g. mutual TLS with a certificate of a test CA
+    /// (`oms_platform::certs::DevCa`) for a server serving TLS.
+    pub async fn start_with<F, Fut, E>(
+        port: ReservedPort,
+        client: &ClientConfig,
+        run: F,
+    ) -> TestServer
+    where
+        F: FnOnce(TcpListener, CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Display,
+    {
         let listener = port.listen();
         let address = listener.local_addr().expect("listener address");
         let shutdown = CancellationToken::new();
         let serving = run(listener, shutdown.clone());
         let task = tokio::spawn(async move { serving.await.map_err(|err| err.to_string()) });
-        let channel = client::channel(&address.to_string(), &client_config())
-            .expect("channel to the test server");
+        let channel =
+            client::channel(&address.to_string(), client).expect("channel to the test server");
 
         let server = TestServer {
             address,

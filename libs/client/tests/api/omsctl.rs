@@ -279,3 +279,84 @@ async fn an_import_places_each_order_once_however_often_it_runs() {
     std::fs::remove_dir_all(&folder).unwrap();
     order.stop().await;
 }
+
+/// A folder of its own for a test, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn certificates_from_omsctl_certs_carry_omsctl_over_mutual_tls() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use oms_platform::config::{Env, TlsConfig};
+    use tokio_util::sync::CancellationToken;
+
+    let dir = TempDir(std::env::temp_dir().join(format!("oms-certs-{}", uuid::Uuid::new_v4())));
+    let out = dir.0.to_str().unwrap().to_owned();
+    let made = omsctl(&["certs", "--out", &out]).await;
+    assert!(made.status.success(), "{made:?}");
+    let again = omsctl(&["certs", "--out", &out]).await;
+    assert_eq!(again.status.code(), Some(2), "{again:?}");
+    let file = |name: &str| format!("{out}/{name}");
+    let key_mode = std::fs::metadata(file("operator.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600);
+
+    // An inventory server with its certificate, serving no OMS service: a
+    // call the table allows passes the access check and reaches the routes,
+    // where the missing service answers UNIMPLEMENTED.
+    let mut config = server_config();
+    config.tls = TlsConfig::from_env(&Env::from_pairs([
+        ("OMS_TLS", "mutual".to_owned()),
+        ("OMS_TLS_CERT", file("inventory.pem")),
+        ("OMS_TLS_KEY", file("inventory.key")),
+        ("OMS_TLS_CA", file("ca.pem")),
+    ]))
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(GrpcServer::new(&config).serve(listener, shutdown.clone()));
+    let _stop = shutdown.drop_guard();
+
+    let as_principal = |name: &str| {
+        [
+            "--tls-ca".to_owned(),
+            file("ca.pem"),
+            "--tls-cert".to_owned(),
+            file(&format!("{name}.pem")),
+            "--tls-key".to_owned(),
+            file(&format!("{name}.key")),
+        ]
+    };
+    let operator = as_principal("operator");
+    let operator: Vec<&str> = operator.iter().map(String::as_str).collect();
+    let health = omsctl(&[&["health", &address, "--wait", "10s"], &operator[..]].concat()).await;
+    assert!(health.status.success(), "{health:?}");
+
+    let plaintext = omsctl(&["health", &address]).await;
+    assert_eq!(plaintext.status.code(), Some(1), "{plaintext:?}");
+
+    let shipping = as_principal("shipping");
+    let shipping: Vec<&str> = shipping.iter().map(String::as_str).collect();
+    let denied =
+        omsctl(&[&["stock", "locations", "--addr", &address], &shipping[..]].concat()).await;
+    assert_eq!(denied.status.code(), Some(1), "{denied:?}");
+    let stderr = String::from_utf8_lossy(&denied.stderr);
+    assert!(
+        stderr.contains("shipping may not call oms.inventory.v1.InventoryService/ListLocations"),
+        "{stderr}"
+    );
+
+    let allowed =
+        omsctl(&[&["stock", "locations", "--addr", &address], &operator[..]].concat()).await;
+    let stderr = String::from_utf8_lossy(&allowed.stderr);
+    assert!(stderr.contains("answered UNIMPLEMENTED"), "{stderr}");
+}

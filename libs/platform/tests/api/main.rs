@@ -13,4 +13,5 @@ mod probe;
 mod redis;
 mod server;
 mod telemetry;
+mod tls;
 mod trace_context;

@@ -12,11 +12,15 @@
 //! omsctl shipments labels --order|--location   labels of many shipments to files
 //! omsctl carrier deliver|pick-up-return    what a carrier's webhook reports
 //! omsctl stats                             orders by status and channel
+//! omsctl certs --out .run/certs            a local CA and certificates for mutual TLS
 //! ```
 //!
 //! Where: each service at `OMS_<SERVICE>_ADDR` (default `127.0.0.1:5005x`),
 //! or `--<service>-addr`, or `--addr` for the service the command talks to.
-//! Results print as tables, or as JSON with `--json` (the protobuf JSON
+//! Over mutual TLS (`OMS_TLS=mutual`, or any of `--tls-cert`, `--tls-key`,
+//! `--tls-ca`) it presents a client certificate, usually the `operator` one
+//! that `omsctl certs` makes; flags win over `OMS_TLS_CERT`, `OMS_TLS_KEY`
+//! and `OMS_TLS_CA`. Results print as tables, or as JSON with `--json` (the protobuf JSON
 //! mapping). Every change is sent with an idempotency key, made for you and
 //! printed on stderr; pass it back with `--idempotency-key` to repeat the
 //! change safely. A refusal prints its error details as sentences. Exit
@@ -30,6 +34,7 @@
 
 mod bulk;
 mod carrier;
+mod certs;
 mod orders;
 mod output;
 mod parse;
@@ -37,11 +42,11 @@ mod returns;
 mod sagas;
 mod stock;
 
-use std::{process::ExitCode, time::Duration};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 use oms_client::{CallPolicy, Health, IdempotencyKey, Oms, new_key, status, wait_for_health};
-use oms_platform::config::{ClientConfig, Env, Service};
+use oms_platform::config::{ClientConfig, ConfigError, Env, Service, TlsConfig};
 use oms_proto::common::v1::{Actor, ActorKind};
 use tonic::Status;
 
@@ -103,6 +108,41 @@ struct Global {
     /// The operator's id, recorded as the actor of every change.
     #[arg(long, global = true, default_value = "omsctl")]
     operator: String,
+    /// This client's certificate (PEM) for mutual TLS (else OMS_TLS_CERT);
+    /// any --tls-* flag turns mutual TLS on.
+    #[arg(long, global = true, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// This client's private key (PEM) for mutual TLS (else OMS_TLS_KEY).
+    #[arg(long, global = true, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// The CA bundle (PEM) the services' certificates are signed by (else
+    /// OMS_TLS_CA).
+    #[arg(long, global = true, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+}
+
+impl Global {
+    /// The TLS settings: those of the environment, or mutual TLS with the
+    /// files the flags name, the others from the environment.
+    fn tls(&self, env_tls: TlsConfig) -> Result<TlsConfig, ConfigError> {
+        let flags = [
+            ("OMS_TLS_CERT", &self.tls_cert),
+            ("OMS_TLS_KEY", &self.tls_key),
+            ("OMS_TLS_CA", &self.tls_ca),
+        ];
+        if flags.iter().all(|(_, path)| path.is_none()) {
+            return Ok(env_tls);
+        }
+        let mut pairs = vec![("OMS_TLS".to_owned(), "mutual".to_owned())];
+        for (variable, path) in flags {
+            let value = match path {
+                Some(path) => path.to_string_lossy().into_owned(),
+                None => std::env::var(variable).unwrap_or_default(),
+            };
+            pairs.push((variable.to_owned(), value));
+        }
+        TlsConfig::from_env(&Env::from_pairs(pairs))
+    }
 }
 
 #[derive(Subcommand)]
@@ -144,6 +184,9 @@ enum Command {
     /// carrier simulator would: parcels picked up and delivered.
     #[command(subcommand)]
     Carrier(carrier::CarrierCommand),
+    /// Make a local CA and a certificate for each service and client, for
+    /// running the suite over mutual TLS.
+    Certs(certs::CertsArgs),
 }
 
 /// The shipment commands.
@@ -158,7 +201,7 @@ impl Command {
     /// The service the command talks to first, which `--addr` points at.
     fn service(&self) -> Option<Service> {
         match self {
-            Command::Health { .. } => None,
+            Command::Health { .. } | Command::Certs(_) => None,
             Command::Orders(_) | Command::Stats(_) => Some(Service::Order),
             Command::Stock(_) => Some(Service::Inventory),
             Command::Sagas(_) => Some(Service::Saga),
@@ -249,6 +292,9 @@ impl Ctx {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Certs(args) = &cli.command {
+        return exit(certs::run(args), None);
+    }
     let mut config = match ClientConfig::from_env(&Env::from_process()) {
         Ok(config) => config,
         Err(err) => {
@@ -257,6 +303,13 @@ async fn main() -> ExitCode {
         }
     };
     let global = cli.global;
+    config.tls = match global.tls(config.tls) {
+        Ok(tls) => tls,
+        Err(err) => {
+            eprintln!("omsctl: invalid configuration: {err}");
+            return ExitCode::from(2);
+        }
+    };
     for (service, address) in [
         (Service::Order, &global.order_addr),
         (Service::Inventory, &global.inventory_addr),
@@ -324,7 +377,13 @@ async fn main() -> ExitCode {
         Command::Returns(command) => returns::run(&ctx, command).await,
         Command::Carrier(command) => carrier::run(&ctx, command).await,
         Command::Shipments(ShipmentsCommand::Labels(args)) => bulk::labels(&ctx, args).await,
+        Command::Certs(_) => Ok(()),
     };
+    exit(outcome, Some(&ctx))
+}
+
+/// The exit code of a command's `outcome`, its failure printed first.
+fn exit(outcome: Result<(), Failure>, ctx: Option<&Ctx>) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {
@@ -332,9 +391,9 @@ async fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Refused { service, status }) => {
+            let address = ctx.map_or_else(String::new, |ctx| ctx.address(service));
             eprintln!(
-                "omsctl: the {service} service at {} answered {}",
-                ctx.address(service),
+                "omsctl: the {service} service at {address} answered {}",
                 status::describe(&status)
             );
             ExitCode::FAILURE
