@@ -50,7 +50,32 @@ fn binaries() -> PathBuf {
 /// and build them all again.)
 async fn build() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    // What cargo and nextest set for this test's process is not what the
+    // workspace build saw: a build script that watches one of these (ring
+    // watches CARGO_MANIFEST_DIR) would take it for a change and rebuild, and
+    // relink the test binaries of every crate under the tests still running.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_for_tests = [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_TARGET_TMPDIR",
+            "CARGO_RUSTC_CURRENT_DIR",
+            "OUT_DIR",
+        ]
+        .contains(&name.as_ref())
+            || ["CARGO_PKG_", "CARGO_BIN_EXE_", "NEXTEST", "__NEXTEST"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix));
+        if set_for_tests {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let status = command
         .current_dir(workspace())
         .args(["test", "--no-run", "--workspace", "--locked", "--quiet"])
         .status()
