@@ -5,6 +5,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 shopt -s nullglob
 
+# Whether the process still runs: one that exited but is not reaped yet (a
+# zombie, which answers `kill -0` until the system's init collects it, on some
+# machines seconds later) counts as stopped.
+running_now() { # pid
+  local state
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
 declare -A running=()
 for pid_file in .run/*.pid; do
   service=$(basename "$pid_file" .pid)
@@ -18,7 +27,7 @@ done
 deadline=$((SECONDS + 30))
 while [ ${#running[@]} -gt 0 ]; do
   for service in "${!running[@]}"; do
-    if ! kill -0 "${running[$service]}" 2>/dev/null; then
+    if ! running_now "${running[$service]}"; then
       echo "down: $service stopped"
       unset "running[$service]"
     fi
@@ -31,5 +40,5 @@ while [ ${#running[@]} -gt 0 ]; do
     done
     break
   fi
-  sleep 0.05
+  sleep 0.02
 done
