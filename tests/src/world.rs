@@ -171,11 +171,17 @@ impl World {
 
     /// The order's fulfilment saga once it is in one of `states`.
     pub async fn saga_in(&self, order_id: &str, states: &[SagaState]) -> Saga {
-        poll_until("the order saga", SAGA_END, || async {
+        self.saga_of(SagaKind::Order, order_id, states).await
+    }
+
+    /// The order's saga of `kind` (its first, for a kind an order has several
+    /// of) once it is in one of `states`.
+    pub async fn saga_of(&self, kind: SagaKind, order_id: &str, states: &[SagaState]) -> Saga {
+        poll_until(&format!("the {kind:?} saga"), SAGA_END, || async {
             let sagas = self
                 .saga()
                 .list_sagas(ListSagasRequest {
-                    kind: SagaKind::Order as i32,
+                    kind: kind as i32,
                     order_id: order_id.into(),
                     ..Default::default()
                 })

@@ -41,23 +41,13 @@ async fn cancel(world: &World, order_id: &str, reason: &str) {
 
 /// The order's cancel saga once it ended.
 async fn cancel_saga(world: &World, order_id: &str) -> Saga {
-    poll_until("the cancel saga to end", SAGA_END, || async {
-        let sagas = world
-            .saga()
-            .list_sagas(ListSagasRequest {
-                kind: SagaKind::Cancel as i32,
-                order_id: order_id.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .sagas;
-        sagas.into_iter().find(|saga| {
-            saga.state == SagaState::Completed as i32 || saga.state == SagaState::Stuck as i32
-        })
-    })
-    .await
+    world
+        .saga_of(
+            SagaKind::Cancel,
+            order_id,
+            &[SagaState::Completed, SagaState::Stuck],
+        )
+        .await
 }
 
 /// Cancels an order while its saga pauses at `step`, before the capture:

@@ -10,7 +10,7 @@ use oms_proto::{
     order::v1::{Order, OrderStatus},
     payment::v1::PaymentStatus,
     returns::v1::{CloseReason, ReturnStatus},
-    saga::v1::{ListSagasRequest, SagaKind, SagaState},
+    saga::v1::{SagaKind, SagaState},
 };
 
 use super::*;
@@ -39,29 +39,17 @@ async fn delivered(world: &World, order: oms_proto::order::v1::PlaceOrderRequest
 
 /// The return's saga once it ended (or is STUCK).
 async fn return_saga(world: &World, order_id: &str) -> Saga {
-    poll_until("the return saga to end", SAGA_END, || async {
-        let sagas = world
-            .saga()
-            .list_sagas(ListSagasRequest {
-                kind: SagaKind::Return as i32,
-                order_id: order_id.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .sagas;
-        sagas.into_iter().find(|saga| {
-            [
+    world
+        .saga_of(
+            SagaKind::Return,
+            order_id,
+            &[
                 SagaState::Completed,
                 SagaState::Compensated,
                 SagaState::Stuck,
-            ]
-            .iter()
-            .any(|state| saga.state == *state as i32)
-        })
-    })
-    .await
+            ],
+        )
+        .await
 }
 
 fn refunded(payment: &oms_proto::payment::v1::Payment) -> i64 {
