@@ -25,6 +25,7 @@ use std::{
     fmt,
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
 };
 
@@ -34,7 +35,10 @@ use tonic::{
 };
 use tower::{Layer, Service};
 
-use crate::config::Service as OmsService;
+use crate::{
+    auth::{Role, Subject, TokenVerifier},
+    config::Service as OmsService,
+};
 
 /// The URI SAN prefix of an OMS identity: `spiffe://oms/<principal>`.
 pub const IDENTITY_PREFIX: &str = "spiffe://oms/";
@@ -118,7 +122,8 @@ impl fmt::Display for Principal {
     }
 }
 
-/// One row of the access table: an RPC and who may call it.
+/// One row of the access table: an RPC, who may call it, and with which
+/// token roles.
 #[derive(Clone, Copy, Debug)]
 pub struct Rule {
     /// The gRPC service's full name, e.g. `oms.payment.v1.PaymentService`.
@@ -127,6 +132,9 @@ pub struct Rule {
     pub method: &'static str,
     /// The principals that may call it.
     pub callers: &'static [Principal],
+    /// The token roles that may call it, when the caller is an operator's
+    /// tool or a channel ([`crate::auth`]); empty for RPCs only services call.
+    pub roles: &'static [Role],
 }
 
 const fn rule(service: &'static str, method: &'static str, callers: &'static [Principal]) -> Rule {
@@ -134,12 +142,30 @@ const fn rule(service: &'static str, method: &'static str, callers: &'static [Pr
         service,
         method,
         callers,
+        roles: &[],
     }
 }
 
+impl Rule {
+    /// The same rule, open to tokens with one of `roles`.
+    const fn by(self, roles: &'static [Role]) -> Rule {
+        Rule { roles, ..self }
+    }
+}
+
+/// Reads: every role but a channel's, which reads only what is its own.
+const READ: &[Role] = &[Role::Support, Role::Operator, Role::Auditor];
+/// Reads a channel makes too: its own orders, availability, rates.
+const READ_OR_CHANNEL: &[Role] = &[Role::Channel, Role::Support, Role::Operator, Role::Auditor];
+/// Placing an order: channels, and agents taking one on the phone.
+const PLACE: &[Role] = &[Role::Channel, Role::Support, Role::Operator];
+/// Customer service: cancellations, addresses, notes, returns.
+const SUPPORT: &[Role] = &[Role::Support, Role::Operator];
+/// Running the suite: stock, locations, policies, sagas, outboxes.
+const OPERATE: &[Role] = &[Role::Operator];
+
 /// Calls from outside the suite: public reads and writes, and operator
-/// actions. Bearer tokens will say which channel or operator role may make
-/// each one.
+/// actions. The roles of the caller's bearer token say which it may make.
 const PUBLIC: &[Principal] = &[Operator, Channel];
 
 const INVENTORY_SERVICE: &str = "oms.inventory.v1.InventoryService";
@@ -157,29 +183,32 @@ pub const ACCESS: &[Rule] = &[
     // inventory: stock is set by operators and channels; holds are the
     // saga's; routing, shipping and returns read locations (routing also
     // availability and load).
-    rule(INVENTORY_SERVICE, "PutLocation", PUBLIC),
+    rule(INVENTORY_SERVICE, "PutLocation", PUBLIC).by(OPERATE),
     rule(
         INVENTORY_SERVICE,
         "GetLocation",
         &[Operator, Channel, ROUTING, SHIPPING, RETURNS],
-    ),
+    )
+    .by(READ_OR_CHANNEL),
     rule(
         INVENTORY_SERVICE,
         "ListLocations",
         &[Operator, Channel, ROUTING],
-    ),
-    rule(INVENTORY_SERVICE, "SetStock", PUBLIC),
-    rule(INVENTORY_SERVICE, "AdjustStock", PUBLIC),
-    rule(INVENTORY_SERVICE, "TransferStock", PUBLIC),
-    rule(INVENTORY_SERVICE, "ListStockMovements", PUBLIC),
+    )
+    .by(READ_OR_CHANNEL),
+    rule(INVENTORY_SERVICE, "SetStock", PUBLIC).by(OPERATE),
+    rule(INVENTORY_SERVICE, "AdjustStock", PUBLIC).by(OPERATE),
+    rule(INVENTORY_SERVICE, "TransferStock", PUBLIC).by(OPERATE),
+    rule(INVENTORY_SERVICE, "ListStockMovements", PUBLIC).by(READ),
     rule(
         INVENTORY_SERVICE,
         "GetAvailability",
         &[Operator, Channel, ROUTING],
-    ),
-    rule(INVENTORY_SERVICE, "PutChannelAvailabilityPolicy", PUBLIC),
-    rule(INVENTORY_SERVICE, "GetChannelAvailabilityPolicy", PUBLIC),
-    rule(INVENTORY_SERVICE, "ListChannelAvailabilityPolicies", PUBLIC),
+    )
+    .by(READ_OR_CHANNEL),
+    rule(INVENTORY_SERVICE, "PutChannelAvailabilityPolicy", PUBLIC).by(OPERATE),
+    rule(INVENTORY_SERVICE, "GetChannelAvailabilityPolicy", PUBLIC).by(READ),
+    rule(INVENTORY_SERVICE, "ListChannelAvailabilityPolicies", PUBLIC).by(READ),
     rule(INVENTORY_SERVICE, "Reserve", &[SAGA]),
     rule(INVENTORY_SERVICE, "Release", &[SAGA]),
     rule(INVENTORY_SERVICE, "CommitReservation", &[SAGA]),
@@ -187,85 +216,88 @@ pub const ACCESS: &[Rule] = &[
         INVENTORY_SERVICE,
         "GetReservation",
         &[Operator, Channel, SAGA],
-    ),
-    rule(INVENTORY_SERVICE, "ListReservations", PUBLIC),
+    )
+    .by(READ),
+    rule(INVENTORY_SERVICE, "ListReservations", PUBLIC).by(READ),
     rule(INVENTORY_SERVICE, "Restock", &[SAGA]),
-    rule(INVENTORY_SERVICE, "SetSafetyStock", PUBLIC),
-    rule(INVENTORY_SERVICE, "SetStockThreshold", PUBLIC),
-    rule(INVENTORY_SERVICE, "ListLowStock", PUBLIC),
-    rule(INVENTORY_SERVICE, "WatchAvailability", PUBLIC),
-    rule(INVENTORY_SERVICE, "GetLocationLoad", &[Operator, ROUTING]),
+    rule(INVENTORY_SERVICE, "SetSafetyStock", PUBLIC).by(OPERATE),
+    rule(INVENTORY_SERVICE, "SetStockThreshold", PUBLIC).by(OPERATE),
+    rule(INVENTORY_SERVICE, "ListLowStock", PUBLIC).by(READ),
+    rule(INVENTORY_SERVICE, "WatchAvailability", PUBLIC).by(READ_OR_CHANNEL),
+    rule(INVENTORY_SERVICE, "GetLocationLoad", &[Operator, ROUTING]).by(READ),
     // order: the saga reads orders, places exchanges and records every
     // fulfilment fact; shipping records shipments leaving and arriving;
     // operators mark pickup orders ready and collected; returns reads orders.
-    rule(ORDER_SERVICE, "PlaceOrder", &[Operator, Channel, SAGA]),
+    rule(ORDER_SERVICE, "PlaceOrder", &[Operator, Channel, SAGA]).by(PLACE),
     rule(
         ORDER_SERVICE,
         "GetOrder",
         &[Operator, Channel, SAGA, RETURNS],
-    ),
-    rule(ORDER_SERVICE, "SearchOrders", PUBLIC),
-    rule(ORDER_SERVICE, "OrderStats", PUBLIC),
-    rule(ORDER_SERVICE, "CustomerSummary", PUBLIC),
-    rule(ORDER_SERVICE, "UpdateShippingAddress", PUBLIC),
-    rule(ORDER_SERVICE, "CancelOrder", PUBLIC),
-    rule(ORDER_SERVICE, "AddNote", PUBLIC),
-    rule(ORDER_SERVICE, "AddTags", PUBLIC),
-    rule(ORDER_SERVICE, "RemoveTag", PUBLIC),
-    rule(ORDER_SERVICE, "MarkStatus", &[SAGA, SHIPPING, Operator]),
+    )
+    .by(READ_OR_CHANNEL),
+    rule(ORDER_SERVICE, "SearchOrders", PUBLIC).by(READ_OR_CHANNEL),
+    rule(ORDER_SERVICE, "OrderStats", PUBLIC).by(READ),
+    rule(ORDER_SERVICE, "CustomerSummary", PUBLIC).by(READ),
+    rule(ORDER_SERVICE, "UpdateShippingAddress", PUBLIC).by(SUPPORT),
+    rule(ORDER_SERVICE, "CancelOrder", PUBLIC).by(SUPPORT),
+    rule(ORDER_SERVICE, "AddNote", PUBLIC).by(SUPPORT),
+    rule(ORDER_SERVICE, "AddTags", PUBLIC).by(SUPPORT),
+    rule(ORDER_SERVICE, "RemoveTag", PUBLIC).by(SUPPORT),
+    rule(ORDER_SERVICE, "MarkStatus", &[SAGA, SHIPPING, Operator]).by(OPERATE),
     // outbox: operators' view of undelivered messages, on every service
     // with an outbox.
-    rule(OUTBOX_SERVICE, "ListOutboxMessages", PUBLIC),
-    rule(OUTBOX_SERVICE, "RedriveOutboxMessages", PUBLIC),
+    rule(OUTBOX_SERVICE, "ListOutboxMessages", PUBLIC).by(READ),
+    rule(OUTBOX_SERVICE, "RedriveOutboxMessages", PUBLIC).by(OPERATE),
     // payment: money moves only by the saga's steps.
     rule(PAYMENT_SERVICE, "Authorize", &[SAGA]),
     rule(PAYMENT_SERVICE, "Void", &[SAGA]),
     rule(PAYMENT_SERVICE, "Capture", &[SAGA]),
     rule(PAYMENT_SERVICE, "Refund", &[SAGA]),
-    rule(PAYMENT_SERVICE, "GetPayment", &[Operator, Channel, SAGA]),
-    rule(PAYMENT_SERVICE, "ListPayments", PUBLIC),
-    rule(PAYMENT_SERVICE, "ReconcilePayment", PUBLIC),
+    rule(PAYMENT_SERVICE, "GetPayment", &[Operator, Channel, SAGA]).by(READ),
+    rule(PAYMENT_SERVICE, "ListPayments", PUBLIC).by(READ),
+    rule(PAYMENT_SERVICE, "ReconcilePayment", PUBLIC).by(OPERATE),
     // returns: customers' requests and the warehouse's steps from outside;
     // the label, refund and exchange from the return saga; in transit from
     // shipping's outbox.
-    rule(RETURNS_SERVICE, "RequestReturn", PUBLIC),
-    rule(RETURNS_SERVICE, "ApproveReturn", PUBLIC),
-    rule(RETURNS_SERVICE, "RejectReturn", PUBLIC),
+    rule(RETURNS_SERVICE, "RequestReturn", PUBLIC).by(SUPPORT),
+    rule(RETURNS_SERVICE, "ApproveReturn", PUBLIC).by(SUPPORT),
+    rule(RETURNS_SERVICE, "RejectReturn", PUBLIC).by(SUPPORT),
     rule(RETURNS_SERVICE, "RecordReturnLabel", &[SAGA]),
     rule(RETURNS_SERVICE, "MarkReturnInTransit", &[SHIPPING]),
-    rule(RETURNS_SERVICE, "ReceiveReturn", PUBLIC),
-    rule(RETURNS_SERVICE, "InspectReturn", PUBLIC),
+    rule(RETURNS_SERVICE, "ReceiveReturn", PUBLIC).by(SUPPORT),
+    rule(RETURNS_SERVICE, "InspectReturn", PUBLIC).by(SUPPORT),
     rule(RETURNS_SERVICE, "RecordRefund", &[SAGA]),
     rule(RETURNS_SERVICE, "RecordExchange", &[SAGA]),
-    rule(RETURNS_SERVICE, "CloseReturn", &[Operator, Channel, SAGA]),
-    rule(RETURNS_SERVICE, "GetReturn", &[Operator, Channel, SAGA]),
-    rule(RETURNS_SERVICE, "ListReturns", PUBLIC),
-    rule(RETURNS_SERVICE, "GetReturnPolicy", PUBLIC),
-    rule(RETURNS_SERVICE, "PutReturnPolicy", PUBLIC),
+    rule(RETURNS_SERVICE, "CloseReturn", &[Operator, Channel, SAGA]).by(SUPPORT),
+    rule(RETURNS_SERVICE, "GetReturn", &[Operator, Channel, SAGA]).by(READ),
+    rule(RETURNS_SERVICE, "ListReturns", PUBLIC).by(READ),
+    rule(RETURNS_SERVICE, "GetReturnPolicy", PUBLIC).by(READ),
+    rule(RETURNS_SERVICE, "PutReturnPolicy", PUBLIC).by(OPERATE),
     // routing: the saga plans; operators preview plans and edit policies.
     rule(
         ROUTING_SERVICE,
         "PlanFulfillment",
         &[Operator, Channel, SAGA],
-    ),
-    rule(ROUTING_SERVICE, "GetRoutingPolicy", PUBLIC),
-    rule(ROUTING_SERVICE, "PutRoutingPolicy", PUBLIC),
-    rule(ROUTING_SERVICE, "ListRoutingPolicies", PUBLIC),
-    rule(ROUTING_SERVICE, "PutLocationAttributes", PUBLIC),
-    rule(ROUTING_SERVICE, "GetLocationAttributes", PUBLIC),
-    rule(ROUTING_SERVICE, "ListLocationAttributes", PUBLIC),
+    )
+    .by(READ),
+    rule(ROUTING_SERVICE, "GetRoutingPolicy", PUBLIC).by(READ),
+    rule(ROUTING_SERVICE, "PutRoutingPolicy", PUBLIC).by(OPERATE),
+    rule(ROUTING_SERVICE, "ListRoutingPolicies", PUBLIC).by(READ),
+    rule(ROUTING_SERVICE, "PutLocationAttributes", PUBLIC).by(OPERATE),
+    rule(ROUTING_SERVICE, "GetLocationAttributes", PUBLIC).by(READ),
+    rule(ROUTING_SERVICE, "ListLocationAttributes", PUBLIC).by(READ),
     // saga: sagas start from the order and returns outboxes; operators read,
     // retry and compensate them.
     rule(SAGA_SERVICE, "StartOrderSaga", &[ORDER]),
     rule(SAGA_SERVICE, "StartCancelSaga", &[ORDER]),
     rule(SAGA_SERVICE, "StartReturnSaga", &[RETURNS]),
-    rule(SAGA_SERVICE, "GetSaga", PUBLIC),
-    rule(SAGA_SERVICE, "ListSagas", PUBLIC),
-    rule(SAGA_SERVICE, "RetrySaga", PUBLIC),
-    rule(SAGA_SERVICE, "CompensateSaga", PUBLIC),
+    rule(SAGA_SERVICE, "GetSaga", PUBLIC).by(READ),
+    rule(SAGA_SERVICE, "ListSagas", PUBLIC).by(READ),
+    rule(SAGA_SERVICE, "RetrySaga", PUBLIC).by(OPERATE),
+    rule(SAGA_SERVICE, "CompensateSaga", PUBLIC).by(OPERATE),
     // shipping: shipments and labels are the saga's steps; carriers report
     // tracking events.
-    rule(SHIPPING_SERVICE, "QuoteRates", PUBLIC),
+    rule(SHIPPING_SERVICE, "QuoteRates", PUBLIC).by(READ_OR_CHANNEL),
     rule(SHIPPING_SERVICE, "CreateShipment", &[SAGA]),
     rule(SHIPPING_SERVICE, "CreateShipments", &[SAGA]),
     rule(SHIPPING_SERVICE, "CancelShipment", &[SAGA]),
@@ -274,9 +306,10 @@ pub const ACCESS: &[Rule] = &[
         SHIPPING_SERVICE,
         "RecordTrackingEvent",
         &[Carrier, Operator],
-    ),
-    rule(SHIPPING_SERVICE, "GetShipment", PUBLIC),
-    rule(SHIPPING_SERVICE, "ListShipments", PUBLIC),
+    )
+    .by(OPERATE),
+    rule(SHIPPING_SERVICE, "GetShipment", PUBLIC).by(READ),
+    rule(SHIPPING_SERVICE, "ListShipments", PUBLIC).by(READ),
 ];
 
 /// The principals that may call the RPC at `path` (`/<service>/<method>`);
@@ -295,44 +328,160 @@ pub fn allows(caller: Principal, path: &str) -> bool {
     callers(path).is_some_and(|callers| callers.contains(&caller))
 }
 
-/// The check of a call: `Ok` to serve it, or the status that refuses it.
-fn check(path: &str, peer_certificate: Option<&[u8]>) -> Result<(), Status> {
-    // Health and reflection, which probes and tools call without a certificate.
-    if !path.starts_with("/oms.") {
-        return Ok(());
-    }
-    let rpc = path.trim_start_matches('/');
-    let Some(der) = peer_certificate else {
-        return Err(Status::unauthenticated(format!(
-            "{rpc} requires a client certificate"
-        )));
-    };
-    let Some(caller) = Principal::from_certificate(der) else {
-        return Err(Status::unauthenticated(
-            "the client certificate names no OMS identity",
-        ));
-    };
-    if allows(caller, path) {
-        Ok(())
-    } else {
-        Err(Status::permission_denied(format!(
-            "{caller} may not call {rpc}"
-        )))
-    }
+/// Who makes the call being served: what [`AccessLayer`] learnt from the
+/// caller's certificate and bearer token.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// The principal its certificate names; `None` in plaintext.
+    pub principal: Option<Principal>,
+    /// The verified subject of its bearer token, if it sent one and tokens
+    /// are configured.
+    pub subject: Option<Subject>,
 }
 
-/// The server layer that enforces [`ACCESS`] when the server runs mutual TLS;
-/// in plaintext it lets every call through.
-#[derive(Clone, Copy, Debug)]
+tokio::task_local! {
+    /// The caller of the call this task serves.
+    static CALLER: Arc<Caller>;
+}
+
+/// The caller of the call being served, when called from a handler behind
+/// [`AccessLayer`]; `None` elsewhere.
+pub fn current_caller() -> Option<Arc<Caller>> {
+    CALLER.try_with(Arc::clone).ok()
+}
+
+/// The verified token subject of the call being served, if any.
+pub fn current_subject() -> Option<Subject> {
+    current_caller().and_then(|caller| caller.subject.clone())
+}
+
+/// Runs `future` as a handler serving a call from `caller`: for tests of
+/// handlers called without a server.
+pub async fn serve_as<F: Future>(caller: Caller, future: F) -> F::Output {
+    CALLER.scope(Arc::new(caller), future).await
+}
+
+/// What a call brings to be checked.
+struct Credentials<'a> {
+    /// The request's path, `/<service>/<method>`.
+    path: &'a str,
+    /// The caller's leaf certificate (DER), if it sent one.
+    certificate: Option<&'a [u8]>,
+    /// Its `authorization` metadata.
+    headers: &'a http::HeaderMap,
+}
+
+/// The check of a call: the caller to serve it for, or the status that
+/// refuses it. `enforce` says whether certificates are checked (mutual TLS);
+/// `tokens` verifies bearer tokens when they are configured.
+fn check(
+    call: &Credentials<'_>,
+    enforce: bool,
+    tokens: Option<&TokenVerifier>,
+) -> Result<Caller, Status> {
+    // Health and reflection, which probes and tools call without a certificate.
+    if !call.path.starts_with("/oms.") {
+        return Ok(Caller::default());
+    }
+    let rpc = call.path.trim_start_matches('/');
+    let principal = if enforce {
+        let Some(der) = call.certificate else {
+            return Err(Status::unauthenticated(format!(
+                "{rpc} requires a client certificate"
+            )));
+        };
+        let Some(caller) = Principal::from_certificate(der) else {
+            return Err(Status::unauthenticated(
+                "the client certificate names no OMS identity",
+            ));
+        };
+        if !allows(caller, call.path) {
+            return Err(Status::permission_denied(format!(
+                "{caller} may not call {rpc}"
+            )));
+        }
+        Some(caller)
+    } else {
+        None
+    };
+    // Services act on their own; the carrier's adapter is a machine. Only
+    // operators' tools and channels act for someone, whom the token names.
+    let acts_for_someone = match principal {
+        None => true,
+        Some(principal) => matches!(principal, Principal::Operator | Principal::Channel),
+    };
+    let Some(tokens) = tokens.filter(|_| acts_for_someone) else {
+        return Ok(Caller {
+            principal,
+            subject: None,
+        });
+    };
+    let token = crate::auth::bearer(call.headers)
+        .map_err(|err| Status::unauthenticated(format!("{rpc}: {err}")))?;
+    let Some(token) = token else {
+        if enforce {
+            return Err(Status::unauthenticated(format!(
+                "{rpc} requires a bearer token (authorization: Bearer <JWT>)"
+            )));
+        }
+        // Plaintext is for local development: a call without a token is let
+        // through, as every call is.
+        return Ok(Caller {
+            principal,
+            subject: None,
+        });
+    };
+    let subject = tokens
+        .verify(token)
+        .map_err(|err| Status::unauthenticated(format!("{rpc}: {err}")))?;
+    let roles = roles(call.path).unwrap_or(&[]);
+    if !subject.has_any(roles) {
+        let held: Vec<&str> = subject.roles.iter().map(|role| role.name()).collect();
+        return Err(Status::permission_denied(format!(
+            "{} (roles: {}) may not call {rpc}",
+            subject.id,
+            held.join(", ")
+        )));
+    }
+    Ok(Caller {
+        principal,
+        subject: Some(subject),
+    })
+}
+
+/// The token roles that may call the RPC at `path`; `None` for a path the
+/// table does not list.
+pub fn roles(path: &str) -> Option<&'static [Role]> {
+    let (service, method) = path.strip_prefix('/')?.split_once('/')?;
+    ACCESS
+        .iter()
+        .find(|rule| rule.service == service && rule.method == method)
+        .map(|rule| rule.roles)
+}
+
+/// The server layer that enforces [`ACCESS`]: certificates when the server
+/// runs mutual TLS, bearer tokens when keys to verify them are configured.
+/// In plaintext without keys it lets every call through.
+#[derive(Clone, Debug)]
 pub struct AccessLayer {
     enforce: bool,
+    tokens: Option<Arc<TokenVerifier>>,
 }
 
 impl AccessLayer {
-    /// A layer that checks callers when `enforce` (the server runs mutual
-    /// TLS), and none otherwise.
+    /// A layer that checks callers' certificates when `enforce` (the server
+    /// runs mutual TLS), and none otherwise.
     pub fn new(enforce: bool) -> AccessLayer {
-        AccessLayer { enforce }
+        AccessLayer {
+            enforce,
+            tokens: None,
+        }
+    }
+
+    /// The same layer verifying bearer tokens with `tokens`, when given.
+    pub fn with_tokens(mut self, tokens: Option<Arc<TokenVerifier>>) -> AccessLayer {
+        self.tokens = tokens;
+        self
     }
 }
 
@@ -342,7 +491,7 @@ impl<S> Layer<S> for AccessLayer {
     fn layer(&self, inner: S) -> Self::Service {
         Access {
             inner,
-            enforce: self.enforce,
+            layer: self.clone(),
         }
     }
 }
@@ -351,7 +500,7 @@ impl<S> Layer<S> for AccessLayer {
 #[derive(Clone, Debug)]
 pub struct Access<S> {
     inner: S,
-    enforce: bool,
+    layer: AccessLayer,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -372,20 +521,32 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        if self.enforce {
-            let certificates = request
-                .extensions()
-                .get::<TlsConnectInfo<TcpConnectInfo>>()
-                .and_then(TlsConnectInfo::peer_certs);
-            let leaf = certificates
-                .as_deref()
-                .and_then(|chain| chain.first())
-                .map(|der| der.as_ref());
-            if let Err(status) = check(request.uri().path(), leaf) {
-                return Box::pin(std::future::ready(Ok(status.into_http())));
-            }
+        if !self.layer.enforce && self.layer.tokens.is_none() {
+            return Box::pin(self.inner.call(request));
         }
-        Box::pin(self.inner.call(request))
+        let certificates = request
+            .extensions()
+            .get::<TlsConnectInfo<TcpConnectInfo>>()
+            .and_then(TlsConnectInfo::peer_certs);
+        let leaf = certificates
+            .as_deref()
+            .and_then(|chain| chain.first())
+            .map(|der| der.as_ref());
+        let credentials = Credentials {
+            path: request.uri().path(),
+            certificate: leaf,
+            headers: request.headers(),
+        };
+        let caller = match check(
+            &credentials,
+            self.layer.enforce,
+            self.layer.tokens.as_deref(),
+        ) {
+            Ok(caller) => Arc::new(caller),
+            Err(status) => return Box::pin(std::future::ready(Ok(status.into_http()))),
+        };
+        let inner = CALLER.sync_scope(Arc::clone(&caller), || self.inner.call(request));
+        Box::pin(CALLER.scope(caller, inner))
     }
 }
 
@@ -399,6 +560,7 @@ mod tests {
     use tonic::Code;
 
     use super::*;
+    use crate::auth::{DevTokenKey, TokenRequest};
 
     /// Every RPC of the contracts, as `/<service>/<method>`.
     fn contract_rpcs() -> BTreeSet<String> {
@@ -455,19 +617,25 @@ mod tests {
     fn the_table_beside_the_contracts_is_this_table() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto/README.md");
         let readme = std::fs::read_to_string(path).expect("proto/README.md");
-        let documented: Vec<(String, Vec<String>)> = readme
+        let documented: Vec<(String, Vec<String>, Vec<String>)> = readme
             .lines()
             .filter(|line| line.starts_with("| `oms."))
             .map(|row| {
                 let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-                let callers = cells[2]
-                    .split(',')
-                    .map(|name| name.trim().trim_matches('`').to_owned())
-                    .collect();
-                (cells[1].trim_matches('`').to_owned(), callers)
+                let names = |cell: &str| -> Vec<String> {
+                    cell.split(',')
+                        .map(|name| name.trim().trim_matches('`').to_owned())
+                        .filter(|name| !name.is_empty() && name != "-")
+                        .collect()
+                };
+                (
+                    cells[1].trim_matches('`').to_owned(),
+                    names(cells[2]),
+                    names(cells[3]),
+                )
             })
             .collect();
-        let table: Vec<(String, Vec<String>)> = ACCESS
+        let table: Vec<(String, Vec<String>, Vec<String>)> = ACCESS
             .iter()
             .map(|rule| {
                 (
@@ -475,6 +643,10 @@ mod tests {
                     rule.callers
                         .iter()
                         .map(|caller| caller.name().to_owned())
+                        .collect(),
+                    rule.roles
+                        .iter()
+                        .map(|role| role.name().to_owned())
                         .collect(),
                 )
             })
@@ -576,10 +748,166 @@ mod tests {
         assert_eq!(Principal::from_certificate(b"not a certificate"), None);
     }
 
+    /// The check of a call under mutual TLS without tokens.
+    fn check_certificate(path: &str, certificate: Option<&[u8]>) -> Result<Caller, Status> {
+        let headers = http::HeaderMap::new();
+        let call = Credentials {
+            path,
+            certificate,
+            headers: &headers,
+        };
+        check(&call, true, None)
+    }
+
+    /// The check of a call with `token` from a `principal`'s certificate,
+    /// tokens verified by `key`.
+    fn check_token(
+        path: &str,
+        principal: Option<Principal>,
+        token: Option<&str>,
+        key: &DevTokenKey,
+    ) -> Result<Caller, Status> {
+        let mut headers = http::HeaderMap::new();
+        if let Some(token) = token {
+            headers.insert(
+                http::header::AUTHORIZATION,
+                format!("Bearer {token}").parse().expect("a header value"),
+            );
+        }
+        let der = principal.map(|principal| certificate(&[&principal.uri()]));
+        let call = Credentials {
+            path,
+            certificate: der.as_deref(),
+            headers: &headers,
+        };
+        check(&call, principal.is_some(), Some(&key.verifier()))
+    }
+
+    #[test]
+    fn every_rpc_outside_callers_make_is_open_to_some_role_and_no_other_has_roles() {
+        for rule in ACCESS {
+            let public = rule
+                .callers
+                .iter()
+                .any(|caller| matches!(caller, Operator | Channel));
+            assert_eq!(
+                public,
+                !rule.roles.is_empty(),
+                "{}/{}: roles {:?} for callers {:?}",
+                rule.service,
+                rule.method,
+                rule.roles,
+                rule.callers
+            );
+            if rule.roles.contains(&Role::Channel) {
+                assert!(rule.callers.contains(&Channel), "{}", rule.method);
+            }
+        }
+    }
+
+    #[test]
+    fn tokens_decide_what_operators_tools_and_channels_may_call() {
+        let key = DevTokenKey::generate("k1").expect("a key");
+        let token = |subject: &str, roles: &[Role]| {
+            let mut request = TokenRequest::new(subject, roles);
+            if roles.contains(&Role::Channel) {
+                request = request.for_channel(crate::auth::parse_channel("web").expect("web"));
+            }
+            key.sign(&request).expect("signed")
+        };
+        let compensate = "/oms.saga.v1.SagaService/CompensateSaga";
+        let support = token("agent-7", &[Role::Support]);
+        let denied = check_token(compensate, Some(Operator), Some(&support), &key).unwrap_err();
+        assert_eq!(denied.code(), Code::PermissionDenied);
+        assert_eq!(
+            denied.message(),
+            "agent-7 (roles: support) may not call oms.saga.v1.SagaService/CompensateSaga"
+        );
+        let operator = token("ops-1", &[Role::Operator]);
+        let caller =
+            check_token(compensate, Some(Operator), Some(&operator), &key).expect("allowed");
+        assert_eq!(caller.subject.expect("a subject").id, "ops-1");
+        assert_eq!(caller.principal, Some(Operator));
+
+        // Under mutual TLS an operator's tool must send a token; a service
+        // need not, and its token would not count.
+        let missing = check_token(compensate, Some(Operator), None, &key).unwrap_err();
+        assert_eq!(missing.code(), Code::Unauthenticated);
+        let capture = "/oms.payment.v1.PaymentService/Capture";
+        let saga = check_token(
+            capture,
+            Some(Principal::Service(OmsService::Saga)),
+            None,
+            &key,
+        )
+        .expect("the saga needs no token");
+        assert_eq!(saga.subject, None);
+
+        let auditor = token("audit", &[Role::Auditor]);
+        let get_order = "/oms.order.v1.OrderService/GetOrder";
+        assert!(check_token(get_order, Some(Operator), Some(&auditor), &key).is_ok());
+        let cancel = "/oms.order.v1.OrderService/CancelOrder";
+        assert_eq!(
+            check_token(cancel, Some(Operator), Some(&auditor), &key)
+                .unwrap_err()
+                .code(),
+            Code::PermissionDenied
+        );
+        let channel = token("web-connector", &[Role::Channel]);
+        assert!(
+            check_token(
+                "/oms.order.v1.OrderService/PlaceOrder",
+                Some(Channel),
+                Some(&channel),
+                &key
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            check_token(cancel, Some(Channel), Some(&channel), &key)
+                .unwrap_err()
+                .code(),
+            Code::PermissionDenied
+        );
+
+        // A token from elsewhere is refused in plaintext too; no token in
+        // plaintext is let through.
+        let foreign = DevTokenKey::generate("k1")
+            .expect("a key")
+            .sign(&TokenRequest::new("mallory", &[Role::Operator]))
+            .expect("signed");
+        let refused = check_token(compensate, None, Some(&foreign), &key).unwrap_err();
+        assert_eq!(refused.code(), Code::Unauthenticated);
+        assert_eq!(
+            refused.message(),
+            "oms.saga.v1.SagaService/CompensateSaga: the bearer token is not signed by a trusted key"
+        );
+        assert_eq!(
+            check_token(compensate, None, None, &key).expect("plaintext"),
+            Caller::default()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_handler_sees_the_caller_it_serves() {
+        assert_eq!(current_subject(), None);
+        let subject = Subject {
+            id: "ops-1".into(),
+            roles: vec![Role::Operator],
+            channel: None,
+        };
+        let caller = Caller {
+            principal: Some(Operator),
+            subject: Some(subject.clone()),
+        };
+        let seen = serve_as(caller, async { current_subject() }).await;
+        assert_eq!(seen, Some(subject));
+    }
+
     #[test]
     fn refusals_name_the_caller_and_the_rpc_and_nothing_else() {
         let capture = "/oms.payment.v1.PaymentService/Capture";
-        let missing = check(capture, None).unwrap_err();
+        let missing = check_certificate(capture, None).unwrap_err();
         assert_eq!(missing.code(), Code::Unauthenticated);
         assert_eq!(
             missing.message(),
@@ -587,7 +915,7 @@ mod tests {
         );
 
         let shipping = certificate(&["spiffe://oms/shipping"]);
-        let denied = check(capture, Some(&shipping)).unwrap_err();
+        let denied = check_certificate(capture, Some(&shipping)).unwrap_err();
         assert_eq!(denied.code(), Code::PermissionDenied);
         assert_eq!(
             denied.message(),
@@ -595,11 +923,11 @@ mod tests {
         );
 
         let nobody = certificate(&[]);
-        let unnamed = check(capture, Some(&nobody)).unwrap_err();
+        let unnamed = check_certificate(capture, Some(&nobody)).unwrap_err();
         assert_eq!(unnamed.code(), Code::Unauthenticated);
 
         let saga = certificate(&["spiffe://oms/saga"]);
-        assert!(check(capture, Some(&saga)).is_ok());
-        assert!(check("/grpc.health.v1.Health/Check", None).is_ok());
+        assert!(check_certificate(capture, Some(&saga)).is_ok());
+        assert!(check_certificate("/grpc.health.v1.Health/Check", None).is_ok());
     }
 }

@@ -75,5 +75,7 @@ pub fn channel(address: &str, config: &ClientConfig) -> Result<OmsChannel, Clien
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_while_idle(true)
         .connect_lazy();
-    Ok(ClientLayer::new(config.default_deadline).layer(channel))
+    Ok(ClientLayer::new(config.default_deadline)
+        .with_bearer(config.bearer_token.as_ref())
+        .layer(channel))
 }

@@ -17,6 +17,7 @@ use std::{
     time::Duration,
 };
 
+use crate::auth::{BearerToken, TokenConfig};
 use sqlx::postgres::PgConnectOptions;
 
 /// The services of the suite: their names, default ports and databases.
@@ -306,6 +307,9 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Plaintext or mutual TLS: `OMS_TLS` and its files.
     pub tls: TlsConfig,
+    /// The keys that verify bearer tokens: `OMS_JWT_KEYS` and its checks;
+    /// `None` when tokens are not configured.
+    pub tokens: Option<TokenConfig>,
 }
 
 impl ServerConfig {
@@ -326,6 +330,7 @@ impl ServerConfig {
             )?,
             shutdown_grace: env.duration("OMS_SHUTDOWN_GRACE", Self::SHUTDOWN_GRACE)?,
             tls: TlsConfig::from_env(env)?,
+            tokens: TokenConfig::from_env(env)?,
         })
     }
 
@@ -360,6 +365,7 @@ impl ServerConfig {
         ]
         .into_iter()
         .chain(TlsConfig::variables())
+        .chain(TokenConfig::variables())
         .collect()
     }
 }
@@ -376,6 +382,10 @@ pub struct ClientConfig {
     /// Plaintext or mutual TLS, with this process's certificate: `OMS_TLS` and
     /// its files.
     pub tls: TlsConfig,
+    /// The bearer token every call carries, for clients acting for someone
+    /// (omsctl, a channel's connector); services calling each other send
+    /// none, so [`ClientConfig::from_env`] leaves it unset.
+    pub bearer_token: Option<BearerToken>,
 }
 
 impl ClientConfig {
@@ -393,6 +403,7 @@ impl ClientConfig {
             default_deadline: env.duration("OMS_CLIENT_DEADLINE", Self::DEFAULT_DEADLINE)?,
             connect_timeout: env.duration("OMS_CONNECT_TIMEOUT", Self::CONNECT_TIMEOUT)?,
             tls: TlsConfig::from_env(env)?,
+            bearer_token: None,
         })
     }
 

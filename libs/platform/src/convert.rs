@@ -67,14 +67,46 @@ pub fn duration(duration: &prost_types::Duration) -> Option<std::time::Duration>
 }
 
 /// The request's `actor`, required: a violation of field `actor` when it is
-/// missing or invalid.
+/// missing or invalid. Behind a verified bearer token the actor is the
+/// token's subject (see [`optional_actor`]).
 pub fn actor(violations: &mut FieldViolations, actor: Option<&common::Actor>) -> Option<Actor> {
-    match actor {
-        None => {
-            violations.add("actor", "required");
+    let acting = optional_actor(violations, actor);
+    if actor.is_none() && acting.is_none() {
+        violations.add("actor", "required");
+    }
+    acting
+}
+
+/// The request's `actor` when it names one or the caller's bearer token
+/// does: `None` when neither does, or when the actor is invalid (a violation
+/// of field `actor`).
+///
+/// Behind a verified token ([`crate::access::current_subject`]) the subject
+/// acts: a request without an actor acts as the subject, and a request whose
+/// actor is anyone else is refused, so records name who really acted.
+pub fn optional_actor(
+    violations: &mut FieldViolations,
+    actor: Option<&common::Actor>,
+) -> Option<Actor> {
+    let subject = crate::access::current_subject();
+    let Some(actor) = actor else {
+        return subject.map(|subject| subject.actor());
+    };
+    let declared = violations.check("actor", Actor::new(actor.kind, &actor.id))?;
+    match subject {
+        Some(subject) if subject.actor() != declared => {
+            let acting = subject.actor();
+            violations.add(
+                "actor",
+                format!(
+                    "must be the bearer token's subject ({} {:?}) or left out",
+                    acting.kind.name(),
+                    acting.id
+                ),
+            );
             None
         }
-        Some(actor) => violations.check("actor", Actor::new(actor.kind, &actor.id)),
+        _ => Some(declared),
     }
 }
 

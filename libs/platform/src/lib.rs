@@ -33,6 +33,7 @@
 //!   (`--help` lists every variable) to its exit code.
 
 pub mod access;
+pub mod auth;
 pub mod card;
 pub mod certs;
 pub mod client;

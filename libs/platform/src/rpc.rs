@@ -38,6 +38,8 @@ use tower::{Layer, Service};
 use tracing::{Instrument as _, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use crate::auth::BearerToken;
+
 /// The gRPC metadata key of a call's deadline.
 const GRPC_TIMEOUT: &str = "grpc-timeout";
 
@@ -185,6 +187,7 @@ where
 pub struct ClientLayer {
     default_deadline: Duration,
     duration: Histogram<f64>,
+    authorization: Option<http::HeaderValue>,
 }
 
 impl ClientLayer {
@@ -206,7 +209,15 @@ impl ClientLayer {
         ClientLayer {
             default_deadline,
             duration,
+            authorization: None,
         }
+    }
+
+    /// The same layer sending `token` as `authorization: Bearer <token>` on
+    /// every call that carries no authorization of its own.
+    pub fn with_bearer(mut self, token: Option<&BearerToken>) -> Self {
+        self.authorization = token.and_then(BearerToken::header_value);
+        self
     }
 }
 
@@ -260,6 +271,13 @@ where
                 http::HeaderValue::from_str(&format_grpc_timeout(self.layer.default_deadline))
                     .unwrap_or_else(|_| http::HeaderValue::from_static("10S")),
             );
+        }
+
+        if let Some(authorization) = &self.layer.authorization {
+            request
+                .headers_mut()
+                .entry(http::header::AUTHORIZATION)
+                .or_insert_with(|| authorization.clone());
         }
 
         let clone = self.inner.clone();

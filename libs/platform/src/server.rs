@@ -18,7 +18,7 @@
 //! 3. `serve` returns once the last call finished, or when the grace period is
 //!    over, whichever comes first.
 
-use std::{convert::Infallible, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -128,7 +128,14 @@ impl GrpcServer {
             // Outermost, so the span and the deadline also cover time spent queued.
             .layer(ServerLayer::new(config.request_timeout))
             // Before the limit, so a refused caller takes no place in the queue.
-            .layer(AccessLayer::new(config.tls.files().is_some()))
+            .layer(
+                AccessLayer::new(config.tls.files().is_some()).with_tokens(
+                    config
+                        .tokens
+                        .as_ref()
+                        .map(|tokens| Arc::clone(&tokens.verifier)),
+                ),
+            )
             // A burst queues instead of exhausting the database pool and memory;
             // queued calls still end at their deadline.
             .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))

@@ -29,6 +29,7 @@ pub fn server_config() -> ServerConfig {
         concurrency_limit: 256,
         shutdown_grace: Duration::from_secs(5),
         tls: TlsConfig::Off,
+        tokens: None,
     }
 }
 

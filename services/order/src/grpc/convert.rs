@@ -16,7 +16,7 @@ use oms_proto::{common::v1 as common, order::v1 as pb};
 
 use crate::{
     domain::{
-        Actor, Channel, Sku,
+        Channel, Sku,
         order::{
             Address, Customer, Delivery, DeliveryMethod, Exchange, NewLine, NewOrder,
             PaymentMethod, totals,
@@ -176,9 +176,11 @@ pub fn new_order(
             Some(time) => Some(time),
         }
     });
-    let actor = match &request.actor {
-        Some(actor) => v.check("actor", Actor::new(actor.kind, &actor.id)),
-        None => channel.as_ref().map(|channel| {
+    let acting = oms_platform::convert::optional_actor(&mut v, request.actor.as_ref());
+    let actor = match (&request.actor, acting) {
+        (_, Some(actor)) => Some(actor),
+        (Some(_), None) => None,
+        (None, None) => channel.as_ref().map(|channel| {
             let name = if channel.name.is_empty() {
                 "channel"
             } else {

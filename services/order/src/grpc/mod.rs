@@ -162,6 +162,15 @@ impl OrderService for Orders {
         request: Request<pb::PlaceOrderRequest>,
     ) -> Result<Response<pb::PlaceOrderResponse>, Status> {
         let request = request.into_inner();
+        if let Some(confined) = confined_channel() {
+            let channel = request.channel.clone().unwrap_or_default();
+            own_channel(
+                &confined,
+                i32_to_kind(channel.kind),
+                &channel.name,
+                "place orders for",
+            )?;
+        }
         let new = convert::new_order(&request, Utc::now())?;
         // The content decides whether a retry is the same order: who sent it and
         // when it says it was placed do not.
@@ -240,6 +249,14 @@ impl OrderService for Orders {
             request.order_id.clone()
         };
         let record = record.ok_or(OrderError::NotFound(name))?;
+        if let Some(confined) = confined_channel() {
+            own_channel(
+                &confined,
+                record.row.channel_kind,
+                &record.row.channel_name,
+                "read orders of",
+            )?;
+        }
         Ok(Response::new(pb::GetOrderResponse {
             order: Some(convert::order(&record, request.include_payment_method)?),
         }))
@@ -250,7 +267,18 @@ impl OrderService for Orders {
         request: Request<pb::SearchOrdersRequest>,
     ) -> Result<Response<pb::SearchOrdersResponse>, Status> {
         let request = request.into_inner();
-        let (filter, page) = dashboard::search_request(&request)?;
+        let (mut filter, page) = dashboard::search_request(&request)?;
+        if let Some(confined) = confined_channel() {
+            for (kind, name) in &filter.channels {
+                own_channel(
+                    &confined,
+                    *kind,
+                    name.as_deref().unwrap_or(""),
+                    "search orders of",
+                )?;
+            }
+            filter.channels = vec![(confined.kind, Some(confined.name.clone()))];
+        }
         let mut rows = self.store.search(&filter, &page).await?;
         let next = dashboard::next_page(&page, &mut rows);
         Ok(Response::new(pb::SearchOrdersResponse {
@@ -540,4 +568,33 @@ async fn apply_fact(store: &Store, fact: &Fact) -> Result<(bool, OrderRecord), O
         .ok_or_else(not_found)?;
     tx.commit().await?;
     Ok((changes.changed(), record))
+}
+
+/// The channel the caller's bearer token confines it to: a channel token
+/// reads and places only its own channel's orders.
+fn confined_channel() -> Option<oms_platform::ids::Channel> {
+    oms_platform::access::current_subject()
+        .and_then(|subject| subject.confined_to_channel().cloned())
+}
+
+/// A contract channel kind code as the store keeps it; 0 for one out of range.
+fn i32_to_kind(kind: i32) -> i16 {
+    i16::try_from(kind).unwrap_or(0)
+}
+
+/// PERMISSION_DENIED unless the channel `kind`/`name` is `confined`; `what`
+/// names the refused action, e.g. "read orders of".
+fn own_channel(
+    confined: &oms_platform::ids::Channel,
+    kind: i16,
+    name: &str,
+    what: &str,
+) -> Result<(), Status> {
+    if confined.kind == kind && confined.name == name {
+        return Ok(());
+    }
+    Err(Status::permission_denied(format!(
+        "a token of channel {} may not {what} another channel",
+        oms_platform::auth::format_channel(confined)
+    )))
 }

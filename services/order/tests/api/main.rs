@@ -14,3 +14,4 @@ mod place;
 mod retry_storm;
 mod search;
 mod status;
+mod tokens;

@@ -63,7 +63,7 @@ pub fn run(args: &CertsArgs) -> Result<(), Failure> {
 }
 
 /// Writes `contents` to `path` (replacing it) with the permissions `mode`.
-fn write(path: &Path, contents: &str, mode: u32) -> std::io::Result<()> {
+pub(crate) fn write(path: &Path, contents: &str, mode: u32) -> std::io::Result<()> {
     // A key left from an earlier set may be readable by others; start anew.
     match fs::remove_file(path) {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),

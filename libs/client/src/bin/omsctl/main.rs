@@ -13,6 +13,7 @@
 //! omsctl carrier deliver|pick-up-return    what a carrier's webhook reports
 //! omsctl stats                             orders by status and channel
 //! omsctl certs --out .run/certs            a local CA and certificates for mutual TLS
+//! omsctl token keys|sign                   a local token signing key; tokens for a subject and roles
 //! ```
 //!
 //! Where: each service at `OMS_<SERVICE>_ADDR` (default `127.0.0.1:5005x`),
@@ -20,7 +21,13 @@
 //! Over mutual TLS (`OMS_TLS=mutual`, or any of `--tls-cert`, `--tls-key`,
 //! `--tls-ca`) it presents a client certificate, usually the `operator` one
 //! that `omsctl certs` makes; flags win over `OMS_TLS_CERT`, `OMS_TLS_KEY`
-//! and `OMS_TLS_CA`. Results print as tables, or as JSON with `--json` (the protobuf JSON
+//! and `OMS_TLS_CA`. Where the services verify bearer tokens it sends one:
+//! `--token`, `--token-file`, else `OMS_TOKEN` or `OMS_TOKEN_FILE`; changes
+//! then act as the token's subject (no `--operator` needed). Settings not in
+//! the environment are read from a config file of the same variables
+//! (`NAME=value` lines, `export` allowed): `--config`, else `OMS_CONFIG`, else
+//! `~/.config/oms/omsctl.env` when it exists; flags win over the environment,
+//! which wins over the file. Results print as tables, or as JSON with `--json` (the protobuf JSON
 //! mapping). Every change is sent with an idempotency key, made for you and
 //! printed on stderr; pass it back with `--idempotency-key` to repeat the
 //! change safely. A refusal prints its error details as sentences. Exit
@@ -40,14 +47,16 @@ mod output;
 mod parse;
 mod returns;
 mod sagas;
+mod settings;
 mod stock;
+mod token;
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 use oms_client::{CallPolicy, Health, IdempotencyKey, Oms, new_key, status, wait_for_health};
 use oms_platform::config::{ClientConfig, ConfigError, Env, Service, TlsConfig};
-use oms_proto::common::v1::{Actor, ActorKind};
+use oms_proto::common::v1::Actor;
 use tonic::Status;
 
 use crate::output::Format;
@@ -105,9 +114,20 @@ struct Global {
     /// Print no notes on stderr (the idempotency keys made).
     #[arg(long, short, global = true)]
     quiet: bool,
-    /// The operator's id, recorded as the actor of every change.
-    #[arg(long, global = true, default_value = "omsctl")]
-    operator: String,
+    /// The operator's id, recorded as the actor of every change (default
+    /// `omsctl`; with a token, its subject).
+    #[arg(long, global = true)]
+    operator: Option<String>,
+    /// The bearer token (JWT) to send (else OMS_TOKEN).
+    #[arg(long, global = true, value_name = "JWT")]
+    token: Option<String>,
+    /// A file holding the bearer token (else OMS_TOKEN_FILE).
+    #[arg(long, global = true, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// A file of settings (`OMS_...=value` lines) read under the environment
+    /// (else OMS_CONFIG, else ~/.config/oms/omsctl.env when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// This client's certificate (PEM) for mutual TLS (else OMS_TLS_CERT);
     /// any --tls-* flag turns mutual TLS on.
     #[arg(long, global = true, value_name = "FILE")]
@@ -124,7 +144,7 @@ struct Global {
 impl Global {
     /// The TLS settings: those of the environment, or mutual TLS with the
     /// files the flags name, the others from the environment.
-    fn tls(&self, env_tls: TlsConfig) -> Result<TlsConfig, ConfigError> {
+    fn tls(&self, env: &Env, env_tls: TlsConfig) -> Result<TlsConfig, ConfigError> {
         let flags = [
             ("OMS_TLS_CERT", &self.tls_cert),
             ("OMS_TLS_KEY", &self.tls_key),
@@ -137,7 +157,7 @@ impl Global {
         for (variable, path) in flags {
             let value = match path {
                 Some(path) => path.to_string_lossy().into_owned(),
-                None => std::env::var(variable).unwrap_or_default(),
+                None => env.get(variable, String::new(), |value| Ok(value.to_owned()))?,
             };
             pairs.push((variable.to_owned(), value));
         }
@@ -187,6 +207,10 @@ enum Command {
     /// Make a local CA and a certificate for each service and client, for
     /// running the suite over mutual TLS.
     Certs(certs::CertsArgs),
+    /// Bearer tokens for a local run: a signing key and its JWKS, and tokens
+    /// signed with it.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// The shipment commands.
@@ -201,7 +225,7 @@ impl Command {
     /// The service the command talks to first, which `--addr` points at.
     fn service(&self) -> Option<Service> {
         match self {
-            Command::Health { .. } | Command::Certs(_) => None,
+            Command::Health { .. } | Command::Certs(_) | Command::Token(_) => None,
             Command::Orders(_) | Command::Stats(_) => Some(Service::Order),
             Command::Stock(_) => Some(Service::Inventory),
             Command::Sagas(_) => Some(Service::Saga),
@@ -295,15 +319,34 @@ async fn main() -> ExitCode {
     if let Command::Certs(args) = &cli.command {
         return exit(certs::run(args), None);
     }
-    let mut config = match ClientConfig::from_env(&Env::from_process()) {
+    if let Command::Token(command) = &cli.command {
+        return exit(token::run(command), None);
+    }
+    let global = cli.global;
+    let env = match settings::environment(global.config.as_deref()) {
+        Ok(env) => env,
+        Err(message) => {
+            eprintln!("omsctl: invalid configuration: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut config = match ClientConfig::from_env(&env) {
         Ok(config) => config,
         Err(err) => {
             eprintln!("omsctl: invalid configuration: {err}");
             return ExitCode::from(2);
         }
     };
-    let global = cli.global;
-    config.tls = match global.tls(config.tls) {
+    let token = match settings::token(global.token.as_deref(), global.token_file.as_deref(), &env) {
+        Ok(token) => token,
+        Err(message) => {
+            eprintln!("omsctl: invalid configuration: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let actor = settings::actor(global.operator.as_deref(), token.as_ref());
+    config.bearer_token = token;
+    config.tls = match global.tls(&env, config.tls) {
         Ok(tls) => tls,
         Err(err) => {
             eprintln!("omsctl: invalid configuration: {err}");
@@ -355,10 +398,7 @@ async fn main() -> ExitCode {
         } else {
             Format::Text
         },
-        actor: Actor {
-            kind: ActorKind::Operator as i32,
-            id: global.operator,
-        },
+        actor,
         wait: global.wait_timeout.into(),
         key,
         quiet: global.quiet,
@@ -377,7 +417,7 @@ async fn main() -> ExitCode {
         Command::Returns(command) => returns::run(&ctx, command).await,
         Command::Carrier(command) => carrier::run(&ctx, command).await,
         Command::Shipments(ShipmentsCommand::Labels(args)) => bulk::labels(&ctx, args).await,
-        Command::Certs(_) => Ok(()),
+        Command::Certs(_) | Command::Token(_) => Ok(()),
     };
     exit(outcome, Some(&ctx))
 }
