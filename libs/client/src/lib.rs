@@ -15,7 +15,12 @@
 //! Over mutual TLS the same [`ClientConfig`](oms_platform::config::ClientConfig)
 //! carries the caller's certificate: `OMS_TLS=mutual` with `OMS_TLS_CERT`,
 //! `OMS_TLS_KEY` and `OMS_TLS_CA` (an `operator` or `channel` certificate for
-//! callers outside the suite; `omsctl certs` makes a local set).
+//! callers outside the suite; `omsctl certs` makes a local set). Where the
+//! services verify bearer tokens (`OMS_JWT_KEYS`), set
+//! [`ClientConfig::bearer_token`](oms_platform::config::ClientConfig::bearer_token)
+//! to the caller's token: every call then carries `authorization: Bearer
+//! <token>`, and changes act as the token's subject (leave `actor` out, or
+//! name that subject).
 //!
 //! ```no_run
 //! use oms_client::{CallPolicy, Oms, new_key, status::describe};

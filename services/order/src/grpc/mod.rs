@@ -399,7 +399,7 @@ impl OrderService for Orders {
             saga::StartCancelSagaRequest {
                 order_id: order_id.to_string(),
                 reason: request.reason.clone(),
-                actor: request.actor.clone(),
+                actor: Some(oms_platform::convert::actor_to_proto(&actor)),
                 lines: units
                     .iter()
                     .map(|line| pb::LineQuantity {
@@ -460,7 +460,7 @@ impl OrderService for Orders {
                     note: Some(pb::Note {
                         note_id: note_id.to_string(),
                         text: request.text.clone(),
-                        actor: request.actor.clone(),
+                        actor: Some(oms_platform::convert::actor_to_proto(&actor)),
                         create_time: Some(timestamp(Utc::now())),
                     }),
                     order: None,
