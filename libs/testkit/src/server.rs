@@ -4,7 +4,7 @@ use std::{fmt::Display, future::Future, net::SocketAddr, time::Duration};
 
 use oms_platform::{
     client::{self, OmsChannel},
-    config::{ClientConfig, Env, ServerConfig, Service, TlsConfig},
+    config::{ClientConfig, Env, ExposureConfig, ServerConfig, Service, TlsConfig},
 };
 
 use crate::{TestDatabase, TestRedis};
@@ -29,6 +29,7 @@ pub fn server_config() -> ServerConfig {
         concurrency_limit: 256,
         shutdown_grace: Duration::from_secs(5),
         tls: TlsConfig::Off,
+        exposure: ExposureConfig::default(),
     }
 }
 
