@@ -310,6 +310,9 @@ pub struct ServerConfig {
     /// The keys that verify bearer tokens: `OMS_JWT_KEYS` and its checks;
     /// `None` when tokens are not configured.
     pub tokens: Option<TokenConfig>,
+    /// Reflection, and a plaintext health port for probes: `OMS_REFLECTION`
+    /// and `OMS_HEALTH_ADDR`.
+    pub exposure: ExposureConfig,
 }
 
 impl ServerConfig {
@@ -331,6 +334,7 @@ impl ServerConfig {
             shutdown_grace: env.duration("OMS_SHUTDOWN_GRACE", Self::SHUTDOWN_GRACE)?,
             tls: TlsConfig::from_env(env)?,
             tokens: TokenConfig::from_env(env)?,
+            exposure: ExposureConfig::from_env(env)?,
         })
     }
 
@@ -366,6 +370,7 @@ impl ServerConfig {
         .into_iter()
         .chain(TlsConfig::variables())
         .chain(TokenConfig::variables())
+        .chain(ExposureConfig::variables())
         .collect()
     }
 }
@@ -583,6 +588,65 @@ fn read_pem(variable: &str, path: Option<String>, kind: PemKind) -> Result<Vec<u
         return Err(error(format!("{path:?} does not hold {expected} in PEM")));
     }
     Ok(contents)
+}
+
+/// What a server offers besides its own services: reflection for tools, and
+/// a second, plaintext port serving health alone for probes that cannot
+/// speak mutual TLS (the kubelet's gRPC probes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExposureConfig {
+    /// Whether the server answers reflection (v1 and v1alpha):
+    /// `OMS_REFLECTION=on|off`, default on. Production may turn it off, so
+    /// no caller can list the contracts; grpcurl then needs the protos.
+    pub reflection: bool,
+    /// Where to serve `grpc.health.v1.Health`, and nothing else, in
+    /// plaintext: `OMS_HEALTH_ADDR`, e.g. `0.0.0.0:8086`; unset, no such port.
+    pub health_addr: Option<String>,
+}
+
+impl Default for ExposureConfig {
+    /// Reflection on, no health port: a developer machine's settings.
+    fn default() -> Self {
+        ExposureConfig {
+            reflection: true,
+            health_addr: None,
+        }
+    }
+}
+
+impl ExposureConfig {
+    /// Reads `OMS_REFLECTION` and `OMS_HEALTH_ADDR`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let reflection = env.get("OMS_REFLECTION", true, |value| {
+            match value.to_ascii_lowercase().as_str() {
+                "on" => Ok(true),
+                "off" => Ok(false),
+                _ => Err(format!("expected on or off, got {value:?}")),
+            }
+        })?;
+        let health_addr = env.get("OMS_HEALTH_ADDR", None, |value| {
+            parse_host_port(value).map(Some)
+        })?;
+        Ok(ExposureConfig {
+            reflection,
+            health_addr,
+        })
+    }
+
+    /// The variables [`ExposureConfig::from_env`] reads.
+    pub fn variables() -> Vec<Variable> {
+        vec![
+            Variable::new(
+                "OMS_REFLECTION",
+                "on",
+                "on or off: whether the server answers gRPC reflection",
+            ),
+            Variable::unset(
+                "OMS_HEALTH_ADDR",
+                "when set, e.g. 0.0.0.0:8086, grpc.health.v1 alone is served there in plaintext, for probes",
+            ),
+        ]
+    }
 }
 
 /// Where a service keeps its data in Postgres.
@@ -903,6 +967,37 @@ mod tests {
             Some("http://collector:4317")
         );
         assert_eq!(telemetry.service_name, "oms-order");
+    }
+
+    #[test]
+    fn reflection_is_on_and_no_health_port_is_served_by_default() {
+        let server = ServerConfig::from_env(&Env::default(), Service::Order).unwrap();
+        assert_eq!(server.exposure, ExposureConfig::default());
+        assert!(server.exposure.reflection);
+        assert_eq!(server.exposure.health_addr, None);
+    }
+
+    #[test]
+    fn reflection_turns_off_and_a_health_port_is_read() {
+        let env = Env::from_pairs([
+            ("OMS_REFLECTION", "OFF"),
+            ("OMS_HEALTH_ADDR", "0.0.0.0:8086"),
+        ]);
+        let server = ServerConfig::from_env(&env, Service::Payment).unwrap();
+        assert!(!server.exposure.reflection);
+        assert_eq!(server.exposure.health_addr.as_deref(), Some("0.0.0.0:8086"));
+    }
+
+    #[test]
+    fn a_bad_reflection_setting_or_health_address_names_its_variable() {
+        let env = Env::from_pairs([("OMS_REFLECTION", "maybe")]);
+        let err = ServerConfig::from_env(&env, Service::Order).unwrap_err();
+        assert_eq!(err.variable, "OMS_REFLECTION");
+        assert!(err.to_string().contains("\"maybe\""), "{err}");
+
+        let env = Env::from_pairs([("OMS_HEALTH_ADDR", "8086")]);
+        let err = ServerConfig::from_env(&env, Service::Order).unwrap_err();
+        assert_eq!(err.variable, "OMS_HEALTH_ADDR");
     }
 
     #[test]

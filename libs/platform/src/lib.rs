@@ -7,7 +7,8 @@
 //!   OpenTelemetry traces and metrics, flushed at exit.
 //! - [`rpc`]: the tower layers on every call: trace context, spans, deadlines,
 //!   metrics.
-//! - [`server`]: the gRPC server with health, reflection and graceful shutdown;
+//! - [`server`]: the gRPC server with health, reflection (`OMS_REFLECTION`),
+//!   a plaintext health port for probes (`OMS_HEALTH_ADDR`) and graceful shutdown;
 //!   [`shutdown`] turns signals into a cancellation token.
 //! - [`client`]: channels to peer services.
 //! - [`access`]: who may call what, and the caller's identity from its

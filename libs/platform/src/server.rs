@@ -2,21 +2,28 @@
 //!
 //! [`GrpcServer`] serves the service's own gRPC services next to
 //! `grpc.health.v1.Health` and server reflection (v1 and v1alpha, so grpcurl and
-//! any other generic client work without our code), behind the platform's tower
-//! layers, the last of which is the request guard ([`crate::guard`]): no
-//! handler of any OMS RPC sees a string field holding a NUL or a card number.
-//! With `OMS_TLS=mutual` it serves TLS, asks every caller for a certificate
-//! signed by the suite's CA (optional at the handshake, so probes reach health
-//! and reflection without one) and checks each `oms.` call against the access
-//! table ([`crate::access`]). [`GrpcServer::serve`] runs until the shutdown
-//! token is cancelled, then:
+//! any other generic client work without our code; `OMS_REFLECTION=off` leaves
+//! it out, answered UNIMPLEMENTED), behind the platform's tower layers, the
+//! last of which is the request guard ([`crate::guard`]): no handler of any
+//! OMS RPC sees a string field holding a NUL or a card number. With
+//! `OMS_TLS=mutual` it serves TLS, asks every caller for a certificate signed
+//! by the suite's CA (optional at the handshake, so tools reach health and
+//! reflection without one) and checks each `oms.` call against the access
+//! table ([`crate::access`]).
 //!
-//! 1. every health status turns NOT_SERVING, so probes and load balancers stop
-//!    sending traffic;
+//! The kubelet's gRPC probes speak plaintext only, so with `OMS_HEALTH_ADDR`
+//! set the server also serves `grpc.health.v1.Health`, and nothing else, in
+//! plaintext on that address, with the same statuses as the main port.
+//!
+//! [`GrpcServer::serve`] runs until the shutdown token is cancelled, then:
+//!
+//! 1. every health status turns NOT_SERVING, on both ports, so probes and load
+//!    balancers stop sending traffic;
 //! 2. the listener closes and each connection gets an HTTP/2 GOAWAY: new calls are
 //!    refused, calls already running go on;
 //! 3. `serve` returns once the last call finished, or when the grace period is
-//!    over, whichever comes first.
+//!    over, whichever comes first; the health port answers NOT_SERVING until
+//!    then, and closes with it.
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
@@ -28,7 +35,10 @@ use tonic::{
     service::RoutesBuilder,
     transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming},
 };
-use tonic_health::ServingStatus;
+use tonic_health::{
+    ServingStatus,
+    pb::health_server::{Health, HealthServer},
+};
 use tower::{Service, ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 
 use crate::{
@@ -54,6 +64,14 @@ pub enum ServeError {
     /// The request guard could not read the contracts.
     #[error("request guard: {0}")]
     Guard(&'static GuardError),
+    /// The health port's address could not be listened on.
+    #[error("OMS_HEALTH_ADDR: cannot listen on {address}: {source}")]
+    HealthListen {
+        /// The address asked for.
+        address: String,
+        /// Why it could not be bound.
+        source: std::io::Error,
+    },
     /// The transport failed.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -64,6 +82,7 @@ pub struct GrpcServer {
     config: ServerConfig,
     routes: RoutesBuilder,
     service_names: Vec<&'static str>,
+    health_listener: Option<TcpListener>,
 }
 
 impl GrpcServer {
@@ -74,7 +93,15 @@ impl GrpcServer {
             config: config.clone(),
             routes: RoutesBuilder::default(),
             service_names: Vec::new(),
+            health_listener: None,
         }
+    }
+
+    /// Serves the plaintext health port on `listener` rather than on
+    /// `OMS_HEALTH_ADDR`: for tests, whose ports are chosen by the system.
+    pub fn health_listener(mut self, listener: TcpListener) -> Self {
+        self.health_listener = Some(listener);
+        self
     }
 
     /// Adds a generated service (e.g. `InventoryServiceServer::new(handler)`); it is
@@ -105,7 +132,18 @@ impl GrpcServer {
             config,
             mut routes,
             service_names,
+            health_listener,
         } = self;
+        let health_listener = match (health_listener, &config.exposure.health_addr) {
+            (Some(listener), _) => Some(listener),
+            (None, Some(address)) => Some(TcpListener::bind(address).await.map_err(|source| {
+                ServeError::HealthListen {
+                    address: address.clone(),
+                    source,
+                }
+            })?),
+            (None, None) => None,
+        };
 
         let (health, health_service) = tonic_health::server::health_reporter();
         // The empty name is the server as a whole, which k8s gRPC probes ask about.
@@ -119,10 +157,13 @@ impl GrpcServer {
                 .set_service_status(*name, ServingStatus::Serving)
                 .await;
         }
-        routes
-            .add_service(health_service)
-            .add_service(reflection(&service_names).build_v1()?)
-            .add_service(reflection(&service_names).build_v1alpha()?);
+        routes.add_service(health_service.clone());
+        if config.exposure.reflection {
+            routes
+                .add_service(reflection(&service_names).build_v1()?)
+                .add_service(reflection(&service_names).build_v1alpha()?);
+        }
+        let health_port = health_only(health_listener, health_service, &config);
 
         let layers = ServiceBuilder::new()
             // Outermost, so the span and the deadline also cover time spent queued.
@@ -179,6 +220,7 @@ impl GrpcServer {
         };
         tokio::select! {
             result = &mut server => result?,
+            error = health_port => return Err(error),
             () = grace_over => {
                 tracing::warn!(
                     grace = ?config.shutdown_grace,
@@ -203,6 +245,34 @@ fn tls(builder: Server, tls: &TlsConfig) -> Result<Server, ServeError> {
         // access layer refuses them every OMS call.
         .client_auth_optional(true);
     Ok(builder.tls_config(config)?)
+}
+
+/// The plaintext health port on `listener`, if any: the health service
+/// alone (its statuses shared with the main port's), without TLS, access
+/// table or reflection. It runs until `serve` drops it, and ends only on
+/// an error.
+async fn health_only(
+    listener: Option<TcpListener>,
+    health_service: HealthServer<impl Health>,
+    config: &ServerConfig,
+) -> ServeError {
+    let Some(listener) = listener else {
+        return std::future::pending().await;
+    };
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "serving health alone in plaintext, for probes");
+    }
+    let served = Server::builder()
+        // The same deadline, span and metrics as any call.
+        .layer(ServerLayer::new(config.request_timeout))
+        .add_service(health_service)
+        .serve_with_incoming(TcpIncoming::from(listener).with_nodelay(Some(true)))
+        .await;
+    match served {
+        Err(err) => err.into(),
+        // Only an error ends the stream of connections.
+        Ok(()) => std::future::pending().await,
+    }
 }
 
 fn reflection(service_names: &[&'static str]) -> tonic_reflection::server::Builder<'static> {

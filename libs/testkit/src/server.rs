@@ -4,7 +4,7 @@ use std::{fmt::Display, future::Future, net::SocketAddr, time::Duration};
 
 use oms_platform::{
     client::{self, OmsChannel},
-    config::{ClientConfig, Env, ServerConfig, Service, TlsConfig},
+    config::{ClientConfig, Env, ExposureConfig, ServerConfig, Service, TlsConfig},
 };
 
 use crate::{TestDatabase, TestRedis};
@@ -30,6 +30,7 @@ pub fn server_config() -> ServerConfig {
         shutdown_grace: Duration::from_secs(5),
         tls: TlsConfig::Off,
         tokens: None,
+        exposure: ExposureConfig::default(),
     }
 }
 

@@ -1,10 +1,16 @@
-//! The gRPC server: health, reflection, deadlines and graceful shutdown.
+//! The gRPC server: health, reflection (and turning it off), the plaintext
+//! health port, deadlines and graceful shutdown.
 
-use std::{sync::atomic::Ordering, time::Duration};
+use std::{net::SocketAddr, sync::atomic::Ordering, time::Duration};
 
-use oms_platform::client;
+use oms_platform::{client, server::GrpcServer};
 use oms_testkit::{TestServer, client_config, poll_until, server_config};
-use tonic::Code;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::{
+    Code, Status,
+    transport::{Channel, Endpoint},
+};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -16,23 +22,67 @@ use tonic_reflection::pb::v1::{
 use crate::probe::{self, ProbeState};
 
 async fn reflect(server: &TestServer, request: MessageRequest) -> MessageResponse {
-    let mut reflection = ServerReflectionClient::new(server.channel());
+    try_reflect(server.channel(), request).await.unwrap()
+}
+
+/// Asks reflection (v1) over `channel`; the status when it is not served.
+pub async fn try_reflect<T>(channel: T, request: MessageRequest) -> Result<MessageResponse, Status>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: http_body::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <T::ResponseBody as http_body::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
+    let mut reflection = ServerReflectionClient::new(channel);
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(request),
     };
     let mut responses = reflection
         .server_reflection_info(tokio_stream::iter([request]))
-        .await
-        .unwrap()
+        .await?
         .into_inner();
     responses
         .message()
-        .await
-        .unwrap()
-        .unwrap()
+        .await?
+        .ok_or_else(|| Status::unknown("no reflection response"))?
         .message_response
+        .ok_or_else(|| Status::unknown("an empty reflection response"))
+}
+
+/// Asks reflection (v1alpha) over `channel` for its list of services.
+async fn try_reflect_v1alpha(channel: Channel) -> Result<(), Status> {
+    use tonic_reflection::pb::v1alpha::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest,
+    };
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await?
+        .into_inner();
+    responses.message().await?;
+    Ok(())
+}
+
+/// A plaintext channel to `address`, as the kubelet's probe dials.
+pub fn plaintext(address: SocketAddr) -> Channel {
+    Endpoint::from_shared(format!("http://{address}"))
         .unwrap()
+        .connect_lazy()
+}
+
+/// What the health service says about the server as a whole over `channel`.
+pub async fn health_of(channel: Channel) -> Result<i32, Status> {
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await?;
+    Ok(response.into_inner().status)
 }
 
 #[tokio::test]
@@ -240,4 +290,143 @@ async fn serve_returns_when_the_grace_period_is_over_even_if_a_call_is_stuck() {
     server.stop().await.unwrap();
 
     assert!(!stuck.is_finished(), "the stuck call was never answered");
+}
+
+#[tokio::test]
+async fn reflection_turned_off_is_unimplemented_and_health_still_serves() {
+    let mut config = server_config();
+    config.exposure.reflection = false;
+    let server = TestServer::start(probe::serve(ProbeState::open(), config)).await;
+    let channel = plaintext(server.address());
+
+    let status = try_reflect(
+        server.channel(),
+        MessageRequest::ListServices(String::new()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    let status = try_reflect_v1alpha(channel.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+
+    assert_eq!(
+        health_of(channel).await.unwrap(),
+        ServingStatus::Serving as i32
+    );
+    let response = probe::wait(server.channel(), probe::request("served"))
+        .await
+        .unwrap();
+    assert_eq!(response.label, "served");
+}
+
+/// The probe served with a plaintext health port on a port of its own.
+async fn with_health_port(state: std::sync::Arc<ProbeState>) -> (TestServer, SocketAddr) {
+    let health = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let health_address = health.local_addr().unwrap();
+    let config = server_config();
+    let server = TestServer::start(move |listener, shutdown| {
+        GrpcServer::new(&config)
+            .add_service(probe::ProbeServer(state))
+            .health_listener(health)
+            .serve(listener, shutdown)
+    })
+    .await;
+    (server, health_address)
+}
+
+#[tokio::test]
+async fn the_health_port_serves_health_alone() {
+    let state = ProbeState::open();
+    let (server, health_address) = with_health_port(state.clone()).await;
+    let channel = plaintext(health_address);
+
+    let mut health = HealthClient::new(channel.clone());
+    for service in ["", probe::NAME] {
+        let response = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            response.into_inner().status,
+            ServingStatus::Serving as i32,
+            "{service:?}"
+        );
+    }
+    let status = probe::wait(channel.clone(), probe::request("not here"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    let status = try_reflect(channel, MessageRequest::ListServices(String::new()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    assert_eq!(state.entered.load(Ordering::SeqCst), 0);
+
+    // The main port still serves everything.
+    probe::wait(server.channel(), probe::request("main"))
+        .await
+        .unwrap();
+    reflect(&server, MessageRequest::ListServices(String::new())).await;
+}
+
+#[tokio::test]
+async fn the_health_port_turns_not_serving_at_shutdown_and_closes_with_the_server() {
+    let state = ProbeState::closed();
+    let (server, health_address) = with_health_port(state.clone()).await;
+    let in_flight = tokio::spawn(probe::wait(server.channel(), probe::request("in flight")));
+    state.wait_until_entered(1).await;
+
+    server.shutdown_token().cancel();
+
+    // While the call in flight drains, the probe learns the pod is going.
+    poll_until(
+        "the health port to report NOT_SERVING",
+        Duration::from_secs(10),
+        || async move {
+            let status = health_of(plaintext(health_address)).await.ok()?;
+            (status == ServingStatus::NotServing as i32).then_some(())
+        },
+    )
+    .await;
+    state.gate.add_permits(1);
+    assert_eq!(in_flight.await.unwrap().unwrap().label, "in flight");
+    server.stop().await.unwrap();
+
+    poll_until(
+        "the health port to refuse connections",
+        Duration::from_secs(10),
+        || async move {
+            tokio::net::TcpStream::connect(health_address)
+                .await
+                .is_err()
+                .then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_health_address_already_taken_stops_the_server_naming_the_variable() {
+    let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config = server_config();
+    config.exposure.health_addr = Some(taken.local_addr().unwrap().to_string());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+
+    let served = tokio::time::timeout(
+        Duration::from_secs(10),
+        GrpcServer::new(&config)
+            .add_service(probe::ProbeServer(ProbeState::open()))
+            .serve(listener, CancellationToken::new()),
+    )
+    .await
+    .expect("serve returns at once");
+
+    let err = served.unwrap_err().to_string();
+    assert!(err.starts_with("OMS_HEALTH_ADDR: "), "{err}");
+    assert!(
+        err.contains(&taken.local_addr().unwrap().to_string()),
+        "{err}"
+    );
 }

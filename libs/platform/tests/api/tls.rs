@@ -5,6 +5,7 @@
 use std::{
     convert::Infallible,
     future::Future,
+    net::SocketAddr,
     pin::Pin,
     sync::{
         Arc,
@@ -24,6 +25,7 @@ use oms_proto::payment::v1::{
     CaptureRequest, GetPaymentRequest, payment_service_client::PaymentServiceClient,
 };
 use oms_testkit::{ReservedPort, TestServer, client_config, server_config};
+use tokio::net::TcpListener;
 use tonic::{
     Code, Request, Response, Status,
     body::Body,
@@ -85,6 +87,18 @@ struct TlsServer {
 
 impl TlsServer {
     async fn start(ca: &DevCa) -> TlsServer {
+        TlsServer::start_serving(ca, None).await
+    }
+
+    /// The stand-in with a plaintext health port too, as in k8s; returns the
+    /// health port's address.
+    async fn start_with_health_port(ca: &DevCa) -> (TlsServer, SocketAddr) {
+        let health = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = health.local_addr().unwrap();
+        (TlsServer::start_serving(ca, Some(health)).await, address)
+    }
+
+    async fn start_serving(ca: &DevCa, health: Option<TcpListener>) -> TlsServer {
         let mut config = server_config();
         config.tls = ca.tls(Principal::Service(Service::Payment)).unwrap();
         let served = Arc::new(AtomicUsize::new(0));
@@ -94,9 +108,12 @@ impl TlsServer {
         operator.tls = ca.tls(Principal::Operator).unwrap();
         let server =
             TestServer::start_with(ReservedPort::new(), &operator, |listener, shutdown| {
-                GrpcServer::new(&config)
-                    .add_service(stand_in)
-                    .serve(listener, shutdown)
+                let server = GrpcServer::new(&config).add_service(stand_in);
+                match health {
+                    Some(health) => server.health_listener(health),
+                    None => server,
+                }
+                .serve(listener, shutdown)
             })
             .await;
         TlsServer {
@@ -216,6 +233,50 @@ async fn a_service_the_table_does_not_list_is_permission_denied_by_name() {
         .unwrap();
     let status = capture(operator).await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert_eq!(server.served(), 1);
+}
+
+#[tokio::test]
+async fn the_plaintext_health_port_of_a_tls_server_answers_health_and_nothing_else() {
+    let ca = DevCa::new("oms test ca").unwrap();
+    let (server, health_address) = TlsServer::start_with_health_port(&ca).await;
+    let probe = crate::server::plaintext(health_address);
+
+    assert_eq!(
+        crate::server::health_of(probe.clone()).await.unwrap(),
+        ServingStatus::Serving as i32
+    );
+    let payment = HealthClient::new(probe.clone())
+        .check(HealthCheckRequest {
+            service: StandIn::NAME.into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(payment.into_inner().status, ServingStatus::Serving as i32);
+
+    let status = capture(probe.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    let status = crate::server::try_reflect(
+        probe,
+        tonic_reflection::pb::v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    assert_eq!(server.served(), 0);
+
+    // Plaintext is refused on the TLS port: the health port is the only way
+    // in without TLS.
+    let status = crate::server::health_of(crate::server::plaintext(server.server.address()))
+        .await
+        .unwrap_err();
+    assert_ne!(status.code(), Code::Ok);
+    // The saga still captures over mutual TLS.
+    capture(server.channel(ca.tls(Principal::Service(Service::Saga)).unwrap()))
+        .await
+        .unwrap();
     assert_eq!(server.served(), 1);
 }
 
