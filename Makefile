@@ -46,10 +46,10 @@ lint: ## Check formatting and clippy, warnings denied
 fmt: ## Format the code
 	$(CARGO) fmt --all
 
-up: deps ## Start every service as a local process; returns when all are SERVING
+up: deps ## Start every service as a local process over mutual TLS (certificates in .run/certs; OMS_TLS=off: plaintext), then `source .run/env` for omsctl
 	@scripts/up.sh $(SERVICES)
 
-demo: deps ## See it work: start the suite if it is down, seed two countries' stock, run orders through omsctl
+demo: deps ## See it work: start the suite if it is down, seed two countries' stock, run orders through omsctl (over mutual TLS; OMS_TLS=off: plaintext)
 	@scripts/demo.sh $(SERVICES)
 
 down: ## Stop what `make up` started, each draining its calls

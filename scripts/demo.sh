@@ -10,6 +10,11 @@
 # (demo-<run>-...), locations are saved by their ids, and stock counts are
 # absolute. Where the services are: OMS_<SERVICE>_ADDR, as for omsctl.
 # DEMO_RUN names the run (default: the time); OMSCTL a built omsctl to use.
+#
+# Over mutual TLS by default, as `make up` starts the suite: omsctl presents
+# the operator's certificate from .run/certs, through .run/env. OMS_TLS=off
+# runs it in plaintext; OMS_TLS=mutual with OMS_TLS_CERT, OMS_TLS_KEY and
+# OMS_TLS_CA (as for omsctl) reaches a suite started otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,10 +35,23 @@ if [ -z "${OMSCTL:-}" ]; then
   for service in "${services[@]}"; do bins+=(--bin "oms-$service"); done
   cargo build --locked --quiet "${bins[@]}"
 fi
+# omsctl's TLS settings: the environment's, unless it names no certificate
+# of its own; then those of the suite `make up` started (.run/env), when that
+# runs in the mode OMS_TLS asks for (any, when unset).
+own_tls=${OMS_TLS-}
+own_cert=${OMS_TLS_CERT-}
+suite_env() {
+  [ -z "$own_cert" ] && [ -f .run/env ] || return 0
+  local mode
+  mode=$(sed -n 's/^export OMS_TLS=//p' .run/env)
+  [ -z "$own_tls" ] || [ "${own_tls,,}" = "$mode" ] || return 0
+  # shellcheck source=/dev/null
+  source .run/env
+}
 # Start what is not serving yet; up.sh leaves running services alone.
 down=()
 for service in "${services[@]}"; do
-  "$omsctl" health "$service" >/dev/null 2>&1 || down+=("$service")
+  (suite_env && "$omsctl" health "$service" >/dev/null 2>&1) || down+=("$service")
 done
 if [ ${#down[@]} -gt 0 ]; then
   echo "demo: starting ${down[*]}"
@@ -41,6 +59,7 @@ if [ ${#down[@]} -gt 0 ]; then
   # suite looks every 2 s, so the return's end shows at once.
   OMS_SAGA_RETURN_POLL=${OMS_SAGA_RETURN_POLL:-2s} scripts/up.sh "${services[@]}"
 fi
+suite_env
 
 step() { printf '\n== %s\n' "$*"; }
 # Quiet: no idempotency keys on stderr; each run makes fresh ones.

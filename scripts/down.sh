@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Stops the services `make up` started: SIGTERM to all at once, then waits for
-# each to drain its calls and exit (killing one that takes over 30 s).
+# each to drain its calls and exit (killing one that takes over 30 s). The
+# suite's settings in .run/env go with it; the certificates in .run/certs stay
+# for the next `make up`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shopt -s nullglob
@@ -42,3 +44,4 @@ while [ ${#running[@]} -gt 0 ]; do
   fi
   sleep 0.02
 done
+rm -f .run/env

@@ -1,9 +1,11 @@
 //! `make demo` as a newcomer runs it, against a suite started the way
 //! `make up` starts one: each service's built binary as a process, on a free
 //! port, configured through its environment (here with a database of its own
-//! and the inventory's own Redis prefix). The demo script drives every order
-//! through the omsctl binary; the test then reads each outcome back through
-//! the services' contracts. The demo runs twice, as it must be safe to.
+//! and the inventory's own Redis prefix), over mutual TLS with its own
+//! certificate from `omsctl certs`. The demo script drives every order
+//! through the omsctl binary, which presents the operator's certificate; the
+//! test then reads each outcome back through the services' contracts, as the
+//! operator too. The demo runs twice, as it must be safe to.
 
 use std::{
     net::TcpListener,
@@ -91,11 +93,36 @@ async fn build() {
     }
 }
 
+/// Makes the local CA and certificates in `dir` as `make up` does, with
+/// `omsctl certs --if-missing`, and checks that a second run keeps them.
+async fn certificates(dir: &Path) {
+    let certs = async || {
+        Command::new(binaries().join("omsctl"))
+            .args(["certs", "--if-missing", "--out"])
+            .arg(dir)
+            .output()
+            .await
+            .expect("omsctl runs")
+    };
+    let made = certs().await;
+    assert!(made.status.success(), "omsctl certs: {made:?}");
+    let ca = std::fs::read(dir.join("ca.pem")).expect("the CA's certificate");
+    let kept = certs().await;
+    assert!(kept.status.success(), "omsctl certs again: {kept:?}");
+    assert_eq!(
+        std::fs::read(dir.join("ca.pem")).expect("the CA's certificate"),
+        ca,
+        "a second run keeps the set"
+    );
+}
+
 /// The suite as processes.
 struct ProcessSuite {
     children: Vec<(Service, Child)>,
     addresses: Vec<(Service, String)>,
     logs: PathBuf,
+    /// The CA and every principal's certificate and key.
+    certs: PathBuf,
     // Dropped with the suite: the databases and the Redis keys.
     _databases: Vec<TestDatabase>,
     _redis: TestRedis,
@@ -113,6 +140,8 @@ impl ProcessSuite {
             .collect();
         let logs = std::env::temp_dir().join(format!("oms-demo-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&logs).expect("a folder for the logs");
+        let certs = logs.join("certs");
+        certificates(&certs).await;
         let redis = TestRedis::new();
         let mut databases = Vec::new();
         let mut children = Vec::new();
@@ -133,6 +162,13 @@ impl ProcessSuite {
                         .iter()
                         .map(|(peer, address)| (peer.addr_var(), address.clone())),
                 )
+                .env("OMS_TLS", "mutual")
+                .env("OMS_TLS_CA", certs.join("ca.pem"))
+                .env(
+                    "OMS_TLS_CERT",
+                    certs.join(format!("{}.pem", service.name())),
+                )
+                .env("OMS_TLS_KEY", certs.join(format!("{}.key", service.name())))
                 .env("OMS_DATABASE_URL", database.url())
                 .env("OMS_DATABASE_POOL_SIZE", "3")
                 .env("OMS_SHUTDOWN_GRACE", "2s");
@@ -166,6 +202,7 @@ impl ProcessSuite {
             children,
             addresses,
             logs,
+            certs,
             _databases: databases,
             _redis: redis,
         };
@@ -182,16 +219,47 @@ impl ProcessSuite {
         suite
     }
 
-    /// Where the services are, as omsctl and the demo read it.
+    /// Where the services are and the operator's certificate, as omsctl and
+    /// the demo read them.
     fn env(&self) -> Vec<(String, String)> {
+        let file = |name: &str| self.certs.join(name).to_string_lossy().into_owned();
         self.addresses
             .iter()
             .map(|(service, address)| (service.addr_var(), address.clone()))
+            .chain([
+                ("OMS_TLS".to_owned(), "mutual".to_owned()),
+                ("OMS_TLS_CA".to_owned(), file("ca.pem")),
+                ("OMS_TLS_CERT".to_owned(), file("operator.pem")),
+                ("OMS_TLS_KEY".to_owned(), file("operator.key")),
+            ])
             .collect()
     }
 
     fn client_config(&self) -> ClientConfig {
         ClientConfig::from_env(&Env::from_pairs(self.env())).expect("a valid client config")
+    }
+
+    /// Runs omsctl with `args` as a caller in plaintext would: what it printed
+    /// and its exit status.
+    async fn omsctl_in_plaintext(&self, args: &[&str]) -> std::process::Output {
+        let mut command = Command::new(binaries().join("omsctl"));
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("OMS_") {
+                command.env_remove(name.as_ref());
+            }
+        }
+        command
+            .args(args)
+            .envs(
+                self.addresses
+                    .iter()
+                    .map(|(service, address)| (service.addr_var(), address)),
+            )
+            .env("OMS_TLS", "off")
+            .output()
+            .await
+            .expect("omsctl runs")
     }
 
     /// Runs `scripts/demo.sh` as `make demo` does, run `run`; its output.
@@ -408,6 +476,9 @@ async fn the_demo_runs_every_order_to_its_end_through_omsctl_twice() {
     build().await;
     let suite = ProcessSuite::start().await;
     let oms = Oms::connect(&suite.client_config(), CallPolicy::default()).unwrap();
+    // The suite serves mutual TLS only: a caller in plaintext is not answered.
+    let plaintext = suite.omsctl_in_plaintext(&["health", "order"]).await;
+    assert_eq!(plaintext.status.code(), Some(1), "{plaintext:?}");
 
     for run in ["first", "second"] {
         let printed = suite.demo(run).await;

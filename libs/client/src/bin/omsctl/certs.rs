@@ -5,6 +5,8 @@
 //! for each service and for the `operator`, `channel` and `carrier` clients,
 //! `<name>.pem` and `<name>.key` (`OMS_TLS_CERT` and `OMS_TLS_KEY`). The
 //! CA's own key is never written: to add a certificate, make a new set.
+//! `--if-missing` keeps a complete set already there (what `make up` runs
+//! each time), so the processes started with it keep trusting each other.
 
 use std::{
     fs,
@@ -25,8 +27,26 @@ pub struct CertsArgs {
     out: PathBuf,
     /// Replace a set already in the folder (a new CA: every process needs
     /// the new files).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "if_missing")]
     force: bool,
+    /// Keep a complete set already in the folder and write nothing; make a
+    /// new set when there is none or it lacks a file.
+    #[arg(long)]
+    if_missing: bool,
+}
+
+/// The files of a complete set in `dir`: the CA's certificate, then each
+/// principal's certificate and key.
+fn set_files(dir: &Path) -> Vec<PathBuf> {
+    std::iter::once(dir.join("ca.pem"))
+        .chain(Principal::all().flat_map(|principal| {
+            let name = principal.name();
+            [
+                dir.join(format!("{name}.pem")),
+                dir.join(format!("{name}.key")),
+            ]
+        }))
+        .collect()
 }
 
 /// Makes the CA and the certificates, and says where they are.
@@ -35,9 +55,24 @@ pub fn run(args: &CertsArgs) -> Result<(), Failure> {
         Failure::Failed(format!("cannot {what} {}: {err}", path.display()))
     };
     let ca_path = args.out.join("ca.pem");
-    if ca_path.exists() && !args.force {
+    let dir = args.out.display();
+    if args.if_missing {
+        let missing: Vec<PathBuf> = set_files(&args.out)
+            .into_iter()
+            .filter(|file| !file.exists())
+            .collect();
+        if missing.is_empty() {
+            crate::output::note(format!("kept the certificates in {dir}"));
+            return Ok(());
+        }
+        if ca_path.exists() {
+            // Without the CA's key the set cannot be completed.
+            let name = missing[0].file_name().unwrap_or_default().display();
+            crate::output::note(format!("{name} is missing from {dir}; making a new set"));
+        }
+    } else if ca_path.exists() && !args.force {
         return Err(Failure::Usage(format!(
-            "{} exists; pass --force to replace the whole set",
+            "{} exists; pass --force to replace the whole set, or --if-missing to keep it",
             ca_path.display()
         )));
     }
@@ -53,7 +88,6 @@ pub fn run(args: &CertsArgs) -> Result<(), Failure> {
         // Keys are for the process that uses them only.
         write(&key, &issued.key_pem, 0o600).map_err(|err| failed("write", &key, err))?;
     }
-    let dir = args.out.display();
     crate::output::note(format!(
         "wrote ca.pem and a certificate and key per principal to {dir}; e.g. \
          OMS_TLS=mutual OMS_TLS_CA={dir}/ca.pem OMS_TLS_CERT={dir}/operator.pem \
