@@ -19,6 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 run_dir=.run
 certs_dir=$run_dir/certs
+jwt_dir=$run_dir/jwt
 env_file=$run_dir/env
 mkdir -p "$run_dir"
 
@@ -84,10 +85,11 @@ certs_valid() {
   done
 }
 
-# What the local suite needs to tell who is who, all under $certs_dir: the CA
-# and a certificate and key per principal (`omsctl certs`), made once and
-# reused. Any other local credential the suite needs (a signing key for bearer
-# tokens, the operator's token) belongs here too, exported in .run/env below.
+# What the local suite needs to tell who is who: under $certs_dir the CA and a
+# certificate and key per principal (`omsctl certs`), made once and reused;
+# under $jwt_dir the key that signs bearer tokens and its JWKS (`omsctl token
+# keys`), which the services verify tokens with, and a token for the operator
+# who ran make up (`omsctl token sign`), exported in .run/env below.
 credentials() {
   local how=--if-missing made
   if ! certs_valid; then
@@ -106,6 +108,27 @@ credentials() {
   echo "up: ${made%%;*}"
 }
 
+# The token signing key, made once, and a token for the operator who runs
+# make up, in either mode: plaintext verifies a token when one is sent.
+tokens() {
+  local made
+  if [ ! -f "$jwt_dir/jwks.json" ] || [ ! -f "$jwt_dir/jwt-signing-key.pem" ]; then
+    if ! made=$(target/debug/omsctl token keys --out "$jwt_dir" --force 2>&1); then
+      echo "$made" >&2
+      exit 1
+    fi
+    echo "up: made a token signing key in $jwt_dir/"
+  fi
+  jwt=$(cd "$jwt_dir" && pwd)
+  local operator=${OMS_LOCAL_OPERATOR:-$(id -un)}
+  if ! OMS_TOKEN=$(target/debug/omsctl token sign --key "$jwt/jwt-signing-key.pem" \
+    --subject "$operator" --role operator --ttl 7d 2>&1); then
+    echo "$OMS_TOKEN" >&2
+    exit 1
+  fi
+  export OMS_TOKEN
+}
+
 if [ "$tls" = mutual ]; then
   credentials
   certs=$(cd "$certs_dir" && pwd)
@@ -116,14 +139,17 @@ else
   export OMS_TLS=off
   unset OMS_TLS_CA OMS_TLS_CERT OMS_TLS_KEY
 fi
+# Services verify bearer tokens; omsctl acts with the operator's token, whose
+# subject (the user who ran make up) the timelines and ledgers name.
+tokens
 
 start() { # service
   if [ "$tls" = mutual ]; then
     # Each service serves and calls its peers with its own certificate.
-    OMS_TLS_CERT=$certs/$1.pem OMS_TLS_KEY=$certs/$1.key \
+    OMS_TLS_CERT=$certs/$1.pem OMS_TLS_KEY=$certs/$1.key OMS_JWT_KEYS=$jwt/jwks.json \
       "target/debug/oms-$1" >"$run_dir/$1.log" 2>&1 &
   else
-    "target/debug/oms-$1" >"$run_dir/$1.log" 2>&1 &
+    OMS_JWT_KEYS=$jwt/jwks.json "target/debug/oms-$1" >"$run_dir/$1.log" 2>&1 &
   fi
   echo $! >"$run_dir/$1.pid"
 }
@@ -144,6 +170,9 @@ start() { # service
     echo "unset OMS_TLS_CA OMS_TLS_CERT OMS_TLS_KEY"
     echo "export GRPCURL_TLS=-plaintext"
   fi
+  # The operator's token; grpcurl sends it with -H "$GRPCURL_AUTH".
+  printf 'export OMS_TOKEN=%q\n' "$OMS_TOKEN"
+  echo "export GRPCURL_AUTH=\"authorization: Bearer \$OMS_TOKEN\""
   # Addresses set for this run, which the services listen at.
   while IFS= read -r variable; do
     printf 'export %s=%q\n' "$variable" "${!variable}"
