@@ -20,6 +20,12 @@
 //! 4. The [`Report`] lists the failures grouped by RPC, code and problem,
 //!    with the seed that repeats them.
 //!
+//! Over mutual TLS (`Settings::with_tls` of the suite) each job calls as a
+//! principal the access table lets call its RPC, so the cases reach the
+//! handlers. [`refusals`] sends the fixed cases as callers the table refuses
+//! (no certificate; a principal it does not list) and fails every answer
+//! but the access layer's refusal, and every message with [`internal_text`].
+//!
 //! Checking the logs for panics and the services' health afterwards is the
 //! caller's part, as it owns the runtime and the captured logs.
 
@@ -37,10 +43,10 @@ use std::{
 
 use bytes::Bytes;
 use oms_platform::{
-    client::{self, OmsChannel},
+    access::{self, Principal},
+    client::OmsChannel,
     config::Service,
 };
-use oms_testkit::client_config;
 use proptest::{
     strategy::{Strategy as _, ValueTree as _},
     test_runner::{Config, RngAlgorithm, TestRng, TestRunner},
@@ -53,7 +59,7 @@ use tonic_reflection::pb::v1::{
 };
 
 use crate::{
-    Suite,
+    Caller, Suite, TestChannel,
     contracts::{self, Contract},
     raw,
 };
@@ -83,6 +89,19 @@ pub struct Settings {
     pub only: Option<String>,
     /// Calls in flight at once.
     pub concurrency: usize,
+    /// Which fixed cases each RPC gets before the random ones.
+    pub fixed: Fixed,
+}
+
+/// Which of [`generate::catalog`]'s fixed cases each RPC gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fixed {
+    /// Every one: each field at each extreme, each list long.
+    All,
+    /// The empty, the filled and the truncated request: for a run whose
+    /// point is the way calls come (e.g. over mutual TLS) rather than the
+    /// handlers, which a run with [`Fixed::All`] covers.
+    Basic,
 }
 
 impl Settings {
@@ -117,6 +136,7 @@ impl Settings {
             duration,
             only: var("FUZZ_RPC"),
             concurrency: 8,
+            fixed: Fixed::All,
         })
     }
 }
@@ -168,6 +188,11 @@ pub enum Problem {
     /// answer's headers were too large): the status comes from the client's
     /// transport, not from the service.
     Transport,
+    /// A caller the access table refuses was not refused with the access
+    /// layer's code and message.
+    NotRefused,
+    /// The message holds internal text (see [`internal_text`]).
+    InternalText,
 }
 
 impl fmt::Display for Problem {
@@ -179,6 +204,8 @@ impl fmt::Display for Problem {
             Problem::NoAnswer => "no answer",
             Problem::Transport => "the connection failed under the call",
             Problem::CardNumberAccepted => "a card number accepted",
+            Problem::NotRefused => "not refused as the access table says",
+            Problem::InternalText => "internal text in the message",
         })
     }
 }
@@ -273,8 +300,17 @@ impl fmt::Display for Report {
 /// One RPC on one server.
 struct Job {
     server: Service,
-    channel: OmsChannel,
+    channel: TestChannel,
     contract: Contract,
+    /// The refusal every answer must be, for a caller the table refuses.
+    refusal: Option<Refusal>,
+}
+
+/// How the access layer refuses a caller: the code and the exact message.
+#[derive(Debug, Clone)]
+struct Refusal {
+    code: Code,
+    message: String,
 }
 
 impl Job {
@@ -283,10 +319,55 @@ impl Job {
     }
 }
 
-/// Fuzzes every unary RPC the suite serves, as the module documentation
-/// describes.
-pub async fn run(suite: &Suite, settings: &Settings) -> Report {
-    let started = Instant::now();
+/// Text that tells of the code rather than of the request: source paths,
+/// panics, backtraces, the libraries under the handlers, Debug output of
+/// errors. A message to a caller holds none of it.
+pub const INTERNAL_TEXT: &[&str] = &[
+    "panicked",
+    "panic",
+    "backtrace",
+    ".rs:",
+    "src/",
+    "/home/",
+    "/root/",
+    "/work/",
+    "/usr/",
+    "cargo/registry",
+    "thread '",
+    "sqlx",
+    "postgres",
+    "sqlstate",
+    "tonic",
+    "hyper",
+    "h2::",
+    "tokio",
+    "tower",
+    "rustls",
+    "x509",
+    "redis",
+    "error {",
+    "some(",
+    "kind:",
+];
+
+/// The first of [`INTERNAL_TEXT`] in `message` (ignoring case), if any.
+pub fn internal_text(message: &str) -> Option<&'static str> {
+    let message = message.to_lowercase();
+    INTERNAL_TEXT
+        .iter()
+        .copied()
+        .find(|text| message.contains(text))
+}
+
+/// The unary jobs: every `oms.` RPC each server of `suite` lists by
+/// reflection (as [`Settings::only`] narrows them), each with the channel
+/// `channel` makes for its contract and server, and the `oms.` services no
+/// server lists.
+async fn collect_jobs(
+    suite: &Suite,
+    settings: &Settings,
+    mut channel: impl FnMut(&Contract, std::net::SocketAddr) -> (TestChannel, Option<Refusal>),
+) -> (Vec<Job>, Vec<String>) {
     let contracts = contracts::unary();
     let mut jobs = Vec::new();
     let mut served = Vec::new();
@@ -300,34 +381,132 @@ pub async fn run(suite: &Suite, settings: &Settings) -> Report {
             if wanted {
                 // A connection per job: when the server or the client ends a
                 // connection (GOAWAY), only this job's call fails with it.
-                let channel = client::channel(&service.address().to_string(), &client_config())
-                    .expect("a channel to a running service");
+                let (channel, refusal) = channel(contract, service.address());
                 jobs.push(Job {
                     server,
                     channel,
                     contract: contract.clone(),
+                    refusal,
                 });
             }
         }
         served.extend(names);
     }
-    let mut report = Report {
-        seed: settings.seed,
-        jobs: jobs.len(),
-        ..Report::default()
-    };
-    report.unserved = contracts
+    let mut unserved: Vec<String> = contracts
         .iter()
         .map(|contract| contract.service.clone())
         .filter(|service| !served.contains(service))
         .collect();
-    report.unserved.dedup();
+    unserved.dedup();
+    (jobs, unserved)
+}
+
+/// Callers of the suite by principal, each made once.
+struct Callers<'a> {
+    suite: &'a Suite,
+    made: std::collections::HashMap<Principal, Caller>,
+}
+
+impl Callers<'_> {
+    /// The suite's caller over plaintext; over mutual TLS, `principal`.
+    fn get(&mut self, principal: Principal) -> &Caller {
+        if self.suite.ca().is_none() {
+            return self.suite.caller();
+        }
+        let suite = self.suite;
+        self.made
+            .entry(principal)
+            .or_insert_with(|| suite.caller_as(principal))
+    }
+}
+
+/// Fuzzes every unary RPC the suite serves, as the module documentation
+/// describes.
+pub async fn run(suite: &Suite, settings: &Settings) -> Report {
+    let started = Instant::now();
+    let headers = suite.clients().headers().clone();
+    let mut callers = Callers {
+        suite,
+        made: std::collections::HashMap::new(),
+    };
+    // Over mutual TLS, each RPC as a caller the table lets call it, so that
+    // the cases reach the handlers.
+    let (jobs, unserved) = collect_jobs(suite, settings, |contract, address| {
+        let principal = access::callers(&contract.path())
+            .and_then(|callers| callers.first().copied())
+            .unwrap_or(Principal::Operator);
+        let channel = callers.get(principal).channel(address);
+        (headers.wrap(channel), None)
+    })
+    .await;
+    let mut report = Report {
+        seed: settings.seed,
+        jobs: jobs.len(),
+        unserved,
+        ..Report::default()
+    };
     report.undocumented = jobs
         .iter()
         .filter(|job| job.contract.codes.is_none())
         .map(Job::name)
         .collect();
+    execute(jobs, settings, started, &mut report).await;
+    report
+}
 
+/// Sends the cases of every unary RPC the suite serves ([`Fixed::Basic`]
+/// whatever `settings` say: the access layer answers before it reads the
+/// body) as two callers the access table refuses: one without a certificate and a
+/// principal the table does not list for the RPC; every answer must be the
+/// access layer's refusal (UNAUTHENTICATED, PERMISSION_DENIED naming the
+/// caller and the RPC) and hold no [`internal_text`]. Panics unless the suite
+/// runs mutual TLS. [`Settings::cases`] random cases follow the fixed ones.
+pub async fn refusals(suite: &Suite, settings: &Settings) -> Report {
+    let started = Instant::now();
+    let headers = suite.clients().headers().clone();
+    let anonymous = suite.caller_without_certificate();
+    let mut callers = Callers {
+        suite,
+        made: std::collections::HashMap::new(),
+    };
+    let (mut jobs, unserved) = collect_jobs(suite, settings, |contract, address| {
+        let rpc = contract.path().trim_start_matches('/').to_owned();
+        let refusal = Refusal {
+            code: Code::Unauthenticated,
+            message: format!("{rpc} requires a client certificate"),
+        };
+        (headers.wrap(anonymous.channel(address)), Some(refusal))
+    })
+    .await;
+    let (denied, _) = collect_jobs(suite, settings, |contract, address| {
+        let path = contract.path();
+        let stranger = Principal::all()
+            .find(|principal| !access::allows(*principal, &path))
+            .expect("no RPC is open to every principal");
+        let refusal = Refusal {
+            code: Code::PermissionDenied,
+            message: format!("{stranger} may not call {}", path.trim_start_matches('/')),
+        };
+        (
+            headers.wrap(callers.get(stranger).channel(address)),
+            Some(refusal),
+        )
+    })
+    .await;
+    jobs.extend(denied);
+    let mut report = Report {
+        seed: settings.seed,
+        jobs: jobs.len(),
+        unserved,
+        ..Report::default()
+    };
+    execute(jobs, settings, started, &mut report).await;
+    report
+}
+
+/// Runs `jobs` as `settings` say, adding their calls and failures to
+/// `report`.
+async fn execute(jobs: Vec<Job>, settings: &Settings, started: Instant, report: &mut Report) {
     let permits = Arc::new(Semaphore::new(settings.concurrency));
     let calls = Arc::new(AtomicUsize::new(0));
     let deadline = settings.duration.map(|duration| started + duration);
@@ -355,7 +534,6 @@ pub async fn run(suite: &Suite, settings: &Settings) -> Report {
         .await;
     report.calls = calls.load(Ordering::Relaxed);
     report.elapsed = started.elapsed();
-    report
 }
 
 /// The fixed cases, then the random ones, of one job.
@@ -366,13 +544,19 @@ async fn fuzz_job(
     permits: Arc<Semaphore>,
     calls: Arc<AtomicUsize>,
 ) -> Vec<Failure> {
-    let caller = Caller {
+    let caller = Sender {
         job: &job,
         permits,
         calls,
     };
     let mut failures = Vec::new();
-    for (label, case) in generate::catalog(&job.contract.input) {
+    let mut catalog = generate::catalog(&job.contract.input);
+    if settings.fixed == Fixed::Basic || job.refusal.is_some() {
+        catalog.retain(|(label, _)| {
+            label == "empty" || label == "filled" || label.starts_with("filled, truncated")
+        });
+    }
+    for (label, case) in catalog {
         if let Some(failure) = caller.check(&label, &case).await {
             failures.push(failure);
         }
@@ -428,13 +612,13 @@ async fn fuzz_job(
 }
 
 /// Sends a job's cases and judges the answers.
-struct Caller<'a> {
+struct Sender<'a> {
     job: &'a Job,
     permits: Arc<Semaphore>,
     calls: Arc<AtomicUsize>,
 }
 
-impl Caller<'_> {
+impl Sender<'_> {
     async fn check(&self, label: &str, case: &Case) -> Option<Failure> {
         let contract = &self.job.contract;
         let body = case.encode();
@@ -467,7 +651,15 @@ impl Caller<'_> {
             },
             Err(_) => (Code::DeadlineExceeded, "no answer".to_owned(), false),
         };
-        let problem = if transport {
+        let problem = if let Some(refusal) = &self.job.refusal {
+            if internal_text(&message).is_some() {
+                Problem::InternalText
+            } else if code != refusal.code || message != refusal.message {
+                Problem::NotRefused
+            } else {
+                return None;
+            }
+        } else if transport {
             Problem::Transport
         } else {
             let answered = match &answer {
