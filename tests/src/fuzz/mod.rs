@@ -30,6 +30,7 @@
 //! caller's part, as it owns the runtime and the captured logs.
 
 pub mod generate;
+mod refusals;
 
 use std::{
     collections::BTreeMap,
@@ -64,6 +65,8 @@ use crate::{
     raw,
 };
 use generate::Case;
+use refusals::Refusal;
+pub use refusals::{INTERNAL_TEXT, internal_text, refusals};
 
 /// An answer slower than this fails.
 pub const SLOW: Duration = Duration::from_secs(5);
@@ -306,57 +309,10 @@ struct Job {
     refusal: Option<Refusal>,
 }
 
-/// How the access layer refuses a caller: the code and the exact message.
-#[derive(Debug, Clone)]
-struct Refusal {
-    code: Code,
-    message: String,
-}
-
 impl Job {
     fn name(&self) -> String {
         format!("{}@{}", self.contract.name(), self.server.name())
     }
-}
-
-/// Text that tells of the code rather than of the request: source paths,
-/// panics, backtraces, the libraries under the handlers, Debug output of
-/// errors. A message to a caller holds none of it.
-pub const INTERNAL_TEXT: &[&str] = &[
-    "panicked",
-    "panic",
-    "backtrace",
-    ".rs:",
-    "src/",
-    "/home/",
-    "/root/",
-    "/work/",
-    "/usr/",
-    "cargo/registry",
-    "thread '",
-    "sqlx",
-    "postgres",
-    "sqlstate",
-    "tonic",
-    "hyper",
-    "h2::",
-    "tokio",
-    "tower",
-    "rustls",
-    "x509",
-    "redis",
-    "error {",
-    "some(",
-    "kind:",
-];
-
-/// The first of [`INTERNAL_TEXT`] in `message` (ignoring case), if any.
-pub fn internal_text(message: &str) -> Option<&'static str> {
-    let message = message.to_lowercase();
-    INTERNAL_TEXT
-        .iter()
-        .copied()
-        .find(|text| message.contains(text))
 }
 
 /// The unary jobs: every `oms.` RPC each server of `suite` lists by
@@ -450,56 +406,6 @@ pub async fn run(suite: &Suite, settings: &Settings) -> Report {
         .filter(|job| job.contract.codes.is_none())
         .map(Job::name)
         .collect();
-    execute(jobs, settings, started, &mut report).await;
-    report
-}
-
-/// Sends the cases of every unary RPC the suite serves ([`Fixed::Basic`]
-/// whatever `settings` say: the access layer answers before it reads the
-/// body) as two callers the access table refuses: one without a certificate and a
-/// principal the table does not list for the RPC; every answer must be the
-/// access layer's refusal (UNAUTHENTICATED, PERMISSION_DENIED naming the
-/// caller and the RPC) and hold no [`internal_text`]. Panics unless the suite
-/// runs mutual TLS. [`Settings::cases`] random cases follow the fixed ones.
-pub async fn refusals(suite: &Suite, settings: &Settings) -> Report {
-    let started = Instant::now();
-    let headers = suite.clients().headers().clone();
-    let anonymous = suite.caller_without_certificate();
-    let mut callers = Callers {
-        suite,
-        made: std::collections::HashMap::new(),
-    };
-    let (mut jobs, unserved) = collect_jobs(suite, settings, |contract, address| {
-        let rpc = contract.path().trim_start_matches('/').to_owned();
-        let refusal = Refusal {
-            code: Code::Unauthenticated,
-            message: format!("{rpc} requires a client certificate"),
-        };
-        (headers.wrap(anonymous.channel(address)), Some(refusal))
-    })
-    .await;
-    let (denied, _) = collect_jobs(suite, settings, |contract, address| {
-        let path = contract.path();
-        let stranger = Principal::all()
-            .find(|principal| !access::allows(*principal, &path))
-            .expect("no RPC is open to every principal");
-        let refusal = Refusal {
-            code: Code::PermissionDenied,
-            message: format!("{stranger} may not call {}", path.trim_start_matches('/')),
-        };
-        (
-            headers.wrap(callers.get(stranger).channel(address)),
-            Some(refusal),
-        )
-    })
-    .await;
-    jobs.extend(denied);
-    let mut report = Report {
-        seed: settings.seed,
-        jobs: jobs.len(),
-        unserved,
-        ..Report::default()
-    };
     execute(jobs, settings, started, &mut report).await;
     report
 }
