@@ -5,6 +5,9 @@
 //!   payment, shipping, returns) and, when a test asks, the saga coordinator,
 //!   each with a fresh database, wired to each other, and hands out a typed
 //!   client per service.
+//! - [`callers`]: who the test's calls come from (plaintext, or mutual TLS
+//!   as a principal, without a certificate, from another CA) and the
+//!   metadata they carry (a bearer token), as typed clients per service.
 //! - [`world`]: a suite seeded with locations for the sagas' tests, and what
 //!   each service holds for an order; `parcels` adds what carriers and
 //!   warehouses do to it (deliveries, returns sent back, received, inspected).
@@ -23,6 +26,7 @@
     reason = "test helpers fail the test loudly when the machine is not set up"
 )]
 
+pub mod callers;
 pub mod contracts;
 pub mod fuzz;
 mod parcels;
@@ -30,4 +34,5 @@ pub mod raw;
 mod suite;
 pub mod world;
 
+pub use callers::{Caller, Clients, TestChannel};
 pub use suite::{POOL_SIZE, Settings, Suite};

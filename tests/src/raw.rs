@@ -3,10 +3,12 @@
 //! random ones included, to any path.
 
 use bytes::{Buf as _, BufMut as _, Bytes};
-use oms_platform::client::OmsChannel;
 use tonic::{
     Request, Status,
+    body::Body,
+    client::GrpcService,
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
+    codegen::StdError,
     metadata::MetadataValue,
 };
 
@@ -48,15 +50,22 @@ impl Decoder for BytesCodec {
     }
 }
 
-/// Sends `body` to `path` (`/<package>.<Service>/<Method>`) on `channel`, with
-/// the `idempotency-key` metadata when `idempotency_key` is given, and returns
+/// Sends `body` to `path` (`/<package>.<Service>/<Method>`) on `channel` (an
+/// `OmsChannel`, or a `TestChannel` with its headers), with the
+/// `idempotency-key` metadata when `idempotency_key` is given, and returns
 /// the response's bytes or its status.
-pub async fn unary(
-    channel: OmsChannel,
+pub async fn unary<T>(
+    channel: T,
     path: &str,
     body: Bytes,
     idempotency_key: Option<&str>,
-) -> Result<Bytes, Status> {
+) -> Result<Bytes, Status>
+where
+    T: GrpcService<Body>,
+    T::Error: Into<StdError>,
+    T::ResponseBody: http_body::Body<Data = Bytes> + Send + 'static,
+    <T::ResponseBody as http_body::Body>::Error: Into<StdError> + Send,
+{
     let path = path
         .parse()
         .map_err(|_| Status::invalid_argument(format!("not a gRPC path: {path}")))?;
@@ -69,7 +78,7 @@ pub async fn unary(
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready()
         .await
-        .map_err(|err| Status::unavailable(format!("channel not ready: {err}")))?;
+        .map_err(|err| Status::unavailable(format!("channel not ready: {}", err.into())))?;
     grpc.unary(request, path, BytesCodec)
         .await
         .map(tonic::Response::into_inner)

@@ -8,8 +8,19 @@
 //! is a port the suite holds without listening, so the order and returns
 //! outboxes find it down and retry, as they would in production while it is
 //! (and a test may start a coordinator there itself, e.g. a process to kill).
+//!
+//! The suite runs in plaintext unless [`Settings::tls`] asks for mutual TLS:
+//! then a CA made for the suite signs a certificate for each service, which
+//! it serves and calls its peers with, and the test's clients call as the
+//! `operator` ([`Suite::caller_as`] and [`Suite::clients_as`] make others).
 
-use oms_platform::{client::OmsChannel, config::Service};
+use std::{net::SocketAddr, sync::Arc};
+
+use oms_platform::{
+    access::Principal,
+    certs::DevCa,
+    config::{ClientConfig, Service, TlsConfig},
+};
 use oms_proto::{
     inventory::v1::inventory_service_client::InventoryServiceClient,
     order::v1::order_service_client::OrderServiceClient,
@@ -19,7 +30,9 @@ use oms_proto::{
     saga::v1::saga_service_client::SagaServiceClient,
     shipping::v1::shipping_service_client::ShippingServiceClient,
 };
-use oms_testkit::{ReservedPort, TestService, peers};
+use oms_testkit::{ReservedPort, TestService, peers, reached_with};
+
+use crate::callers::{Caller, Clients, TestChannel};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -48,7 +61,13 @@ pub struct Suite {
     /// Where the services expect the saga coordinator, while nothing listens
     /// there (the suite runs none, or a test starts one itself).
     saga_port: Option<ReservedPort>,
-    saga_address: std::net::SocketAddr,
+    saga_address: SocketAddr,
+    /// The suite's CA, when it runs mutual TLS.
+    ca: Option<Arc<DevCa>>,
+    /// How the test's clients reach the services.
+    caller: Caller,
+    /// The test's clients: [`Suite::order`] and the others.
+    clients: Clients,
 }
 
 type Tweak<C> = Box<dyn FnOnce(&mut C) + Send>;
@@ -68,6 +87,10 @@ pub struct Settings {
     pub payment: Option<Tweak<oms_payment::Config>>,
     /// Changes to oms-inventory's settings.
     pub inventory: Option<Tweak<oms_inventory::Config>>,
+    /// Every service serves and calls over mutual TLS with its own
+    /// certificate of a CA made for the suite; the test's clients call as
+    /// the `operator`.
+    pub tls: bool,
 }
 
 impl Settings {
@@ -77,6 +100,11 @@ impl Settings {
             saga: true,
             ..Settings::default()
         }
+    }
+
+    /// These settings, over mutual TLS.
+    pub fn with_tls(self) -> Settings {
+        Settings { tls: true, ..self }
     }
 }
 
@@ -108,49 +136,91 @@ impl Suite {
             shipping: shipping_config,
             payment: payment_config,
             inventory: inventory_config,
+            tls,
         } = settings;
-        let (order, inventory, routing, payment, shipping, returns) = tokio::join!(
-            oms_order::test_util::start(order, client.clone(), |config| {
-                config.database.pool_size = POOL_SIZE;
-            }),
-            oms_inventory::test_util::start(inventory, |config| {
-                config.database.pool_size = POOL_SIZE;
-                if let Some(change) = inventory_config {
-                    change(config);
-                }
-            }),
-            oms_routing::test_util::start(routing, client.clone(), |config| {
-                config.database.pool_size = POOL_SIZE;
-            }),
-            oms_payment::test_util::start(payment, |config| {
-                config.database.pool_size = POOL_SIZE;
-                if let Some(change) = payment_config {
-                    change(config);
-                }
-            }),
-            oms_shipping::test_util::start(shipping, client.clone(), |config| {
-                config.database.pool_size = POOL_SIZE;
-                if let Some(change) = shipping_config {
-                    change(config);
-                }
-            }),
-            oms_returns::test_util::start(returns, client.clone(), |config| {
-                config.database.pool_size = POOL_SIZE;
-            }),
-        );
-        let (saga, saga_port) = if run_saga {
-            let service = oms_saga::test_util::start(saga, client, |config| {
-                config.database.pool_size = POOL_SIZE;
-                if let Some(change) = saga_config {
-                    change(config);
-                }
-            })
-            .await;
-            (Some(service), None)
-        } else {
-            (None, Some(saga))
+        let ca = tls.then(|| Arc::new(DevCa::new("oms e2e suite ca").expect("a CA")));
+        let caller = match &ca {
+            Some(ca) => Caller::principal(ca, Principal::Operator),
+            None => Caller::plaintext(),
         };
-        Suite {
+        // Each service's certificate, which it serves and calls its peers with.
+        let identity = |service: Service| match &ca {
+            Some(ca) => ca
+                .tls(Principal::Service(service))
+                .expect("a service certificate"),
+            None => TlsConfig::Off,
+        };
+        let [
+            order_tls,
+            inventory_tls,
+            routing_tls,
+            payment_tls,
+            shipping_tls,
+            returns_tls,
+            saga_tls,
+        ] = Service::ALL.map(identity);
+        let calling_as = |tls: &TlsConfig| ClientConfig {
+            tls: tls.clone(),
+            ..client.clone()
+        };
+        let started = async {
+            let (order, inventory, routing, payment, shipping, returns) = tokio::join!(
+                oms_order::test_util::start(order, calling_as(&order_tls), |config| {
+                    config.server.tls = order_tls;
+                    config.database.pool_size = POOL_SIZE;
+                }),
+                oms_inventory::test_util::start(inventory, |config| {
+                    config.server.tls = inventory_tls;
+                    config.database.pool_size = POOL_SIZE;
+                    if let Some(change) = inventory_config {
+                        change(config);
+                    }
+                }),
+                oms_routing::test_util::start(routing, calling_as(&routing_tls), |config| {
+                    config.server.tls = routing_tls;
+                    config.database.pool_size = POOL_SIZE;
+                }),
+                oms_payment::test_util::start(payment, |config| {
+                    config.server.tls = payment_tls;
+                    config.database.pool_size = POOL_SIZE;
+                    if let Some(change) = payment_config {
+                        change(config);
+                    }
+                }),
+                oms_shipping::test_util::start(shipping, calling_as(&shipping_tls), |config| {
+                    config.server.tls = shipping_tls;
+                    config.database.pool_size = POOL_SIZE;
+                    if let Some(change) = shipping_config {
+                        change(config);
+                    }
+                }),
+                oms_returns::test_util::start(returns, calling_as(&returns_tls), |config| {
+                    config.server.tls = returns_tls;
+                    config.database.pool_size = POOL_SIZE;
+                }),
+            );
+            let (saga, saga_port) = if run_saga {
+                let service = oms_saga::test_util::start(saga, calling_as(&saga_tls), |config| {
+                    config.server.tls = saga_tls;
+                    config.database.pool_size = POOL_SIZE;
+                    if let Some(change) = saga_config {
+                        change(config);
+                    }
+                })
+                .await;
+                (Some(service), None)
+            } else {
+                (None, Some(saga))
+            };
+            (
+                order, inventory, routing, payment, shipping, returns, saga, saga_port,
+            )
+        };
+        // The services' health checks, and the channels of the test's
+        // clients, reach them as the test's caller does.
+        let (order, inventory, routing, payment, shipping, returns, saga, saga_port) =
+            reached_with(caller.config(), started).await;
+        let mut suite = Suite {
             order,
             inventory,
             routing,
@@ -160,7 +230,18 @@ impl Suite {
             saga,
             saga_port,
             saga_address,
-        }
+            ca,
+            caller,
+            clients: Clients::new(std::collections::HashMap::new()),
+        };
+        suite.clients = Clients::new(
+            suite
+                .services()
+                .into_iter()
+                .map(|(service, running)| (service, running.channel()))
+                .collect(),
+        );
+        suite
     }
 
     /// Every running service with its name, in port order.
@@ -191,44 +272,98 @@ impl Suite {
         self.saga_port.take()
     }
 
+    /// The suite's CA, when it runs mutual TLS.
+    pub fn ca(&self) -> Option<&DevCa> {
+        self.ca.as_deref()
+    }
+
+    /// How the test's clients reach the services: plaintext, or mutual TLS
+    /// as the `operator`.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// Mutual TLS as `principal`, with a certificate of the suite's CA;
+    /// panics unless the suite runs mutual TLS.
+    pub fn caller_as(&self, principal: Principal) -> Caller {
+        Caller::principal(self.tls_ca(), principal)
+    }
+
+    /// TLS trusting the suite's CA without a client certificate; panics
+    /// unless the suite runs mutual TLS.
+    pub fn caller_without_certificate(&self) -> Caller {
+        Caller::without_certificate(self.tls_ca())
+    }
+
+    /// A certificate for `principal` of a CA the services do not trust;
+    /// panics unless the suite runs mutual TLS.
+    pub fn caller_from_another_ca(&self, principal: Principal) -> Caller {
+        Caller::from_another_ca(self.tls_ca(), principal)
+    }
+
+    fn tls_ca(&self) -> &DevCa {
+        self.ca
+            .as_deref()
+            .expect("the suite runs mutual TLS (Settings::with_tls)")
+    }
+
+    /// The test's clients, which [`Suite::order`] and the others hand out.
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// Replaces the test's clients, e.g. with the same ones carrying a token
+    /// (`suite.clients().clone().with_token(..)`), so that every helper of
+    /// the suite and of `World` calls with it.
+    pub fn set_clients(&mut self, clients: Clients) {
+        self.clients = clients;
+    }
+
+    /// Clients of every running service calling as `caller`, each over a
+    /// new connection.
+    pub fn clients_as(&self, caller: &Caller) -> Clients {
+        let addresses: Vec<(Service, SocketAddr)> = self
+            .services()
+            .into_iter()
+            .map(|(service, running)| (service, running.address()))
+            .collect();
+        Clients::connect(caller, &addresses)
+    }
+
     /// A client of oms-saga; panics unless the suite runs it.
-    pub fn saga(&self) -> SagaServiceClient<OmsChannel> {
-        SagaServiceClient::new(
-            self.saga
-                .as_ref()
-                .expect("the suite runs the saga coordinator")
-                .channel(),
-        )
+    pub fn saga(&self) -> SagaServiceClient<TestChannel> {
+        assert!(self.saga.is_some(), "the suite runs the saga coordinator");
+        self.clients.saga()
     }
 
     /// A client of oms-order.
-    pub fn order(&self) -> OrderServiceClient<OmsChannel> {
-        OrderServiceClient::new(self.order.channel())
+    pub fn order(&self) -> OrderServiceClient<TestChannel> {
+        self.clients.order()
     }
 
     /// A client of oms-inventory.
-    pub fn inventory(&self) -> InventoryServiceClient<OmsChannel> {
-        InventoryServiceClient::new(self.inventory.channel())
+    pub fn inventory(&self) -> InventoryServiceClient<TestChannel> {
+        self.clients.inventory()
     }
 
     /// A client of oms-routing.
-    pub fn routing(&self) -> RoutingServiceClient<OmsChannel> {
-        RoutingServiceClient::new(self.routing.channel())
+    pub fn routing(&self) -> RoutingServiceClient<TestChannel> {
+        self.clients.routing()
     }
 
     /// A client of oms-payment.
-    pub fn payment(&self) -> PaymentServiceClient<OmsChannel> {
-        PaymentServiceClient::new(self.payment.channel())
+    pub fn payment(&self) -> PaymentServiceClient<TestChannel> {
+        self.clients.payment()
     }
 
     /// A client of oms-shipping.
-    pub fn shipping(&self) -> ShippingServiceClient<OmsChannel> {
-        ShippingServiceClient::new(self.shipping.channel())
+    pub fn shipping(&self) -> ShippingServiceClient<TestChannel> {
+        self.clients.shipping()
     }
 
     /// A client of oms-returns.
-    pub fn returns(&self) -> ReturnsServiceClient<OmsChannel> {
-        ReturnsServiceClient::new(self.returns.channel())
+    pub fn returns(&self) -> ReturnsServiceClient<TestChannel> {
+        self.clients.returns()
     }
 
     /// The services whose health check does not answer SERVING, each with

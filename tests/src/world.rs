@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use oms_platform::client::{self, OmsChannel};
-
-use crate::{Settings, Suite};
+use crate::{Settings, Suite, TestChannel};
 use oms_proto::{
     common::v1::{Actor, ActorKind, Address, GeoPoint},
     inventory::v1::{
@@ -19,7 +17,7 @@ use oms_proto::{
         ListSagasRequest, Saga, SagaKind, SagaState, saga_service_client::SagaServiceClient,
     },
 };
-use oms_testkit::{client_config, poll_until};
+use oms_testkit::poll_until;
 use tonic::Request;
 
 /// The seeded warehouse in Berlin.
@@ -45,6 +43,12 @@ impl World {
     /// The suite with the coordinator in this process.
     pub async fn start() -> World {
         World::start_with(Settings::with_saga()).await
+    }
+
+    /// The suite with the coordinator in this process, every service over
+    /// mutual TLS, the test calling as the `operator`.
+    pub async fn start_tls() -> World {
+        World::start_with(Settings::with_saga().with_tls()).await
     }
 
     /// The suite as `settings` say, with the coordinator in this process.
@@ -102,11 +106,16 @@ impl World {
         world
     }
 
-    /// A client of the coordinator at [`World::saga_address`].
-    pub fn saga(&self) -> SagaServiceClient<OmsChannel> {
-        let channel = client::channel(&self.saga_address.to_string(), &client_config())
-            .expect("a channel to the coordinator");
-        SagaServiceClient::new(channel)
+    /// A client of the coordinator at [`World::saga_address`], calling as
+    /// the suite's clients do (their caller and headers).
+    pub fn saga(&self) -> SagaServiceClient<TestChannel> {
+        // The suite's own coordinator over the suite's connection: a poll
+        // for a saga's end then makes no TLS handshake per call.
+        if self.suite.saga.is_some() && self.saga_address == self.suite.saga_address() {
+            return self.suite.saga();
+        }
+        let channel = self.suite.caller().channel(self.saga_address);
+        SagaServiceClient::new(self.suite.clients().headers().wrap(channel))
     }
 
     /// Sets the stock of `sku` at `location`.

@@ -8,7 +8,9 @@
 //!   `start` returns, with a channel to call it; [`ReservedPort`] holds a port
 //!   for a server started later (a peer that is down until then);
 //!   [`TestService`] is a server with the database and Redis prefix it owns,
-//!   as each service's `test_util::start` hands it out.
+//!   as each service's `test_util::start` hands it out; [`reached_with`]
+//!   reaches the servers started in its scope with other client settings
+//!   (mutual TLS).
 //! - [`poll_until`]: wait for a condition with a deadline, never a bare sleep.
 //! - [`binary`]: a service's binary from outside: its command line, its start
 //!   without Postgres, a running process, and `--help` against the README.
@@ -42,7 +44,8 @@ use std::{future::Future, time::Duration};
 pub use database::TestDatabase;
 pub use redis::TestRedis;
 pub use server::{
-    NO_PEER, ReservedPort, TestServer, TestService, client_config, peers, server_config,
+    NO_PEER, ReservedPort, TestServer, TestService, client_config, peers, reached_with,
+    server_config,
 };
 
 /// The id a test calls `label` (e.g. "order-1"), as the OMS would have minted

@@ -61,6 +61,22 @@ pub fn peers(peers: impl IntoIterator<Item = (Service, SocketAddr)>) -> ClientCo
     config
 }
 
+tokio::task_local! {
+    /// The client settings that test servers started in this scope are
+    /// reached with, when not [`client_config`]'s.
+    static REACHED_WITH: ClientConfig;
+}
+
+/// Runs `future` with every test server started inside it (e.g. by a
+/// service's `test_util::start`, through [`TestService::start`]) reached
+/// with `client`'s settings, from its health check on and through
+/// [`TestServer::channel`]: e.g. mutual TLS with a client certificate of the
+/// CA the servers trust, where [`client_config`]'s plaintext would find them
+/// never SERVING.
+pub async fn reached_with<F: Future>(client: ClientConfig, future: F) -> F::Output {
+    REACHED_WITH.scope(client, future).await
+}
+
 /// A local port held for a server that a test starts later: bound but not
 /// listening, so calls to it are refused at once, as by a peer that is down,
 /// and no other test can take the port meanwhile.
@@ -132,14 +148,18 @@ impl TestServer {
     }
 
     /// Starts `run` on a port reserved earlier, e.g. one that peers were
-    /// configured with before this server existed.
+    /// configured with before this server existed; reached with
+    /// [`client_config`], or inside [`reached_with`] with its settings.
     pub async fn start_on<F, Fut, E>(port: ReservedPort, run: F) -> TestServer
     where
         F: FnOnce(TcpListener, CancellationToken) -> Fut,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: Display,
     {
-        TestServer::start_with(port, &client_config(), run).await
+        let client = REACHED_WITH
+            .try_with(ClientConfig::clone)
+            .unwrap_or_else(|_| client_config());
+        TestServer::start_with(port, &client, run).await
     }
 
     /// Starts `run` on `port` and reaches it, from the health check on, with

@@ -20,10 +20,17 @@
 //! 4. The [`Report`] lists the failures grouped by RPC, code and problem,
 //!    with the seed that repeats them.
 //!
+//! Over mutual TLS (`Settings::with_tls` of the suite) each job calls as a
+//! principal the access table lets call its RPC, so the cases reach the
+//! handlers. [`refusals`] sends the fixed cases as callers the table refuses
+//! (no certificate; a principal it does not list) and fails every answer
+//! but the access layer's refusal, and every message with [`internal_text`].
+//!
 //! Checking the logs for panics and the services' health afterwards is the
 //! caller's part, as it owns the runtime and the captured logs.
 
 pub mod generate;
+mod refusals;
 
 use std::{
     collections::BTreeMap,
@@ -37,10 +44,10 @@ use std::{
 
 use bytes::Bytes;
 use oms_platform::{
-    client::{self, OmsChannel},
+    access::{self, Principal},
+    client::OmsChannel,
     config::Service,
 };
-use oms_testkit::client_config;
 use proptest::{
     strategy::{Strategy as _, ValueTree as _},
     test_runner::{Config, RngAlgorithm, TestRng, TestRunner},
@@ -53,11 +60,13 @@ use tonic_reflection::pb::v1::{
 };
 
 use crate::{
-    Suite,
+    Caller, Suite, TestChannel,
     contracts::{self, Contract},
     raw,
 };
 use generate::Case;
+use refusals::Refusal;
+pub use refusals::{INTERNAL_TEXT, internal_text, refusals};
 
 /// An answer slower than this fails.
 pub const SLOW: Duration = Duration::from_secs(5);
@@ -83,6 +92,19 @@ pub struct Settings {
     pub only: Option<String>,
     /// Calls in flight at once.
     pub concurrency: usize,
+    /// Which fixed cases each RPC gets before the random ones.
+    pub fixed: Fixed,
+}
+
+/// Which of [`generate::catalog`]'s fixed cases each RPC gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fixed {
+    /// Every one: each field at each extreme, each list long.
+    All,
+    /// The empty, the filled and the truncated request: for a run whose
+    /// point is the way calls come (e.g. over mutual TLS) rather than the
+    /// handlers, which a run with [`Fixed::All`] covers.
+    Basic,
 }
 
 impl Settings {
@@ -117,6 +139,7 @@ impl Settings {
             duration,
             only: var("FUZZ_RPC"),
             concurrency: 8,
+            fixed: Fixed::All,
         })
     }
 }
@@ -168,6 +191,11 @@ pub enum Problem {
     /// answer's headers were too large): the status comes from the client's
     /// transport, not from the service.
     Transport,
+    /// A caller the access table refuses was not refused with the access
+    /// layer's code and message.
+    NotRefused,
+    /// The message holds internal text (see [`internal_text`]).
+    InternalText,
 }
 
 impl fmt::Display for Problem {
@@ -179,6 +207,8 @@ impl fmt::Display for Problem {
             Problem::NoAnswer => "no answer",
             Problem::Transport => "the connection failed under the call",
             Problem::CardNumberAccepted => "a card number accepted",
+            Problem::NotRefused => "not refused as the access table says",
+            Problem::InternalText => "internal text in the message",
         })
     }
 }
@@ -273,8 +303,10 @@ impl fmt::Display for Report {
 /// One RPC on one server.
 struct Job {
     server: Service,
-    channel: OmsChannel,
+    channel: TestChannel,
     contract: Contract,
+    /// The refusal every answer must be, for a caller the table refuses.
+    refusal: Option<Refusal>,
 }
 
 impl Job {
@@ -283,10 +315,15 @@ impl Job {
     }
 }
 
-/// Fuzzes every unary RPC the suite serves, as the module documentation
-/// describes.
-pub async fn run(suite: &Suite, settings: &Settings) -> Report {
-    let started = Instant::now();
+/// The unary jobs: every `oms.` RPC each server of `suite` lists by
+/// reflection (as [`Settings::only`] narrows them), each with the channel
+/// `channel` makes for its contract and server, and the `oms.` services no
+/// server lists.
+async fn collect_jobs(
+    suite: &Suite,
+    settings: &Settings,
+    mut channel: impl FnMut(&Contract, std::net::SocketAddr) -> (TestChannel, Option<Refusal>),
+) -> (Vec<Job>, Vec<String>) {
     let contracts = contracts::unary();
     let mut jobs = Vec::new();
     let mut served = Vec::new();
@@ -300,34 +337,82 @@ pub async fn run(suite: &Suite, settings: &Settings) -> Report {
             if wanted {
                 // A connection per job: when the server or the client ends a
                 // connection (GOAWAY), only this job's call fails with it.
-                let channel = client::channel(&service.address().to_string(), &client_config())
-                    .expect("a channel to a running service");
+                let (channel, refusal) = channel(contract, service.address());
                 jobs.push(Job {
                     server,
                     channel,
                     contract: contract.clone(),
+                    refusal,
                 });
             }
         }
         served.extend(names);
     }
-    let mut report = Report {
-        seed: settings.seed,
-        jobs: jobs.len(),
-        ..Report::default()
-    };
-    report.unserved = contracts
+    let mut unserved: Vec<String> = contracts
         .iter()
         .map(|contract| contract.service.clone())
         .filter(|service| !served.contains(service))
         .collect();
-    report.unserved.dedup();
+    unserved.dedup();
+    (jobs, unserved)
+}
+
+/// Callers of the suite by principal, each made once.
+struct Callers<'a> {
+    suite: &'a Suite,
+    made: std::collections::HashMap<Principal, Caller>,
+}
+
+impl Callers<'_> {
+    /// The suite's caller over plaintext; over mutual TLS, `principal`.
+    fn get(&mut self, principal: Principal) -> &Caller {
+        if self.suite.ca().is_none() {
+            return self.suite.caller();
+        }
+        let suite = self.suite;
+        self.made
+            .entry(principal)
+            .or_insert_with(|| suite.caller_as(principal))
+    }
+}
+
+/// Fuzzes every unary RPC the suite serves, as the module documentation
+/// describes.
+pub async fn run(suite: &Suite, settings: &Settings) -> Report {
+    let started = Instant::now();
+    let headers = suite.clients().headers().clone();
+    let mut callers = Callers {
+        suite,
+        made: std::collections::HashMap::new(),
+    };
+    // Over mutual TLS, each RPC as a caller the table lets call it, so that
+    // the cases reach the handlers.
+    let (jobs, unserved) = collect_jobs(suite, settings, |contract, address| {
+        let principal = access::callers(&contract.path())
+            .and_then(|callers| callers.first().copied())
+            .unwrap_or(Principal::Operator);
+        let channel = callers.get(principal).channel(address);
+        (headers.wrap(channel), None)
+    })
+    .await;
+    let mut report = Report {
+        seed: settings.seed,
+        jobs: jobs.len(),
+        unserved,
+        ..Report::default()
+    };
     report.undocumented = jobs
         .iter()
         .filter(|job| job.contract.codes.is_none())
         .map(Job::name)
         .collect();
+    execute(jobs, settings, started, &mut report).await;
+    report
+}
 
+/// Runs `jobs` as `settings` say, adding their calls and failures to
+/// `report`.
+async fn execute(jobs: Vec<Job>, settings: &Settings, started: Instant, report: &mut Report) {
     let permits = Arc::new(Semaphore::new(settings.concurrency));
     let calls = Arc::new(AtomicUsize::new(0));
     let deadline = settings.duration.map(|duration| started + duration);
@@ -355,7 +440,6 @@ pub async fn run(suite: &Suite, settings: &Settings) -> Report {
         .await;
     report.calls = calls.load(Ordering::Relaxed);
     report.elapsed = started.elapsed();
-    report
 }
 
 /// The fixed cases, then the random ones, of one job.
@@ -366,13 +450,19 @@ async fn fuzz_job(
     permits: Arc<Semaphore>,
     calls: Arc<AtomicUsize>,
 ) -> Vec<Failure> {
-    let caller = Caller {
+    let caller = Sender {
         job: &job,
         permits,
         calls,
     };
     let mut failures = Vec::new();
-    for (label, case) in generate::catalog(&job.contract.input) {
+    let mut catalog = generate::catalog(&job.contract.input);
+    if settings.fixed == Fixed::Basic || job.refusal.is_some() {
+        catalog.retain(|(label, _)| {
+            label == "empty" || label == "filled" || label.starts_with("filled, truncated")
+        });
+    }
+    for (label, case) in catalog {
         if let Some(failure) = caller.check(&label, &case).await {
             failures.push(failure);
         }
@@ -428,13 +518,13 @@ async fn fuzz_job(
 }
 
 /// Sends a job's cases and judges the answers.
-struct Caller<'a> {
+struct Sender<'a> {
     job: &'a Job,
     permits: Arc<Semaphore>,
     calls: Arc<AtomicUsize>,
 }
 
-impl Caller<'_> {
+impl Sender<'_> {
     async fn check(&self, label: &str, case: &Case) -> Option<Failure> {
         let contract = &self.job.contract;
         let body = case.encode();
@@ -467,7 +557,15 @@ impl Caller<'_> {
             },
             Err(_) => (Code::DeadlineExceeded, "no answer".to_owned(), false),
         };
-        let problem = if transport {
+        let problem = if let Some(refusal) = &self.job.refusal {
+            if internal_text(&message).is_some() {
+                Problem::InternalText
+            } else if code != refusal.code || message != refusal.message {
+                Problem::NotRefused
+            } else {
+                return None;
+            }
+        } else if transport {
             Problem::Transport
         } else {
             let answered = match &answer {

@@ -7,6 +7,8 @@
 //!   `make up` starts them), every order through omsctl, each outcome checked.
 //! - `storms`: 50 concurrent retries of each mutating RPC, from a table of
 //!   valid requests per RPC.
+//! - `tls`: the suite over mutual TLS: the order saga end to end, and the
+//!   callers the access table refuses changing nothing.
 
 #![allow(
     clippy::unwrap_used,
@@ -19,6 +21,7 @@ mod fuzz;
 mod sagas;
 mod storms;
 mod suite;
+mod tls;
 
 /// Tests that start a whole suite run one at a time in this process (cargo
 /// test runs a binary's tests on threads): each suite holds six services'

@@ -277,7 +277,7 @@ pub fn table() -> Vec<Entry> {
 /// How many ledger movements of `kind` the SKU has at `location_id`.
 async fn movements(
     suite_inventory: &mut oms_proto::inventory::v1::inventory_service_client::InventoryServiceClient<
-        oms_platform::client::OmsChannel,
+        oms_e2e::TestChannel,
     >,
     sku: &str,
     location_id: &str,
@@ -525,7 +525,7 @@ async fn set_stock_threshold(suite: &Suite) -> Prepared {
 /// The order's timeline events of `kind` (and with `to_status`, when given).
 async fn order_events(
     client: &mut oms_proto::order::v1::order_service_client::OrderServiceClient<
-        oms_platform::client::OmsChannel,
+        oms_e2e::TestChannel,
     >,
     order_id: &str,
     kind: order::TimelineEventKind,
@@ -1247,7 +1247,7 @@ fn tracking_event(shipment: &shipping::Shipment, id: &str) -> shipping::RecordTr
 /// `Ok` when the order or return has exactly one shipment.
 async fn one_shipment(
     mut client: oms_proto::shipping::v1::shipping_service_client::ShippingServiceClient<
-        oms_platform::client::OmsChannel,
+        oms_e2e::TestChannel,
     >,
     request: shipping::ListShipmentsRequest,
 ) -> Result<(), String> {
