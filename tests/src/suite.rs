@@ -13,11 +13,16 @@
 //! then a CA made for the suite signs a certificate for each service, which
 //! it serves and calls its peers with, and the test's clients call as the
 //! `operator` ([`Suite::caller_as`] and [`Suite::clients_as`] make others).
+//! With [`Settings::tokens`] every service verifies bearer tokens signed by a
+//! key made for the suite, and the test's clients carry an `operator` token
+//! whose subject is [`crate::world::operator`]'s id ([`Suite::token`] signs
+//! others).
 
 use std::{net::SocketAddr, sync::Arc};
 
 use oms_platform::{
     access::Principal,
+    auth::{DevTokenKey, Role, TokenConfig, TokenRequest},
     certs::DevCa,
     config::{ClientConfig, Service, TlsConfig},
 };
@@ -64,6 +69,9 @@ pub struct Suite {
     saga_address: SocketAddr,
     /// The suite's CA, when it runs mutual TLS.
     ca: Option<Arc<DevCa>>,
+    /// The key that signs the tokens the services accept, when they verify
+    /// tokens.
+    token_key: Option<DevTokenKey>,
     /// How the test's clients reach the services.
     caller: Caller,
     /// The test's clients: [`Suite::order`] and the others.
@@ -91,6 +99,9 @@ pub struct Settings {
     /// certificate of a CA made for the suite; the test's clients call as
     /// the `operator`.
     pub tls: bool,
+    /// Every service verifies bearer tokens (`OMS_JWT_KEYS`) signed by a key
+    /// made for the suite; the test's clients send an `operator` token.
+    pub tokens: bool,
 }
 
 impl Settings {
@@ -105,6 +116,14 @@ impl Settings {
     /// These settings, over mutual TLS.
     pub fn with_tls(self) -> Settings {
         Settings { tls: true, ..self }
+    }
+
+    /// These settings, with bearer tokens verified by every service.
+    pub fn with_tokens(self) -> Settings {
+        Settings {
+            tokens: true,
+            ..self
+        }
     }
 }
 
@@ -137,7 +156,22 @@ impl Suite {
             payment: payment_config,
             inventory: inventory_config,
             tls,
+            tokens,
         } = settings;
+        let token_key = tokens.then(|| DevTokenKey::generate("e2e").expect("a signing key"));
+        let verifier = token_key.as_ref().map(|key| TokenConfig {
+            keys_path: "e2e".into(),
+            verifier: Arc::new(key.verifier()),
+        });
+        let [
+            order_tokens,
+            inventory_tokens,
+            routing_tokens,
+            payment_tokens,
+            shipping_tokens,
+            returns_tokens,
+            saga_tokens,
+        ] = std::array::from_fn(|_| verifier.clone());
         let ca = tls.then(|| Arc::new(DevCa::new("oms e2e suite ca").expect("a CA")));
         let caller = match &ca {
             Some(ca) => Caller::principal(ca, Principal::Operator),
@@ -167,10 +201,12 @@ impl Suite {
             let (order, inventory, routing, payment, shipping, returns) = tokio::join!(
                 oms_order::test_util::start(order, calling_as(&order_tls), |config| {
                     config.server.tls = order_tls;
+                    config.server.tokens = order_tokens;
                     config.database.pool_size = POOL_SIZE;
                 }),
                 oms_inventory::test_util::start(inventory, |config| {
                     config.server.tls = inventory_tls;
+                    config.server.tokens = inventory_tokens;
                     config.database.pool_size = POOL_SIZE;
                     if let Some(change) = inventory_config {
                         change(config);
@@ -178,10 +214,12 @@ impl Suite {
                 }),
                 oms_routing::test_util::start(routing, calling_as(&routing_tls), |config| {
                     config.server.tls = routing_tls;
+                    config.server.tokens = routing_tokens;
                     config.database.pool_size = POOL_SIZE;
                 }),
                 oms_payment::test_util::start(payment, |config| {
                     config.server.tls = payment_tls;
+                    config.server.tokens = payment_tokens;
                     config.database.pool_size = POOL_SIZE;
                     if let Some(change) = payment_config {
                         change(config);
@@ -189,6 +227,7 @@ impl Suite {
                 }),
                 oms_shipping::test_util::start(shipping, calling_as(&shipping_tls), |config| {
                     config.server.tls = shipping_tls;
+                    config.server.tokens = shipping_tokens;
                     config.database.pool_size = POOL_SIZE;
                     if let Some(change) = shipping_config {
                         change(config);
@@ -196,12 +235,14 @@ impl Suite {
                 }),
                 oms_returns::test_util::start(returns, calling_as(&returns_tls), |config| {
                     config.server.tls = returns_tls;
+                    config.server.tokens = returns_tokens;
                     config.database.pool_size = POOL_SIZE;
                 }),
             );
             let (saga, saga_port) = if run_saga {
                 let service = oms_saga::test_util::start(saga, calling_as(&saga_tls), |config| {
                     config.server.tls = saga_tls;
+                    config.server.tokens = saga_tokens;
                     config.database.pool_size = POOL_SIZE;
                     if let Some(change) = saga_config {
                         change(config);
@@ -231,6 +272,7 @@ impl Suite {
             saga_port,
             saga_address,
             ca,
+            token_key,
             caller,
             clients: Clients::new(std::collections::HashMap::new()),
         };
@@ -241,6 +283,10 @@ impl Suite {
                 .map(|(service, running)| (service, running.channel()))
                 .collect(),
         );
+        if suite.token_key.is_some() {
+            let operator = suite.token(&crate::world::operator().id, &[Role::Operator]);
+            suite.clients = suite.clients.clone().with_token(&operator);
+        }
         suite
     }
 
@@ -299,6 +345,21 @@ impl Suite {
     /// panics unless the suite runs mutual TLS.
     pub fn caller_from_another_ca(&self, principal: Principal) -> Caller {
         Caller::from_another_ca(self.tls_ca(), principal)
+    }
+
+    /// A token for `subject` with `roles`, signed by the key the services
+    /// trust (the suite runs with [`Settings::tokens`]).
+    pub fn token(&self, subject: &str, roles: &[Role]) -> String {
+        self.sign(&TokenRequest::new(subject, roles))
+    }
+
+    /// A token as `request` says, signed by the key the services trust.
+    pub fn sign(&self, request: &TokenRequest) -> String {
+        self.token_key
+            .as_ref()
+            .expect("the suite verifies tokens (Settings::with_tokens)")
+            .sign(request)
+            .expect("a signed token")
     }
 
     fn tls_ca(&self) -> &DevCa {

@@ -9,6 +9,8 @@
 //!   valid requests per RPC.
 //! - `tls`: the suite over mutual TLS: the order saga end to end, and the
 //!   callers the access table refuses changing nothing.
+//! - `tokens`: the suite over mutual TLS with bearer tokens: roles decide,
+//!   channels read only their own orders, records name the token's subject.
 
 #![allow(
     clippy::unwrap_used,
@@ -22,6 +24,7 @@ mod sagas;
 mod storms;
 mod suite;
 mod tls;
+mod tokens;
 
 /// Tests that start a whole suite run one at a time in this process (cargo
 /// test runs a binary's tests on threads): each suite holds six services'
