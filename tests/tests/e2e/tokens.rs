@@ -17,7 +17,7 @@ use oms_order::test_util::web_order;
 use oms_platform::auth::{Role, TokenRequest, parse_channel};
 use oms_proto::{
     common::v1::{ActorKind, Channel, ChannelKind},
-    inventory::v1::SetStockRequest,
+    inventory::v1::{ListStockMovementsRequest, SetStockRequest, StockMovementKind},
     order::v1::{
         CancelOrderRequest, GetOrderRequest, OrderStatus, PlaceOrderRequest, TimelineEventKind,
     },
@@ -77,6 +77,25 @@ async fn a_support_token_cannot_compensate_a_saga_and_an_operators_compensation_
         }))
         .await
         .unwrap();
+    // The stock ledger names the token's subject as who counted.
+    let counts = world
+        .suite
+        .inventory()
+        .list_stock_movements(ListStockMovementsRequest {
+            sku: "TEE-M".into(),
+            kinds: vec![StockMovementKind::Count as i32],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .movements;
+    let counted_by: Vec<String> = counts
+        .iter()
+        .filter(|movement| movement.on_hand_after == 0)
+        .map(|movement| movement.actor.clone().unwrap().id)
+        .collect();
+    assert_eq!(counted_by, vec![operator().id]);
     let stuck = world.saga_in(&order_id, &[SagaState::Stuck]).await;
 
     let compensate = |actor| CompensateSagaRequest {
