@@ -68,6 +68,10 @@ pub struct Settings {
     pub payment: Option<Tweak<oms_payment::Config>>,
     /// Changes to oms-inventory's settings.
     pub inventory: Option<Tweak<oms_inventory::Config>>,
+    /// Changes to oms-order's settings.
+    pub order: Option<Tweak<oms_order::Config>>,
+    /// Changes to oms-returns's settings.
+    pub returns: Option<Tweak<oms_returns::Config>>,
 }
 
 impl Settings {
@@ -108,10 +112,15 @@ impl Suite {
             shipping: shipping_config,
             payment: payment_config,
             inventory: inventory_config,
+            order: order_config,
+            returns: returns_config,
         } = settings;
         let (order, inventory, routing, payment, shipping, returns) = tokio::join!(
             oms_order::test_util::start(order, client.clone(), |config| {
                 config.database.pool_size = POOL_SIZE;
+                if let Some(change) = order_config {
+                    change(config);
+                }
             }),
             oms_inventory::test_util::start(inventory, |config| {
                 config.database.pool_size = POOL_SIZE;
@@ -136,6 +145,9 @@ impl Suite {
             }),
             oms_returns::test_util::start(returns, client.clone(), |config| {
                 config.database.pool_size = POOL_SIZE;
+                if let Some(change) = returns_config {
+                    change(config);
+                }
             }),
         );
         let (saga, saga_port) = if run_saga {
