@@ -44,7 +44,7 @@ const SETTLE: Duration = Duration::from_secs(12);
 const IDLE: Duration = Duration::from_secs(10);
 /// Orders placed (and waited for) before anything is counted, so that each
 /// pooled connection has prepared its statements.
-const WARM_UP: usize = 10;
+const WARM_UP: usize = 40;
 /// The services' polls and sweeps: rare, so that the idle rate is near zero;
 /// each service wakes its own workers at once for new work.
 const QUIET: Duration = Duration::from_secs(3600);
@@ -54,7 +54,7 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let orders: usize = args
         .next()
-        .map_or(200, |n| n.parse().expect("orders: a number"));
+        .map_or(300, |n| n.parse().expect("orders: a number"));
     let concurrency: usize = args
         .next()
         .map_or(8, |n| n.parse().expect("concurrency: a number"));
