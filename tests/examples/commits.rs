@@ -17,6 +17,13 @@
 //! between placing the first order and the last saga's end, read from a meter
 //! provider this process installs before the services start.
 
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a measuring tool: its table is its output, and it stops at the first surprise"
+)]
+
 use std::{
     collections::BTreeMap,
     sync::{
