@@ -102,6 +102,10 @@ pub struct Settings {
     /// Every service verifies bearer tokens (`OMS_JWT_KEYS`) signed by a key
     /// made for the suite; the test's clients send an `operator` token.
     pub tokens: bool,
+    /// Changes to oms-order's settings.
+    pub order: Option<Tweak<oms_order::Config>>,
+    /// Changes to oms-returns's settings.
+    pub returns: Option<Tweak<oms_returns::Config>>,
 }
 
 impl Settings {
@@ -157,6 +161,8 @@ impl Suite {
             inventory: inventory_config,
             tls,
             tokens,
+            order: order_config,
+            returns: returns_config,
         } = settings;
         let token_key = tokens.then(|| DevTokenKey::generate("e2e").expect("a signing key"));
         let verifier = token_key.as_ref().map(|key| TokenConfig {
@@ -203,6 +209,9 @@ impl Suite {
                     config.server.tls = order_tls;
                     config.server.tokens = order_tokens;
                     config.database.pool_size = POOL_SIZE;
+                    if let Some(change) = order_config {
+                        change(config);
+                    }
                 }),
                 oms_inventory::test_util::start(inventory, |config| {
                     config.server.tls = inventory_tls;
@@ -237,6 +246,9 @@ impl Suite {
                     config.server.tls = returns_tls;
                     config.server.tokens = returns_tokens;
                     config.database.pool_size = POOL_SIZE;
+                    if let Some(change) = returns_config {
+                        change(config);
+                    }
                 }),
             );
             let (saga, saga_port) = if run_saga {

@@ -20,6 +20,10 @@ use crate::{
     error::OrderError,
 };
 
+/// How an order is read outside a change: its row and the rows under it in
+/// one snapshot, in one transaction (one commit), writing nothing.
+const READ_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
 /// The outbox topic of fulfilment saga starts, queued with PlaceOrder; the key
 /// is the order id. [`crate::outbox`] delivers it.
 pub const START_ORDER_SAGA: &str = "oms.saga.v1.SagaService/StartOrderSaga";
@@ -455,10 +459,14 @@ impl Store {
         Ok(Some(order_id))
     }
 
-    /// The order with its lines, notes and timeline.
+    /// The order with its lines, notes and timeline, read in one read-only
+    /// transaction: one snapshot of all five tables, and one commit where an
+    /// autocommit per query took five.
     pub async fn get(&self, order_id: Uuid) -> Result<Option<OrderRecord>, OrderError> {
-        let mut conn = self.pool.acquire().await?;
-        Self::read(&mut conn, order_id).await
+        let mut tx = self.pool.begin_with(READ_SNAPSHOT).await?;
+        let record = Self::read(&mut tx, order_id).await?;
+        tx.commit().await?;
+        Ok(record)
     }
 
     /// The order with its lines, notes and timeline, read on `conn` (e.g. in
@@ -478,7 +486,8 @@ impl Store {
         }
     }
 
-    /// The order a channel knows by `external_reference`.
+    /// The order a channel knows by `external_reference`, read as
+    /// [`Store::get`] reads it.
     pub async fn by_natural_key(
         &self,
         channel_kind: i16,
@@ -489,17 +498,19 @@ impl Store {
             "SELECT {ORDER_COLUMNS} FROM orders
              WHERE channel_kind = $1 AND channel_name = $2 AND external_reference = $3"
         );
-        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.pool.begin_with(READ_SNAPSHOT).await?;
         let row: Option<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(channel_kind)
             .bind(channel_name)
             .bind(external_reference)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(&mut *tx)
             .await?;
-        match row {
-            Some(row) => Ok(Some(Self::complete(&mut conn, row).await?)),
-            None => Ok(None),
-        }
+        let record = match row {
+            Some(row) => Some(Self::complete(&mut tx, row).await?),
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(record)
     }
 
     async fn complete(conn: &mut PgConnection, row: OrderRow) -> Result<OrderRecord, OrderError> {
