@@ -2,8 +2,7 @@
 //! owns them, between the handlers (`grpc::reservations`) and the expiry sweep
 //! above and the guarded statements of [`crate::store::reservations`] below.
 //!
-//! Each change is one short transaction around one statement (and the reads
-//! of the reservation it decides on and answers with). When the
+//! Each change is one short transaction around one statement. When the
 //! statement finds the reservation moved under it (made by an earlier call,
 //! expired by the database's clock, a hold returned in between), the
 //! transaction is rolled back, the reservation is read again outside any
@@ -122,8 +121,8 @@ pub async fn release(
     let outcome =
         return_holds(&mut tx, order_id.as_str(), Holds::Release { reason }, actor).await?;
     if outcome == HoldsOutcome::Changed {
-        let reservation = Store::reservation_in(&mut tx, order_id).await?;
         tx.commit().await?;
+        let reservation = store.require_reservation(order_id).await?;
         return Ok(Released {
             reservation,
             changed: true,
@@ -154,29 +153,26 @@ pub async fn commit(
     actor: &Actor,
     reacquire: bool,
 ) -> Result<ReservationRecord, InventoryError> {
-    // Read in the transaction of the change: one commit for the whole call.
-    let mut tx = store.begin().await?;
-    let existing = Store::reservation_in(&mut tx, order_id).await?;
-    if existing.state != ReservationState::Held {
-        tx.rollback().await?;
-        return match existing.state {
-            ReservationState::Released => Err(InventoryError::IllegalTransition {
+    let existing = store.require_reservation(order_id).await?;
+    match existing.state {
+        ReservationState::Committed => return Ok(existing),
+        ReservationState::Released => {
+            return Err(InventoryError::IllegalTransition {
                 from: ReservationState::Released,
                 to: ReservationState::Committed,
-            }),
-            ReservationState::Expired if reacquire => {
-                recommit_expired(store, order_id, &existing, actor).await
-            }
-            ReservationState::Expired => Err(expired(&existing)),
-            ReservationState::Committed | ReservationState::Held => Ok(existing),
-        };
+            });
+        }
+        ReservationState::Expired if reacquire => {
+            return recommit_expired(store, order_id, &existing, actor).await;
+        }
+        ReservationState::Expired => return Err(expired(&existing)),
+        ReservationState::Held => {}
     }
+    let mut tx = store.begin().await?;
     match return_holds(&mut tx, order_id.as_str(), Holds::Commit, actor).await? {
         HoldsOutcome::Changed => {
-            // Read back in the transaction: the answer costs no commit of its own.
-            let committed = Store::reservation_in(&mut tx, order_id).await?;
             tx.commit().await?;
-            Ok(committed)
+            store.require_reservation(order_id).await
         }
         HoldsOutcome::Short => {
             tx.rollback().await?;
@@ -211,9 +207,8 @@ async fn recommit_expired(
     let mut tx = store.begin().await?;
     match Store::recommit(&mut tx, order_id.as_str(), actor).await? {
         Recommit::Committed => {
-            let committed = Store::reservation_in(&mut tx, order_id).await?;
             tx.commit().await?;
-            Ok(committed)
+            store.require_reservation(order_id).await
         }
         // Committed meanwhile by another call: the same answer as for it.
         Recommit::NotExpired => {

@@ -6,12 +6,11 @@
 //!   its runner starts at once, in-process).
 //! - [`Store::claim_due`] is the fallback: due sagas whose lease is free,
 //!   claimed with `FOR UPDATE SKIP LOCKED`, the fence bumped.
-//! - [`Store::commit_many`] writes a step's outcome and the next step's
-//!   intent, renewing the lease, or letting it go when the saga waits long,
-//!   ended or is STUCK; the steps of several sagas ready at once go in one
-//!   statement (see `engine::commits`).
+//! - [`Store::commit`] writes a step's outcome and the next step's intent,
+//!   renewing the lease, or letting it go when the saga waits long, ended or
+//!   is STUCK.
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -40,43 +39,6 @@ pub struct Claimed {
     pub fence: i64,
     /// A cancel saga asked it to stop at its next step boundary.
     pub abort_requested: bool,
-}
-
-/// One saga's step commit as [`Store::commit_many`] writes it: the saga's
-/// state, body and times, under the fence of its claim.
-#[derive(Clone, Debug)]
-pub struct StepWrite {
-    /// The saga.
-    pub saga_id: Uuid,
-    /// The fence of the claim the runner holds.
-    pub fence: i64,
-    /// Its state's code.
-    pub state: i16,
-    /// Its body as JSON.
-    pub body: String,
-    /// When the engine must act next; `None` once ended or stuck.
-    pub due_time: Option<DateTime<Utc>>,
-    /// When it ended.
-    pub finish_time: Option<DateTime<Utc>>,
-    /// The lease to renew when the runner goes on; `None` lets it go.
-    pub keep: Option<Duration>,
-}
-
-impl StepWrite {
-    /// The write of `saga` as held under `fence`, keeping the lease for `keep`.
-    pub fn new(saga: &Saga, fence: i64, keep: Option<Duration>) -> Result<StepWrite, SagaError> {
-        Ok(StepWrite {
-            saga_id: saga.saga_id,
-            fence,
-            state: saga.state.code(),
-            body: serde_json::to_string(&saga.body).map_err(|err| {
-                SagaError::Corrupt(format!("body of saga {}: {err}", saga.saga_id))
-            })?,
-            due_time: saga.due_time(Utc::now()),
-            finish_time: saga.finish_time,
-            keep,
-        })
-    }
 }
 
 /// What listing filters.
@@ -305,45 +267,36 @@ impl Store {
         rows.into_iter().map(SagaRow::into_claimed).collect()
     }
 
-    /// Writes each saga as held under its fence, in one statement (one
-    /// commit, one round trip for the step commits of every saga the engine
-    /// has ready): the lease is renewed when the write's `keep` says the runner
-    /// goes on, and let go otherwise. The sagas written, each with whether a
-    /// cancel asked it to stop; a saga missing from the answer was taken over
-    /// by another replica (its fence moved on) and nothing of it was written.
-    pub async fn commit_many(
+    /// Writes `saga` as held under `fence`: the lease is renewed for `lease`
+    /// when `keep` says the runner goes on, and let go otherwise. `None` when
+    /// the fence moved on (another replica took the saga over): nothing was
+    /// written. Otherwise whether a cancel asked the saga to stop.
+    pub async fn commit(
         &self,
-        writes: &[StepWrite],
-    ) -> Result<HashMap<Uuid, bool>, SagaError> {
-        let rows: Vec<(Uuid, bool)> = sqlx::query_as(
-            "UPDATE sagas s
-             SET state = w.state, body = w.body::jsonb, due_time = w.due_time,
-                 finish_time = w.finish_time, update_time = now(),
-                 owner_id = CASE WHEN w.keep THEN s.owner_id END,
-                 lease_expire_time = CASE WHEN w.keep
-                     THEN now() + make_interval(secs => w.lease) END
-             FROM unnest($1::uuid[], $2::int8[], $3::int2[], $4::text[], $5::timestamptz[],
-                         $6::timestamptz[], $7::bool[], $8::float8[])
-                 AS w(saga_id, fence, state, body, due_time, finish_time, keep, lease)
-             WHERE s.saga_id = w.saga_id AND s.fence = w.fence
-             RETURNING s.saga_id, s.abort_requested",
+        saga: &Saga,
+        fence: i64,
+        keep: Option<Duration>,
+    ) -> Result<Option<bool>, SagaError> {
+        let now = Utc::now();
+        let abort: Option<bool> = sqlx::query_scalar(
+            "UPDATE sagas
+             SET state = $3, body = $4, due_time = $5, finish_time = $6, update_time = now(),
+                 owner_id = CASE WHEN $7 THEN owner_id END,
+                 lease_expire_time = CASE WHEN $7 THEN now() + make_interval(secs => $8) END
+             WHERE saga_id = $1 AND fence = $2
+             RETURNING abort_requested",
         )
-        .bind(writes.iter().map(|w| w.saga_id).collect::<Vec<_>>())
-        .bind(writes.iter().map(|w| w.fence).collect::<Vec<_>>())
-        .bind(writes.iter().map(|w| w.state).collect::<Vec<_>>())
-        .bind(writes.iter().map(|w| w.body.as_str()).collect::<Vec<_>>())
-        .bind(writes.iter().map(|w| w.due_time).collect::<Vec<_>>())
-        .bind(writes.iter().map(|w| w.finish_time).collect::<Vec<_>>())
-        .bind(writes.iter().map(|w| w.keep.is_some()).collect::<Vec<_>>())
-        .bind(
-            writes
-                .iter()
-                .map(|w| w.keep.map_or(0.0, seconds))
-                .collect::<Vec<_>>(),
-        )
-        .fetch_all(&self.pool)
+        .bind(saga.saga_id)
+        .bind(fence)
+        .bind(saga.state.code())
+        .bind(sqlx::types::Json(&saga.body))
+        .bind(saga.due_time(now))
+        .bind(saga.finish_time)
+        .bind(keep.is_some())
+        .bind(keep.map_or(0.0, seconds))
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(rows.into_iter().collect())
+        Ok(abort)
     }
 
     /// Lets go of a saga held under `fence` (a runner that stops: shutdown, a

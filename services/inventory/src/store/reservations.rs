@@ -469,23 +469,6 @@ impl Store {
         row.map(ReservationRecord::try_from).transpose()
     }
 
-    /// The order's reservation as `tx` sees it (e.g. in the transaction that
-    /// just changed it, so the answer costs no commit of its own); NOT_FOUND
-    /// when it has none.
-    pub async fn reservation_in(
-        tx: &mut PgConnection,
-        order_id: &OrderId,
-    ) -> Result<ReservationRecord, InventoryError> {
-        let sql = format!("{RESERVATION_SELECT} WHERE r.order_id = $1 GROUP BY r.reservation_id");
-        let row: Option<ReservationRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(order_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        row.map(ReservationRecord::try_from)
-            .transpose()?
-            .ok_or_else(|| InventoryError::not_found("reservation", order_id.as_str()))
-    }
-
     /// The order's reservation; NOT_FOUND when it has none.
     pub async fn require_reservation(
         &self,

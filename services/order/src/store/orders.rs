@@ -20,10 +20,6 @@ use crate::{
     error::OrderError,
 };
 
-/// How an order is read outside a change: its row and the rows under it in
-/// one snapshot, in one transaction (one commit), writing nothing.
-const READ_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-
 /// The outbox topic of fulfilment saga starts, queued with PlaceOrder; the key
 /// is the order id. [`crate::outbox`] delivers it.
 pub const START_ORDER_SAGA: &str = "oms.saga.v1.SagaService/StartOrderSaga";
@@ -459,14 +455,10 @@ impl Store {
         Ok(Some(order_id))
     }
 
-    /// The order with its lines, notes and timeline, read in one read-only
-    /// transaction: one snapshot of all five tables, and one commit where an
-    /// autocommit per query took five.
+    /// The order with its lines, notes and timeline.
     pub async fn get(&self, order_id: Uuid) -> Result<Option<OrderRecord>, OrderError> {
-        let mut tx = self.pool.begin_with(READ_SNAPSHOT).await?;
-        let record = Self::read(&mut tx, order_id).await?;
-        tx.commit().await?;
-        Ok(record)
+        let mut conn = self.pool.acquire().await?;
+        Self::read(&mut conn, order_id).await
     }
 
     /// The order with its lines, notes and timeline, read on `conn` (e.g. in
@@ -486,8 +478,7 @@ impl Store {
         }
     }
 
-    /// The order a channel knows by `external_reference`, read as
-    /// [`Store::get`] reads it.
+    /// The order a channel knows by `external_reference`.
     pub async fn by_natural_key(
         &self,
         channel_kind: i16,
@@ -498,19 +489,17 @@ impl Store {
             "SELECT {ORDER_COLUMNS} FROM orders
              WHERE channel_kind = $1 AND channel_name = $2 AND external_reference = $3"
         );
-        let mut tx = self.pool.begin_with(READ_SNAPSHOT).await?;
+        let mut conn = self.pool.acquire().await?;
         let row: Option<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(channel_kind)
             .bind(channel_name)
             .bind(external_reference)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?;
-        let record = match row {
-            Some(row) => Some(Self::complete(&mut tx, row).await?),
-            None => None,
-        };
-        tx.commit().await?;
-        Ok(record)
+        match row {
+            Some(row) => Ok(Some(Self::complete(&mut conn, row).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn complete(conn: &mut PgConnection, row: OrderRow) -> Result<OrderRecord, OrderError> {

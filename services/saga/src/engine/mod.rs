@@ -8,9 +8,8 @@
 //! ```
 //!
 //! - **One commit per step**: the step's outcome and the next step's intent
-//!   are one write of the saga's row, made before the next step starts; the
-//!   step writes of sagas running at once share one statement and one commit
-//!   ([`commits`], [`Store::commit_many`]). A crash between a call and its commit re-runs the call with
+//!   are one write of the saga's row ([`Store::commit`]), made before the next
+//!   step starts. A crash between a call and its commit re-runs the call with
 //!   the same idempotency key, which the callee answers without acting twice.
 //! - **Leases with a fencing token**: a runner holds its saga under a claim
 //!   whose fence every write must carry; each commit renews the lease. A
@@ -26,7 +25,6 @@
 //! - Every step call runs in the trace stored with the saga, so a step retried
 //!   after a crash or hours later is in the same trace as the order.
 
-pub mod commits;
 pub mod context;
 
 use std::{sync::Arc, time::Duration};
@@ -47,9 +45,8 @@ use crate::{
     error::SagaError,
     flows,
     metrics::{AttemptResult, Metrics},
-    store::{Claimed, StepWrite, Store},
+    store::{Claimed, Store},
 };
-use commits::Committer;
 use context::{FlowSettings, Peers, RunCache, StepContext};
 
 /// How the engine runs.
@@ -87,7 +84,6 @@ pub struct Engine {
 
 struct Inner {
     store: Store,
-    committer: Committer,
     peers: Peers,
     flows: FlowSettings,
     settings: EngineSettings,
@@ -111,7 +107,6 @@ impl Engine {
         let running = Arc::new(Semaphore::new(settings.max_running.max(1)));
         Engine {
             inner: Arc::new(Inner {
-                committer: Committer::start(store.clone()),
                 store,
                 peers,
                 flows,
@@ -424,15 +419,8 @@ async fn commit(inner: &Inner, saga: &Saga, fence: i64) -> Option<bool> {
     let keep = saga.next_work().map(|_| inner.settings.lease);
     let deadline = tokio::time::Instant::now() + inner.settings.lease / 2;
     let mut wait = Duration::from_millis(50);
-    let write = match StepWrite::new(saga, fence, keep) {
-        Ok(write) => write,
-        Err(err) => {
-            tracing::error!(saga_id = %saga.saga_id, error = %err, "saga step not committed; the saga will be taken over");
-            return None;
-        }
-    };
     loop {
-        match inner.committer.commit(write.clone()).await {
+        match inner.store.commit(saga, fence, keep).await {
             Ok(Some(abort)) => return Some(abort),
             Ok(None) => {
                 tracing::info!(saga_id = %saga.saga_id, "saga taken over by another replica; this runner stops");

@@ -5,12 +5,10 @@
 //! - `crash`: killed at each step of the order saga in turn; two replicas
 //!   under load, one killed.
 //! - `trace`: one trace per order, across every service and a restart.
-//! - `commits`: the step log's group commit, against the store directly.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 mod binary;
-mod commits;
 mod coordinator;
 mod crash;
 mod flows;

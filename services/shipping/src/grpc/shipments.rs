@@ -342,8 +342,7 @@ impl ShippingApi {
 
     /// Creates one shipment, or returns the one its key already has.
     pub(super) async fn create(&self, new: NewShipment) -> Result<ShipmentRecord, ShippingError> {
-        let (existing, key_cancelled) = self.store.by_key(&new.natural_key).await?;
-        if let Some(record) = existing {
+        if let Some(record) = self.store.find_by_key(&new.natural_key).await? {
             new.same_as(&record.shipment)?;
             return Ok(record);
         }
@@ -351,7 +350,7 @@ impl ShippingApi {
             from: ShipmentStatus::Cancelled,
             action: "create",
         };
-        if key_cancelled {
+        if self.store.is_cancelled_key(&new.natural_key).await? {
             return Err(cancelled);
         }
 
@@ -435,26 +434,14 @@ impl ShippingApi {
         if let Some(existing) = store::lock_by_key(&mut tx, &new.natural_key).await? {
             // A concurrent create of the same key won; its label is the same one.
             new.same_as(&existing)?;
-            let record = Self::read(&mut tx, existing.shipment_id).await?;
+            let id = existing.shipment_id;
             tx.commit().await?;
-            return Ok(record);
+            return self.record(id).await;
         }
         store::insert(&mut tx, &row).await?;
-        // Read back in the transaction: what was stored, without a commit per query.
-        let record = Self::read(&mut tx, row.shipment_id).await?;
         tx.commit().await?;
         tracing::info!(shipment_id = %row.shipment_id, order_id = %row.order_id, location_id = %row.location_id, carrier = %row.carrier, "shipment created");
-        Ok(record)
-    }
-
-    /// The shipment as `tx` sees it.
-    async fn read(
-        tx: &mut PgConnection,
-        shipment_id: Uuid,
-    ) -> Result<ShipmentRecord, ShippingError> {
-        store::get(tx, shipment_id)
-            .await?
-            .ok_or_else(|| ShippingError::NotFound(shipment_id.to_string()))
+        self.record(row.shipment_id).await
     }
 
     /// Cancels a shipment not yet in the carrier's hands; `None` when the
