@@ -122,6 +122,23 @@ impl Settings {
         Settings { tls: true, ..self }
     }
 
+    /// These settings, with holds that lapse after a second and the order
+    /// saga pausing two seconds before `commit_stock`: a test that takes the
+    /// held stock away meanwhile (a count) gets the saga STUCK there.
+    pub fn with_holds_lapsing_before_commit(self) -> Settings {
+        Settings {
+            saga_config: Some(Box::new(|config: &mut oms_saga::Config| {
+                config.flows.reservation_ttl = std::time::Duration::from_secs(1);
+                config.engine.pause = Some(oms_saga::engine::Pause {
+                    step: "commit_stock".into(),
+                    before: true,
+                    duration: std::time::Duration::from_secs(2),
+                });
+            })),
+            ..self
+        }
+    }
+
     /// These settings, with bearer tokens verified by every service.
     pub fn with_tokens(self) -> Settings {
         Settings {

@@ -106,6 +106,15 @@ impl World {
         world
     }
 
+    /// Waits until the saga of `order_id` runs `step`.
+    pub async fn saga_at_step(&self, order_id: &str, step: &str) {
+        poll_until(&format!("the saga at {step}"), SAGA_END, || async {
+            let saga = self.saga_in(order_id, &[SagaState::Running]).await;
+            (saga.current_step == step).then_some(())
+        })
+        .await;
+    }
+
     /// A client of the coordinator at [`World::saga_address`], calling as
     /// the suite's clients do (their caller and headers).
     pub fn saga(&self) -> SagaServiceClient<TestChannel> {

@@ -10,8 +10,6 @@
 //! another's; a certificate without a token, a forged token and a request
 //! naming another actor are refused.
 
-use std::time::Duration;
-
 use oms_e2e::{Settings, world::*};
 use oms_order::test_util::web_order;
 use oms_platform::auth::{Role, TokenRequest, parse_channel};
@@ -23,8 +21,7 @@ use oms_proto::{
     },
     saga::v1::{CompensateSagaRequest, GetSagaRequest, OperatorActionKind, SagaKind, SagaState},
 };
-use oms_saga::engine::Pause;
-use oms_testkit::{keyed, poll_until};
+use oms_testkit::keyed;
 use tonic::{Code, Request};
 
 /// `message` with the idempotency key `key` (a fresh one for each call).
@@ -37,33 +34,16 @@ async fn a_support_token_cannot_compensate_a_saga_and_an_operators_compensation_
 {
     let _one = crate::one_suite_at_a_time().await;
     let world = World::start_with(
-        Settings {
-            saga_config: Some(Box::new(|config: &mut oms_saga::Config| {
-                config.flows.reservation_ttl = Duration::from_secs(1);
-                config.engine.pause = Some(Pause {
-                    step: "commit_stock".into(),
-                    before: true,
-                    duration: Duration::from_secs(2),
-                });
-            })),
-            ..Settings::default()
-        }
-        .with_tls()
-        .with_tokens(),
+        Settings::default()
+            .with_holds_lapsing_before_commit()
+            .with_tls()
+            .with_tokens(),
     )
     .await;
     world.stock("TEE-M", BERLIN, 2).await;
     world.stock("CAP", BERLIN, 1).await;
     let order_id = world.place(web_order("tokens-stuck-1")).await;
-    poll_until(
-        "the saga at commit_stock",
-        Duration::from_secs(60),
-        || async {
-            let saga = world.saga_in(&order_id, &[SagaState::Running]).await;
-            (saga.current_step == "commit_stock").then_some(())
-        },
-    )
-    .await;
+    world.saga_at_step(&order_id, "commit_stock").await;
     // The shirts are counted away while the hold expires: the saga sticks.
     world
         .suite

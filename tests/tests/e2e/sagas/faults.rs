@@ -15,7 +15,6 @@ use oms_proto::{
         RetrySagaRequest, SagaState,
     },
 };
-use oms_saga::engine::Pause;
 use oms_testkit::{ReservedPort, TestServer, TestService};
 use tonic::Request;
 
@@ -130,30 +129,11 @@ async fn a_saga_stuck_after_its_capture_is_listed_with_its_reason_and_fixed_by_r
     let _one = crate::one_suite_at_a_time().await;
     // Holds lapse after a second, and the saga pauses before committing: the
     // stock it held is gone by then.
-    let world = World::start_with(Settings {
-        saga_config: Some(Box::new(|config: &mut oms_saga::Config| {
-            config.flows.reservation_ttl = Duration::from_secs(1);
-            config.engine.pause = Some(Pause {
-                step: "commit_stock".into(),
-                before: true,
-                duration: Duration::from_secs(2),
-            });
-        })),
-        ..Settings::default()
-    })
-    .await;
+    let world = World::start_with(Settings::default().with_holds_lapsing_before_commit()).await;
     world.stock("TEE-M", BERLIN, 2).await;
     world.stock("CAP", BERLIN, 1).await;
     let order_id = world.place(web_order("stuck-1")).await;
-    poll_until(
-        "the saga at commit_stock",
-        Duration::from_secs(60),
-        || async {
-            let saga = world.saga_in(&order_id, &[SagaState::Running]).await;
-            (saga.current_step == "commit_stock").then_some(())
-        },
-    )
-    .await;
+    world.saga_at_step(&order_id, "commit_stock").await;
     // A stock count finds no shirts at all.
     set_stock(&world, "TEE-M", 0).await;
 
@@ -224,30 +204,11 @@ async fn a_saga_stuck_after_its_capture_is_listed_with_its_reason_and_fixed_by_r
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_saga_compensated_by_an_operator_refunds_restocks_and_rejects_the_order() {
     let _one = crate::one_suite_at_a_time().await;
-    let world = World::start_with(Settings {
-        saga_config: Some(Box::new(|config: &mut oms_saga::Config| {
-            config.flows.reservation_ttl = Duration::from_secs(1);
-            config.engine.pause = Some(Pause {
-                step: "commit_stock".into(),
-                before: true,
-                duration: Duration::from_secs(2),
-            });
-        })),
-        ..Settings::default()
-    })
-    .await;
+    let world = World::start_with(Settings::default().with_holds_lapsing_before_commit()).await;
     world.stock("TEE-M", BERLIN, 2).await;
     world.stock("CAP", BERLIN, 1).await;
     let order_id = world.place(web_order("given-up-1")).await;
-    poll_until(
-        "the saga at commit_stock",
-        Duration::from_secs(60),
-        || async {
-            let saga = world.saga_in(&order_id, &[SagaState::Running]).await;
-            (saga.current_step == "commit_stock").then_some(())
-        },
-    )
-    .await;
+    world.saga_at_step(&order_id, "commit_stock").await;
     set_stock(&world, "TEE-M", 0).await;
     let stuck = world.saga_in(&order_id, &[SagaState::Stuck]).await;
 
