@@ -263,9 +263,14 @@ fn refusal(kind: &ErrorKind) -> &'static str {
 
 /// The subject the verified `claims` name.
 fn subject(claims: Claims) -> Result<Subject, TokenError> {
-    if claims.sub.is_empty() || claims.sub.len() > MAX_SUBJECT_LEN {
+    // The subject is stored as the actor of records: no control characters
+    // (a NUL would not even fit a Postgres text column).
+    if claims.sub.is_empty()
+        || claims.sub.len() > MAX_SUBJECT_LEN
+        || claims.sub.chars().any(char::is_control)
+    {
         return Err(TokenError::new(
-            "the bearer token's sub must be 1 to 128 characters",
+            "the bearer token's sub must be 1 to 128 characters, none a control character",
         ));
     }
     let mut roles: Vec<Role> = claims
@@ -694,6 +699,12 @@ mod tests {
         assert!(verifier.verify("").is_err());
         let none = key.sign(&TokenRequest::new("alice", &[])).expect("signed");
         assert!(verifier.verify(&none).is_err(), "no role");
+        for subject in ["", "ali\0ce", "line\nbreak", &"x".repeat(129)] {
+            let token = key
+                .sign(&TokenRequest::new(subject, &[Role::Operator]))
+                .expect("signed");
+            assert!(verifier.verify(&token).is_err(), "{subject:?}");
+        }
     }
 
     #[test]
