@@ -6,8 +6,8 @@
 //! - [`store`]: Postgres, the truth; every change and its ledger entry.
 //! - [`reservations`]: Reserve, Release, CommitReservation and expiry, each
 //!   owning its transactions.
-//! - [`group_commit`]: Reserve decided in groups per stock row, one commit for
-//!   the many orders of a hot SKU.
+//! - [`group_commit`]: Reserve decided in groups, one commit for the many
+//!   orders of a hot SKU or of many SKUs at once.
 //! - [`expiry`]: the sweep that returns the stock of lapsed holds.
 //! - [`feed`]: the ledger feed behind WatchAvailability and the cache.
 //!

@@ -1,4 +1,4 @@
-//! Reservations: Reserve (decided in groups per stock row), Release,
+//! Reservations: Reserve (decided in groups), Release,
 //! CommitReservation, their reads, and the reserved load of locations that
 //! routing's capacity filter asks for.
 

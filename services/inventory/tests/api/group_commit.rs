@@ -87,6 +87,91 @@ async fn many_reserves_of_one_sku_at_once_hold_exactly_the_stock_each_with_its_r
 }
 
 #[tokio::test]
+async fn reserves_of_many_skus_at_once_share_transactions_and_hold_each_order_whole_or_not_at_all()
+{
+    let inventory = TestInventory::start().await;
+    inventory.location("wh-1").await;
+    let skus: Vec<String> = (0..30).map(|index| format!("sku-{index:02}")).collect();
+    for sku in &skus {
+        inventory.set_stock(sku, "wh-1", 2).await;
+    }
+
+    // Three single-line orders for each SKU (stock 2), and thirty orders of
+    // two SKUs that land in different queues as often as in the same one.
+    let orders: Vec<(String, Vec<String>)> = (0..120)
+        .map(|index| {
+            let wanted = if index < 90 {
+                vec![skus[index % 30].clone()]
+            } else {
+                vec![skus[index % 30].clone(), skus[(index * 7 + 3) % 30].clone()]
+            };
+            (format!("order-{index}"), wanted)
+        })
+        .filter(|(_, wanted)| wanted.len() == 1 || wanted[0] != wanted[1])
+        .collect();
+    let calls = orders.iter().cloned().map(|(order, wanted)| {
+        let mut client = inventory.client();
+        async move {
+            let lines = wanted.iter().map(|sku| line(sku, "wh-1", 1)).collect();
+            reserve(&mut client, &order, lines).await
+        }
+    });
+    let outcomes = join_all(calls).await;
+
+    let pool = inventory.db.pool().await;
+    let mut held_orders = 0;
+    let mut held_units = std::collections::HashMap::<&str, i32>::new();
+    for ((order, wanted), outcome) in orders.iter().zip(&outcomes) {
+        let mut entries = reserve_entries(&pool, order).await;
+        entries.sort();
+        match outcome {
+            Ok(_) => {
+                held_orders += 1;
+                let mut expected: Vec<(String, i32)> =
+                    wanted.iter().map(|sku| (sku.clone(), 1)).collect();
+                expected.sort();
+                assert_eq!(entries, expected, "{order} holds every line");
+                for sku in wanted {
+                    *held_units.entry(sku).or_default() += 1;
+                }
+            }
+            Err(refused) => {
+                assert_eq!(reason(refused), "INSUFFICIENT_STOCK", "{refused:?}");
+                assert_eq!(reservation_of(&pool, order).await, None);
+                assert!(entries.is_empty(), "{order} holds nothing");
+            }
+        }
+    }
+    // Every SKU had more single-line orders than units, so each sold out, and
+    // never beyond its stock.
+    for sku in &skus {
+        assert_eq!(held_units.get(sku.as_str()), Some(&2), "{sku}");
+    }
+    check_invariants(&pool).await;
+    // Some transaction held single-line orders of different SKUs: orders of
+    // different rows were grouped, not only those of one row.
+    let single: Vec<String> = orders
+        .iter()
+        .filter(|(_, wanted)| wanted.len() == 1)
+        .map(|(order, _)| id(order))
+        .collect();
+    let mixed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (
+             SELECT xmin::text FROM stock_movements WHERE kind = 5 AND reference_id = ANY($1)
+             GROUP BY xmin::text HAVING count(DISTINCT sku) > 1
+         ) t",
+    )
+    .bind(&single)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(mixed > 0, "every transaction held one SKU only");
+    assert!(held_orders >= 30);
+    pool.close().await;
+    inventory.finish().await;
+}
+
+#[tokio::test]
 async fn a_multi_line_order_with_one_sold_out_line_holds_nothing_in_its_group() {
     let inventory = TestInventory::start().await;
     inventory.location("wh-1").await;
