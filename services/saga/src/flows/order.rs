@@ -207,7 +207,9 @@ const RECORD_ORDER: StepDef = StepDef {
 };
 
 async fn record_order(ctx: &mut StepContext<'_>) -> Outcome {
-    let order = match order(ctx, false).await {
+    // Read once with the payment method, which authorize_payment needs: one
+    // GetOrder per run instead of two. It stays in this run's memory only.
+    let order = match order(ctx, true).await {
         Ok(order) => order,
         // Unknown order: nothing was done, nothing to undo.
         Err(Outcome::Refused(error)) => return Outcome::Abandon(error),
