@@ -90,13 +90,12 @@ impl Orders {
                 .await
                 .map(|record| (record, false));
         };
-        tx.commit().await?;
-        self.outbox.notify_one();
-        let record = self
-            .store
-            .get(order_id)
+        // Read back in the transaction: what was written, in the one commit.
+        let record = Store::read(&mut tx, order_id)
             .await?
             .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
+        tx.commit().await?;
+        self.outbox.notify_one();
         Ok((record, true))
     }
 
