@@ -342,7 +342,8 @@ impl ShippingApi {
 
     /// Creates one shipment, or returns the one its key already has.
     pub(super) async fn create(&self, new: NewShipment) -> Result<ShipmentRecord, ShippingError> {
-        if let Some(record) = self.store.find_by_key(&new.natural_key).await? {
+        let (existing, key_cancelled) = self.store.by_key(&new.natural_key).await?;
+        if let Some(record) = existing {
             new.same_as(&record.shipment)?;
             return Ok(record);
         }
@@ -350,7 +351,7 @@ impl ShippingApi {
             from: ShipmentStatus::Cancelled,
             action: "create",
         };
-        if self.store.is_cancelled_key(&new.natural_key).await? {
+        if key_cancelled {
             return Err(cancelled);
         }
 
@@ -434,14 +435,26 @@ impl ShippingApi {
         if let Some(existing) = store::lock_by_key(&mut tx, &new.natural_key).await? {
             // A concurrent create of the same key won; its label is the same one.
             new.same_as(&existing)?;
-            let id = existing.shipment_id;
+            let record = Self::read(&mut tx, existing.shipment_id).await?;
             tx.commit().await?;
-            return self.record(id).await;
+            return Ok(record);
         }
         store::insert(&mut tx, &row).await?;
+        // Read back in the transaction: what was stored, without a commit per query.
+        let record = Self::read(&mut tx, row.shipment_id).await?;
         tx.commit().await?;
         tracing::info!(shipment_id = %row.shipment_id, order_id = %row.order_id, location_id = %row.location_id, carrier = %row.carrier, "shipment created");
-        self.record(row.shipment_id).await
+        Ok(record)
+    }
+
+    /// The shipment as `tx` sees it.
+    async fn read(
+        tx: &mut PgConnection,
+        shipment_id: Uuid,
+    ) -> Result<ShipmentRecord, ShippingError> {
+        store::get(tx, shipment_id)
+            .await?
+            .ok_or_else(|| ShippingError::NotFound(shipment_id.to_string()))
     }
 
     /// Cancels a shipment not yet in the carrier's hands; `None` when the

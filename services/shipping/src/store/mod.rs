@@ -169,28 +169,23 @@ impl Store {
         get(&mut conn, shipment_id).await
     }
 
-    /// The shipment of a natural key, if one exists.
-    pub async fn find_by_key(&self, key: &str) -> Result<Option<ShipmentRecord>, ShippingError> {
+    /// What a natural key holds: its shipment, if one exists, and whether the
+    /// key was cancelled before any shipment existed. Both are asked in one
+    /// statement (one commit); the shipment's timeline only when it exists.
+    pub async fn by_key(&self, key: &str) -> Result<(Option<ShipmentRecord>, bool), ShippingError> {
         let mut conn = self.pool.acquire().await?;
-        let id: Option<Uuid> =
-            sqlx::query_scalar("SELECT shipment_id FROM shipments WHERE natural_key = $1")
-                .bind(key)
-                .fetch_optional(&mut *conn)
-                .await?;
-        match id {
-            Some(id) => get(&mut conn, id).await,
-            None => Ok(None),
-        }
-    }
-
-    /// True when the key was cancelled before any shipment existed.
-    pub async fn is_cancelled_key(&self, key: &str) -> Result<bool, ShippingError> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM cancelled_keys WHERE natural_key = $1)",
+        let (id, cancelled): (Option<Uuid>, bool) = sqlx::query_as(
+            "SELECT (SELECT shipment_id FROM shipments WHERE natural_key = $1),
+                    EXISTS (SELECT 1 FROM cancelled_keys WHERE natural_key = $1)",
         )
         .bind(key)
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_one(&mut *conn)
+        .await?;
+        let record = match id {
+            Some(id) => get(&mut conn, id).await?,
+            None => None,
+        };
+        Ok((record, cancelled))
     }
 }
 
