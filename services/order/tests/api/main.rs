@@ -11,6 +11,7 @@ mod helpers;
 mod outbox;
 mod pickup;
 mod place;
+mod read;
 mod retry_storm;
 mod search;
 mod status;
