@@ -80,6 +80,14 @@ pub fn operator() -> Actor {
     }
 }
 
+/// The fulfilment saga, as it names itself when it reports facts.
+pub fn saga() -> Actor {
+    Actor {
+        kind: ActorKind::Saga as i32,
+        id: "saga-1".into(),
+    }
+}
+
 /// The sample order with a customer email to normalise, a note and tags to
 /// deduplicate.
 pub fn web_order(reference: &str) -> PlaceOrderRequest {

@@ -11,13 +11,6 @@ use tonic::Request;
 
 use crate::helpers::*;
 
-fn saga() -> oms_proto::common::v1::Actor {
-    oms_proto::common::v1::Actor {
-        kind: oms_proto::common::v1::ActorKind::Saga as i32,
-        id: "saga-9".into(),
-    }
-}
-
 #[tokio::test]
 async fn a_pickup_order_is_ready_then_collected_at_its_store() {
     let orders = TestOrders::start().await;

@@ -9,13 +9,6 @@ use tonic::Request;
 
 use crate::helpers::*;
 
-fn saga() -> oms_proto::common::v1::Actor {
-    oms_proto::common::v1::Actor {
-        kind: oms_proto::common::v1::ActorKind::Saga as i32,
-        id: "saga-7".into(),
-    }
-}
-
 #[tokio::test]
 async fn an_order_reads_back_whole_lines_shipments_notes_and_timeline() {
     let orders = TestOrders::start().await;

@@ -2,12 +2,9 @@
 //! every fact either moves the order as the table allows, changes nothing, or
 //! is refused.
 
-use oms_proto::{
-    common::v1::Actor,
-    order::v1::{
-        CancelOrderRequest, LineQuantity, MarkStatusRequest, OrderStatus, ShipmentRef,
-        UpdateShippingAddressRequest,
-    },
+use oms_proto::order::v1::{
+    CancelOrderRequest, LineQuantity, MarkStatusRequest, OrderStatus, ShipmentRef,
+    UpdateShippingAddressRequest,
 };
 use tonic::Code;
 
@@ -37,13 +34,6 @@ fn shipment(label: &str, lines: Vec<LineQuantity>) -> ShipmentRef {
         tracking_number: format!("TRK-{label}"),
         lines,
         ..Default::default()
-    }
-}
-
-fn saga() -> Actor {
-    Actor {
-        kind: oms_proto::common::v1::ActorKind::Saga as i32,
-        id: "saga-1".into(),
     }
 }
 
