@@ -169,10 +169,9 @@ impl Queue {
     /// Whether a row of these lines is marked sold out.
     fn names_sold_out(&self, lines: &[ReservationLine]) -> bool {
         !self.sold_out.is_empty()
-            && lines.iter().any(|line| {
-                self.sold_out
-                    .contains(&(line.sku.to_string(), line.location_id.to_string()))
-            })
+            && lines
+                .iter()
+                .any(|line| self.sold_out.contains(&row_key(line)))
     }
 
     /// Marks rows sold out, or not, as a group found them.
