@@ -2,6 +2,8 @@
 //! customer service. Every change records its timeline event in the same
 //! transaction.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sqlx::{FromRow, PgConnection};
@@ -280,6 +282,13 @@ pub struct EventRow {
     pub refs: String,
 }
 
+/// The order with `order_id = $1`, read whole by [`whole_order`].
+static ORDER_BY_ID: LazyLock<String> = LazyLock::new(|| whole_order("o.order_id = $1"));
+/// The order a channel knows by its reference, read whole by [`whole_order`].
+static ORDER_BY_NATURAL_KEY: LazyLock<String> = LazyLock::new(|| {
+    whole_order("o.channel_kind = $1 AND o.channel_name = $2 AND o.external_reference = $3")
+});
+
 /// The statement that reads the order `filter` picks (over `orders o`)
 /// whole: its row, and its lines, shipments, notes and timeline as JSON
 /// arrays in their order, built by Postgres in the same statement. One round
@@ -525,8 +534,7 @@ impl Store {
         conn: &mut PgConnection,
         order_id: Uuid,
     ) -> Result<Option<OrderRecord>, OrderError> {
-        let sql = whole_order("o.order_id = $1");
-        let row: Option<WholeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let row: Option<WholeRow> = sqlx::query_as(sqlx::AssertSqlSafe(ORDER_BY_ID.as_str()))
             .bind(order_id)
             .fetch_optional(&mut *conn)
             .await?;
@@ -540,15 +548,13 @@ impl Store {
         channel_name: &str,
         external_reference: &str,
     ) -> Result<Option<OrderRecord>, OrderError> {
-        let sql = whole_order(
-            "o.channel_kind = $1 AND o.channel_name = $2 AND o.external_reference = $3",
-        );
-        let row: Option<WholeRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(channel_kind)
-            .bind(channel_name)
-            .bind(external_reference)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<WholeRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(ORDER_BY_NATURAL_KEY.as_str()))
+                .bind(channel_kind)
+                .bind(channel_name)
+                .bind(external_reference)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(WholeRow::into_record).transpose()
     }
 
