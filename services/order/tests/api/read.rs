@@ -139,3 +139,52 @@ async fn an_order_reads_back_whole_lines_shipments_notes_and_timeline() {
     assert!(recorded.is_sorted(), "{recorded:?}");
     orders.stop().await;
 }
+
+#[tokio::test]
+async fn facts_at_the_ends_of_the_timestamp_range_read_back_exactly() {
+    let orders = TestOrders::start().await;
+    let mut client = orders.client();
+    // 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z.
+    let ends = [
+        Timestamp {
+            seconds: -62_135_596_800,
+            nanos: 0,
+        },
+        Timestamp {
+            seconds: 253_402_300_799,
+            nanos: 999_999_000,
+        },
+    ];
+    for (index, time) in ends.into_iter().enumerate() {
+        let placed = placed(&mut client, &format!("web-end-{index}")).await;
+        client
+            .mark_status(MarkStatusRequest {
+                order_id: placed.order_id.clone(),
+                event_id: "confirmed".into(),
+                status: OrderStatus::Confirmed as i32,
+                event_time: Some(time),
+                actor: Some(saga()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+
+        let order = client
+            .get_order(GetOrderRequest {
+                order_id: placed.order_id.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .order
+            .unwrap();
+        let times: Vec<Timestamp> = order
+            .timeline
+            .iter()
+            .filter_map(|event| event.event_time)
+            .collect();
+        assert!(times.contains(&time), "{time:?} in {times:?}");
+    }
+    orders.stop().await;
+}
