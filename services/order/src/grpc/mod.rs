@@ -542,24 +542,24 @@ impl OrderService for Orders {
     }
 }
 
-/// MarkStatus in one transaction: lock the order, claim the fact's event id,
-/// decide from a snapshot of the order, write the changes, read the order as
-/// they left it. Whether the fact changed the order (a retry of an applied
-/// fact changes nothing), and the order. Reading it back in the transaction
-/// answers exactly what was written, in one commit where reading after it
-/// took one per query.
+/// MarkStatus in one transaction: lock the order, claim the fact's event id
+/// (reading the order's lines with it), decide from a snapshot of the order,
+/// write the changes, read the order as they left it. Whether the fact
+/// changed the order (a retry of an applied fact changes nothing), and the
+/// order. Reading it back in the transaction answers exactly what was
+/// written, in one commit where reading after it took one per query.
 async fn apply_fact(store: &Store, fact: &Fact) -> Result<(bool, OrderRecord), OrderError> {
     let mut tx = store.begin().await?;
     let row = Store::lock(&mut tx, fact.order_id).await?;
     let not_found = || OrderError::NotFound(fact.order_id.to_string());
-    if !store::status::claim(&mut tx, fact).await? {
+    let Some(lines) = store::status::claim(&mut tx, fact).await? else {
         let record = Store::read(&mut tx, fact.order_id)
             .await?
             .ok_or_else(not_found)?;
         tx.rollback().await?;
         return Ok((false, record));
-    }
-    let snapshot = store::status::snapshot(&mut tx, &row, fact).await?;
+    };
+    let snapshot = store::status::snapshot(&mut tx, &row, lines, fact).await?;
     let changes = status::decide(fact, &snapshot, Utc::now())?;
     store::status::write(&mut tx, fact.order_id, &changes).await?;
     let record = Store::read(&mut tx, fact.order_id)

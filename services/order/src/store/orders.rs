@@ -109,6 +109,8 @@ pub struct OrderRow {
     pub cancellations: i32,
     /// The last partial cancellation's saga still runs.
     pub cancelling: bool,
+    /// The order has been CONFIRMED at some point (it may have moved on).
+    pub confirmed: bool,
     /// When the channel says it was placed.
     pub place_time: DateTime<Utc>,
     /// When the service recorded it.
@@ -181,8 +183,8 @@ const ORDER_COLUMNS: &str =
     shipping_address::text AS shipping_address, currency_code, lines_total, shipping_total,
     credit_total, grand_total, item_count, delivery_method, service_level, pickup_location_id,
     payment_method::text AS payment_method, tags, payment_id, saga_id, return_ids,
-    exchange::text AS exchange, shipping_address_lock_time, cancellations, cancelling, place_time,
-    create_time, update_time";
+    exchange::text AS exchange, shipping_address_lock_time, cancellations, cancelling, confirmed,
+    place_time, create_time, update_time";
 
 /// One line of an order as stored.
 #[derive(Debug, Clone, FromRow, Deserialize)]
@@ -297,10 +299,7 @@ static ORDER_BY_NATURAL_KEY: LazyLock<String> = LazyLock::new(|| {
 fn whole_order(filter: &str) -> String {
     format!(
         "SELECT {ORDER_COLUMNS},
-             (SELECT coalesce(json_agg(x ORDER BY x.line_number), '[]')::text FROM (
-                 SELECT line_id, line_number, sku, quantity, unit_price, status, shipped_quantity,
-                     delivered_quantity, returned_quantity, cancelled_quantity, delivery_time
-                 FROM order_lines l WHERE l.order_id = o.order_id) x) AS lines_json,
+             {} AS lines_json,
              (SELECT coalesce(json_agg(x ORDER BY x.create_time, x.shipment_id), '[]')::text FROM (
                  SELECT shipment_id, location_id, carrier, tracking_number, lines::text AS lines,
                      ship_time, delivery_time, cancel_time, create_time
@@ -312,7 +311,20 @@ fn whole_order(filter: &str) -> String {
                  SELECT event_id, kind, event_time, record_time, actor_kind, actor_id, reason,
                      from_status, to_status, lines::text AS lines, refs::text AS refs, seq
                  FROM timeline_events e WHERE e.order_id = o.order_id) x) AS timeline_json
-         FROM orders o WHERE {filter}"
+         FROM orders o WHERE {filter}",
+        lines_json("o.order_id")
+    )
+}
+
+/// The lines of the order `order_id` (an SQL expression) as one JSON array
+/// in line order, each as [`LineRow`] reads it: a subquery of a statement
+/// that reads more.
+pub(crate) fn lines_json(order_id: &str) -> String {
+    format!(
+        "(SELECT coalesce(json_agg(x ORDER BY x.line_number), '[]')::text FROM (
+             SELECT line_id, line_number, sku, quantity, unit_price, status, shipped_quantity,
+                 delivered_quantity, returned_quantity, cancelled_quantity, delivery_time
+             FROM order_lines l WHERE l.order_id = {order_id}) x)"
     )
 }
 

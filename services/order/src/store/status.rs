@@ -3,10 +3,12 @@
 //! writes the [`Changes`] it returns. The caller owns the transaction and
 //! holds the order's row lock ([`Store::lock`](super::Store::lock)) throughout.
 
+use std::sync::LazyLock;
+
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::orders::{LineRow, OrderRow, ShipmentRow, record_event};
+use super::orders::{LineRow, OrderRow, ShipmentRow, lines_json};
 use crate::{
     domain::{
         order::DeliveryMethod,
@@ -18,22 +20,41 @@ use crate::{
     error::OrderError,
 };
 
-/// Claims the fact's event id on its order: `true` for a new fact, `false`
-/// for a retry of one applied; the same event id with another request is
-/// [`OrderError::KeyReused`].
-pub async fn claim(conn: &mut PgConnection, fact: &Fact) -> Result<bool, OrderError> {
-    let claimed = sqlx::query(
-        "INSERT INTO status_facts (order_id, event_id, fingerprint) VALUES ($1, $2, $3)
-         ON CONFLICT (order_id, event_id) DO NOTHING",
+/// The claim of a fact's event id and the order's lines, in one statement.
+static CLAIM: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH claimed AS (
+             INSERT INTO status_facts (order_id, event_id, fingerprint) VALUES ($1, $2, $3)
+             ON CONFLICT (order_id, event_id) DO NOTHING
+             RETURNING 1)
+         SELECT EXISTS (SELECT 1 FROM claimed), {}",
+        lines_json("$1")
     )
-    .bind(fact.order_id)
-    .bind(&fact.event_id)
-    .bind(fact.fingerprint.as_slice())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if claimed == 1 {
-        return Ok(true);
+});
+
+/// Claims the fact's event id on its order: the order's lines for a new fact
+/// (read in the same statement, after the caller took the row lock, so a
+/// line changed by the fact that held the lock before is seen as it
+/// committed), `None` for a retry of one applied; the same event id with
+/// another request is [`OrderError::KeyReused`].
+pub async fn claim(
+    conn: &mut PgConnection,
+    fact: &Fact,
+) -> Result<Option<Vec<OrderLine>>, OrderError> {
+    let (claimed, lines): (bool, String) = sqlx::query_as(sqlx::AssertSqlSafe(CLAIM.as_str()))
+        .bind(fact.order_id)
+        .bind(&fact.event_id)
+        .bind(fact.fingerprint.as_slice())
+        .fetch_one(&mut *conn)
+        .await?;
+    if claimed {
+        let lines: Vec<LineRow> = serde_json::from_str(&lines)
+            .map_err(|err| OrderError::Corrupt(format!("the order's lines as read: {err}")))?;
+        return lines
+            .into_iter()
+            .map(|line| order_line(fact.order_id, line))
+            .collect::<Result<_, _>>()
+            .map(Some);
     }
     let stored: Vec<u8> = sqlx::query_scalar(
         "SELECT fingerprint FROM status_facts WHERE order_id = $1 AND event_id = $2",
@@ -48,23 +69,19 @@ pub async fn claim(conn: &mut PgConnection, fact: &Fact) -> Result<bool, OrderEr
             value: fact.event_id.clone(),
         });
     }
-    Ok(false)
+    Ok(None)
 }
 
-/// What the decision of `fact` reads of the order `row` (locked): its lines,
-/// the recorded shipments the fact names, and the lines whose units of the
-/// fact's return are counted already.
+/// What the decision of `fact` reads of the order `row` (locked), its
+/// `lines` as [`claim`] read them: the recorded shipments the fact names, and
+/// the lines whose units of the fact's return are counted already.
 pub async fn snapshot(
     conn: &mut PgConnection,
     row: &OrderRow,
+    lines: Vec<OrderLine>,
     fact: &Fact,
 ) -> Result<Snapshot, OrderError> {
     let order_id = row.order_id;
-    let confirmed: bool = sqlx::query_scalar("SELECT confirmed FROM orders WHERE order_id = $1")
-        .bind(order_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    let lines = order_lines(conn, order_id).await?;
 
     let mut shipments = Vec::new();
     if !fact.shipments.is_empty() {
@@ -107,7 +124,7 @@ pub async fn snapshot(
 
     Ok(Snapshot {
         status: row.status()?,
-        confirmed,
+        confirmed: row.confirmed,
         pickup: row.delivery_method == DeliveryMethod::Pickup.code(),
         payment_id: row.payment_id.clone(),
         saga_id: row.saga_id.clone(),
@@ -237,10 +254,24 @@ pub async fn write(
         || changes.return_id.is_some()
         || changes.lock_shipping_address
         || changes.confirm
+        || changes.cancellation_ended
         || changes.event.is_some();
-    if order_changed {
-        sqlx::query(
-            "UPDATE orders SET
+    if !order_changed {
+        return Ok(());
+    }
+    // The order's row and its timeline event in one statement: the event's
+    // insert selects no row when the fact records none.
+    let event = changes.event.as_ref();
+    let references = event.map(|event| {
+        event
+            .references
+            .iter()
+            .map(|(kind, value)| (i16::from(*kind), value.as_str()))
+            .collect::<Vec<_>>()
+    });
+    sqlx::query(
+        "WITH changed AS (
+             UPDATE orders SET
                  status = coalesce($2, status),
                  status_reason = coalesce($3, status_reason),
                  payment_id = coalesce($4, payment_id),
@@ -251,31 +282,45 @@ pub async fn write(
                  shipping_address_lock_time = CASE WHEN $8 THEN now()
                      ELSE shipping_address_lock_time END,
                  confirmed = confirmed OR $9,
-                 update_time = CASE WHEN $10 THEN now() ELSE update_time END
-             WHERE order_id = $1",
-        )
-        .bind(order_id)
-        .bind(changes.status.map(Status::code))
-        .bind(&changes.status_reason)
-        .bind(&changes.payment_id)
-        .bind(&changes.saga_id)
-        .bind(&changes.pickup_location_id)
-        .bind(&changes.return_id)
-        .bind(changes.lock_shipping_address)
-        .bind(changes.confirm)
-        .bind(changes.event.is_some())
-        .execute(&mut *conn)
-        .await?;
-    }
-    if changes.cancellation_ended {
-        sqlx::query("UPDATE orders SET cancelling = false WHERE order_id = $1")
-            .bind(order_id)
-            .execute(&mut *conn)
-            .await?;
-    }
-    if let Some(event) = &changes.event {
-        record_event(conn, order_id, event).await?;
-    }
+                 cancelling = cancelling AND NOT $10,
+                 update_time = CASE WHEN $11::uuid IS NULL THEN update_time ELSE now() END
+             WHERE order_id = $1)
+         INSERT INTO timeline_events (event_id, order_id, kind, event_time, actor_kind, actor_id,
+             reason, from_status, to_status, lines, refs)
+         SELECT $11, $1, $12, coalesce($13, now()), $14, $15, $16, $17, $18, $19::jsonb,
+             $20::jsonb
+         WHERE $11::uuid IS NOT NULL",
+    )
+    .bind(order_id)
+    .bind(changes.status.map(Status::code))
+    .bind(&changes.status_reason)
+    .bind(&changes.payment_id)
+    .bind(&changes.saga_id)
+    .bind(&changes.pickup_location_id)
+    .bind(&changes.return_id)
+    .bind(changes.lock_shipping_address)
+    .bind(changes.confirm)
+    .bind(changes.cancellation_ended)
+    .bind(event.map(|_| Uuid::now_v7()))
+    .bind(event.map(|event| event.kind.code()))
+    .bind(event.and_then(|event| event.event_time))
+    .bind(event.map(|event| event.actor.kind.code()))
+    .bind(event.map(|event| event.actor.id.as_str()))
+    .bind(event.map(|event| event.reason.as_str()))
+    .bind(event.map(|event| event.from.map_or(0, Status::code)))
+    .bind(event.map(|event| event.to.map_or(0, Status::code)))
+    .bind(
+        event
+            .map(|event| serde_json::to_string(&event.lines))
+            .transpose()?,
+    )
+    .bind(
+        references
+            .map(|refs| serde_json::to_string(&refs))
+            .transpose()?,
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

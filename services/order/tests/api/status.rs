@@ -565,3 +565,75 @@ async fn a_partial_cancellation_runs_one_at_a_time_and_ends_with_its_units() {
     assert_eq!(order.status, OrderStatus::CancelRequested as i32);
     orders.stop().await;
 }
+
+#[tokio::test]
+async fn shipments_marked_shipped_at_once_each_count_their_units() {
+    // Six shipments of one TEE each and one of the CAP, all marked SHIPPED at
+    // the same moment: each fact reads the lines as the one before it left
+    // them, so no unit is lost and the order ends SHIPPED.
+    const TEES: i32 = 6;
+    let orders = TestOrders::start().await;
+    let mut client = orders.client();
+    let mut order = two_line_order("race");
+    order.lines[0].quantity = TEES;
+    let order_id = client
+        .place_order(order)
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap()
+        .order_id;
+    let mut shipments: Vec<ShipmentRef> = (0..TEES)
+        .map(|n| shipment(&format!("t{n}"), vec![units("TEE", 1)]))
+        .collect();
+    shipments.push(shipment("c", vec![units("CAP", 1)]));
+    client
+        .mark_status(MarkStatusRequest {
+            order_id: order_id.clone(),
+            event_id: "confirm".into(),
+            status: OrderStatus::Confirmed as i32,
+            shipments: shipments.clone(),
+            payment_id: minted("pay-race"),
+            actor: Some(saga()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let shipped = shipments.into_iter().map(|shipment| {
+        let mut client = client.clone();
+        let request = MarkStatusRequest {
+            order_id: order_id.clone(),
+            event_id: format!("ship-{}", shipment.shipment_id),
+            status: OrderStatus::Shipped as i32,
+            shipments: vec![shipment],
+            actor: Some(saga()),
+            ..Default::default()
+        };
+        tokio::spawn(async move { client.mark_status(request).await })
+    });
+    let shipped: Vec<_> = shipped.collect();
+    for answer in shipped {
+        assert!(answer.await.unwrap().unwrap().into_inner().changed);
+    }
+
+    let order = client
+        .get_order(oms_proto::order::v1::GetOrderRequest {
+            order_id: order_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    let shipped: Vec<(String, i32)> = order
+        .lines
+        .iter()
+        .map(|line| (line.sku.clone(), line.shipped_quantity))
+        .collect();
+    assert_eq!(shipped, [("TEE".to_owned(), TEES), ("CAP".to_owned(), 1)]);
+    assert_eq!(order.status, OrderStatus::Shipped as i32);
+    orders.stop().await;
+}
