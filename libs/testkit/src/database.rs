@@ -82,6 +82,38 @@ impl TestDatabase {
     }
 }
 
+/// How the value of `column` in the row of `table` whose `key_column` is
+/// `key` is stored: `lz4` or `pglz` when compressed, `None` when not.
+pub async fn stored_compression(
+    pool: &PgPool,
+    table: &str,
+    column: &str,
+    key_column: &str,
+    key: &str,
+) -> Option<String> {
+    // Names from the test itself, not from input.
+    let sql = format!(
+        "SELECT pg_column_compression({column}) FROM {table} WHERE {key_column}::text = $1"
+    );
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(key)
+        .fetch_one(pool)
+        .await
+        .expect("read a value's compression")
+}
+
+/// The compression a value written now gets where a column asks for lz4:
+/// `lz4`, or `pglz` on a server built without lz4.
+pub async fn lz4_or_default(pool: &PgPool) -> &'static str {
+    let lz4: bool = sqlx::query_scalar(
+        "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("read the server's compression methods");
+    if lz4 { "lz4" } else { "pglz" }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let name = self.name().to_owned();

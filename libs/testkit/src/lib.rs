@@ -41,7 +41,7 @@ pub mod status;
 
 use std::{future::Future, time::Duration};
 
-pub use database::TestDatabase;
+pub use database::{TestDatabase, lz4_or_default, stored_compression};
 pub use redis::TestRedis;
 pub use server::{
     NO_PEER, ReservedPort, TestServer, TestService, client_config, peers, reached_with,

@@ -12,6 +12,7 @@ mod binary;
 mod coordinator;
 mod crash;
 mod flows;
+mod storage;
 mod trace;
 
 /// One whole suite at a time in this binary: each holds seven services'

@@ -159,3 +159,35 @@ async fn a_replica_without_the_cjk_font_serves_and_prints_korean_as_question_mar
     replica.stop().await.expect("a clean stop");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_label_and_packing_slip_are_kept_compressed_with_lz4_and_read_back_whole() {
+    let app = TestShipping::start().await;
+    let mut client = app.client();
+    let created = create(&mut client, shipment(&minted_id("order-lz4"))).await;
+    let pool = app.service.database.pool().await;
+    let expected = oms_testkit::lz4_or_default(&pool).await;
+    for column in ["label", "packing_slip"] {
+        let stored = oms_testkit::stored_compression(
+            &pool,
+            "shipments",
+            column,
+            "shipment_id",
+            &created.shipment_id,
+        )
+        .await;
+        assert_eq!(stored.as_deref(), Some(expected), "{column}");
+    }
+    let read = client
+        .get_shipment(oms_proto::shipping::v1::GetShipmentRequest {
+            shipment_id: created.shipment_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .shipment
+        .unwrap();
+    assert_eq!(read.label, created.label);
+    assert_eq!(read.packing_slip, created.packing_slip);
+}
