@@ -44,7 +44,9 @@ impl Courier for StatusCourier {
     async fn send(&self, message: &Message) -> Result<(), tonic::Status> {
         match message.topic.as_str() {
             MARK_STATUS => {
-                let request: MarkStatusRequest = message.decode()?;
+                let mut request: MarkStatusRequest = message.decode()?;
+                // The courier reads only whether the call succeeded.
+                request.omit_order = true;
                 self.orders.clone().mark_status(request).await?;
             }
             MARK_RETURN_IN_TRANSIT => {

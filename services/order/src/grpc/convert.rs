@@ -680,7 +680,15 @@ pub fn fact(request: &pb::MarkStatusRequest) -> Result<Fact, OrderError> {
     Ok(Fact {
         order_id: order_id.ok_or_else(|| OrderError::invalid("order_id", "required"))?,
         event_id: request.event_id.clone(),
-        fingerprint: oms_platform::idempotency::fingerprint(request),
+        // Whether the answer carries the order is not part of the fact.
+        fingerprint: if request.omit_order {
+            oms_platform::idempotency::fingerprint(&pb::MarkStatusRequest {
+                omit_order: false,
+                ..request.clone()
+            })
+        } else {
+            oms_platform::idempotency::fingerprint(request)
+        },
         status,
         lines,
         shipments,

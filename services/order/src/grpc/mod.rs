@@ -531,42 +531,66 @@ impl OrderService for Orders {
     ) -> Result<Response<pb::MarkStatusResponse>, Status> {
         let request = request.into_inner();
         let fact = convert::fact(&request)?;
-        let (changed, record) = apply_fact(&self.store, &fact).await?;
-        if changed {
-            tracing::info!(order_id = %fact.order_id, event_id = %fact.event_id, status = record.row.status, "order fact recorded");
+        let read_back = !request.omit_order;
+        let applied = apply_fact(&self.store, &fact, read_back).await?;
+        if let Some(status) = applied.changed_to {
+            tracing::info!(order_id = %fact.order_id, event_id = %fact.event_id, status, "order fact recorded");
         }
         Ok(Response::new(pb::MarkStatusResponse {
-            order: Some(convert::order(&record, false)?),
-            changed,
+            order: applied
+                .order
+                .map(|record| convert::order(&record, false))
+                .transpose()?,
+            changed: applied.changed_to.is_some(),
         }))
     }
 }
 
+/// What [`apply_fact`] did.
+struct Applied {
+    /// The order's status code after the fact, when the fact changed the
+    /// order; `None` for a retry of an applied fact, which changes nothing.
+    changed_to: Option<i16>,
+    /// The order as the fact left it, when asked for.
+    order: Option<OrderRecord>,
+}
+
 /// MarkStatus in one transaction: lock the order, claim the fact's event id
 /// (reading the order's lines with it), decide from a snapshot of the order,
-/// write the changes, read the order as they left it. Whether the fact
-/// changed the order (a retry of an applied fact changes nothing), and the
-/// order. Reading it back in the transaction answers exactly what was
-/// written, in one commit where reading after it took one per query.
-async fn apply_fact(store: &Store, fact: &Fact) -> Result<(bool, OrderRecord), OrderError> {
+/// write the changes, and read the order as they left it when `read_back`
+/// (the caller reads it). Reading it back in the transaction answers exactly
+/// what was written, in one commit where reading after it took one per query.
+async fn apply_fact(store: &Store, fact: &Fact, read_back: bool) -> Result<Applied, OrderError> {
     let mut tx = store.begin().await?;
     let row = Store::lock(&mut tx, fact.order_id).await?;
-    let not_found = || OrderError::NotFound(fact.order_id.to_string());
-    let Some(lines) = store::status::claim(&mut tx, fact).await? else {
-        let record = Store::read(&mut tx, fact.order_id)
+    let read = async |tx: &mut sqlx::PgConnection| -> Result<Option<OrderRecord>, OrderError> {
+        if !read_back {
+            return Ok(None);
+        }
+        let record = Store::read(tx, fact.order_id)
             .await?
-            .ok_or_else(not_found)?;
+            .ok_or_else(|| OrderError::NotFound(fact.order_id.to_string()))?;
+        Ok(Some(record))
+    };
+    let Some(lines) = store::status::claim(&mut tx, fact).await? else {
+        let order = read(&mut tx).await?;
         tx.rollback().await?;
-        return Ok((false, record));
+        return Ok(Applied {
+            changed_to: None,
+            order,
+        });
     };
     let snapshot = store::status::snapshot(&mut tx, &row, lines, fact).await?;
     let changes = status::decide(fact, &snapshot, Utc::now())?;
     store::status::write(&mut tx, fact.order_id, &changes).await?;
-    let record = Store::read(&mut tx, fact.order_id)
-        .await?
-        .ok_or_else(not_found)?;
+    let order = read(&mut tx).await?;
     tx.commit().await?;
-    Ok((changes.changed(), record))
+    Ok(Applied {
+        changed_to: changes
+            .changed()
+            .then(|| changes.status.unwrap_or(snapshot.status).code()),
+        order,
+    })
 }
 
 /// The channel the caller's bearer token confines it to: a channel token

@@ -637,3 +637,57 @@ async fn shipments_marked_shipped_at_once_each_count_their_units() {
     assert_eq!(order.status, OrderStatus::Shipped as i32);
     orders.stop().await;
 }
+
+#[tokio::test]
+async fn a_fact_without_the_order_in_the_answer_is_the_same_fact() {
+    let orders = TestOrders::start().await;
+    let mut client = orders.client();
+    let order_id = client
+        .place_order(two_line_order("omit"))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap()
+        .order_id;
+    let confirm = |omit_order: bool| MarkStatusRequest {
+        omit_order,
+        ..request(&order_id, Fact::Confirm, "confirm")
+    };
+
+    let first = client
+        .mark_status(confirm(true))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(first.changed);
+    assert_eq!(first.order, None);
+    // A retry asking for the order gets it, unchanged by the retry: whether
+    // the answer carries the order is not part of the fact.
+    let retry = client
+        .mark_status(confirm(false))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!retry.changed);
+    let order = retry.order.unwrap();
+    assert_eq!(order.status, OrderStatus::Confirmed as i32);
+    assert_eq!(order.shipments.len(), 2);
+    let again = client
+        .mark_status(confirm(true))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!again.changed);
+    assert_eq!(again.order, None);
+    // Another fact under the same event id is still refused.
+    let reused = client
+        .mark_status(MarkStatusRequest {
+            omit_order: true,
+            ..request(&order_id, Fact::Reject, "confirm")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(reused.code(), tonic::Code::AlreadyExists);
+    orders.stop().await;
+}

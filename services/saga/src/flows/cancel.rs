@@ -666,6 +666,8 @@ async fn mark_cancelled(ctx: &mut StepContext<'_>) -> Outcome {
         actor: Some(ctx.actor()),
         reason: reason.chars().take(500).collect(),
         cancellation: ctx.cancellation,
+        // Whether it changed the order is all this step reads.
+        omit_order: true,
         ..Default::default()
     });
     match ctx.peers.order.clone().mark_status(request).await {

@@ -250,6 +250,8 @@ async fn record_order(ctx: &mut StepContext<'_>) -> Outcome {
         event_id: ctx.key(),
         saga_id: ctx.saga_id.to_string(),
         actor: Some(ctx.actor()),
+        // Only the fact: the order was read above.
+        omit_order: true,
         ..Default::default()
     });
     match ctx.peers.order.clone().mark_status(request).await {
@@ -291,6 +293,7 @@ async fn unrecord_order(ctx: &mut StepContext<'_>) -> Outcome {
         saga_id: ctx.saga_id.to_string(),
         actor: Some(ctx.actor()),
         reason: reason.chars().take(500).collect(),
+        omit_order: true,
         ..Default::default()
     });
     match ctx.peers.order.clone().mark_status(request).await {
@@ -837,6 +840,7 @@ async fn confirm_order(ctx: &mut StepContext<'_>) -> Outcome {
         saga_id: ctx.saga_id.to_string(),
         actor: Some(ctx.actor()),
         pickup_location_id,
+        omit_order: true,
         ..Default::default()
     });
     match ctx.peers.order.clone().mark_status(request).await {
