@@ -84,11 +84,9 @@ async fn a_step_that_follows_at_once_leaves_the_due_time_and_a_wait_moves_it() {
     };
     let flow = flows::definition(SagaKind::Order, 1).unwrap();
     let mut saga = Saga::start(new, flow, Utc::now());
-    let lease = Some(Duration::from_secs(30));
-    let (claimed, created) = store
-        .insert(&saga, "replica-1", lease.unwrap())
-        .await
-        .unwrap();
+    let lease_time = Duration::from_secs(30);
+    let lease = Some(lease_time);
+    let (claimed, created) = store.insert(&saga, "replica-1", lease_time).await.unwrap();
     assert!(created);
     let first = due_time(&pool, saga.saga_id).await.unwrap();
 

@@ -181,7 +181,6 @@ async fn a_label_and_packing_slip_are_kept_compressed_with_lz4_and_read_back_who
     let read = client
         .get_shipment(oms_proto::shipping::v1::GetShipmentRequest {
             shipment_id: created.shipment_id.clone(),
-            ..Default::default()
         })
         .await
         .unwrap()
