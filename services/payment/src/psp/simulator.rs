@@ -181,12 +181,16 @@ impl PspSimulator {
     /// how the answer travels back.
     async fn act(&self, call: &PspCall) -> Result<(PspAnswer, Behaviour), PspError> {
         let mut conn = self.pool.acquire().await.map_err(unavailable)?;
-        tables::count_call(&mut conn, call.kind)
-            .await
-            .map_err(unavailable)?;
         if self.fails_now(&mut conn).await? {
+            tables::count_call(&mut conn, call.kind)
+                .await
+                .map_err(unavailable)?;
             return Err(PspError::Unavailable);
         }
+        // The call is counted in the transaction that answers it, last before
+        // the commit: one commit per call, and the counter's row (one per
+        // kind, shared by every call) is locked only while the commit runs,
+        // as when the count committed on its own.
         let key = call.idempotency_key.as_str();
         let mut tx = conn.begin().await.map_err(unavailable)?;
         if let Some(answer) = tables::answer(&mut tx, call.kind, key)
@@ -194,12 +198,17 @@ impl PspSimulator {
             .map_err(unavailable)?
         {
             // A repeated call: answered again, never acted on twice.
+            counted(tx, call.kind).await?;
             return Ok((answer, Behaviour::Approve));
         }
         let (answer, behaviour) = match decide(&mut tx, call).await.map_err(unavailable)? {
             Err(refusal) => (refusal, Behaviour::Approve),
-            Ok(Behaviour::Unavailable) => return Err(PspError::Unavailable),
+            Ok(Behaviour::Unavailable) => {
+                counted(tx, call.kind).await?;
+                return Err(PspError::Unavailable);
+            }
             Ok(Behaviour::Lost) => {
+                counted(tx, call.kind).await?;
                 let never = PspAnswer::Approved {
                     reference: String::new(),
                 };
@@ -223,16 +232,33 @@ impl PspSimulator {
         {
             // The same call reached another replica first: its answer stands.
             tx.rollback().await.map_err(unavailable)?;
+            tables::count_call(&mut conn, call.kind)
+                .await
+                .map_err(unavailable)?;
             let first = tables::answer(&mut conn, call.kind, key)
                 .await
                 .map_err(unavailable)?
                 .ok_or(PspError::Unavailable)?;
             return Ok((first, Behaviour::Approve));
         }
+        tables::count_call(&mut tx, call.kind)
+            .await
+            .map_err(unavailable)?;
         // A commit without an answer may have happened all the same.
         tx.commit().await.map_err(|_| PspError::Timeout)?;
         Ok((answer, behaviour))
     }
+}
+
+/// Counts the call in `tx`, which wrote nothing else, and commits.
+async fn counted(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    kind: TransactionKind,
+) -> Result<(), PspError> {
+    tables::count_call(&mut tx, kind)
+        .await
+        .map_err(unavailable)?;
+    tx.commit().await.map_err(unavailable)
 }
 
 /// What a new call does, or the refusal it gets before anything happens.
