@@ -8,7 +8,7 @@ use oms_proto::{
     common::v1::{Channel, ChannelKind, PageRequest},
     order::v1::{
         AddNoteRequest, CancelOrderRequest, CustomerSummaryRequest, GetOrderRequest,
-        MarkStatusRequest, Order, OrderStatsRequest, OrderStatus, SearchOrdersRequest, ShipmentRef,
+        MarkStatusRequest, OrderStatsRequest, OrderStatus, SearchOrdersRequest, ShipmentRef,
         UpdateShippingAddressRequest,
     },
 };
@@ -18,19 +18,6 @@ use tonic::Code;
 use crate::helpers::*;
 
 const CARD: &str = "4111111111111111";
-
-async fn get(client: &mut Client, order_id: &str) -> Order {
-    client
-        .get_order(GetOrderRequest {
-            order_id: order_id.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap()
-}
 
 #[tokio::test]
 async fn a_nul_or_a_card_number_in_any_string_field_is_refused_and_stored_nowhere() {

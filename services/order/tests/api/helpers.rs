@@ -7,7 +7,10 @@ use oms_order::test_util;
 use oms_platform::{client::OmsChannel, config::Service};
 use oms_proto::{
     common::v1::{Actor, ActorKind, Money},
-    order::v1::{Customer, Order, PlaceOrderRequest, order_service_client::OrderServiceClient},
+    order::v1::{
+        Customer, GetOrderRequest, Order, PlaceOrderRequest,
+        order_service_client::OrderServiceClient,
+    },
 };
 pub use oms_testkit::keyed;
 pub use oms_testkit::saga::Coordinator;
@@ -21,6 +24,32 @@ pub type Client = OrderServiceClient<OmsChannel>;
 pub async fn placed(client: &mut Client, reference: &str) -> Order {
     client
         .place_order(web_order(reference))
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap()
+}
+
+/// The order placed by `request`, its id.
+pub async fn place(client: &mut Client, request: PlaceOrderRequest) -> String {
+    client
+        .place_order(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap()
+        .order_id
+}
+
+/// The order `order_id` as GetOrder reads it.
+pub async fn get(client: &mut Client, order_id: &str) -> Order {
+    client
+        .get_order(GetOrderRequest {
+            order_id: order_id.into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()

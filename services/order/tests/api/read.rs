@@ -2,7 +2,7 @@
 //! back as written, in its order, with its times to the microsecond.
 
 use oms_proto::order::v1::{
-    AddNoteRequest, GetOrderRequest, LineQuantity, MarkStatusRequest, OrderStatus, ShipmentRef,
+    AddNoteRequest, LineQuantity, MarkStatusRequest, OrderStatus, ShipmentRef,
 };
 use prost_types::Timestamp;
 use tonic::Request;
@@ -72,16 +72,7 @@ async fn an_order_reads_back_whole_lines_shipments_notes_and_timeline() {
         client.add_note(request).await.unwrap();
     }
 
-    let order = client
-        .get_order(GetOrderRequest {
-            order_id: placed.order_id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
+    let order = get(&mut client, &placed.order_id).await;
 
     assert_eq!(order.status, OrderStatus::Shipped as i32);
     assert_eq!(order.lines.len(), placed.lines.len());
@@ -169,16 +160,7 @@ async fn facts_at_the_ends_of_the_timestamp_range_read_back_exactly() {
             .await
             .unwrap();
 
-        let order = client
-            .get_order(GetOrderRequest {
-                order_id: placed.order_id.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .order
-            .unwrap();
+        let order = get(&mut client, &placed.order_id).await;
         let times: Vec<Timestamp> = order
             .timeline
             .iter()

@@ -125,14 +125,7 @@ async fn apply(
 
 /// Places an order and walks it to `state` with facts that the table allows.
 async fn order_in(client: &mut Client, state: &str, reference: &str) -> String {
-    let order_id = client
-        .place_order(two_line_order(reference))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap()
-        .order_id;
+    let order_id = place(client, two_line_order(reference)).await;
     let marker = client.clone();
     let mark = |request: MarkStatusRequest| {
         let mut client = marker.clone();
@@ -399,14 +392,7 @@ async fn from_every_status_every_fact_moves_the_order_as_the_table_says() {
 async fn the_address_changes_until_shipments_are_being_created() {
     let orders = TestOrders::start().await;
     let mut client = orders.client();
-    let order_id = client
-        .place_order(two_line_order("addr"))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap()
-        .order_id;
+    let order_id = place(&mut client, two_line_order("addr")).await;
     let mut address = web_order("x").shipping_address.unwrap();
     address.lines = vec!["Friedrichstrasse 1".into()];
     let update = |address: oms_proto::common::v1::Address| UpdateShippingAddressRequest {
@@ -576,14 +562,7 @@ async fn shipments_marked_shipped_at_once_each_count_their_units() {
     let mut client = orders.client();
     let mut order = two_line_order("race");
     order.lines[0].quantity = TEES;
-    let order_id = client
-        .place_order(order)
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap()
-        .order_id;
+    let order_id = place(&mut client, order).await;
     let mut shipments: Vec<ShipmentRef> = (0..TEES)
         .map(|n| shipment(&format!("t{n}"), vec![units("TEE", 1)]))
         .collect();
@@ -618,16 +597,7 @@ async fn shipments_marked_shipped_at_once_each_count_their_units() {
         assert!(answer.await.unwrap().unwrap().into_inner().changed);
     }
 
-    let order = client
-        .get_order(oms_proto::order::v1::GetOrderRequest {
-            order_id: order_id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap();
+    let order = get(&mut client, &order_id).await;
     let shipped: Vec<(String, i32)> = order
         .lines
         .iter()
@@ -642,14 +612,7 @@ async fn shipments_marked_shipped_at_once_each_count_their_units() {
 async fn a_fact_without_the_order_in_the_answer_is_the_same_fact() {
     let orders = TestOrders::start().await;
     let mut client = orders.client();
-    let order_id = client
-        .place_order(two_line_order("omit"))
-        .await
-        .unwrap()
-        .into_inner()
-        .order
-        .unwrap()
-        .order_id;
+    let order_id = place(&mut client, two_line_order("omit")).await;
     let confirm = |omit_order: bool| MarkStatusRequest {
         omit_order,
         ..request(&order_id, Fact::Confirm, "confirm")
