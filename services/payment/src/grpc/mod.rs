@@ -162,14 +162,16 @@ impl PaymentApi {
             .idempotency
             .run_with(AUTHORIZE, &key, request, async |tx| {
                 store::lock_authorization_key(&mut *tx, key.as_str()).await?;
-                if store::is_voided_key(&mut *tx, key.as_str()).await? {
+                let (voided, authorized) =
+                    store::authorization_key_state(&mut *tx, key.as_str()).await?;
+                if voided {
                     return Err(PaymentError::IllegalTransition {
                         from: PaymentStatus::Voided,
                         action: "authorize",
                     });
                 }
                 let fingerprint = idempotency::fingerprint(request).to_vec();
-                let payment_id = match store::payment_id_by_key(&mut *tx, key.as_str()).await? {
+                let record = match authorized {
                     Some(payment_id) => {
                         // A retry of an authorization left PENDING: ask, never charge again.
                         let record = locked(&mut *tx, payment_id).await?;
@@ -181,7 +183,7 @@ impl PaymentApi {
                             // answer below is "outcome unknown" again.
                             let _still_pending = self.payments.resolve(&mut *tx, authorization).await?;
                         }
-                        payment_id
+                        settled(&mut *tx, payment_id).await?
                     }
                     None => {
                         let call = PspCall {
@@ -214,7 +216,7 @@ impl PaymentApi {
                             Err(PspError::Timeout) => Outcome::PENDING,
                         };
                         let payment_id = Uuid::now_v7();
-                        store::insert_payment(
+                        store::create_payment(
                             &mut *tx,
                             &NewPayment {
                                 payment_id,
@@ -227,10 +229,6 @@ impl PaymentApi {
                                 method_display: new.method.display(),
                                 provider: self.provider().to_owned(),
                             },
-                        )
-                        .await?;
-                        store::insert_transaction(
-                            &mut *tx,
                             &NewTransaction {
                                 transaction_id: Uuid::now_v7(),
                                 payment_id,
@@ -245,11 +243,10 @@ impl PaymentApi {
                             },
                             &outcome,
                         )
-                        .await?;
-                        payment_id
+                        .await?
                     }
                 };
-                let record = settled(&mut *tx, payment_id).await?;
+                let payment_id = record.row.payment_id;
                 let authorization = record
                     .authorization()
                     .ok_or_else(|| PaymentError::Corrupt("payment without authorization".into()))?;
@@ -291,14 +288,14 @@ impl PaymentApi {
                 let payment_id = command.payment_id;
                 let record = locked(&mut *tx, payment_id).await?;
                 let fingerprint = idempotency::fingerprint(request).to_vec();
-                let transaction_id = if let Some(existing) = record.transaction_by_key(kind, key.as_str()) {
+                let (transaction_id, record) = if let Some(existing) = record.transaction_by_key(kind, key.as_str()) {
                     // A retry of a call left PENDING: ask, never send it again.
                     if existing.fingerprint != fingerprint {
                         return Err(idempotency::IdempotencyError::KeyReused.into());
                     }
                     // If the PSP cannot say yet, the answer below is "outcome unknown" again.
                     let _still_pending = self.payments.resolve(&mut *tx, existing).await?;
-                    existing.transaction_id
+                    (existing.transaction_id, settled(&mut *tx, payment_id).await?)
                 } else {
                     let (action, remaining) = match kind {
                         TransactionKind::Capture => (Action::Capture, record.totals().capturable()),
@@ -350,8 +347,9 @@ impl PaymentApi {
                         Err(PspError::Timeout) => Outcome::PENDING,
                     };
                     let transaction_id = Uuid::now_v7();
-                    store::insert_transaction(
+                    let record = store::add_transaction(
                         &mut *tx,
+                        record,
                         &NewTransaction {
                             transaction_id,
                             payment_id,
@@ -367,9 +365,8 @@ impl PaymentApi {
                         &outcome,
                     )
                     .await?;
-                    transaction_id
+                    (transaction_id, record)
                 };
-                let record = settled(&mut *tx, payment_id).await?;
                 let pending = record.transactions.iter().any(|t| {
                     t.transaction_id == transaction_id && t.status() == Some(TransactionStatus::Pending)
                 });

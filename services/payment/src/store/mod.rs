@@ -6,12 +6,14 @@
 //! outcome, so two calls on one payment never both spend the same money.
 
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{
+    FromRow, PgConnection, PgPool, Postgres, Transaction, postgres::PgArguments, query::QueryAs,
+};
 use uuid::Uuid;
 
 use crate::domain::{
     Actor,
-    payment::{DeclineReason, PaymentStatus, Totals, TransactionKind, TransactionStatus},
+    payment::{DeclineReason, Totals, TransactionKind, TransactionStatus},
 };
 
 /// The service's database.
@@ -340,11 +342,16 @@ pub async fn lock_authorization_key(conn: &mut PgConnection, key: &str) -> Resul
     Ok(())
 }
 
-/// True when a Void with this authorization key came before its Authorize: a
-/// late Authorize with it authorizes nothing.
-pub async fn is_voided_key(conn: &mut PgConnection, key: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM voided_authorization_keys WHERE authorization_key = $1)",
+/// What an authorization key stands for now: whether a Void with it came
+/// before its Authorize (then a late Authorize authorizes nothing), and the
+/// payment authorized with it, if any. One read.
+pub async fn authorization_key_state(
+    conn: &mut PgConnection,
+    key: &str,
+) -> Result<(bool, Option<Uuid>), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM voided_authorization_keys WHERE authorization_key = $1),
+             (SELECT payment_id FROM payments WHERE authorization_key = $1)",
     )
     .bind(key)
     .fetch_one(conn)
@@ -422,29 +429,64 @@ async fn transactions(
     .await
 }
 
-/// Creates a payment, in the caller's transaction.
-pub async fn insert_payment(
-    conn: &mut PgConnection,
-    payment: &NewPayment,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO payments (payment_id, order_id, authorization_key, fingerprint,
-             currency_code, authorized_minor, method_kind, method_display, provider, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(payment.payment_id)
-    .bind(&payment.order_id)
-    .bind(&payment.authorization_key)
-    .bind(&payment.fingerprint)
-    .bind(&payment.currency_code)
-    .bind(payment.authorized_minor)
-    .bind(payment.method_kind)
-    .bind(&payment.method_display)
-    .bind(&payment.provider)
-    .bind(PaymentStatus::AuthorizationPending.code())
-    .execute(conn)
-    .await?;
-    Ok(())
+/// A transaction's insert: `$1` to `$15` as [`bind_transaction`] binds them.
+const INSERT_TRANSACTION: &str = "INSERT INTO transactions (transaction_id, payment_id, kind,
+         status, amount_minor, idempotency_key, fingerprint, psp_reference, decline_reason,
+         provider_detail, refund_reason, reference_id, note, actor_kind, actor_id, create_time,
+         resolve_time)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+         clock_timestamp(), CASE WHEN $4 = 1 THEN NULL ELSE clock_timestamp() END)";
+
+/// Binds `$1` to `$15` of [`INSERT_TRANSACTION`].
+fn bind_transaction<'q, O>(
+    query: QueryAs<'q, Postgres, O, PgArguments>,
+    transaction: &'q NewTransaction,
+    outcome: &'q Outcome,
+) -> QueryAs<'q, Postgres, O, PgArguments> {
+    query
+        .bind(transaction.transaction_id)
+        .bind(transaction.payment_id)
+        .bind(transaction.kind.code())
+        .bind(outcome.status.code())
+        .bind(transaction.amount_minor)
+        .bind(&transaction.idempotency_key)
+        .bind(&transaction.fingerprint)
+        .bind(&outcome.psp_reference)
+        .bind(outcome.decline_reason.map_or(0, DeclineReason::code))
+        .bind(&outcome.provider_detail)
+        .bind(transaction.refund_reason)
+        .bind(&transaction.reference_id)
+        .bind(&transaction.note)
+        .bind(transaction.actor.kind.code())
+        .bind(&transaction.actor.id)
+}
+
+/// A transaction as [`INSERT_TRANSACTION`] stored it, at the times it returned.
+fn inserted(
+    transaction: &NewTransaction,
+    outcome: &Outcome,
+    create_time: DateTime<Utc>,
+    resolve_time: Option<DateTime<Utc>>,
+) -> TransactionRow {
+    TransactionRow {
+        transaction_id: transaction.transaction_id,
+        payment_id: transaction.payment_id,
+        kind: transaction.kind.code(),
+        status: outcome.status.code(),
+        amount_minor: transaction.amount_minor,
+        idempotency_key: transaction.idempotency_key.clone(),
+        fingerprint: transaction.fingerprint.clone(),
+        psp_reference: outcome.psp_reference.clone(),
+        decline_reason: outcome.decline_reason.map_or(0, DeclineReason::code),
+        provider_detail: outcome.provider_detail.clone(),
+        refund_reason: transaction.refund_reason,
+        reference_id: transaction.reference_id.clone(),
+        note: transaction.note.clone(),
+        actor_kind: transaction.actor.kind.code(),
+        actor_id: transaction.actor.id.clone(),
+        create_time,
+        resolve_time,
+    }
 }
 
 /// Writes a transaction with the PSP's outcome, and touches its payment.
@@ -453,31 +495,118 @@ pub async fn insert_transaction(
     transaction: &NewTransaction,
     outcome: &Outcome,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO transactions (transaction_id, payment_id, kind, status, amount_minor,
-             idempotency_key, fingerprint, psp_reference, decline_reason, provider_detail,
-             refund_reason, reference_id, note, actor_kind, actor_id, create_time, resolve_time)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-             clock_timestamp(), CASE WHEN $4 = 1 THEN NULL ELSE clock_timestamp() END)",
+    bind_transaction(
+        sqlx::query_as::<_, (Uuid,)>(sqlx::AssertSqlSafe(format!(
+            "{INSERT_TRANSACTION} RETURNING transaction_id"
+        ))),
+        transaction,
+        outcome,
     )
-    .bind(transaction.transaction_id)
-    .bind(transaction.payment_id)
-    .bind(transaction.kind.code())
-    .bind(outcome.status.code())
-    .bind(transaction.amount_minor)
-    .bind(&transaction.idempotency_key)
-    .bind(&transaction.fingerprint)
-    .bind(&outcome.psp_reference)
-    .bind(outcome.decline_reason.map_or(0, DeclineReason::code))
-    .bind(&outcome.provider_detail)
-    .bind(transaction.refund_reason)
-    .bind(&transaction.reference_id)
-    .bind(&transaction.note)
-    .bind(transaction.actor.kind.code())
-    .bind(&transaction.actor.id)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
     touch(conn, transaction.payment_id).await
+}
+
+/// Creates a payment with its authorization and the PSP's outcome, its
+/// derived status stored, in the caller's transaction and in one statement;
+/// returns the payment as reading it back would.
+pub async fn create_payment(
+    conn: &mut PgConnection,
+    payment: &NewPayment,
+    authorization: &NewTransaction,
+    outcome: &Outcome,
+) -> Result<PaymentRecord, sqlx::Error> {
+    let mut totals = Totals {
+        authorized: payment.authorized_minor,
+        ..Totals::default()
+    };
+    totals.add(
+        authorization.kind,
+        outcome.status,
+        authorization.amount_minor,
+    );
+    // The transaction's foreign key is checked at the end of the statement,
+    // when its payment is in.
+    let created: Created = bind_transaction(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "WITH t AS ({INSERT_TRANSACTION} RETURNING create_time, resolve_time)
+             INSERT INTO payments (payment_id, order_id, authorization_key, fingerprint,
+                 currency_code, authorized_minor, method_kind, method_display, provider, status)
+             VALUES ($2, $16, $17, $18, $19, $20, $21, $22, $23, $24)
+             RETURNING {PAYMENT_COLUMNS},
+                 (SELECT create_time FROM t) AS transaction_create_time,
+                 (SELECT resolve_time FROM t) AS transaction_resolve_time"
+        ))),
+        authorization,
+        outcome,
+    )
+    .bind(&payment.order_id)
+    .bind(&payment.authorization_key)
+    .bind(&payment.fingerprint)
+    .bind(&payment.currency_code)
+    .bind(payment.authorized_minor)
+    .bind(payment.method_kind)
+    .bind(&payment.method_display)
+    .bind(&payment.provider)
+    .bind(totals.status().code())
+    .fetch_one(conn)
+    .await?;
+    Ok(PaymentRecord {
+        row: created.row,
+        transactions: vec![inserted(
+            authorization,
+            outcome,
+            created.transaction_create_time,
+            created.transaction_resolve_time,
+        )],
+    })
+}
+
+/// Adds a transaction with the PSP's outcome to `record`, a payment locked in
+/// the caller's transaction, and stores the payment's derived status, in one
+/// statement; returns the payment as reading it back would.
+pub async fn add_transaction(
+    conn: &mut PgConnection,
+    mut record: PaymentRecord,
+    transaction: &NewTransaction,
+    outcome: &Outcome,
+) -> Result<PaymentRecord, sqlx::Error> {
+    let mut totals = record.totals();
+    totals.add(transaction.kind, outcome.status, transaction.amount_minor);
+    let (update_time, create_time, resolve_time): (
+        DateTime<Utc>,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+    ) = bind_transaction(
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "WITH t AS ({INSERT_TRANSACTION} RETURNING create_time, resolve_time)
+             UPDATE payments SET status = $16, update_time = clock_timestamp()
+             WHERE payment_id = $2
+             RETURNING update_time, (SELECT create_time FROM t), (SELECT resolve_time FROM t)"
+        ))),
+        transaction,
+        outcome,
+    )
+    .bind(totals.status().code())
+    .fetch_one(conn)
+    .await?;
+    record.row.update_time = update_time;
+    record
+        .transactions
+        .push(inserted(transaction, outcome, create_time, resolve_time));
+    record
+        .transactions
+        .sort_by_key(|t| (t.create_time, t.transaction_id));
+    Ok(record)
+}
+
+/// A payment as [`create_payment`] inserted it, with its authorization's times.
+#[derive(FromRow)]
+struct Created {
+    #[sqlx(flatten)]
+    row: PaymentRow,
+    transaction_create_time: DateTime<Utc>,
+    transaction_resolve_time: Option<DateTime<Utc>>,
 }
 
 /// Records the PSP's answer on a PENDING transaction; a resolved one is left

@@ -246,3 +246,86 @@ async fn voiding_an_authorization_key_never_seen_stops_a_late_authorize() {
     assert_eq!(minor(voided.voided_amount.as_ref()), 700);
     payments.stop().await;
 }
+
+#[tokio::test]
+async fn each_answer_is_the_payment_as_it_reads_back_after_the_call() {
+    let payments = TestPayments::start().await;
+    let mut client = payments.client();
+    let authorized = authorized(&mut client, "answers-auth", 1000).await;
+    assert_eq!(get(&mut client, &authorized.payment_id).await, authorized);
+    let id = authorized.payment_id.as_str();
+
+    let mut answers = Vec::new();
+    answers.push(
+        capture(&mut client, id, "answers-cap-1", Some(300))
+            .await
+            .unwrap(),
+    );
+    answers.push(get(&mut client, id).await);
+    answers.push(
+        capture(&mut client, id, "answers-cap-2", None)
+            .await
+            .unwrap(),
+    );
+    answers.push(get(&mut client, id).await);
+    answers.push(
+        refund(&mut client, id, "answers-ref-1", Some(250))
+            .await
+            .unwrap(),
+    );
+    answers.push(get(&mut client, id).await);
+    answers.push(
+        refund(&mut client, id, "answers-ref-2", None)
+            .await
+            .unwrap(),
+    );
+    answers.push(get(&mut client, id).await);
+
+    for pair in answers.chunks(2) {
+        assert_eq!(pair[0], pair[1], "the answer and the payment read after it");
+    }
+    let statuses: Vec<S> = answers.iter().step_by(2).map(payment_status).collect();
+    assert_eq!(
+        statuses,
+        [
+            S::PartiallyCaptured,
+            S::Captured,
+            S::PartiallyRefunded,
+            S::Refunded
+        ]
+    );
+    let transactions: Vec<usize> = answers
+        .iter()
+        .step_by(2)
+        .map(|payment| payment.transactions.len())
+        .collect();
+    assert_eq!(transactions, [2, 3, 4, 5]);
+    // A retry of the last call replays its answer.
+    assert_eq!(
+        refund(&mut client, id, "answers-ref-2", None)
+            .await
+            .unwrap(),
+        answers[6]
+    );
+    payments.stop().await;
+}
+
+#[tokio::test]
+async fn a_declined_authorization_reads_back_as_declined() {
+    let payments = TestPayments::start().await;
+    let mut client = payments.client();
+
+    let declined = client
+        .authorize(keyed(
+            authorize_request(1000, card("tok_decline")),
+            "declined-auth",
+        ))
+        .await
+        .unwrap_err();
+
+    assert_eq!(declined.code(), Code::FailedPrecondition);
+    let payment = get(&mut client, &metadata(&declined, "payment_id")).await;
+    assert_eq!(payment_status(&payment), S::Declined);
+    assert_eq!(payment.transactions.len(), 1);
+    payments.stop().await;
+}
