@@ -188,9 +188,10 @@ impl PspSimulator {
             return Err(PspError::Unavailable);
         }
         // The call is counted in the transaction that answers it, last before
-        // the commit: one commit per call, and the counter's row (one per
-        // kind, shared by every call) is locked only while the commit runs,
-        // as when the count committed on its own.
+        // the commit (with its answer kept, when it is new): one commit per
+        // call, and the counter's row (one per kind, shared by every call) is
+        // locked only while the commit runs, as when the count committed on
+        // its own.
         let key = call.idempotency_key.as_str();
         let mut tx = conn.begin().await.map_err(unavailable)?;
         if let Some(answer) = tables::answer(&mut tx, call.kind, key)
@@ -241,9 +242,6 @@ impl PspSimulator {
                 .ok_or(PspError::Unavailable)?;
             return Ok((first, Behaviour::Approve));
         }
-        tables::count_call(&mut tx, call.kind)
-            .await
-            .map_err(unavailable)?;
         // A commit without an answer may have happened all the same.
         tx.commit().await.map_err(|_| PspError::Timeout)?;
         Ok((answer, behaviour))

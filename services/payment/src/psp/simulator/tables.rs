@@ -84,9 +84,10 @@ pub async fn answer(
     Ok(Some(PspAnswer::Declined { reason, detail }))
 }
 
-/// Keeps the answer to the call of `kind` with `key`; `false` when another
-/// call kept one under the key first. Refusals before anything happened
-/// (balance, currency) are not kept: the same call may succeed later.
+/// Keeps the answer to the call of `kind` with `key` and counts the call, in
+/// one statement; `false`, with nothing written, when another call kept one
+/// under the key first. Refusals before anything happened (balance, currency)
+/// are not kept, only counted: the same call may succeed later.
 pub async fn keep_answer(
     conn: &mut PgConnection,
     kind: TransactionKind,
@@ -96,12 +97,27 @@ pub async fn keep_answer(
     let (approved, reference, reason, detail) = match answer {
         PspAnswer::Approved { reference } => (true, reference.as_str(), 0, ""),
         PspAnswer::Declined { reason, detail } => (false, "", reason.code(), detail.as_str()),
-        PspAnswer::ExceedsBalance { .. } | PspAnswer::CurrencyMismatch { .. } => return Ok(true),
+        PspAnswer::ExceedsBalance { .. } | PspAnswer::CurrencyMismatch { .. } => {
+            count_call(conn, kind).await?;
+            return Ok(true);
+        }
     };
-    let kept = sqlx::query(
-        "INSERT INTO psp_sim_answers (kind, idempotency_key, approved, reference, decline_reason, detail)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (kind, idempotency_key) DO NOTHING",
+    // The counter's row (one per kind, shared by every call) is locked last,
+    // so it is held only while the commit that follows runs.
+    sqlx::query_scalar(
+        "WITH kept AS (
+             INSERT INTO psp_sim_answers (kind, idempotency_key, approved, reference,
+                 decline_reason, detail)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (kind, idempotency_key) DO NOTHING
+             RETURNING 1
+         ),
+         counted AS (
+             INSERT INTO psp_sim_calls (kind, calls)
+             SELECT $1, 1 WHERE EXISTS (SELECT 1 FROM kept)
+             ON CONFLICT (kind) DO UPDATE SET calls = psp_sim_calls.calls + 1
+         )
+         SELECT EXISTS (SELECT 1 FROM kept)",
     )
     .bind(kind.code())
     .bind(key)
@@ -109,10 +125,8 @@ pub async fn keep_answer(
     .bind(reference)
     .bind(reason)
     .bind(detail)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    Ok(kept == 1)
+    .fetch_one(&mut *conn)
+    .await
 }
 
 /// Records an authorization with what its token scripted for later calls.
