@@ -435,19 +435,39 @@ impl Store {
             .map_or((String::new(), String::new()), |a| {
                 (a.country_code.clone(), a.region.clone())
             });
-        // Waits while another transaction holds the same natural key.
+        let skus: Vec<&str> = order.lines.iter().map(|line| line.sku.as_str()).collect();
+        let quantities: Vec<i32> = order.lines.iter().map(|line| line.quantity.get()).collect();
+        let prices: Vec<i64> = order
+            .lines
+            .iter()
+            .map(|line| line.unit_price.minor())
+            .collect();
+        let line_ids: Vec<Uuid> = order.lines.iter().map(|_| Uuid::now_v7()).collect();
+        // Waits while another transaction holds the same natural key. The
+        // lines go in with the order, in the same statement, or not at all.
         let inserted: Option<Uuid> = sqlx::query_scalar(
-            "INSERT INTO orders (order_id, order_number, channel_kind, channel_name,
-                 external_reference, fingerprint, status, customer_name, customer_email,
-                 customer_phone, shipping_address, destination_country, destination_region,
-                 currency_code, lines_total, shipping_total, credit_total, grand_total,
-                 line_count, item_count, delivery_method, service_level, pickup_location_id,
-                 payment_method, tags, exchange, place_time)
-             VALUES ($1, 'OMS-' || lpad(nextval('order_number_sequence')::text, 7, '0'), $2, $3,
-                 $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                 $20, $21, $22, $23::jsonb, $24, $25::jsonb, coalesce($26, now()))
-             ON CONFLICT (channel_kind, channel_name, external_reference) DO NOTHING
-             RETURNING order_id",
+            "WITH placed AS (
+                 INSERT INTO orders (order_id, order_number, channel_kind, channel_name,
+                     external_reference, fingerprint, status, customer_name, customer_email,
+                     customer_phone, shipping_address, destination_country, destination_region,
+                     currency_code, lines_total, shipping_total, credit_total, grand_total,
+                     line_count, item_count, delivery_method, service_level, pickup_location_id,
+                     payment_method, tags, exchange, place_time)
+                 VALUES ($1, 'OMS-' || lpad(nextval('order_number_sequence')::text, 7, '0'), $2,
+                     $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, $16, $17,
+                     $18, $19, $20, $21, $22, $23::jsonb, $24, $25::jsonb, coalesce($26, now()))
+                 ON CONFLICT (channel_kind, channel_name, external_reference) DO NOTHING
+                 RETURNING order_id
+             ),
+             lines AS (
+                 INSERT INTO order_lines (order_id, line_number, line_id, sku, quantity,
+                     unit_price, status)
+                 SELECT placed.order_id, l.n::integer, l.id, l.sku, l.quantity, l.price, $6
+                 FROM placed,
+                     unnest($27::uuid[], $28::text[], $29::int4[], $30::int8[]) WITH ORDINALITY
+                         AS l(id, sku, quantity, price, n)
+             )
+             SELECT order_id FROM placed",
         )
         .bind(order_id)
         .bind(order.channel.kind)
@@ -487,6 +507,10 @@ impl Store {
         .bind(&tags)
         .bind(exchange)
         .bind(order.place_time)
+        .bind(&line_ids)
+        .bind(&skus)
+        .bind(&quantities)
+        .bind(&prices)
         .fetch_optional(&mut *tx)
         .await?;
 
@@ -494,28 +518,6 @@ impl Store {
             return Ok(None);
         };
 
-        let skus: Vec<&str> = order.lines.iter().map(|line| line.sku.as_str()).collect();
-        let quantities: Vec<i32> = order.lines.iter().map(|line| line.quantity.get()).collect();
-        let prices: Vec<i64> = order
-            .lines
-            .iter()
-            .map(|line| line.unit_price.minor())
-            .collect();
-        let line_ids: Vec<Uuid> = order.lines.iter().map(|_| Uuid::now_v7()).collect();
-        sqlx::query(
-            "INSERT INTO order_lines (order_id, line_number, line_id, sku, quantity, unit_price, status)
-             SELECT $1, n::integer, id, sku, quantity, price, $6
-             FROM unnest($2::uuid[], $3::text[], $4::int4[], $5::int8[]) WITH ORDINALITY
-                 AS l(id, sku, quantity, price, n)",
-        )
-        .bind(order_id)
-        .bind(&line_ids)
-        .bind(&skus)
-        .bind(&quantities)
-        .bind(&prices)
-        .bind(Status::Pending.code())
-        .execute(&mut *tx)
-        .await?;
         for note in &order.notes {
             insert_note(tx, order_id, &note.0, &order.actor).await?;
         }
