@@ -9,7 +9,7 @@
 //! Once every transaction running at that snapshot has finished, a new read
 //! shows the gap filled or, if still empty, empty for good.
 
-use sqlx::FromRow;
+use sqlx::{FromRow, Row as _};
 
 use super::{MOVEMENT_COLUMNS, MovementRow, Store, stock::qualified};
 use crate::error::InventoryError;
@@ -36,29 +36,43 @@ pub struct Tail {
 impl Store {
     /// Up to `limit` entries after `after`, in position order.
     pub async fn tail(&self, after: i64, limit: i64) -> Result<Tail, InventoryError> {
-        let mut tx = self.pool.begin().await?;
-        // One snapshot for both statements: the rows are exactly what it shows.
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
+        // One statement, one snapshot: the rows are exactly what it shows,
+        // and `pg_current_snapshot()` is that statement's snapshot. The
+        // snapshot's row comes first, alone when there are no entries.
         let sql = format!(
-            "SELECT {}, coalesce(s.low_stock_threshold, 0) AS low_stock_threshold
-             FROM stock_movements m
-             LEFT JOIN stock s ON s.sku = m.sku AND s.location_id = m.location_id
-             WHERE m.sequence > $1
-             ORDER BY m.sequence
-             LIMIT $2",
+            "SELECT pg_current_snapshot()::text AS snapshot, m.*
+             FROM (SELECT 0) AS one
+             LEFT JOIN LATERAL (
+                 SELECT {}, coalesce(s.low_stock_threshold, 0) AS low_stock_threshold
+                 FROM stock_movements m
+                 LEFT JOIN stock s ON s.sku = m.sku AND s.location_id = m.location_id
+                 WHERE m.sequence > $1
+                 ORDER BY m.sequence
+                 LIMIT $2
+             ) m ON true
+             ORDER BY m.sequence",
             qualified(MOVEMENT_COLUMNS, "m")
         );
-        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let read = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(after)
             .bind(limit)
-            .fetch_all(&mut *tx)
+            .fetch_all(&self.pool)
             .await?;
-        let snapshot = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
-            .fetch_one(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        let snapshot = match read.first() {
+            Some(row) => row.try_get("snapshot")?,
+            None => {
+                return Err(InventoryError::Corrupt(
+                    "a tail read without its snapshot".into(),
+                ));
+            }
+        };
+        let mut rows = Vec::with_capacity(read.len());
+        for row in &read {
+            // The lone row of a tail with no entries has no entry's columns.
+            if row.try_get::<Option<i64>, _>("sequence")?.is_some() {
+                rows.push(TailRow::from_row(row)?);
+            }
+        }
         Ok(Tail { rows, snapshot })
     }
 

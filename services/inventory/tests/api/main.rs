@@ -11,6 +11,7 @@ mod edges;
 mod group_commit;
 mod helpers;
 mod interleavings;
+mod ledger;
 mod locations;
 mod paging;
 mod reservations;
