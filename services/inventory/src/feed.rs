@@ -105,9 +105,12 @@ impl LedgerFeed {
                 step = follower.step() => step,
             };
             let wait = match step {
-                Ok(Step::Moved) => continue,
+                Ok(Step::Moved { more: true }) => continue,
+                // A short batch read all there was: a commit of this instance
+                // since then has left a wake-up, so the next read can wait
+                // for it (or the poll) like an idle one.
+                Ok(Step::Moved { more: false } | Step::Idle) => poll,
                 Ok(Step::Gap) => GAP_RETRY.min(poll),
-                Ok(Step::Idle) => poll,
                 Err(err) => {
                     tracing::warn!(error = %err, "ledger feed: reading the tail failed; retrying");
                     poll
@@ -130,8 +133,9 @@ impl Default for LedgerFeed {
 
 /// What one step of the follower found.
 enum Step {
-    /// The high-water mark moved.
-    Moved,
+    /// The high-water mark moved; `more` when the read was a full batch, so
+    /// more entries may follow at once.
+    Moved { more: bool },
     /// It stopped before a position still being written.
     Gap,
     /// Nothing new.
@@ -156,7 +160,7 @@ impl Follower {
         let mut position = inner.position.load(Ordering::Acquire);
         if position < 0 {
             return Ok(if self.start().await? {
-                Step::Moved
+                Step::Moved { more: true }
             } else {
                 Step::Gap
             });
@@ -166,6 +170,7 @@ impl Follower {
             None => false,
         };
         let tail = self.store.tail(position, TAIL_BATCH).await?;
+        let full = i64::try_from(tail.rows.len()).is_ok_and(|read| read >= TAIL_BATCH);
         let start = position;
         let mut changed = std::collections::BTreeSet::new();
         for row in tail.rows {
@@ -193,10 +198,10 @@ impl Follower {
         self.cache
             .invalidate(changed.iter().map(String::as_str))
             .await;
-        Ok(if position > start {
-            Step::Moved
-        } else if self.gap.is_some() {
+        Ok(if self.gap.is_some() {
             Step::Gap
+        } else if position > start {
+            Step::Moved { more: full }
         } else {
             Step::Idle
         })
