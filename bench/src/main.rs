@@ -19,6 +19,7 @@
 //! - `pgbench`: the commit ceiling
 //! - `calls`: the gRPC calls per order, counted from the services' spans
 //! - `check`: oversell, the stock ledger, ends agreeing across services
+//! - `unit`: what a bare gRPC call, statement and commit cost here
 //! - `report`: the arithmetic, the table and the JSON
 
 mod calls;
@@ -29,6 +30,7 @@ mod pgbench;
 mod probe;
 mod report;
 mod suite;
+mod unit;
 
 use std::{
     path::PathBuf,
@@ -95,6 +97,13 @@ struct Args {
     /// pgbench's run at each client count.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pgbench_time: Duration,
+    /// How long each building block (a bare gRPC call, statement, commit)
+    /// is priced; 0s leaves the unit costs out.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    unit_time: Duration,
+    /// Callers at once while the building blocks are priced.
+    #[arg(long, default_value_t = 8)]
+    unit_callers: usize,
     /// The services' log filter (`RUST_LOG`) in the measured run; `info`
     /// is what they run with by default.
     #[arg(long, default_value = "info")]
@@ -135,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
     if !args.skip_calls {
         report.calls = count_calls(&args, &bars).await?;
     }
+    report.fill_floors();
 
     let json = serde_json::to_string_pretty(&report)?;
     let stamp = started_at.format("%Y%m%dT%H%M%SZ");
@@ -223,6 +233,20 @@ async fn run(
         .fetch_one(&watch_pool)
         .await?;
     let probe = Probe::new(suite, server.clone(), u32::try_from(watcher_backend).ok()).await?;
+    let unit_costs = if args.unit_time.is_zero() {
+        None
+    } else {
+        let status = bars.add(progress_bar("unit costs".into()));
+        let costs = unit::measure(suite, &probe, args.unit_callers, args.unit_time).await?;
+        finish(
+            &status,
+            format!(
+                "gRPC call {:.0} µs, statement {:.0} µs, committed write {:.0} µs of CPU",
+                costs.grpc_call.cpu_us, costs.statement.cpu_us, costs.committed_write.cpu_us
+            ),
+        );
+        Some(costs)
+    };
     let watcher = Watcher::start(watch_pool.clone(), args.watch_interval);
     let driver = Driver {
         order: OrderServiceClient::new(suite.channel("order")?),
@@ -364,6 +388,7 @@ async fn run(
         commit: git_commit(),
         machine,
         pgbench_ceiling: ceiling,
+        unit_costs,
         phases,
         calls: Vec::new(),
         service_log: args.service_log.clone(),

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::{
     load::{End, Finished, Load},
     probe::{IdleRates, Machine, WalCounters},
+    unit::UnitCosts,
 };
 
 /// Latency percentiles in milliseconds.
@@ -131,6 +132,10 @@ pub struct PhaseReport {
     pub saga_step_attempts_per_order: Option<f64>,
     /// Peak resident memory of each service during the phase, MiB.
     pub peak_rss_mib: BTreeMap<String, f64>,
+    /// The CPU an order of this mix would cost if each of its gRPC calls
+    /// (from the calls run) and each of its commits cost what a bare one
+    /// does here (see [`UnitCosts::floor_ms`]), in milliseconds.
+    pub floor_cpu_ms_per_order: Option<f64>,
 }
 
 /// What one phase measured, before the arithmetic.
@@ -244,6 +249,7 @@ impl PhaseMeasures {
             bench_grpc_calls_per_order: per_order(self.placed as f64),
             saga_step_attempts_per_order: None,
             peak_rss_mib: self.peak_rss_mib,
+            floor_cpu_ms_per_order: None,
         }
     }
 }
@@ -300,6 +306,9 @@ pub struct RunReport {
     pub machine: Machine,
     /// pgbench's commit ceiling per client count, measured in this run.
     pub pgbench_ceiling: Vec<Ceiling>,
+    /// What a bare gRPC call, statement and commit cost in this run; `None`
+    /// when not measured.
+    pub unit_costs: Option<UnitCosts>,
     /// Each phase in the order run.
     pub phases: Vec<PhaseReport>,
     /// gRPC calls per ended order of each mix, counted in a separate run
@@ -319,6 +328,24 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// Sets each phase's CPU floor from the unit costs, the calls per order
+    /// of its mix and its commits per order, where all three were measured.
+    pub fn fill_floors(&mut self) {
+        let Some(costs) = self.unit_costs else {
+            return;
+        };
+        for phase in &mut self.phases {
+            let calls = self
+                .calls
+                .iter()
+                .find(|count| count.mix == phase.mix)
+                .and_then(|count| count.calls_per_order);
+            phase.floor_cpu_ms_per_order = calls
+                .zip(phase.commits_per_order)
+                .map(|(calls, commits)| costs.floor_ms(calls, commits));
+        }
+    }
+
     /// Writes the table to `out`.
     pub fn write_table(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
         let m = &self.machine;
@@ -430,6 +457,35 @@ impl RunReport {
                 )?;
             }
         }
+        if let Some(costs) = &self.unit_costs {
+            writeln!(
+                out,
+                "unit costs, CPU of client and server ({} callers, {:.0} s each): gRPC call {:.0} µs ({:.0}/s, Health/Check through the platform's layers); statement {:.0} µs ({:.0}/s, SELECT 1); committed write {:.0} µs ({:.0}/s, one-row insert)",
+                costs.callers,
+                costs.seconds,
+                costs.grpc_call.cpu_us,
+                costs.grpc_call.per_second,
+                costs.statement.cpu_us,
+                costs.statement.per_second,
+                costs.committed_write.cpu_us,
+                costs.committed_write.per_second,
+            )?;
+            for phase in &self.phases {
+                let (Some(floor), Some(cpu)) =
+                    (phase.floor_cpu_ms_per_order, phase.cpu_ms_per_order)
+                else {
+                    continue;
+                };
+                writeln!(
+                    out,
+                    "  floor of {:<30} {:>6.2} ms of CPU per order (calls x call + commits x statement), {:>3.0}% of the {:.2} ms measured",
+                    phase.name,
+                    floor,
+                    floor / cpu * 100.0,
+                    cpu
+                )?;
+            }
+        }
         writeln!(
             out,
             "oversell: {} units; lost orders: {}; ledger mismatches: {}",
@@ -506,9 +562,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn per_order_figures_divide_by_ended_orders_without_the_watchers_queries() {
-        let measures = PhaseMeasures {
+    fn measures() -> PhaseMeasures {
+        PhaseMeasures {
             name: "t".into(),
             mix: "all-succeed".into(),
             load: Load::Closed { concurrency: 2 },
@@ -540,14 +595,21 @@ mod tests {
             },
             idle_for: Duration::from_secs(2),
             peak_rss_mib: BTreeMap::new(),
-        };
-        let idle = IdleRates {
+        }
+    }
+
+    fn idle() -> IdleRates {
+        IdleRates {
             seconds: 10.0,
             commits_per_second: BTreeMap::from([("oms_bench_order".into(), 2.5)]),
             wal_syncs_per_second: 1.0,
             wal_records_per_second: 0.0,
-        };
-        let report = measures.report(&idle);
+        }
+    }
+
+    #[test]
+    fn per_order_figures_divide_by_ended_orders_without_the_watchers_queries() {
+        let report = measures().report(&idle());
         assert_eq!(report.completed, 4);
         assert_eq!((report.confirmed, report.rejected, report.stuck), (3, 1, 1));
         assert_eq!(report.orders_per_second, 2.0);
@@ -563,5 +625,59 @@ mod tests {
         assert_eq!(report.latency_confirmed.p50_ms, 20.0);
         assert_eq!(report.latency_rejected.max_ms, 30.0);
         assert_eq!(report.latency.max_ms, 40.0);
+    }
+
+    #[test]
+    fn the_floor_prices_the_calls_of_the_phases_mix_and_its_commits() {
+        let unit = |cpu_us| crate::unit::UnitCost {
+            count: 1,
+            per_second: 1.0,
+            cpu_us,
+            client_cpu_us: 0.0,
+        };
+        let costs = UnitCosts {
+            callers: 8,
+            seconds: 1.0,
+            grpc_call: unit(200.0),
+            statement: unit(100.0),
+            committed_write: unit(300.0),
+        };
+        let mut hot = measures().report(&idle());
+        hot.mix = "hot-sku".into();
+        let mut report = RunReport {
+            command: String::new(),
+            started_at: String::new(),
+            commit: String::new(),
+            machine: Machine {
+                cores: 2,
+                memory_gib: 1.0,
+                cpu_model: String::new(),
+                postgres: String::new(),
+                load_average_at_start: 0.0,
+            },
+            pgbench_ceiling: Vec::new(),
+            unit_costs: Some(costs),
+            phases: vec![measures().report(&idle()), hot],
+            calls: vec![CallCount::of(
+                "all-succeed",
+                2,
+                &BTreeMap::from([("a".into(), 20), ("b".into(), 10)]),
+            )],
+            service_log: String::new(),
+            idle: idle(),
+            oversell: 0,
+            ledger_mismatches: Vec::new(),
+            lost: 0,
+        };
+        report.fill_floors();
+        // 15 calls at 200 µs and 8.75 commits at 100 µs.
+        assert_eq!(report.phases[0].floor_cpu_ms_per_order, Some(3.875));
+        // No calls were counted for that mix.
+        assert_eq!(report.phases[1].floor_cpu_ms_per_order, None);
+        let mut table = Vec::new();
+        report.write_table(&mut table).unwrap();
+        let table = String::from_utf8(table).unwrap();
+        assert!(table.contains("gRPC call 200 µs"), "{table}");
+        assert!(table.contains("3.88 ms of CPU per order"), "{table}");
     }
 }
