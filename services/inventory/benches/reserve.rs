@@ -10,6 +10,9 @@
 //!   for `BENCH_OPEN_SECONDS`, latency counted from each call's intended send
 //!   time, so a stalled server cannot hide its queue (no coordinated omission);
 //! - refusals: Reserve of a sold-out SKU, closed loop, median round;
+//! - bare call: `grpc.health.v1.Health/Check` through the same server layers,
+//!   closed loop, median round: the rate of calls that do nothing, which no
+//!   refusal can beat, as a refusal is a call too;
 //! - oversell: 2,000 callers' units of a SKU with 500, while every Redis key of
 //!   the service is deleted every 20 ms; held beyond the stock is oversell;
 //! - read cached / read db: GetAvailability of 10 SKUs, from an instance with
@@ -47,8 +50,10 @@ use oms_proto::{
 };
 use oms_testkit::{TestDatabase, TestRedis, TestServer, server_config};
 use tokio::sync::Semaphore;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 type Client = InventoryServiceClient<oms_platform::client::OmsChannel>;
+type Health = HealthClient<oms_platform::client::OmsChannel>;
 
 /// Units of the SKU of the oversell workload, and the units asked for it.
 const OVERSELL_STOCK: i32 = 500;
@@ -211,6 +216,36 @@ async fn collect(started: Instant, calls: Vec<Call>) -> Calls {
     outcome
 }
 
+/// One closed-loop round of `count` health checks by `callers` concurrent
+/// callers, alternating between `clients`; each answer counts as held.
+async fn bare_round(clients: &[Health], count: usize, callers: usize) -> Calls {
+    let permits = Arc::new(Semaphore::new(callers));
+    let started = Instant::now();
+    let mut calls = Vec::with_capacity(count);
+    for index in 0..count {
+        let permit = permits.clone().acquire_owned().await.unwrap();
+        let mut client = clients[index % clients.len()].clone();
+        calls.push(tokio::spawn(async move {
+            let call = Instant::now();
+            let outcome = client.check(HealthCheckRequest::default()).await;
+            drop(permit);
+            (call.elapsed(), outcome.is_ok())
+        }));
+    }
+    let mut outcome = Calls::default();
+    for call in calls {
+        let (latency, ok) = call.await.unwrap();
+        outcome.latencies.push(latency);
+        if ok {
+            outcome.held += 1;
+        } else {
+            outcome.failed += 1;
+        }
+    }
+    outcome.elapsed = started.elapsed();
+    outcome
+}
+
 /// One round of `count` GetAvailability calls of 10 SKUs each.
 async fn read_round(client: &Client, skus: &[String], count: usize, callers: usize) -> Calls {
     let permits = Arc::new(Semaphore::new(callers));
@@ -308,6 +343,7 @@ struct Figures {
     hot: f64,
     open_p99: Duration,
     refusals: f64,
+    bare: f64,
     oversell: i64,
     spread: f64,
 }
@@ -315,6 +351,7 @@ struct Figures {
 /// Every Reserve workload against `clients` (one per instance).
 async fn reserve_workloads(
     clients: &[Client],
+    health: &[Health],
     redis: &TestRedis,
     sizes: &Sizes,
     units: i32,
@@ -396,6 +433,18 @@ async fn reserve_workloads(
     .await;
     assert_eq!((sold.held, sold.refused), (100, 0), "the SKU sells out");
     let refusals_summary = closed("refusals", std::slice::from_ref(&gone)).await;
+    let mut rounds = Vec::new();
+    for _ in 0..sizes.rounds {
+        let calls = bare_round(health, sizes.count, sizes.callers).await;
+        rounds.push((calls.held as f64 / calls.elapsed.as_secs_f64(), calls));
+    }
+    let bare_summary = summarize(rounds);
+    print_row(
+        "bare call",
+        replicas,
+        &format!("{} callers", sizes.callers),
+        &bare_summary,
+    );
 
     let oversell = oversell(clients, redis, &flushed, sizes.callers, replicas).await;
 
@@ -403,6 +452,7 @@ async fn reserve_workloads(
         hot: hot_summary.median,
         open_p99: open_summary.p99,
         refusals: refusals_summary.median,
+        bare: bare_summary.median,
         oversell,
         spread: spread_summary.median,
     }
@@ -509,6 +559,10 @@ fn main() {
             InventoryServiceClient::new(first.channel()),
             InventoryServiceClient::new(second.channel()),
         ];
+        let health = [
+            HealthClient::new(first.channel()),
+            HealthClient::new(second.channel()),
+        ];
         put_location(&mut clients[0].clone()).await;
         let units = i32::try_from(
             (sizes.rounds * sizes.count).max(sizes.open_rate * sizes.open_seconds) + 1,
@@ -519,8 +573,8 @@ fn main() {
             "oms-inventory Reserve (gRPC loopback, local Postgres and Redis; calls alternate between the instances)"
         );
         println!("workload    instances  callers/rate");
-        let one = reserve_workloads(&clients[..1], &redis, &sizes, units).await;
-        let two = reserve_workloads(&clients, &redis, &sizes, units).await;
+        let one = reserve_workloads(&clients[..1], &health[..1], &redis, &sizes, units).await;
+        let two = reserve_workloads(&clients, &health, &redis, &sizes, units).await;
 
         let spread: Vec<String> = (0..1000).map(|i| format!("r1-sku-{i:04}")).collect();
         let uncached = instance(&db, &redis, Duration::ZERO).await;
@@ -552,6 +606,10 @@ fn main() {
         println!(
             "| refusals/s once sold out | {:.0} | {:.0} |",
             one.refusals, two.refusals
+        );
+        println!(
+            "| bare calls/s (Health/Check, same layers: what a refusal cannot beat) | {:.0} | {:.0} |",
+            one.bare, two.bare
         );
         println!(
             "| oversell, Redis keys deleted every 20 ms | {} | {} |",
