@@ -2,7 +2,7 @@
 //! how they re-drive the messages a receiver refused for good. Every service
 //! with an outbox serves it next to its own contract:
 //!
-//! ```ignore
+//! ```text
 //! GrpcServer::new(&config.server)
 //!     .add_service(OrderServiceServer::new(orders))
 //!     .add_service(OutboxAdmin::new(pool, wake).into_server())
