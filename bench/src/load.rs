@@ -202,7 +202,7 @@ fn tracing_free_warn(message: &str) {
 }
 
 /// How a phase offers orders.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "loop")]
 pub enum Load {
     /// `concurrency` customers, each with one order in flight.

@@ -76,6 +76,11 @@ struct Args {
     /// Closed-loop concurrency of the other mixes.
     #[arg(long, default_value_t = 16)]
     mix_concurrency: usize,
+    /// Open-loop rate of the declined-card mix, orders per second, so the
+    /// latency to REJECTED is measured below saturation too (a closed loop
+    /// at saturation measures its queue); 0 leaves the phase out.
+    #[arg(long, default_value_t = 40.0)]
+    declined_rate: f64,
     /// The first of seven consecutive ports for the services (below the
     /// ephemeral range, which tests on port 0 draw from).
     #[arg(long, default_value_t = 28051)]
@@ -192,6 +197,12 @@ fn plan(args: &Args) -> Vec<(Mix, Load, Duration)> {
             concurrency: args.mix_concurrency,
         };
         phases.push((mix, load, args.phase));
+        if mix == Mix::Declined10 && args.declined_rate > 0.0 {
+            let load = Load::Open {
+                rate: args.declined_rate,
+            };
+            phases.push((mix, load, args.phase));
+        }
     }
     phases
 }
@@ -492,4 +503,54 @@ fn git_commit() -> String {
         .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
         .filter(|commit| !commit.is_empty())
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phases_of(command: &[&str]) -> Vec<(Mix, Load)> {
+        let args = Args::parse_from(std::iter::once("oms-bench").chain(command.iter().copied()));
+        plan(&args)
+            .into_iter()
+            .map(|(mix, load, _)| (mix, load))
+            .collect()
+    }
+
+    #[test]
+    fn declined_cards_run_closed_and_open_and_a_rate_of_zero_leaves_the_open_phase_out() {
+        let phases = phases_of(&[
+            "--concurrency",
+            "4",
+            "--rates",
+            "50",
+            "--declined-rate",
+            "30",
+        ]);
+        let declined: Vec<Load> = phases
+            .iter()
+            .filter(|(mix, _)| *mix == Mix::Declined10)
+            .map(|(_, load)| *load)
+            .collect();
+        assert_eq!(
+            declined,
+            [Load::Closed { concurrency: 16 }, Load::Open { rate: 30.0 }]
+        );
+        assert_eq!(phases.len(), 6, "{phases:?}");
+
+        let phases = phases_of(&[
+            "--concurrency",
+            "4",
+            "--rates",
+            "50",
+            "--declined-rate",
+            "0",
+        ]);
+        assert_eq!(phases.len(), 5, "{phases:?}");
+        assert!(
+            phases
+                .iter()
+                .all(|(mix, load)| *mix != Mix::Declined10 || matches!(load, Load::Closed { .. }))
+        );
+    }
 }
