@@ -120,11 +120,10 @@ pub async fn release(
     let mut tx = store.begin().await?;
     let outcome =
         return_holds(&mut tx, order_id.as_str(), Holds::Release { reason }, actor).await?;
-    if outcome == HoldsOutcome::Changed {
+    if let HoldsOutcome::Changed(reservation) = outcome {
         tx.commit().await?;
-        let reservation = store.require_reservation(order_id).await?;
         return Ok(Released {
-            reservation,
+            reservation: *reservation,
             changed: true,
         });
     }
@@ -147,49 +146,47 @@ pub async fn release(
 
 /// Takes a held reservation's units off hand; with `reacquire`, an expired
 /// one's units are taken again from what is available.
+///
+/// The usual case, a HELD reservation within its time, is one transaction,
+/// answered from what it wrote; the reservation is read only when it was not
+/// held then.
 pub async fn commit(
     store: &Store,
     order_id: &OrderId,
     actor: &Actor,
     reacquire: bool,
 ) -> Result<ReservationRecord, InventoryError> {
-    let existing = store.require_reservation(order_id).await?;
-    match existing.state {
-        ReservationState::Committed => return Ok(existing),
-        ReservationState::Released => {
-            return Err(InventoryError::IllegalTransition {
-                from: ReservationState::Released,
-                to: ReservationState::Committed,
-            });
-        }
-        ReservationState::Expired if reacquire => {
-            return recommit_expired(store, order_id, &existing, actor).await;
-        }
-        ReservationState::Expired => return Err(expired(&existing)),
-        ReservationState::Held => {}
-    }
     let mut tx = store.begin().await?;
     match return_holds(&mut tx, order_id.as_str(), Holds::Commit, actor).await? {
-        HoldsOutcome::Changed => {
+        HoldsOutcome::Changed(reservation) => {
             tx.commit().await?;
-            store.require_reservation(order_id).await
+            return Ok(*reservation);
         }
         HoldsOutcome::Short => {
             tx.rollback().await?;
             let now = store.require_reservation(order_id).await?;
-            Err(InventoryError::InsufficientStock(
+            return Err(InventoryError::InsufficientStock(
                 store.on_hand_shortages(&now.lines).await?,
-            ))
+            ));
         }
-        HoldsOutcome::NotHeld => {
-            tx.rollback().await?;
-            let now = store.require_reservation(order_id).await?;
-            if now.state == ReservationState::Held {
-                // Held but past its expire time by the database's clock.
-                expire(store, now.reservation_id).await?;
-                if !reacquire {
-                    return Err(expired(&now));
-                }
+        HoldsOutcome::NotHeld => tx.rollback().await?,
+    }
+    let existing = store.require_reservation(order_id).await?;
+    match existing.state {
+        ReservationState::Committed => Ok(existing),
+        ReservationState::Released => Err(InventoryError::IllegalTransition {
+            from: ReservationState::Released,
+            to: ReservationState::Committed,
+        }),
+        ReservationState::Expired if reacquire => {
+            recommit_expired(store, order_id, &existing, actor).await
+        }
+        ReservationState::Expired => Err(expired(&existing)),
+        // Held but past its expire time by the database's clock, or held
+        // since the transaction above looked.
+        ReservationState::Held => {
+            if expire(store, existing.reservation_id).await? && !reacquire {
+                return Err(expired(&existing));
             }
             Box::pin(commit(store, order_id, actor, reacquire)).await
         }
@@ -240,7 +237,7 @@ pub async fn expire(store: &Store, reservation_id: Uuid) -> Result<bool, Invento
     )
     .await?;
     tx.commit().await?;
-    Ok(outcome == HoldsOutcome::Changed)
+    Ok(matches!(outcome, HoldsOutcome::Changed(_)))
 }
 
 /// Each line with the units available for it now, read outside any

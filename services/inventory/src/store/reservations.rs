@@ -537,10 +537,12 @@ pub enum Holds<'a> {
 }
 
 /// What [`return_holds`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum HoldsOutcome {
-    /// The reservation left HELD with all its stock rows and ledger entries.
-    Changed,
+    /// The reservation left HELD with all its stock rows and ledger entries;
+    /// it is as the statement wrote it, which is what a read after the
+    /// commit would find.
+    Changed(Box<ReservationRecord>),
     /// Not HELD, not due (expiry) or past due (commit): nothing changed.
     NotHeld,
     /// A commit that on hand does not cover: the transaction must roll back.
@@ -578,7 +580,7 @@ pub async fn return_holds(
             true,
         ),
     };
-    let (changed, lines, moved): (i64, i64, i64) = sqlx::query_as(
+    let row: HoldsRow = sqlx::query_as(
         "WITH held AS (
              UPDATE reservations
              SET state = $2, update_time = now(), release_reason = $3
@@ -586,10 +588,11 @@ pub async fn return_holds(
                AND (CASE WHEN $4 THEN expire_time <= now()
                          WHEN $5 THEN expire_time > now()
                          ELSE true END)
-             RETURNING reservation_id
+             RETURNING reservation_id, order_id, channel_kind, channel_name, state,
+                 create_time, expire_time, update_time, release_reason
          ),
          lines AS (
-             SELECT l.sku, l.location_id, l.quantity
+             SELECT l.position, l.sku, l.location_id, l.quantity
              FROM reservation_lines l JOIN held USING (reservation_id)
          ),
          locked AS (
@@ -621,7 +624,16 @@ pub async fn return_holds(
              FROM updated
              RETURNING 1
          )
-         SELECT (SELECT count(*) FROM held), (SELECT count(*) FROM lines), (SELECT count(*) FROM moved)",
+         SELECT (SELECT count(*) FROM held) AS changed, (SELECT count(*) FROM lines) AS lines,
+             (SELECT count(*) FROM moved) AS moved,
+             h.reservation_id, h.order_id, h.channel_kind, h.channel_name, h.state,
+             h.create_time, h.expire_time, h.update_time, h.release_reason,
+             coalesce((SELECT array_agg(sku ORDER BY position) FROM lines), '{}') AS skus,
+             coalesce((SELECT array_agg(location_id ORDER BY position) FROM lines), '{}')
+                 AS location_ids,
+             coalesce((SELECT array_agg(quantity ORDER BY position) FROM lines), '{}')
+                 AS quantities
+         FROM (SELECT 1) AS one LEFT JOIN held h ON true",
     )
     .bind(order_id)
     .bind(state.as_str())
@@ -633,12 +645,55 @@ pub async fn return_holds(
     .bind(&actor.id)
     .fetch_one(&mut *tx)
     .await?;
-    match (changed, moved == lines) {
+    match (row.changed, row.moved == row.lines) {
         (0, _) => Ok(HoldsOutcome::NotHeld),
-        (_, true) => Ok(HoldsOutcome::Changed),
+        (_, true) => Ok(HoldsOutcome::Changed(Box::new(row.reservation()?))),
         (_, false) if commit => Ok(HoldsOutcome::Short),
         (_, false) => Err(InventoryError::Corrupt(format!(
             "reservation of order {order_id} holds units its stock rows do not"
         ))),
+    }
+}
+
+/// The row of [`return_holds`]: its counts, and the reservation as it wrote
+/// it (all NULL when nothing was held).
+#[derive(FromRow)]
+struct HoldsRow {
+    changed: i64,
+    lines: i64,
+    moved: i64,
+    reservation_id: Option<Uuid>,
+    order_id: Option<String>,
+    channel_kind: Option<i16>,
+    channel_name: Option<String>,
+    state: Option<String>,
+    create_time: Option<DateTime<Utc>>,
+    expire_time: Option<DateTime<Utc>>,
+    update_time: Option<DateTime<Utc>>,
+    release_reason: Option<String>,
+    skus: Vec<String>,
+    location_ids: Vec<String>,
+    quantities: Vec<i32>,
+}
+
+impl HoldsRow {
+    /// The reservation the statement changed.
+    fn reservation(self) -> Result<ReservationRecord, InventoryError> {
+        let missing =
+            || InventoryError::Corrupt("a changed reservation came back without its row".into());
+        ReservationRecord::try_from(ReservationRow {
+            reservation_id: self.reservation_id.ok_or_else(missing)?,
+            order_id: self.order_id.ok_or_else(missing)?,
+            channel_kind: self.channel_kind.ok_or_else(missing)?,
+            channel_name: self.channel_name.ok_or_else(missing)?,
+            state: self.state.ok_or_else(missing)?,
+            create_time: self.create_time.ok_or_else(missing)?,
+            expire_time: self.expire_time,
+            update_time: self.update_time.ok_or_else(missing)?,
+            release_reason: self.release_reason.ok_or_else(missing)?,
+            skus: self.skus,
+            location_ids: self.location_ids,
+            quantities: self.quantities,
+        })
     }
 }

@@ -617,3 +617,74 @@ async fn reservations_are_listed_newest_first_by_state_and_counted_per_location(
     assert_eq!(counted, [("wh-1", 2, 3), ("wh-2", 1, 3), ("wh-9", 0, 0)]);
     inventory.finish().await;
 }
+
+#[tokio::test]
+async fn commit_and_release_answer_with_the_reservation_a_read_finds_after_them() {
+    let inventory = TestInventory::start().await;
+    inventory.location("wh-1").await;
+    inventory.location("wh-2").await;
+    for (sku, location) in [("tee-m", "wh-2"), ("cap", "wh-1"), ("sock", "wh-1")] {
+        inventory.set_stock(sku, location, 10).await;
+    }
+    let read = |order: &'static str| {
+        let mut client = inventory.client();
+        async move {
+            client
+                .get_reservation(GetReservationRequest {
+                    key: Some(Key::OrderId(id(order))),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .reservation
+                .unwrap()
+        }
+    };
+    // Lines out of (sku, location) order, so their order is the caller's.
+    let lines = || {
+        vec![
+            line("tee-m", "wh-2", 2),
+            line("cap", "wh-1", 1),
+            line("sock", "wh-1", 3),
+        ]
+    };
+    for order in ["order-1", "order-2"] {
+        reserve(&mut inventory.client(), order, lines())
+            .await
+            .unwrap();
+    }
+
+    let committed = inventory
+        .client()
+        .commit_reservation(CommitReservationRequest {
+            order_id: id("order-1"),
+            actor: Some(saga()),
+            reacquire_if_expired: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .reservation
+        .unwrap();
+    let released = inventory
+        .client()
+        .release(ReleaseRequest {
+            order_id: id("order-2"),
+            reason: "payment declined".into(),
+            actor: Some(saga()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    assert_eq!(committed.state, ReservationState::Committed as i32);
+    assert_eq!(committed.lines, lines());
+    assert_eq!(committed, read("order-1").await);
+    assert!(released.changed);
+    let released = released.reservation.unwrap();
+    assert_eq!(released.state, ReservationState::Released as i32);
+    assert_eq!(released.release_reason, "payment declined");
+    assert_eq!(released.lines, lines());
+    assert_eq!(released, read("order-2").await);
+    inventory.finish().await;
+}
