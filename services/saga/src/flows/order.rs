@@ -583,6 +583,8 @@ async fn create_shipments(ctx: &mut StepContext<'_>) -> Outcome {
             parcels: vec![ctx.settings.parcel],
             destination: destination.clone(),
             actor: Some(ctx.actor()),
+            // The saga keeps ids, not the label and packing slip.
+            omit_documents: true,
             ..Default::default()
         });
         match ctx.peers.shipping.clone().create_shipment(request).await {

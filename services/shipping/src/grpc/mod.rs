@@ -122,7 +122,7 @@ impl ShippingService for ShippingApi {
     ) -> Result<Response<pb::CreateShipmentResponse>, Status> {
         let new = shipments::outbound(request.get_ref());
         respond(
-            self.create_shipment(new)
+            self.create_shipment(new, !request.get_ref().omit_documents)
                 .await
                 .map(|shipment| pb::CreateShipmentResponse {
                     shipment: Some(shipment),
@@ -153,13 +153,11 @@ impl ShippingService for ShippingApi {
         request: Request<pb::CreateReturnLabelRequest>,
     ) -> Result<Response<pb::CreateReturnLabelResponse>, Status> {
         let new = shipments::return_label(request.get_ref());
-        respond(
-            self.create_shipment(new)
-                .await
-                .map(|shipment| pb::CreateReturnLabelResponse {
-                    shipment: Some(shipment),
-                }),
-        )
+        respond(self.create_shipment(new, true).await.map(|shipment| {
+            pb::CreateReturnLabelResponse {
+                shipment: Some(shipment),
+            }
+        }))
     }
 
     async fn record_tracking_event(

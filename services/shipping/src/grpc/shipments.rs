@@ -9,7 +9,7 @@
 //! what the order hears; a cancel of a key with no shipment yet records the key,
 //! so a late create for it buys nothing.
 
-use chrono::Utc;
+use chrono::{SubsecRound as _, Utc};
 use oms_platform::{error::FieldViolations, paging::Pages};
 use oms_proto::{
     common::v1 as common,
@@ -163,6 +163,7 @@ pub fn outbound(request: &pb::CreateShipmentRequest) -> Result<NewShipment, Ship
     let checked = check(FieldViolations::new(), &fields)?;
     let stripped = pb::CreateShipmentRequest {
         actor: None,
+        omit_documents: false,
         ..request.clone()
     };
     let encoded = stripped.encode_to_vec();
@@ -336,8 +337,9 @@ impl ShippingApi {
     pub(super) async fn create_shipment(
         &self,
         new: Result<NewShipment, ShippingError>,
+        documents: bool,
     ) -> Result<pb::Shipment, ShippingError> {
-        convert::shipment(&self.create(new?).await?, true)
+        convert::shipment(&self.create(new?).await?, documents)
     }
 
     /// Creates one shipment, or returns the one its key already has.
@@ -388,7 +390,9 @@ impl ShippingApi {
                 return_id: new.return_id.as_deref(),
             },
         )?;
-        let now = Utc::now();
+        // To the microsecond, as Postgres keeps it: the answer below is the
+        // row as written, and a read later must find the same.
+        let now = Utc::now().trunc_subsecs(6);
         let row = ShipmentRow {
             shipment_id: Uuid::now_v7(),
             direction: new.direction.code(),
@@ -407,7 +411,7 @@ impl ShippingApi {
             tracking_url: bought.tracking_url.clone(),
             price_minor: bought.rate.price_minor,
             currency_code: bought.rate.currency.clone(),
-            promised_delivery_time: bought.rate.promised_delivery_time,
+            promised_delivery_time: bought.rate.promised_delivery_time.trunc_subsecs(6),
             label_format: new.format.code(),
             label: documents.label,
             packing_slip: documents.packing_slip,
@@ -440,11 +444,15 @@ impl ShippingApi {
             return Ok(record);
         }
         store::insert(&mut tx, &row).await?;
-        // Read back in the transaction: what was stored, without a commit per query.
-        let record = Self::read(&mut tx, row.shipment_id).await?;
         tx.commit().await?;
         tracing::info!(shipment_id = %row.shipment_id, order_id = %row.order_id, location_id = %row.location_id, carrier = %row.carrier, "shipment created");
-        Ok(record)
+        // Answered from what was written (no default or trigger changes a
+        // shipment's row), not read back with its documents: a new shipment
+        // has no tracking events yet.
+        Ok(ShipmentRecord {
+            shipment: row,
+            events: Vec::new(),
+        })
     }
 
     /// The shipment as `tx` sees it.

@@ -34,6 +34,7 @@ async fn a_shipment_gets_a_tracking_number_a_pdf_label_showing_it_and_a_packing_
     assert_eq!(created.carrier, "simulator");
     assert_eq!(created.price.as_ref().unwrap().amount_minor, 615);
 
+    let whole = created.clone();
     let label = created.label.unwrap();
     assert_eq!(label.format, DocumentFormat::Pdf as i32);
     assert_eq!(
@@ -62,8 +63,7 @@ async fn a_shipment_gets_a_tracking_number_a_pdf_label_showing_it_and_a_packing_
         .into_inner()
         .shipment
         .unwrap();
-    assert_eq!(read.tracking_number, created.tracking_number);
-    assert_eq!(read.label.unwrap().content, label.content);
+    assert_eq!(read, whole);
     app.stop().await;
 }
 
@@ -179,5 +179,53 @@ async fn carrier_refusals_are_failed_preconditions_with_their_reason() {
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
     assert_eq!(app.labels_bought().await, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_caller_that_omits_the_documents_gets_the_same_shipment_without_their_content() {
+    let app = TestShipping::start().await;
+    let order_id = minted_id("order-lean");
+    let mut lean = shipment(&order_id);
+    lean.omit_documents = true;
+    let created = app
+        .client()
+        .create_shipment(lean)
+        .await
+        .unwrap()
+        .into_inner()
+        .shipment
+        .unwrap();
+
+    let label = created.label.as_ref().unwrap();
+    assert!(label.content.is_empty());
+    assert_eq!(
+        label.file_name,
+        format!("label-{}.pdf", created.tracking_number)
+    );
+    let slip = created.packing_slip.as_ref().unwrap();
+    assert!(slip.content.is_empty());
+    // The same request with the documents: the same shipment, with them.
+    let full = app
+        .client()
+        .create_shipment(shipment(&order_id))
+        .await
+        .unwrap()
+        .into_inner()
+        .shipment
+        .unwrap();
+    assert_eq!(full.shipment_id, created.shipment_id);
+    assert!(full.label.as_ref().unwrap().content.starts_with(b"%PDF-"));
+    assert!(!full.packing_slip.as_ref().unwrap().content.is_empty());
+    let without_content = |mut shipment: oms_proto::shipping::v1::Shipment| {
+        for document in [&mut shipment.label, &mut shipment.packing_slip]
+            .into_iter()
+            .flatten()
+        {
+            document.content.clear();
+        }
+        shipment
+    };
+    assert_eq!(without_content(full), created);
     app.stop().await;
 }

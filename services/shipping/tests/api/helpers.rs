@@ -554,6 +554,7 @@ pub fn shipment(order_id: &str) -> CreateShipmentRequest {
         carrier: String::new(),
         label_format: 0,
         actor: Some(operator()),
+        omit_documents: false,
     }
 }
 

@@ -329,6 +329,7 @@ pub fn shipment_request(order_id: &str) -> CreateShipmentRequest {
         carrier: String::new(),
         label_format: 0,
         actor: operator(),
+        omit_documents: false,
     }
 }
 
