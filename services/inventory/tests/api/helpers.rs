@@ -7,9 +7,10 @@ use oms_platform::client::OmsChannel;
 use oms_proto::{
     common::v1::{Actor, ActorKind, Address, Channel, ChannelKind, GeoPoint},
     inventory::v1::{
-        GetAvailabilityRequest, Location, LocationKind, PutLocationRequest, ReservationLine,
-        ReserveRequest, ReserveResponse, RestockLine, RestockRequest, RestockSource,
-        SetStockRequest, SkuAvailability, inventory_service_client::InventoryServiceClient,
+        GetAvailabilityRequest, GetReservationRequest, Location, LocationKind, PutLocationRequest,
+        Reservation, ReservationLine, ReserveRequest, ReserveResponse, RestockLine, RestockRequest,
+        RestockSource, SetStockRequest, SkuAvailability, get_reservation_request,
+        inventory_service_client::InventoryServiceClient,
     },
 };
 pub use oms_testkit::keyed;
@@ -74,6 +75,19 @@ impl TestInventory {
 
     pub async fn set_stock(&self, sku: &str, location_id: &str, on_hand: i32) {
         set_stock(&mut self.client(), sku, location_id, on_hand).await;
+    }
+
+    /// The reservation of the order labelled `order` (see [`id`]), as GetReservation reads it.
+    pub async fn reservation(&self, order: &str) -> Reservation {
+        self.client()
+            .get_reservation(GetReservationRequest {
+                key: Some(get_reservation_request::Key::OrderId(id(order))),
+            })
+            .await
+            .expect("the reservation")
+            .into_inner()
+            .reservation
+            .expect("a reservation in the answer")
     }
 
     pub async fn availability(&self, sku: &str, channel: Option<Channel>) -> SkuAvailability {

@@ -191,23 +191,7 @@ async fn an_expired_reservation_is_committed_again_where_its_units_are_still_ava
         ))
         .await
         .unwrap();
-    let reader = client.clone();
-    let state = |order_id: &'static str| {
-        let client = reader.clone();
-        async move {
-            client
-                .clone()
-                .get_reservation(GetReservationRequest {
-                    key: Some(Key::OrderId(id(order_id))),
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .reservation
-                .unwrap()
-                .state
-        }
-    };
+    let state = async |order_id: &str| inventory.reservation(order_id).await.state;
     poll_until("both holds to expire", Duration::from_secs(15), || async {
         let expired = ReservationState::Expired as i32;
         (state("order-1").await == expired && state("order-2").await == expired).then_some(())
@@ -626,20 +610,6 @@ async fn commit_and_release_answer_with_the_reservation_a_read_finds_after_them(
     for (sku, location) in [("tee-m", "wh-2"), ("cap", "wh-1"), ("sock", "wh-1")] {
         inventory.set_stock(sku, location, 10).await;
     }
-    let read = |order: &'static str| {
-        let mut client = inventory.client();
-        async move {
-            client
-                .get_reservation(GetReservationRequest {
-                    key: Some(Key::OrderId(id(order))),
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .reservation
-                .unwrap()
-        }
-    };
     // Lines out of (sku, location) order, so their order is the caller's.
     let lines = || {
         vec![
@@ -679,12 +649,12 @@ async fn commit_and_release_answer_with_the_reservation_a_read_finds_after_them(
 
     assert_eq!(committed.state, ReservationState::Committed as i32);
     assert_eq!(committed.lines, lines());
-    assert_eq!(committed, read("order-1").await);
+    assert_eq!(committed, inventory.reservation("order-1").await);
     assert!(released.changed);
     let released = released.reservation.unwrap();
     assert_eq!(released.state, ReservationState::Released as i32);
     assert_eq!(released.release_reason, "payment declined");
     assert_eq!(released.lines, lines());
-    assert_eq!(released, read("order-2").await);
+    assert_eq!(released, inventory.reservation("order-2").await);
     inventory.finish().await;
 }
