@@ -20,7 +20,10 @@
 //!
 //! The table at the end is the one of the flash-sale goals. `make bench` runs
 //! it. `BENCH_ROUNDS`, `BENCH_RESERVATIONS`, `BENCH_CALLERS`,
-//! `BENCH_OPEN_RATE` and `BENCH_OPEN_SECONDS` change the sizes.
+//! `BENCH_OPEN_RATE` and `BENCH_OPEN_SECONDS` change the sizes;
+//! `BENCH_WORKLOADS` (e.g. `hot,refusals`) runs only the workloads it names
+//! and `BENCH_INSTANCES` (`1` or `2`) only that number of instances, to
+//! profile one of them.
 
 #![allow(
     clippy::print_stdout,
@@ -329,26 +332,41 @@ fn print_row(name: &str, replicas: usize, what: &str, summary: &Summary) {
     );
 }
 
-/// Sizes of a run.
+/// Sizes of a run, and the workloads it runs.
 struct Sizes {
     rounds: usize,
     count: usize,
     callers: usize,
     open_rate: usize,
     open_seconds: usize,
+    /// The workloads named in `BENCH_WORKLOADS`; all when it is unset.
+    only: Option<Vec<String>>,
+    /// The number of instances in `BENCH_INSTANCES`; one and two when unset.
+    instances: Option<usize>,
 }
 
-/// The flash-sale figures of one number of instances.
+impl Sizes {
+    /// Whether the run includes the workload `name`.
+    fn runs(&self, name: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|wanted| wanted == name))
+    }
+}
+
+/// The flash-sale figures of one number of instances; `None` for a workload
+/// the run left out.
+#[derive(Default)]
 struct Figures {
-    hot: f64,
-    open_p99: Duration,
-    refusals: f64,
-    bare: f64,
-    oversell: i64,
-    spread: f64,
+    hot: Option<f64>,
+    open_p99: Option<f64>,
+    refusals: Option<f64>,
+    bare: Option<f64>,
+    oversell: Option<i64>,
+    spread: Option<f64>,
 }
 
-/// Every Reserve workload against `clients` (one per instance).
+/// Every Reserve workload of `sizes` against `clients` (one per instance).
 async fn reserve_workloads(
     clients: &[Client],
     health: &[Health],
@@ -398,64 +416,68 @@ async fn reserve_workloads(
             &format!("{} callers", sizes.callers),
             &summary,
         );
-        summary
+        summary.median
     };
-    let spread_summary = closed("spread", &spread).await;
-    let hot_summary = closed("hot", std::slice::from_ref(&hot)).await;
-
-    let calls = open_loop(
-        clients,
-        &open,
-        sizes.open_rate,
-        sizes.open_seconds,
-        &format!("r{replicas}-open"),
-    )
-    .await;
-    let open_summary = summarize(vec![(
-        calls.held as f64 / calls.elapsed.as_secs_f64(),
-        calls,
-    )]);
-    print_row(
-        "hot open",
-        replicas,
-        &format!("{}/s offered", sizes.open_rate),
-        &open_summary,
-    );
-
-    // Sell the SKU out, then ask for it again and again.
-    let sold = round(
-        clients,
-        std::slice::from_ref(&gone),
-        100,
-        sizes.callers,
-        &format!("r{replicas}-sellout"),
-    )
-    .await;
-    assert_eq!((sold.held, sold.refused), (100, 0), "the SKU sells out");
-    let refusals_summary = closed("refusals", std::slice::from_ref(&gone)).await;
-    let mut rounds = Vec::new();
-    for _ in 0..sizes.rounds {
-        let calls = bare_round(health, sizes.count, sizes.callers).await;
-        rounds.push((calls.held as f64 / calls.elapsed.as_secs_f64(), calls));
+    let mut figures = Figures::default();
+    if sizes.runs("spread") {
+        figures.spread = Some(closed("spread", &spread).await);
     }
-    let bare_summary = summarize(rounds);
-    print_row(
-        "bare call",
-        replicas,
-        &format!("{} callers", sizes.callers),
-        &bare_summary,
-    );
-
-    let oversell = oversell(clients, redis, &flushed, sizes.callers, replicas).await;
-
-    Figures {
-        hot: hot_summary.median,
-        open_p99: open_summary.p99,
-        refusals: refusals_summary.median,
-        bare: bare_summary.median,
-        oversell,
-        spread: spread_summary.median,
+    if sizes.runs("hot") {
+        figures.hot = Some(closed("hot", std::slice::from_ref(&hot)).await);
     }
+    if sizes.runs("open") {
+        let calls = open_loop(
+            clients,
+            &open,
+            sizes.open_rate,
+            sizes.open_seconds,
+            &format!("r{replicas}-open"),
+        )
+        .await;
+        let summary = summarize(vec![(
+            calls.held as f64 / calls.elapsed.as_secs_f64(),
+            calls,
+        )]);
+        print_row(
+            "hot open",
+            replicas,
+            &format!("{}/s offered", sizes.open_rate),
+            &summary,
+        );
+        figures.open_p99 = Some(ms(summary.p99));
+    }
+    if sizes.runs("refusals") {
+        // Sell the SKU out, then ask for it again and again.
+        let sold = round(
+            clients,
+            std::slice::from_ref(&gone),
+            100,
+            sizes.callers,
+            &format!("r{replicas}-sellout"),
+        )
+        .await;
+        assert_eq!((sold.held, sold.refused), (100, 0), "the SKU sells out");
+        figures.refusals = Some(closed("refusals", std::slice::from_ref(&gone)).await);
+    }
+    if sizes.runs("bare") {
+        let mut rounds = Vec::new();
+        for _ in 0..sizes.rounds {
+            let calls = bare_round(health, sizes.count, sizes.callers).await;
+            rounds.push((calls.held as f64 / calls.elapsed.as_secs_f64(), calls));
+        }
+        let summary = summarize(rounds);
+        print_row(
+            "bare call",
+            replicas,
+            &format!("{} callers", sizes.callers),
+            &summary,
+        );
+        figures.bare = Some(summary.median);
+    }
+    if sizes.runs("oversell") {
+        figures.oversell = Some(oversell(clients, redis, &flushed, sizes.callers, replicas).await);
+    }
+    figures
 }
 
 /// Units held beyond the stock while every Redis key of the service is deleted
@@ -545,6 +567,16 @@ fn main() {
         callers: env_number("BENCH_CALLERS", 64),
         open_rate: env_number("BENCH_OPEN_RATE", 2000),
         open_seconds: env_number("BENCH_OPEN_SECONDS", 3),
+        only: std::env::var("BENCH_WORKLOADS").ok().map(|names| {
+            names
+                .split(',')
+                .map(|name| name.trim().to_owned())
+                .filter(|name| !name.is_empty())
+                .collect()
+        }),
+        instances: std::env::var("BENCH_INSTANCES")
+            .ok()
+            .and_then(|value| value.parse().ok()),
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
@@ -573,51 +605,79 @@ fn main() {
             "oms-inventory Reserve (gRPC loopback, local Postgres and Redis; calls alternate between the instances)"
         );
         println!("workload    instances  callers/rate");
-        let one = reserve_workloads(&clients[..1], &health[..1], &redis, &sizes, units).await;
-        let two = reserve_workloads(&clients, &health, &redis, &sizes, units).await;
+        let mut figures = Vec::new();
+        for replicas in 1..=2 {
+            figures.push(if sizes.instances.is_none_or(|only| only == replicas) {
+                reserve_workloads(
+                    &clients[..replicas],
+                    &health[..replicas],
+                    &redis,
+                    &sizes,
+                    units,
+                )
+                .await
+            } else {
+                Figures::default()
+            });
+        }
+        let [one, two] = <[Figures; 2]>::try_from(figures).ok().unwrap();
 
-        let spread: Vec<String> = (0..1000).map(|i| format!("r1-sku-{i:04}")).collect();
         let uncached = instance(&db, &redis, Duration::ZERO).await;
-        let uncached_client = InventoryServiceClient::new(uncached.channel());
-        read_round(&clients[0], &spread, 500, sizes.callers).await;
-        println!("workload    instances  callers/rate      (GetAvailability, 10 SKUs per call)");
-        for (name, client) in [("read cached", &clients[0]), ("read db", &uncached_client)] {
-            let mut rounds = Vec::new();
-            for _ in 0..sizes.rounds {
-                let calls = read_round(client, &spread, sizes.count, sizes.callers).await;
-                rounds.push((sizes.count as f64 / calls.elapsed.as_secs_f64(), calls));
+        if sizes.runs("read") {
+            let spread: Vec<String> = (0..1000).map(|i| format!("r1-sku-{i:04}")).collect();
+            let uncached_client = InventoryServiceClient::new(uncached.channel());
+            read_round(&clients[0], &spread, 500, sizes.callers).await;
+            println!(
+                "workload    instances  callers/rate      (GetAvailability, 10 SKUs per call)"
+            );
+            for (name, client) in [("read cached", &clients[0]), ("read db", &uncached_client)] {
+                let mut rounds = Vec::new();
+                for _ in 0..sizes.rounds {
+                    let calls = read_round(client, &spread, sizes.count, sizes.callers).await;
+                    rounds.push((sizes.count as f64 / calls.elapsed.as_secs_f64(), calls));
+                }
+                print_row(name, 1, &format!("{} callers", sizes.callers), &summarize(rounds));
             }
-            print_row(name, 1, &format!("{} callers", sizes.callers), &summarize(rounds));
         }
 
+        let rate = |figure: Option<f64>| figure.map_or_else(|| "-".to_owned(), |f| format!("{f:.0}"));
+        let millis =
+            |figure: Option<f64>| figure.map_or_else(|| "-".to_owned(), |f| format!("{f:.1} ms"));
+        let count = |figure: Option<i64>| figure.map_or_else(|| "-".to_owned(), |f| f.to_string());
         println!();
         println!("| figure | 1 instance | 2 instances |");
         println!("|---|---|---|");
         println!(
-            "| reservations/s on one hot SKU ({} callers) | {:.0} | {:.0} |",
-            sizes.callers, one.hot, two.hot
+            "| reservations/s on one hot SKU ({} callers) | {} | {} |",
+            sizes.callers,
+            rate(one.hot),
+            rate(two.hot)
         );
         println!(
-            "| p99 Reserve latency on the hot SKU at {}/s open loop | {:.1} ms | {:.1} ms |",
+            "| p99 Reserve latency on the hot SKU at {}/s open loop | {} | {} |",
             sizes.open_rate,
-            ms(one.open_p99),
-            ms(two.open_p99)
+            millis(one.open_p99),
+            millis(two.open_p99)
         );
         println!(
-            "| refusals/s once sold out | {:.0} | {:.0} |",
-            one.refusals, two.refusals
+            "| refusals/s once sold out | {} | {} |",
+            rate(one.refusals),
+            rate(two.refusals)
         );
         println!(
-            "| bare calls/s (Health/Check, same layers: what a refusal cannot beat) | {:.0} | {:.0} |",
-            one.bare, two.bare
+            "| bare calls/s (Health/Check, same layers: what a refusal cannot beat) | {} | {} |",
+            rate(one.bare),
+            rate(two.bare)
         );
         println!(
             "| oversell, Redis keys deleted every 20 ms | {} | {} |",
-            one.oversell, two.oversell
+            count(one.oversell),
+            count(two.oversell)
         );
         println!(
-            "| spread workload (1,000 SKUs), reservations/s | {:.0} | {:.0} |",
-            one.spread, two.spread
+            "| spread workload (1,000 SKUs), reservations/s | {} | {} |",
+            rate(one.spread),
+            rate(two.spread)
         );
         uncached.stop().await.unwrap();
         second.stop().await.unwrap();
