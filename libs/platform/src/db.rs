@@ -29,6 +29,15 @@ const PLATFORM_MIGRATIONS_TABLE: &str = "_oms_platform_migrations";
 /// would otherwise hold the start for minutes.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A pooled connection used less than this long ago is handed out without a
+/// ping. sqlx pings a connection as it goes back to the pool, and by default
+/// again as it comes out: one more round trip to Postgres for every statement
+/// or transaction. A connection back in the pool for less than this was alive
+/// when it came back; one that has died since fails its one call (UNAVAILABLE,
+/// which the caller retries) and is closed, not pooled again. The same window
+/// as HikariCP's `aliveBypassWindowMs`.
+pub const ALIVE_BYPASS: Duration = Duration::from_millis(500);
+
 /// Why the database could not be made ready.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -56,9 +65,7 @@ pub enum DbError {
 /// the service's migrations.
 pub async fn connect(config: &DatabaseConfig, migrator: &Migrator) -> Result<PgPool, DbError> {
     create_database_if_missing(&config.options).await?;
-    let pool = PgPoolOptions::new()
-        .max_connections(config.pool_size)
-        .acquire_timeout(config.acquire_timeout)
+    let pool = pool_options(config.pool_size, config.acquire_timeout, ALIVE_BYPASS)
         .connect_with(config.options.clone())
         .await
         .map_err(|err| unreachable(&config.options, &err))?;
@@ -72,6 +79,24 @@ pub async fn connect(config: &DatabaseConfig, migrator: &Migrator) -> Result<PgP
     platform.run(&pool).await?;
     migrator.run(&pool).await?;
     Ok(pool)
+}
+
+/// A pool of at most `size` connections that waits at most `acquire_timeout`
+/// for one, and pings a connection before handing it out only when it has been
+/// idle for `alive_bypass` or longer ([`ALIVE_BYPASS`] in the services).
+pub fn pool_options(size: u32, acquire_timeout: Duration, alive_bypass: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(move |connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= alive_bypass {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Reports the pool's connections with `meter`, by the OpenTelemetry database

@@ -1,4 +1,7 @@
-//! Creating databases and running migrations against the real Postgres.
+//! Creating databases, running migrations and the pool's liveness checks against
+//! the real Postgres.
+
+use std::time::Duration;
 
 use oms_platform::db;
 use oms_testkit::TestDatabase;
@@ -87,4 +90,58 @@ async fn a_database_name_that_needs_quoting_is_refused() {
     let err = db::create_database_if_missing(&options).await.unwrap_err();
 
     assert!(matches!(err, db::DbError::InvalidName(_)), "{err}");
+}
+
+/// The backend of the pool's one connection.
+async fn backend(pool: &sqlx::PgPool) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(pool)
+        .await
+}
+
+/// Ends backend `pid` from another connection, as a Postgres restart or an
+/// operator would, and waits until it is gone.
+async fn terminate(database: &TestDatabase, pid: i32) {
+    let mut admin = database.config().options.connect().await.unwrap();
+    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 10000)")
+        .bind(pid)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert!(ended, "backend {pid} ended");
+    admin.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_connection_idle_past_the_bypass_window_is_pinged_and_a_dead_one_replaced() {
+    let database = TestDatabase::create().await;
+    let pool = db::pool_options(1, Duration::from_secs(10), Duration::ZERO)
+        .connect_with(database.config().options)
+        .await
+        .unwrap();
+    let first = backend(&pool).await.unwrap();
+    terminate(&database, first).await;
+
+    // Pinged on the way out of the pool, found dead, replaced: no call fails.
+    let second = backend(&pool).await.unwrap();
+    assert_ne!(first, second);
+}
+
+#[tokio::test]
+async fn within_the_bypass_window_a_dead_connection_fails_one_call_and_is_not_pooled_again() {
+    let database = TestDatabase::create().await;
+    let pool = db::pool_options(1, Duration::from_secs(10), Duration::from_secs(3600))
+        .connect_with(database.config().options)
+        .await
+        .unwrap();
+    let first = backend(&pool).await.unwrap();
+    terminate(&database, first).await;
+
+    // Handed out without a ping, it fails its call...
+    backend(&pool)
+        .await
+        .expect_err("the dead connection's call fails");
+    // ...and is closed as it goes back, so the next call gets a new one.
+    let second = backend(&pool).await.unwrap();
+    assert_ne!(first, second);
 }

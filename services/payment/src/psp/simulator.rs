@@ -35,9 +35,9 @@ mod tables;
 
 use std::time::Duration;
 
-use oms_platform::config::DatabaseConfig;
+use oms_platform::{config::DatabaseConfig, db};
 use sha2::{Digest as _, Sha256};
-use sqlx::{Connection as _, PgConnection, PgPool, postgres::PgPoolOptions};
+use sqlx::{Connection as _, PgConnection, PgPool};
 
 use super::{Psp, PspAnswer, PspCall, PspError};
 use crate::domain::{
@@ -140,10 +140,12 @@ impl PspSimulator {
     /// a pool of its own as large as the service's, connected on first use: the
     /// service's start runs the migrations that create its tables.
     pub fn new(config: SimulatorConfig, database: &DatabaseConfig) -> PspSimulator {
-        let pool = PgPoolOptions::new()
-            .max_connections(database.pool_size)
-            .acquire_timeout(database.acquire_timeout)
-            .connect_lazy_with(database.options.clone());
+        let pool = db::pool_options(
+            database.pool_size,
+            database.acquire_timeout,
+            db::ALIVE_BYPASS,
+        )
+        .connect_lazy_with(database.options.clone());
         PspSimulator { config, pool }
     }
 

@@ -20,9 +20,9 @@
 use std::sync::{Mutex, PoisonError};
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
-use oms_platform::config::DatabaseConfig;
+use oms_platform::{config::DatabaseConfig, db};
 use sha2::{Digest as _, Sha256};
-use sqlx::{FromRow, PgPool, postgres::PgPoolOptions};
+use sqlx::{FromRow, PgPool};
 
 use super::{BoughtLabel, Carrier, CarrierError, CarrierRate, LabelRequest, Route};
 use crate::domain::parcel::{Parcel, ServiceLevel};
@@ -151,10 +151,12 @@ impl CarrierSimulator {
     /// A simulator with a small pool of its own on the service's database,
     /// connecting on first use (after the service's migrations ran).
     pub fn connect(database: &DatabaseConfig, config: SimulatorConfig) -> CarrierSimulator {
-        let pool = PgPoolOptions::new()
-            .max_connections(SIMULATOR_POOL_SIZE)
-            .acquire_timeout(database.acquire_timeout)
-            .connect_lazy_with(database.options.clone());
+        let pool = db::pool_options(
+            SIMULATOR_POOL_SIZE,
+            database.acquire_timeout,
+            db::ALIVE_BYPASS,
+        )
+        .connect_lazy_with(database.options.clone());
         CarrierSimulator::new(pool, config)
     }
 
