@@ -419,7 +419,7 @@ impl GroupCommit {
                 .map(|waiter| waiter.reservation.lines.as_slice()),
         );
 
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_group().await?;
         let (claims, locked) = Store::claim_and_lock(&mut tx, &claiming, &rows).await?;
         let mut free = FreeUnits::new(locked.iter().map(|row| {
             (

@@ -45,6 +45,18 @@ impl Store {
     pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.pool.begin().await
     }
+
+    /// Opens the transaction of a group of Reserves ([`group`]), whose
+    /// statements run on Postgres's generic plans, in the same round trip as
+    /// its `BEGIN`. Left to choose, Postgres plans them anew for most small
+    /// groups (their arrays' sizes change the estimates), and does so while
+    /// the group holds its rows' locks; their generic plans look each row up
+    /// by its index, whatever the group's size.
+    pub async fn begin_group(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool
+            .begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")
+            .await
+    }
 }
 
 /// One (SKU, location) stock row.
