@@ -322,7 +322,7 @@ impl Store {
         .bind(&rows.0)
         .bind(&rows.1)
         .bind(order_ids)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.group)
         .await?;
         let mut free = Vec::new();
         let mut reserved = Vec::new();

@@ -332,3 +332,43 @@ async fn a_sold_out_sku_is_held_again_as_soon_as_another_instance_returns_a_unit
     .expect("the returned unit");
     inventory.finish().await;
 }
+
+/// The plan cache mode of the session `executor` runs on.
+async fn plan_cache_mode<'e>(executor: impl sqlx::PgExecutor<'e>) -> String {
+    sqlx::query_scalar("SHOW plan_cache_mode")
+        .fetch_one(executor)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn grouped_reserves_run_on_generic_plans_and_the_other_statements_do_not() {
+    use std::time::Duration;
+
+    use oms_inventory::store::{self, Store};
+
+    let inventory = TestInventory::start().await;
+    let config = inventory.db.config();
+    // One connection, so the last check reads the one the groups ran on.
+    let main = oms_platform::db::pool_options(1, config.acquire_timeout, Duration::ZERO)
+        .connect_with(config.options.clone())
+        .await
+        .unwrap();
+    let group = store::group_pool(&config);
+
+    // The sold-out read runs on the group pool's own connections.
+    assert_eq!(plan_cache_mode(&group).await, "force_generic_plan");
+    // A group's transaction, on the group pool and, where a store has none,
+    // on the main pool.
+    for store in [
+        Store::new(main.clone()).with_group_pool(group.clone()),
+        Store::new(main.clone()),
+    ] {
+        let mut tx = store.begin_group().await.unwrap();
+        assert_eq!(plan_cache_mode(&mut *tx).await, "force_generic_plan");
+        tx.commit().await.unwrap();
+    }
+    // The setting of a group on the main pool ended with its transaction.
+    let mut connection = main.acquire().await.unwrap();
+    assert_eq!(plan_cache_mode(&mut *connection).await, "auto");
+}
