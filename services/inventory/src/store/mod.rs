@@ -37,9 +37,10 @@ pub const GROUP_SESSION: &str = "SET plan_cache_mode = force_generic_plan";
 /// connecting on first use, each connection set to [`GROUP_SESSION`]: two
 /// connections per Reserve queue, as a queue's worker runs one read or one
 /// transaction at a time, and a connection it let go of is pinged on its way
-/// back to the pool before it can be taken again.
+/// back to the pool before it can be taken again. Its connections are
+/// reported as those of the pool `<database>/group`.
 pub fn group_pool(database: &DatabaseConfig) -> PgPool {
-    db::pool_options(
+    let pool = db::pool_options(
         u32::try_from(2 * crate::group_commit::SHARDS).unwrap_or(u32::MAX),
         database.acquire_timeout,
         db::ALIVE_BYPASS,
@@ -52,7 +53,13 @@ pub fn group_pool(database: &DatabaseConfig) -> PgPool {
                 .map(drop)
         })
     })
-    .connect_lazy_with(database.options.clone())
+    .connect_lazy_with(database.options.clone());
+    let name = format!(
+        "{}/group",
+        database.options.get_database().unwrap_or("postgres")
+    );
+    db::observe_pool(&pool, &name, &opentelemetry::global::meter("oms"));
+    pool
 }
 
 /// The service's database.
@@ -91,12 +98,11 @@ impl Store {
         self.pool.begin().await
     }
 
-    /// Opens the transaction of a group of Reserves ([`group`]), whose
-    /// statements run on Postgres's generic plans, in the same round trip as
-    /// its `BEGIN`. Left to choose, Postgres plans them anew for most small
-    /// groups (their arrays' sizes change the estimates), and does so while
-    /// the group holds its rows' locks; their generic plans look each row up
-    /// by its index, whatever the group's size.
+    /// Opens the transaction of a group of Reserves ([`group`]) on the
+    /// group's connections, its statements on Postgres's generic plans
+    /// whichever pool they come from ([`GROUP_SESSION`] for the reason), set in
+    /// the same round trip as its `BEGIN`: planned anew, they would be planned
+    /// while the group holds its rows' locks.
     pub async fn begin_group(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.group
             .begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")
