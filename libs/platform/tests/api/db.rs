@@ -137,10 +137,12 @@ async fn within_the_bypass_window_a_dead_connection_fails_one_call_and_is_not_po
     let first = backend(&pool).await.unwrap();
     terminate(&database, first).await;
 
-    // Handed out without a ping, it fails its call...
-    backend(&pool)
+    // Handed out without a ping, it fails its call, as one the caller may
+    // retry (UNAVAILABLE)...
+    let err = backend(&pool)
         .await
         .expect_err("the dead connection's call fails");
+    assert!(oms_platform::error::is_transient(&err), "{err}");
     // ...and is closed as it goes back, so the next call gets a new one.
     let second = backend(&pool).await.unwrap();
     assert_ne!(first, second);
