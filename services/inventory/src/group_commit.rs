@@ -12,20 +12,30 @@
 //! other queues. The first Reserve to find a queue idle starts its worker; the
 //! worker takes everything waiting (at most [`MAX_GROUP`]) and settles it as
 //! one group while later arrivals wait for the next one, until the queue is
-//! empty:
-//! 1. Sold out (a group of the queue left a row the group names with nothing
-//!    free): one read of the group's rows without any lock. An order that the
-//!    committed figures show cannot fit is refused at once, or gets its
-//!    reservation back when its order has one; the others go on.
-//! 2. A group of one: the guarded statement of [`reservations::reserve`],
-//!    which is what a lone Reserve always did.
-//! 3. A larger group: one transaction. Claim every order (insert its HELD
-//!    reservation, in order id order, `ON CONFLICT (order_id) DO NOTHING`);
-//!    lock the stock rows the group names in (sku, location) order and read
-//!    them; decide each order in arrival order ([`crate::domain::group`]):
-//!    held when every line fits what the orders before it left free; write
-//!    the held orders' lines, one RESERVE ledger entry per line and the stock
-//!    rows; delete the claims of the others; commit; answer each waiter.
+//! empty. The queue remembers how many units each row had free when a group
+//! last saw it; that guess only chooses the way a group is decided:
+//! 1. Sold out (a row the group names was left with nothing free): one read
+//!    of the group's rows without any lock. An order that the committed
+//!    figures show cannot fit is refused at once, or gets its reservation
+//!    back when its order has one; the others go on (to step 3).
+//! 2. Whole (every row had enough free for the whole group, or is unknown):
+//!    one statement that commits by itself ([`Store::hold_all`]). It claims
+//!    every order, locks the group's rows, and only if every order was
+//!    claimed and every row's latest version covers what the whole group asks
+//!    of it, writes every order held; otherwise it raises and rolls back,
+//!    claims included, and the group goes on to step 3. The rows' locks are
+//!    held while Postgres runs it and commits, never across a round trip to
+//!    this process: this is what lets two instances share a hot row.
+//! 3. Order by order, a group of one: the guarded statement of
+//!    [`reservations::reserve`], which is what a lone Reserve always did.
+//! 4. Order by order, a larger group: one transaction. Claim every order
+//!    (insert its HELD reservation, in order id order, `ON CONFLICT
+//!    (order_id) DO NOTHING`); lock the stock rows the group names in (sku,
+//!    location) order and read them; decide each order in arrival order
+//!    ([`crate::domain::group`]): held when every line fits what the orders
+//!    before it left free; write the held orders' lines, one RESERVE ledger
+//!    entry per line and the stock rows; delete the claims of the others;
+//!    commit; answer each waiter.
 //!
 //! # Invariant
 //! For every stock row, at every commit: reserved is the sum of the units of
@@ -39,7 +49,11 @@
 //!   after the locks were granted (the latest committed version). Until it
 //!   commits nobody else can change those rows, and each held order's units
 //!   come off the free count before the next order is decided: the units held
-//!   by a group never exceed what was free when it locked.
+//!   by a group never exceed what was free when it locked. A group held whole
+//!   (step 2) is decided before the locks, on a guess, but written only when
+//!   each row's latest version, read under its lock in the same statement,
+//!   covers the sum of what the group holds there; the guess can cost a
+//!   statement that writes nothing, never a unit that was not free.
 //! - Every writer, in every instance, takes the same row locks: groups, the
 //!   single statement, Release, CommitReservation, expiry, counts and
 //!   transfers. Redis plays no part, so losing its keys changes nothing, and
@@ -59,13 +73,15 @@
 //!   deadlock.
 //! - A failed group (a statement fails, the connection drops, a commit whose
 //!   outcome is unknown) is never assumed to have held or refused anything:
-//!   each of its waiters decides alone with the single statement. An order the
+//!   a group that failed whole is decided order by order, and one that failed
+//!   order by order has each of its waiters decide alone with the single
+//!   statement. An order the
 //!   failed group did reserve after all is then found by its claim and
 //!   returned, never reserved twice. A worker that dies drops its waiters'
 //!   answers; they too decide alone.
 
 use std::{
-    collections::HashSet,
+    collections::HashMap,
     hash::{BuildHasher, RandomState},
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
@@ -85,7 +101,7 @@ use crate::{
     reservations,
     store::{
         Store,
-        group::rows_of,
+        group::{Claim, rows_of},
         reservations::{NewReservation, ReservationRecord},
     },
 };
@@ -97,9 +113,10 @@ pub const MAX_GROUP: usize = 256;
 /// cores, spread Reserves ran faster with two queues than with one or four
 /// (bigger groups against more of them in flight).
 pub const SHARDS: usize = 2;
-/// Sold-out marks kept per queue before they are forgotten (a row without its
-/// mark is decided under its lock, which is only slower).
-const MAX_SOLD_OUT_MARKS: usize = 4096;
+/// Rows whose free units a queue remembers before it forgets them all (a row
+/// it knows nothing of is tried whole first, which costs one failed statement
+/// at worst).
+const MAX_KNOWN_ROWS: usize = 4096;
 
 /// A Reserve as it waits for its group.
 #[derive(Debug)]
@@ -161,29 +178,61 @@ struct Queue {
     waiting: Vec<Waiter>,
     /// A worker settles this queue's groups.
     running: bool,
-    /// Rows that the last group to read them left with nothing free.
-    sold_out: HashSet<RowKey>,
+    /// The free units of rows as the last group to read them left them: a
+    /// guess (other instances, releases and counts change them), never a
+    /// reason to hold or refuse, only the choice of how to decide.
+    free: HashMap<RowKey, i32>,
+}
+
+/// How a group is decided, from what its queue knows of its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// A row was left with nothing free: read first, refuse who cannot fit.
+    SoldOut,
+    /// Every row had enough for the whole group, or is unknown: hold it whole
+    /// in one statement ([`Store::hold_all`]), order by order if that fails.
+    Whole,
+    /// Some row had too little for the whole group: order by order.
+    OneByOne,
 }
 
 impl Queue {
-    /// Whether a row of these lines is marked sold out.
-    fn names_sold_out(&self, lines: &[ReservationLine]) -> bool {
-        !self.sold_out.is_empty()
-            && lines
-                .iter()
-                .any(|line| self.sold_out.contains(&row_key(line)))
+    /// How to decide `group`.
+    fn plan(&self, group: &[Waiter]) -> Plan {
+        if self.free.is_empty() {
+            return Plan::Whole;
+        }
+        let mut asked: HashMap<(&str, &str), i64> = HashMap::new();
+        for line in group.iter().flat_map(|waiter| &waiter.reservation.lines) {
+            *asked
+                .entry((line.sku.as_str(), line.location_id.as_str()))
+                .or_insert(0) += i64::from(line.quantity.get());
+        }
+        let mut plan = Plan::Whole;
+        for ((sku, location_id), units) in asked {
+            match self.free.get(&(sku.to_owned(), location_id.to_owned())) {
+                Some(free) if *free <= 0 => return Plan::SoldOut,
+                Some(free) if i64::from(*free) < units => plan = Plan::OneByOne,
+                _ => {}
+            }
+        }
+        plan
     }
 
-    /// Marks rows sold out, or not, as a group found them.
-    fn mark(&mut self, rows: Vec<(RowKey, bool)>) {
-        for (row, sold_out) in rows {
-            if sold_out {
-                if self.sold_out.len() >= MAX_SOLD_OUT_MARKS {
-                    self.sold_out.clear();
+    /// Remembers the free units of rows as a group found them (`None`: not
+    /// known).
+    fn mark(&mut self, rows: Vec<(RowKey, Option<i32>)>) {
+        for (row, free) in rows {
+            match free {
+                Some(free) => {
+                    if self.free.len() >= MAX_KNOWN_ROWS {
+                        self.free.clear();
+                    }
+                    self.free.insert(row, free);
                 }
-                self.sold_out.insert(row);
-            } else {
-                self.sold_out.remove(&row);
+                None => {
+                    self.free.remove(&row);
+                }
             }
         }
     }
@@ -286,7 +335,7 @@ impl GroupCommit {
             done: false,
         };
         loop {
-            let (group, suspect) = {
+            let (group, plan) = {
                 let mut queue = self.queue(shard);
                 if queue.waiting.is_empty() {
                     queue.running = false;
@@ -295,22 +344,19 @@ impl GroupCommit {
                 }
                 let take = queue.waiting.len().min(MAX_GROUP);
                 let group: Vec<Waiter> = queue.waiting.drain(..take).collect();
-                let suspect = group
-                    .iter()
-                    .any(|waiter| queue.names_sold_out(&waiter.reservation.lines));
-                (group, suspect)
+                let plan = queue.plan(&group);
+                (group, plan)
             };
-            let rows = self.settle(group, suspect).await;
+            let rows = self.settle(group, plan).await;
             self.queue(shard).mark(rows);
         }
     }
 
-    /// Settles one group, read first without locks when `suspect` (it names a
-    /// row marked sold out); returns the rows it found with nothing free, or
-    /// with some.
-    async fn settle(&self, mut group: Vec<Waiter>, suspect: bool) -> Vec<(RowKey, bool)> {
+    /// Settles one group as `plan` says; returns the free units of the rows
+    /// it found (`None`: not known).
+    async fn settle(&self, mut group: Vec<Waiter>, plan: Plan) -> Vec<(RowKey, Option<i32>)> {
         let mut found = Vec::new();
-        if suspect {
+        if plan == Plan::SoldOut {
             match self.refuse_sold_out(&mut group).await {
                 Ok(rows) => found = rows,
                 // The locked path decides them, or finds the database gone.
@@ -320,6 +366,24 @@ impl GroupCommit {
         if group.is_empty() {
             return found;
         }
+        if plan == Plan::Whole {
+            match self.hold_whole(&group).await {
+                Ok(Some((verdicts, rows))) => {
+                    for (waiter, verdict) in group.into_iter().zip(verdicts) {
+                        // A waiter that went away (its call was cancelled)
+                        // needs no answer.
+                        let _ = waiter.answer.send(verdict);
+                    }
+                    found.extend(rows);
+                    return found;
+                }
+                // Not every order fits: order by order below.
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, orders = group.len(), "held whole, a group failed: it is decided order by order");
+                }
+            }
+        }
         if group.len() == 1 {
             let waiter = group.remove(0);
             let lines = &waiter.reservation.lines;
@@ -327,13 +391,13 @@ impl GroupCommit {
             match &held {
                 Ok(_) => {
                     self.changed([lines.as_slice()]).await;
-                    found.extend(lines.iter().map(|line| (row_key(line), false)));
+                    found.extend(lines.iter().map(|line| (row_key(line), None)));
                 }
                 Err(InventoryError::InsufficientStock(shortages)) => {
                     found.extend(shortages.iter().map(|short| {
                         (
                             (short.sku.clone(), short.location_id.clone()),
-                            short.available <= 0,
+                            Some(short.available),
                         )
                     }));
                 }
@@ -367,7 +431,7 @@ impl GroupCommit {
     async fn refuse_sold_out(
         &self,
         group: &mut Vec<Waiter>,
-    ) -> Result<Vec<(RowKey, bool)>, InventoryError> {
+    ) -> Result<Vec<(RowKey, Option<i32>)>, InventoryError> {
         let rows = rows_of(
             group
                 .iter()
@@ -396,7 +460,44 @@ impl GroupCommit {
             }
         }
         *group = rest;
-        Ok(sold_out_rows(&rows, &free))
+        Ok(free_rows(&rows, &free))
+    }
+
+    /// Holds every order of `group` in one statement that checks each row
+    /// under its lock ([`Store::hold_all`]); returns each waiter's verdict and
+    /// the free units left on each row, or `None`, with nothing written, when
+    /// not every order fits.
+    async fn hold_whole(
+        &self,
+        group: &[Waiter],
+    ) -> Result<Option<(Vec<Verdict>, Vec<(RowKey, Option<i32>)>)>, InventoryError> {
+        let requests: Vec<(Uuid, NewReservation<'_>)> = group
+            .iter()
+            .map(|waiter| (Uuid::now_v7(), waiter.reservation.request()))
+            .collect();
+        let holding: Vec<(Uuid, &NewReservation<'_>)> = requests
+            .iter()
+            .map(|(id, request)| (*id, request))
+            .collect();
+        let Some(mut held) = self.store.hold_all(&holding).await? else {
+            return Ok(None);
+        };
+        self.changed(requests.iter().map(|(_, request)| request.lines))
+            .await;
+        // Every order has its claim ([`Store::hold_all`] checks it).
+        let verdicts = requests
+            .iter()
+            .map(|(id, request)| match held.claims.remove(id) {
+                Some(claim) => Verdict::Done(Ok(held_record(*id, request, &claim))),
+                None => Verdict::Alone,
+            })
+            .collect();
+        let rows = held
+            .free
+            .into_iter()
+            .map(|(sku, location_id, free)| ((sku, location_id), Some(free)))
+            .collect();
+        Ok(Some((verdicts, rows)))
     }
 
     /// Decides `group` in one transaction; returns each waiter's verdict and
@@ -404,7 +505,7 @@ impl GroupCommit {
     async fn decide_together(
         &self,
         group: &[Waiter],
-    ) -> Result<(Vec<Verdict>, Vec<(RowKey, bool)>), InventoryError> {
+    ) -> Result<(Vec<Verdict>, Vec<(RowKey, Option<i32>)>), InventoryError> {
         let requests: Vec<(Uuid, NewReservation<'_>)> = group
             .iter()
             .map(|waiter| (Uuid::now_v7(), waiter.reservation.request()))
@@ -461,17 +562,9 @@ impl GroupCommit {
             .zip(decided)
             .map(
                 |((waiter, (id, request)), decision)| match (decision, claims.get(id)) {
-                    (Some(Decision::Hold), Some(claim)) => Verdict::Done(Ok(ReservationRecord {
-                        reservation_id: *id,
-                        order_id: request.order_id.to_string(),
-                        channel: request.channel.cloned(),
-                        state: ReservationState::Held,
-                        lines: request.lines.to_vec(),
-                        create_time: claim.create_time,
-                        expire_time: claim.expire_time,
-                        update_time: claim.create_time,
-                        release_reason: String::new(),
-                    })),
+                    (Some(Decision::Hold), Some(claim)) => {
+                        Verdict::Done(Ok(held_record(*id, request, claim)))
+                    }
                     (Some(Decision::Short(short)), _) => {
                         Verdict::Done(Err(waiter.reservation.shortages(short)))
                     }
@@ -487,7 +580,7 @@ impl GroupCommit {
             // Nothing was claimed, so nothing was locked or read.
             Vec::new()
         } else {
-            sold_out_rows(&rows, &free)
+            free_rows(&rows, &free)
         };
         Ok((verdicts, left))
     }
@@ -532,15 +625,30 @@ fn row_key(line: &ReservationLine) -> RowKey {
     (line.sku.to_string(), line.location_id.to_string())
 }
 
-/// Each of `rows` (two columns) with whether `free` shows nothing free there
-/// (a row not read does not exist, or its location is inactive).
-fn sold_out_rows(rows: &(Vec<String>, Vec<String>), free: &FreeUnits) -> Vec<(RowKey, bool)> {
+/// Each of `rows` (two columns) with its units free in `free` (0 for a row
+/// not read: it does not exist, or its location is inactive).
+fn free_rows(rows: &(Vec<String>, Vec<String>), free: &FreeUnits) -> Vec<(RowKey, Option<i32>)> {
     rows.0
         .iter()
         .zip(&rows.1)
         .map(|(sku, location_id)| {
-            let sold_out = free.at(sku, location_id).is_none_or(|free| free <= 0);
-            ((sku.clone(), location_id.clone()), sold_out)
+            let units = free.at(sku, location_id).unwrap_or(0);
+            ((sku.clone(), location_id.clone()), Some(units))
         })
         .collect()
+}
+
+/// The reservation `claim` made for `request`, held.
+fn held_record(id: Uuid, request: &NewReservation<'_>, claim: &Claim) -> ReservationRecord {
+    ReservationRecord {
+        reservation_id: id,
+        order_id: request.order_id.to_string(),
+        channel: request.channel.cloned(),
+        state: ReservationState::Held,
+        lines: request.lines.to_vec(),
+        create_time: claim.create_time,
+        expire_time: claim.expire_time,
+        update_time: claim.create_time,
+        release_reason: String::new(),
+    }
 }

@@ -1,7 +1,8 @@
 //! The statements of a grouped Reserve ([`crate::group_commit`] owns the
 //! transaction): claim every order of the group, lock the stock rows the group
 //! names, then write the held orders' lines, their stock rows and one ledger
-//! entry per line, and drop the claims of the orders that were not held.
+//! entry per line, and drop the claims of the orders that were not held; or
+//! all of that at once for a group held whole ([`Store::hold_all`]).
 //!
 //! Every writer of this database takes its locks in one order: first the
 //! order ids it claims (an insert into `reservations`, sorted by order id),
@@ -9,7 +10,7 @@
 //! Reserve claims before it locks a row and never claims again after, so no
 //! two writers wait on each other in a cycle.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection};
@@ -47,6 +48,19 @@ pub struct LockedRow {
     pub safety_stock: i32,
 }
 
+/// A group held whole by [`Store::hold_all`].
+#[derive(Debug, Default)]
+pub struct HeldGroup {
+    /// Each order's claim, by reservation id.
+    pub claims: HashMap<Uuid, Claim>,
+    /// Each stock row the group named, as (SKU, location, units left free).
+    pub free: Vec<(String, String, i32)>,
+}
+
+/// The SQLSTATE of `inventory_group_outdated()` (migration 0002): a group
+/// decided on stock or orders that changed since.
+const GROUP_OUTDATED: &str = "OMS01";
+
 /// The (SKU, location) rows that these orders' lines name, each once, sorted,
 /// as two columns.
 pub fn rows_of<'a>(
@@ -80,23 +94,7 @@ impl Store {
         requests: &[(Uuid, &NewReservation<'_>)],
         rows: &(Vec<String>, Vec<String>),
     ) -> Result<(HashMap<Uuid, Claim>, Vec<LockedRow>), InventoryError> {
-        let ids: Vec<Uuid> = requests.iter().map(|(id, _)| *id).collect();
-        let orders: Vec<&str> = requests
-            .iter()
-            .map(|(_, request)| request.order_id.as_str())
-            .collect();
-        let kinds: Vec<i16> = requests
-            .iter()
-            .map(|(_, request)| request.channel.map_or(0, |channel| channel.kind))
-            .collect();
-        let names: Vec<&str> = requests
-            .iter()
-            .map(|(_, request)| request.channel.map_or("", |channel| channel.name.as_str()))
-            .collect();
-        let ttls: Vec<f64> = requests
-            .iter()
-            .map(|(_, request)| request.ttl.as_secs_f64())
-            .collect();
+        let claims = ClaimColumns::of(requests);
         // Counting every claim before the first lock keeps the lock order:
         // order ids first, stock rows after. Each row is locked by its own
         // index lookup, one after the other in the order of `rows` (sorted,
@@ -137,16 +135,16 @@ impl Store {
              SELECT NULL, NULL, NULL, sku, location_id, on_hand, reserved, safety_stock
              FROM locked",
         )
-        .bind(&ids)
-        .bind(&orders)
-        .bind(&kinds)
-        .bind(&names)
-        .bind(&ttls)
+        .bind(&claims.ids)
+        .bind(&claims.orders)
+        .bind(&claims.kinds)
+        .bind(&claims.names)
+        .bind(&claims.ttls)
         .bind(&rows.0)
         .bind(&rows.1)
         .fetch_all(&mut *tx)
         .await?;
-        let mut claims = HashMap::new();
+        let mut claimed = HashMap::new();
         let mut locked = Vec::new();
         for row in read {
             match row {
@@ -156,7 +154,7 @@ impl Store {
                     expire_time,
                     ..
                 } => {
-                    claims.insert(
+                    claimed.insert(
                         reservation_id,
                         Claim {
                             reservation_id,
@@ -186,7 +184,202 @@ impl Store {
                 }
             }
         }
-        Ok((claims, locked))
+        Ok((claimed, locked))
+    }
+
+    /// Holds every order of `requests` at once in one statement on the group's
+    /// connections, which commits by itself (no transaction is open around
+    /// it): claims each order (in order id order), then locks the stock rows
+    /// their lines name (in (sku, location_id) order) and checks, on the
+    /// latest version of each under its lock, that its free units cover what
+    /// the whole group asks of it; only then writes every line, one RESERVE
+    /// ledger entry per line (each starting where the one before it on its row
+    /// ended) and the stock rows. The rows' locks are held only while the
+    /// statement runs and commits, not across a round trip to this process.
+    ///
+    /// Returns `None`, having written nothing, when an order has a
+    /// reservation (or is in `requests` twice), a row does not exist or its
+    /// location is inactive, or a row has fewer free units than the group
+    /// asks of it: the group is then for [`Store::claim_and_lock`] to decide
+    /// order by order.
+    pub async fn hold_all(
+        &self,
+        requests: &[(Uuid, &NewReservation<'_>)],
+    ) -> Result<Option<HeldGroup>, InventoryError> {
+        let claims = ClaimColumns::of(requests);
+        let mut asked: BTreeMap<(&str, &str), i32> = BTreeMap::new();
+        let mut lines = LineColumns::default();
+        for (reservation_id, request) in requests {
+            for (position, line) in (1..).zip(request.lines) {
+                let key = (line.sku.as_str(), line.location_id.as_str());
+                let units = asked.entry(key).or_insert(0);
+                *units = units.saturating_add(line.quantity.get());
+                lines.reservation_ids.push(*reservation_id);
+                lines.positions.push(position);
+                lines.skus.push(key.0);
+                lines.location_ids.push(key.1);
+                lines.quantities.push(line.quantity.get());
+                lines.actor_kinds.push(request.actor.kind.code());
+                lines.actor_ids.push(request.actor.id.as_str());
+                lines.references.push(request.order_id.as_str());
+            }
+        }
+        let (rows, units): (Vec<(&str, &str)>, Vec<i32>) = asked.into_iter().unzip();
+        let (skus, location_ids): (Vec<&str>, Vec<&str>) = rows.into_iter().unzip();
+        // `fits` raises GROUP_OUTDATED, which rolls the whole statement back
+        // (the claims with it), unless every order was claimed and every row
+        // was locked and covers what is asked of it. The first branch of the
+        // result reads `fits`, so it is evaluated whatever else is read; the
+        // writes read it too, through `numbers`.
+        let read = sqlx::query_as::<_, ClaimOrFree>(
+            "WITH claimed AS (
+                 INSERT INTO reservations (reservation_id, order_id, channel_kind, channel_name,
+                     state, expire_time)
+                 SELECT r.reservation_id, r.order_id, r.channel_kind, r.channel_name, 'held',
+                     now() + make_interval(secs => r.ttl)
+                 FROM unnest($1::uuid[], $2::text[], $3::int2[], $4::text[], $5::float8[])
+                     AS r(reservation_id, order_id, channel_kind, channel_name, ttl)
+                 ORDER BY r.order_id
+                 ON CONFLICT (order_id) DO NOTHING
+                 RETURNING reservation_id, create_time, expire_time
+             ),
+             locked AS (
+                 SELECT s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock, r.units
+                 FROM unnest($6::text[], $7::text[], $8::int4[]) WITH ORDINALITY
+                     AS r(sku, location_id, units, n)
+                 CROSS JOIN LATERAL (
+                     SELECT s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock
+                     FROM stock s
+                     JOIN locations l ON l.location_id = s.location_id AND l.active
+                     WHERE s.sku = r.sku AND s.location_id = r.location_id
+                     FOR UPDATE OF s
+                 ) s
+                 WHERE (SELECT count(*) FROM claimed) = cardinality($1::uuid[])
+                 ORDER BY r.n
+             ),
+             fits AS (
+                 SELECT CASE
+                     WHEN count(*) = cardinality($6::text[])
+                         AND bool_and(on_hand - reserved >= units) THEN true
+                     ELSE inventory_group_outdated()
+                 END AS ok
+                 FROM locked
+             ),
+             numbers AS (
+                 SELECT array_agg(n ORDER BY n) AS n
+                 FROM (SELECT nextval('stock_ledger_sequence') AS n
+                       FROM generate_series(1, cardinality($9::uuid[]))
+                       WHERE (SELECT ok FROM fits)) x
+             ),
+             moves AS (
+                 SELECT m.reservation_id, m.position, m.sku, m.location_id, m.quantity,
+                     m.actor_kind, m.actor_id, m.reference_id, k.on_hand, k.safety_stock,
+                     k.reserved + sum(m.quantity) OVER w - m.quantity AS reserved_before,
+                     k.reserved + sum(m.quantity) OVER w AS reserved_after,
+                     (SELECT n FROM numbers)[m.ord::int] AS sequence
+                 FROM unnest($9::uuid[], $10::int4[], $11::text[], $12::text[], $13::int4[],
+                         $14::int2[], $15::text[], $16::text[])
+                     WITH ORDINALITY AS m(reservation_id, position, sku, location_id, quantity,
+                         actor_kind, actor_id, reference_id, ord)
+                 JOIN locked k ON k.sku = m.sku AND k.location_id = m.location_id
+                 WINDOW w AS (PARTITION BY m.sku, m.location_id ORDER BY m.ord)
+             ),
+             moved AS (
+                 INSERT INTO stock_movements (sequence, movement_id, sku, location_id, kind,
+                     on_hand_before, on_hand_after, reserved_before, reserved_after,
+                     safety_stock_before, safety_stock_after, actor_kind, actor_id, reference_id)
+                 SELECT sequence, gen_random_uuid(), sku, location_id, $17, on_hand, on_hand,
+                     reserved_before, reserved_after, safety_stock, safety_stock, actor_kind,
+                     actor_id, reference_id
+                 FROM moves
+             ),
+             updated AS (
+                 UPDATE stock s
+                 SET reserved = last.reserved_after, sequence = last.sequence, update_time = now()
+                 FROM (SELECT DISTINCT ON (sku, location_id) sku, location_id, reserved_after,
+                           sequence
+                       FROM moves ORDER BY sku, location_id, sequence DESC) last
+                 WHERE s.sku = last.sku AND s.location_id = last.location_id
+             ),
+             lines AS (
+                 INSERT INTO reservation_lines (reservation_id, position, sku, location_id,
+                     quantity)
+                 SELECT reservation_id, position, sku, location_id, quantity FROM moves
+             )
+             SELECT NULL::uuid AS reservation_id, NULL::timestamptz AS create_time,
+                 NULL::timestamptz AS expire_time, NULL::text AS sku, NULL::text AS location_id,
+                 NULL::int4 AS free
+             FROM fits WHERE NOT ok
+             UNION ALL
+             SELECT reservation_id, create_time, expire_time, NULL, NULL, NULL FROM claimed
+             UNION ALL
+             SELECT NULL, NULL, NULL, sku, location_id, on_hand - reserved - units FROM locked",
+        )
+        .bind(&claims.ids)
+        .bind(&claims.orders)
+        .bind(&claims.kinds)
+        .bind(&claims.names)
+        .bind(&claims.ttls)
+        .bind(&skus)
+        .bind(&location_ids)
+        .bind(&units)
+        .bind(&lines.reservation_ids)
+        .bind(&lines.positions)
+        .bind(&lines.skus)
+        .bind(&lines.location_ids)
+        .bind(&lines.quantities)
+        .bind(&lines.actor_kinds)
+        .bind(&lines.actor_ids)
+        .bind(&lines.references)
+        .bind(MovementKind::Reserve.code())
+        .fetch_all(&self.group)
+        .await;
+        let read = match read {
+            Ok(read) => read,
+            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some(GROUP_OUTDATED) => {
+                return Ok(None);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let mut held = HeldGroup::default();
+        for row in read {
+            match row {
+                ClaimOrFree {
+                    reservation_id: Some(reservation_id),
+                    create_time: Some(create_time),
+                    expire_time,
+                    ..
+                } => {
+                    held.claims.insert(
+                        reservation_id,
+                        Claim {
+                            reservation_id,
+                            create_time,
+                            expire_time,
+                        },
+                    );
+                }
+                ClaimOrFree {
+                    sku: Some(sku),
+                    location_id: Some(location_id),
+                    free: Some(free),
+                    ..
+                } => held.free.push((sku, location_id, free)),
+                ClaimOrFree { .. } => {
+                    return Err(InventoryError::Corrupt(
+                        "a claim or stock row without its columns".into(),
+                    ));
+                }
+            }
+        }
+        if held.claims.len() != requests.len() {
+            return Err(InventoryError::Corrupt(format!(
+                "a group of {} orders held with {} claims",
+                requests.len(),
+                held.claims.len()
+            )));
+        }
+        Ok(Some(held))
     }
 
     /// Writes a decided group in `tx`, whose rows `locked` holds: the lines of
@@ -356,6 +549,51 @@ struct ClaimOrRow {
 /// of a stock row, or the order id of a reservation.
 type ReadRow = (Option<String>, Option<String>, Option<i32>, Option<String>);
 
+/// A row of [`Store::hold_all`]: a claim, or a stock row with the units it
+/// has left free.
+#[derive(FromRow)]
+struct ClaimOrFree {
+    reservation_id: Option<Uuid>,
+    create_time: Option<DateTime<Utc>>,
+    expire_time: Option<DateTime<Utc>>,
+    sku: Option<String>,
+    location_id: Option<String>,
+    free: Option<i32>,
+}
+
+/// The claims of a group, as columns.
+struct ClaimColumns<'a> {
+    ids: Vec<Uuid>,
+    orders: Vec<&'a str>,
+    kinds: Vec<i16>,
+    names: Vec<&'a str>,
+    ttls: Vec<f64>,
+}
+
+impl<'a> ClaimColumns<'a> {
+    fn of(requests: &[(Uuid, &NewReservation<'a>)]) -> ClaimColumns<'a> {
+        ClaimColumns {
+            ids: requests.iter().map(|(id, _)| *id).collect(),
+            orders: requests
+                .iter()
+                .map(|(_, request)| request.order_id.as_str())
+                .collect(),
+            kinds: requests
+                .iter()
+                .map(|(_, request)| request.channel.map_or(0, |channel| channel.kind))
+                .collect(),
+            names: requests
+                .iter()
+                .map(|(_, request)| request.channel.map_or("", |channel| channel.name.as_str()))
+                .collect(),
+            ttls: requests
+                .iter()
+                .map(|(_, request)| request.ttl.as_secs_f64())
+                .collect(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct LineColumns<'a> {
     reservation_ids: Vec<Uuid>,
@@ -363,6 +601,11 @@ struct LineColumns<'a> {
     skus: Vec<&'a str>,
     location_ids: Vec<&'a str>,
     quantities: Vec<i32>,
+    /// Who asked for each line, and its order: filled by [`Store::hold_all`]
+    /// only (its statement writes the ledger entries from the lines).
+    actor_kinds: Vec<i16>,
+    actor_ids: Vec<&'a str>,
+    references: Vec<&'a str>,
 }
 
 #[derive(Default)]

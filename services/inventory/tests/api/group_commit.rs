@@ -372,3 +372,169 @@ async fn grouped_reserves_run_on_generic_plans_and_the_other_statements_do_not()
     let mut connection = main.acquire().await.unwrap();
     assert_eq!(plan_cache_mode(&mut *connection).await, "auto");
 }
+
+/// A line of a request to the store, for the tests that call it directly.
+fn store_line(sku: &str, location_id: &str, units: i32) -> oms_inventory::domain::ReservationLine {
+    use oms_inventory::domain::{LocationId, Quantity, Sku};
+    oms_inventory::domain::ReservationLine {
+        sku: Sku::parse(sku).unwrap(),
+        location_id: LocationId::parse(location_id).unwrap(),
+        quantity: Quantity::new(units).unwrap(),
+    }
+}
+
+/// Stock rows as (sku, reserved), and the number of ledger entries.
+async fn stock_and_entries(pool: &PgPool) -> (Vec<(String, i32)>, i64) {
+    let rows = sqlx::query_as("SELECT sku, reserved FROM stock ORDER BY sku")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let entries = sqlx::query_scalar("SELECT count(*) FROM stock_movements")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    (rows, entries)
+}
+
+#[tokio::test]
+async fn a_group_held_whole_writes_every_order_or_nothing_at_all() {
+    use std::time::Duration;
+
+    use oms_inventory::{
+        domain::{Actor, OrderId},
+        store::{Store, reservations::NewReservation},
+    };
+
+    let inventory = TestInventory::start().await;
+    inventory.location("wh-1").await;
+    put_location(&mut inventory.client(), "wh-off", false).await;
+    inventory.set_stock("a", "wh-1", 10).await;
+    inventory.set_stock("b", "wh-1", 3).await;
+    inventory.set_stock("c", "wh-off", 5).await;
+    let pool = inventory.db.pool().await;
+    let store = Store::new(pool.clone());
+    let actor = Actor::new(operator().kind, &operator().id).unwrap();
+    let orders: Vec<(OrderId, Vec<oms_inventory::domain::ReservationLine>)> = [
+        ("o-1", vec![store_line("a", "wh-1", 2)]),
+        (
+            "o-2",
+            vec![store_line("a", "wh-1", 3), store_line("b", "wh-1", 1)],
+        ),
+        ("o-3", vec![store_line("b", "wh-1", 2)]),
+        ("o-4", vec![store_line("a", "wh-1", 6)]),
+        ("o-5", vec![store_line("a", "wh-1", 1)]),
+        ("o-6", vec![store_line("c", "wh-off", 1)]),
+        ("o-7", vec![store_line("d", "wh-1", 1)]),
+    ]
+    .into_iter()
+    .map(|(order, lines)| (OrderId::parse(&id(order)).unwrap(), lines))
+    .collect();
+    let request = |index: usize| {
+        let (order_id, lines) = &orders[index];
+        (
+            uuid::Uuid::now_v7(),
+            NewReservation {
+                order_id,
+                lines,
+                ttl: Duration::from_secs(600),
+                channel: None,
+                actor: &actor,
+            },
+        )
+    };
+    let hold = async |indexes: &[usize]| {
+        let requests: Vec<_> = indexes.iter().map(|index| request(*index)).collect();
+        let holding: Vec<_> = requests
+            .iter()
+            .map(|(id, request)| (*id, request))
+            .collect();
+        store.hold_all(&holding).await.unwrap()
+    };
+
+    // Three orders that fit: all held, each row's entries chained in order.
+    let held = hold(&[0, 1, 2]).await.expect("every order fits");
+    assert_eq!(held.claims.len(), 3);
+    let mut free = held.free.clone();
+    free.sort();
+    assert_eq!(
+        free,
+        vec![
+            ("a".into(), "wh-1".into(), 5),
+            ("b".into(), "wh-1".into(), 0)
+        ]
+    );
+    let entries: Vec<(String, String, i32, i32)> = sqlx::query_as(
+        "SELECT sku, reference_id, reserved_before, reserved_after FROM stock_movements
+         WHERE kind = 5 ORDER BY sku, sequence",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        entries,
+        vec![
+            ("a".into(), id("o-1"), 0, 2),
+            ("a".into(), id("o-2"), 2, 5),
+            ("b".into(), id("o-2"), 0, 1),
+            ("b".into(), id("o-3"), 1, 3),
+        ]
+    );
+    let before = stock_and_entries(&pool).await;
+    assert_eq!(
+        before.0,
+        vec![("a".into(), 5), ("b".into(), 3), ("c".into(), 0)]
+    );
+
+    // Nothing is written when one order does not fit (6 of a, 5 free), one
+    // has a reservation, one is in the group twice, or a row is at an
+    // inactive location or does not exist: not even the others' claims.
+    for group in [&[4, 3][..], &[4, 0], &[4, 4], &[4, 5], &[4, 6]] {
+        assert!(hold(group).await.is_none(), "group {group:?} held");
+        assert_eq!(stock_and_entries(&pool).await, before, "group {group:?}");
+        assert_eq!(reservation_of(&pool, "o-5").await, None, "group {group:?}");
+    }
+    // The order that fit alone still does.
+    assert!(hold(&[4]).await.is_some());
+    assert_eq!(stock_and_entries(&pool).await.0[0], ("a".into(), 6));
+    pool.close().await;
+    inventory.finish().await;
+}
+
+#[tokio::test]
+async fn an_instance_that_guesses_too_much_stock_still_holds_only_what_is_free() {
+    let mut inventory = TestInventory::start().await;
+    inventory.location("wh-1").await;
+    inventory.set_stock("hot", "wh-1", 10).await;
+    let mut other = inventory.another_instance().await;
+    // The first instance last saw 9 units free; the other takes 8 of them.
+    reserve(
+        &mut inventory.client(),
+        "first",
+        vec![line("hot", "wh-1", 1)],
+    )
+    .await
+    .unwrap();
+    reserve(&mut other, "big", vec![line("hot", "wh-1", 8)])
+        .await
+        .unwrap();
+
+    let calls = (0..6).map(|index| {
+        let mut client = inventory.client();
+        async move {
+            reserve(
+                &mut client,
+                &format!("order-{index}"),
+                vec![line("hot", "wh-1", 1)],
+            )
+            .await
+        }
+    });
+    let outcomes = join_all(calls).await;
+    let held = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+    assert_eq!(held, 1, "{outcomes:?}");
+    for refused in outcomes.iter().filter_map(|outcome| outcome.as_ref().err()) {
+        assert_eq!(reason(refused), "INSUFFICIENT_STOCK", "{refused:?}");
+    }
+    assert_eq!(inventory.availability("hot", None).await.available, 0);
+    inventory.finish().await;
+}

@@ -313,6 +313,19 @@ pub async fn check_invariants(pool: &PgPool) {
         stale.is_empty(),
         "stock rows differ from their last ledger entry: {stale:?}"
     );
+
+    let without_lines: Vec<String> = sqlx::query_scalar(
+        "SELECT order_id FROM reservations r
+         WHERE state = 'held'
+           AND NOT EXISTS (SELECT 1 FROM reservation_lines l WHERE l.reservation_id = r.reservation_id)",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(
+        without_lines.is_empty(),
+        "held reservations without lines: {without_lines:?}"
+    );
 }
 
 /// Runs every future at once on the test's runtime and collects the outputs in order.

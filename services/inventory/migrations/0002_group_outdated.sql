@@ -1,0 +1,15 @@
+-- A grouped Reserve may be decided on the stock its instance saw last, then
+-- written in one statement that claims its orders, locks its stock rows and
+-- checks each row's latest version under its lock (src/store/group.rs,
+-- Store::hold_all). When an order has a reservation already or a row has fewer
+-- free units than the group asks of it, the statement calls this function:
+-- the error rolls everything it did back, claims included, and the group is
+-- decided order by order under the locks instead. SQLSTATE OMS01 tells that
+-- outcome apart from a failure.
+CREATE FUNCTION inventory_group_outdated() RETURNS boolean
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RAISE EXCEPTION 'the stock or the orders changed since the group was decided'
+        USING ERRCODE = 'OMS01';
+END
+$$;
