@@ -20,10 +20,10 @@
 //!    back when its order has one; the others go on (to step 3).
 //! 2. Whole (every row had enough free for the whole group, or is unknown):
 //!    one statement that commits by itself ([`Store::hold_all`]). It claims
-//!    every order, locks the group's rows, and only if every order was
-//!    claimed and every row's latest version covers what the whole group asks
-//!    of it, writes every order held; otherwise it raises and rolls back,
-//!    claims included, and the group goes on to step 3. The rows' locks are
+//!    every order that has no reservation, locks the group's rows, and only
+//!    if every row's latest version covers what the claimed orders ask of it,
+//!    writes them all held; otherwise it raises and rolls back, claims
+//!    included, and the group goes on to step 3. The rows' locks are
 //!    held while Postgres runs it and commits, never across a round trip to
 //!    this process: this is what lets two instances share a hot row.
 //! 3. Order by order, a group of one: the guarded statement of
@@ -484,12 +484,13 @@ impl GroupCommit {
         };
         self.changed(requests.iter().map(|(_, request)| request.lines))
             .await;
-        // Every order has its claim ([`Store::hold_all`] checks it).
+        // An order without its claim has a reservation, made earlier or by
+        // the same order earlier in this group: the waiter looks it up.
         let verdicts = requests
             .iter()
             .map(|(id, request)| match held.claims.remove(id) {
                 Some(claim) => Verdict::Done(Ok(held_record(*id, request, &claim))),
-                None => Verdict::Alone,
+                None => Verdict::Exists,
             })
             .collect();
         let rows = held

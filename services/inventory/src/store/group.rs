@@ -10,7 +10,7 @@
 //! Reserve claims before it locks a row and never claims again after, so no
 //! two writers wait on each other in a cycle.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection};
@@ -51,7 +51,7 @@ pub struct LockedRow {
 /// A group held whole by [`Store::hold_all`].
 #[derive(Debug, Default)]
 pub struct HeldGroup {
-    /// Each order's claim, by reservation id.
+    /// The claim of each order it held, by reservation id.
     pub claims: HashMap<Uuid, Claim>,
     /// Each stock row the group named, as (SKU, location, units left free).
     pub free: Vec<(String, String, i32)>,
@@ -192,45 +192,43 @@ impl Store {
     /// it): claims each order (in order id order), then locks the stock rows
     /// their lines name (in (sku, location_id) order) and checks, on the
     /// latest version of each under its lock, that its free units cover what
-    /// the whole group asks of it; only then writes every line, one RESERVE
-    /// ledger entry per line (each starting where the one before it on its row
-    /// ended) and the stock rows. The rows' locks are held only while the
+    /// the claimed orders ask of it; only then writes their lines, one RESERVE
+    /// ledger entry per line (each starting where the one before it on its
+    /// row ended) and the stock rows. The rows' locks are held only while the
     /// statement runs and commits, not across a round trip to this process.
     ///
-    /// Returns `None`, having written nothing, when an order has a
-    /// reservation (or is in `requests` twice), a row does not exist or its
-    /// location is inactive, or a row has fewer free units than the group
-    /// asks of it: the group is then for [`Store::claim_and_lock`] to decide
-    /// order by order.
+    /// An order that has a reservation, or is earlier in `requests`, is not
+    /// claimed and changes nothing: it is missing from the claims. Returns
+    /// `None`, having written nothing, when a row does not exist, its location
+    /// is inactive, or it has fewer free units than the claimed orders ask of
+    /// it: the group is then for [`Store::claim_and_lock`] to decide order by
+    /// order.
     pub async fn hold_all(
         &self,
         requests: &[(Uuid, &NewReservation<'_>)],
     ) -> Result<Option<HeldGroup>, InventoryError> {
         let claims = ClaimColumns::of(requests);
-        let mut asked: BTreeMap<(&str, &str), i32> = BTreeMap::new();
+        let rows = rows_of(requests.iter().map(|(_, request)| request.lines));
         let mut lines = LineColumns::default();
         for (reservation_id, request) in requests {
             for (position, line) in (1..).zip(request.lines) {
-                let key = (line.sku.as_str(), line.location_id.as_str());
-                let units = asked.entry(key).or_insert(0);
-                *units = units.saturating_add(line.quantity.get());
                 lines.reservation_ids.push(*reservation_id);
                 lines.positions.push(position);
-                lines.skus.push(key.0);
-                lines.location_ids.push(key.1);
+                lines.skus.push(line.sku.as_str());
+                lines.location_ids.push(line.location_id.as_str());
                 lines.quantities.push(line.quantity.get());
                 lines.actor_kinds.push(request.actor.kind.code());
                 lines.actor_ids.push(request.actor.id.as_str());
                 lines.references.push(request.order_id.as_str());
             }
         }
-        let (rows, units): (Vec<(&str, &str)>, Vec<i32>) = asked.into_iter().unzip();
-        let (skus, location_ids): (Vec<&str>, Vec<&str>) = rows.into_iter().unzip();
         // `fits` raises GROUP_OUTDATED, which rolls the whole statement back
-        // (the claims with it), unless every order was claimed and every row
-        // was locked and covers what is asked of it. The first branch of the
-        // result reads `fits`, so it is evaluated whatever else is read; the
-        // writes read it too, through `numbers`.
+        // (the claims with it), unless every row the claimed orders name was
+        // locked and covers what they ask of it. The first branch of the
+        // result reads `fits`, so it is evaluated whatever else is read, and
+        // every write reads it first, through `numbers`. Lines are numbered
+        // (`ord`) in the order of `requests`: each row's entries chain in that
+        // order, and their positions are handed out sorted in that order.
         let read = sqlx::query_as::<_, ClaimOrFree>(
             "WITH claimed AS (
                  INSERT INTO reservations (reservation_id, order_id, channel_kind, channel_name,
@@ -243,10 +241,21 @@ impl Store {
                  ON CONFLICT (order_id) DO NOTHING
                  RETURNING reservation_id, create_time, expire_time
              ),
+             claimed_lines AS (
+                 SELECT m.*, row_number() OVER (ORDER BY m.ord) AS ord_claimed
+                 FROM unnest($8::uuid[], $9::int4[], $10::text[], $11::text[], $12::int4[],
+                         $13::int2[], $14::text[], $15::text[])
+                     WITH ORDINALITY AS m(reservation_id, position, sku, location_id, quantity,
+                         actor_kind, actor_id, reference_id, ord)
+                 JOIN claimed c ON c.reservation_id = m.reservation_id
+             ),
+             asked AS (
+                 SELECT sku, location_id, sum(quantity) AS units
+                 FROM claimed_lines GROUP BY sku, location_id
+             ),
              locked AS (
-                 SELECT s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock, r.units
-                 FROM unnest($6::text[], $7::text[], $8::int4[]) WITH ORDINALITY
-                     AS r(sku, location_id, units, n)
+                 SELECT s.*
+                 FROM unnest($6::text[], $7::text[]) WITH ORDINALITY AS r(sku, location_id, n)
                  CROSS JOIN LATERAL (
                      SELECT s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock
                      FROM stock s
@@ -254,21 +263,23 @@ impl Store {
                      WHERE s.sku = r.sku AND s.location_id = r.location_id
                      FOR UPDATE OF s
                  ) s
-                 WHERE (SELECT count(*) FROM claimed) = cardinality($1::uuid[])
+                 WHERE (SELECT count(*) FROM claimed) > 0
                  ORDER BY r.n
              ),
              fits AS (
                  SELECT CASE
-                     WHEN count(*) = cardinality($6::text[])
-                         AND bool_and(on_hand - reserved >= units) THEN true
+                     WHEN NOT EXISTS (
+                         SELECT 1 FROM asked a
+                         LEFT JOIN locked k ON k.sku = a.sku AND k.location_id = a.location_id
+                         WHERE k.sku IS NULL OR k.on_hand - k.reserved < a.units
+                     ) THEN true
                      ELSE inventory_group_outdated()
                  END AS ok
-                 FROM locked
              ),
              numbers AS (
                  SELECT array_agg(n ORDER BY n) AS n
                  FROM (SELECT nextval('stock_ledger_sequence') AS n
-                       FROM generate_series(1, cardinality($9::uuid[]))
+                       FROM generate_series(1, (SELECT count(*) FROM claimed_lines))
                        WHERE (SELECT ok FROM fits)) x
              ),
              moves AS (
@@ -276,11 +287,8 @@ impl Store {
                      m.actor_kind, m.actor_id, m.reference_id, k.on_hand, k.safety_stock,
                      k.reserved + sum(m.quantity) OVER w - m.quantity AS reserved_before,
                      k.reserved + sum(m.quantity) OVER w AS reserved_after,
-                     (SELECT n FROM numbers)[m.ord::int] AS sequence
-                 FROM unnest($9::uuid[], $10::int4[], $11::text[], $12::text[], $13::int4[],
-                         $14::int2[], $15::text[], $16::text[])
-                     WITH ORDINALITY AS m(reservation_id, position, sku, location_id, quantity,
-                         actor_kind, actor_id, reference_id, ord)
+                     (SELECT n FROM numbers)[m.ord_claimed] AS sequence
+                 FROM claimed_lines m
                  JOIN locked k ON k.sku = m.sku AND k.location_id = m.location_id
                  WINDOW w AS (PARTITION BY m.sku, m.location_id ORDER BY m.ord)
              ),
@@ -288,7 +296,7 @@ impl Store {
                  INSERT INTO stock_movements (sequence, movement_id, sku, location_id, kind,
                      on_hand_before, on_hand_after, reserved_before, reserved_after,
                      safety_stock_before, safety_stock_after, actor_kind, actor_id, reference_id)
-                 SELECT sequence, gen_random_uuid(), sku, location_id, $17, on_hand, on_hand,
+                 SELECT sequence, gen_random_uuid(), sku, location_id, $16, on_hand, on_hand,
                      reserved_before, reserved_after, safety_stock, safety_stock, actor_kind,
                      actor_id, reference_id
                  FROM moves
@@ -301,7 +309,7 @@ impl Store {
                        FROM moves ORDER BY sku, location_id, sequence DESC) last
                  WHERE s.sku = last.sku AND s.location_id = last.location_id
              ),
-             lines AS (
+             held_lines AS (
                  INSERT INTO reservation_lines (reservation_id, position, sku, location_id,
                      quantity)
                  SELECT reservation_id, position, sku, location_id, quantity FROM moves
@@ -313,16 +321,18 @@ impl Store {
              UNION ALL
              SELECT reservation_id, create_time, expire_time, NULL, NULL, NULL FROM claimed
              UNION ALL
-             SELECT NULL, NULL, NULL, sku, location_id, on_hand - reserved - units FROM locked",
+             SELECT NULL, NULL, NULL, k.sku, k.location_id,
+                 (k.on_hand - k.reserved - coalesce(a.units, 0))::int4
+             FROM locked k
+             LEFT JOIN asked a ON a.sku = k.sku AND a.location_id = k.location_id",
         )
         .bind(&claims.ids)
         .bind(&claims.orders)
         .bind(&claims.kinds)
         .bind(&claims.names)
         .bind(&claims.ttls)
-        .bind(&skus)
-        .bind(&location_ids)
-        .bind(&units)
+        .bind(&rows.0)
+        .bind(&rows.1)
         .bind(&lines.reservation_ids)
         .bind(&lines.positions)
         .bind(&lines.skus)
@@ -371,13 +381,6 @@ impl Store {
                     ));
                 }
             }
-        }
-        if held.claims.len() != requests.len() {
-            return Err(InventoryError::Corrupt(format!(
-                "a group of {} orders held with {} claims",
-                requests.len(),
-                held.claims.len()
-            )));
         }
         Ok(Some(held))
     }

@@ -397,7 +397,7 @@ async fn stock_and_entries(pool: &PgPool) -> (Vec<(String, i32)>, i64) {
 }
 
 #[tokio::test]
-async fn a_group_held_whole_writes_every_order_or_nothing_at_all() {
+async fn a_group_held_whole_holds_every_order_it_claims_or_writes_nothing() {
     use std::time::Duration;
 
     use oms_inventory::{
@@ -485,17 +485,27 @@ async fn a_group_held_whole_writes_every_order_or_nothing_at_all() {
         vec![("a".into(), 5), ("b".into(), 3), ("c".into(), 0)]
     );
 
-    // Nothing is written when one order does not fit (6 of a, 5 free), one
-    // has a reservation, one is in the group twice, or a row is at an
-    // inactive location or does not exist: not even the others' claims.
-    for group in [&[4, 3][..], &[4, 0], &[4, 4], &[4, 5], &[4, 6]] {
+    // Nothing is written when one order does not fit (6 of a, 5 free), or
+    // names a row at an inactive location or one that does not exist: not
+    // even the others' claims.
+    for group in [&[4, 3][..], &[4, 5], &[4, 6]] {
         assert!(hold(group).await.is_none(), "group {group:?} held");
         assert_eq!(stock_and_entries(&pool).await, before, "group {group:?}");
         assert_eq!(reservation_of(&pool, "o-5").await, None, "group {group:?}");
     }
-    // The order that fit alone still does.
-    assert!(hold(&[4]).await.is_some());
-    assert_eq!(stock_and_entries(&pool).await.0[0], ("a".into(), 6));
+    // An order that has a reservation, or is earlier in the group, is not
+    // claimed and changes nothing; the others are held.
+    let held = hold(&[4, 0, 4]).await.expect("o-5 fits");
+    assert_eq!(held.claims.len(), 1);
+    let (stored, state) = reservation_of(&pool, "o-5").await.expect("o-5 held");
+    assert!(held.claims.contains_key(&stored));
+    assert_eq!(state, "held");
+    let after = stock_and_entries(&pool).await;
+    assert_eq!(after.0[0], ("a".into(), 6));
+    assert_eq!(after.1, before.1 + 1);
+    let none = hold(&[0, 1]).await.expect("nothing to hold");
+    assert!(none.claims.is_empty());
+    assert_eq!(stock_and_entries(&pool).await, after);
     pool.close().await;
     inventory.finish().await;
 }
