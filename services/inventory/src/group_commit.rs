@@ -84,9 +84,10 @@ use std::{
     collections::HashMap,
     hash::{BuildHasher, RandomState},
     sync::{Arc, Mutex, MutexGuard},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
+use sqlx::{PgConnection, Postgres, pool::PoolConnection};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -113,6 +114,10 @@ pub const MAX_GROUP: usize = 256;
 /// cores, spread Reserves ran faster with two queues than with one or four
 /// (bigger groups against more of them in flight).
 pub const SHARDS: usize = 2;
+/// How long a queue's worker keeps one connection while its queue stays busy
+/// before it hands it back to the pool and takes one again (so the pool still
+/// retires old connections and finds dead ones).
+const KEEP_CONNECTION: Duration = Duration::from_secs(1);
 /// Rows whose free units a queue remembers before it forgets them all (a row
 /// it knows nothing of is tried whole first, which costs one failed statement
 /// at worst).
@@ -334,6 +339,9 @@ impl GroupCommit {
             shard,
             done: false,
         };
+        // The connection this turn keeps while its queue stays busy, and since
+        // when: a connection handed back to the pool costs a ping.
+        let mut kept: Option<(PoolConnection<Postgres>, Instant)> = None;
         loop {
             let (group, plan) = {
                 let mut queue = self.queue(shard);
@@ -347,27 +355,60 @@ impl GroupCommit {
                 let plan = queue.plan(&group);
                 (group, plan)
             };
-            let rows = self.settle(group, plan).await;
+            if kept
+                .as_ref()
+                .is_some_and(|(_, since)| since.elapsed() >= KEEP_CONNECTION)
+            {
+                kept = None;
+            }
+            let connection = match &mut kept {
+                Some((connection, _)) => connection,
+                None => match self.store.group_connection().await {
+                    Ok(connection) => &mut kept.insert((connection, Instant::now())).0,
+                    Err(err) => {
+                        tracing::warn!(error = %err, orders = group.len(), "no connection for a group: each order is decided alone");
+                        for waiter in group {
+                            let _ = waiter.answer.send(Verdict::Alone);
+                        }
+                        continue;
+                    }
+                },
+            };
+            let (rows, healthy) = self.settle(connection, group, plan).await;
+            if !healthy {
+                // Handed back, the pool pings it and closes it if it is dead.
+                kept = None;
+            }
             self.queue(shard).mark(rows);
         }
     }
 
-    /// Settles one group as `plan` says; returns the free units of the rows
-    /// it found (`None`: not known).
-    async fn settle(&self, mut group: Vec<Waiter>, plan: Plan) -> Vec<(RowKey, Option<i32>)> {
+    /// Settles one group on `connection` as `plan` says; returns the free
+    /// units of the rows it found (`None`: not known), and false when a
+    /// statement failed on the connection.
+    async fn settle(
+        &self,
+        connection: &mut PgConnection,
+        mut group: Vec<Waiter>,
+        plan: Plan,
+    ) -> (Vec<(RowKey, Option<i32>)>, bool) {
         let mut found = Vec::new();
+        let mut healthy = true;
         if plan == Plan::SoldOut {
-            match self.refuse_sold_out(&mut group).await {
+            match self.refuse_sold_out(connection, &mut group).await {
                 Ok(rows) => found = rows,
                 // The locked path decides them, or finds the database gone.
-                Err(err) => tracing::warn!(error = %err, "sold-out read failed"),
+                Err(err) => {
+                    healthy = false;
+                    tracing::warn!(error = %err, "sold-out read failed");
+                }
             }
         }
         if group.is_empty() {
-            return found;
+            return (found, healthy);
         }
         if plan == Plan::Whole {
-            match self.hold_whole(&group).await {
+            match self.hold_whole(connection, &group).await {
                 Ok(Some((verdicts, rows))) => {
                     for (waiter, verdict) in group.into_iter().zip(verdicts) {
                         // A waiter that went away (its call was cancelled)
@@ -375,11 +416,12 @@ impl GroupCommit {
                         let _ = waiter.answer.send(verdict);
                     }
                     found.extend(rows);
-                    return found;
+                    return (found, healthy);
                 }
                 // Not every order fits: order by order below.
                 Ok(None) => {}
                 Err(err) => {
+                    healthy = false;
                     tracing::warn!(error = %err, orders = group.len(), "held whole, a group failed: it is decided order by order");
                 }
             }
@@ -405,9 +447,9 @@ impl GroupCommit {
             }
             // A waiter that went away (its call was cancelled) needs no answer.
             let _ = waiter.answer.send(Verdict::Done(held));
-            return found;
+            return (found, healthy);
         }
-        match self.decide_together(&group).await {
+        match self.decide_together(connection, &group).await {
             Ok((verdicts, rows)) => {
                 for (waiter, verdict) in group.into_iter().zip(verdicts) {
                     let _ = waiter.answer.send(verdict);
@@ -415,13 +457,14 @@ impl GroupCommit {
                 found.extend(rows);
             }
             Err(err) => {
+                healthy = false;
                 tracing::warn!(error = %err, orders = group.len(), "grouped reserve failed: each order is decided alone");
                 for waiter in group {
                     let _ = waiter.answer.send(Verdict::Alone);
                 }
             }
         }
-        found
+        (found, healthy)
     }
 
     /// Refuses the orders of `group` that cannot fit what is free now, read
@@ -430,6 +473,7 @@ impl GroupCommit {
     /// nothing free.
     async fn refuse_sold_out(
         &self,
+        connection: &mut PgConnection,
         group: &mut Vec<Waiter>,
     ) -> Result<Vec<(RowKey, Option<i32>)>, InventoryError> {
         let rows = rows_of(
@@ -441,7 +485,7 @@ impl GroupCommit {
             .iter()
             .map(|waiter| waiter.reservation.order_id.as_str())
             .collect();
-        let (free, reserved) = self.store.free_units(&rows, &orders).await?;
+        let (free, reserved) = Store::free_units(connection, &rows, &orders).await?;
         let free = FreeUnits::new(free);
         let mut rest = Vec::with_capacity(group.len());
         for waiter in group.drain(..) {
@@ -469,6 +513,7 @@ impl GroupCommit {
     /// not every order fits.
     async fn hold_whole(
         &self,
+        connection: &mut PgConnection,
         group: &[Waiter],
     ) -> Result<Option<(Vec<Verdict>, Vec<(RowKey, Option<i32>)>)>, InventoryError> {
         let requests: Vec<(Uuid, NewReservation<'_>)> = group
@@ -479,7 +524,7 @@ impl GroupCommit {
             .iter()
             .map(|(id, request)| (*id, request))
             .collect();
-        let Some(mut held) = self.store.hold_all(&holding).await? else {
+        let Some(mut held) = Store::hold_all(connection, &holding).await? else {
             return Ok(None);
         };
         self.changed(requests.iter().map(|(_, request)| request.lines))
@@ -505,6 +550,7 @@ impl GroupCommit {
     /// the rows it locked, each with whether it was left with nothing free.
     async fn decide_together(
         &self,
+        connection: &mut PgConnection,
         group: &[Waiter],
     ) -> Result<(Vec<Verdict>, Vec<(RowKey, Option<i32>)>), InventoryError> {
         let requests: Vec<(Uuid, NewReservation<'_>)> = group
@@ -521,7 +567,7 @@ impl GroupCommit {
                 .map(|waiter| waiter.reservation.lines.as_slice()),
         );
 
-        let mut tx = self.store.begin_group().await?;
+        let mut tx = Store::begin_group(connection).await?;
         let (claims, locked) = Store::claim_and_lock(&mut tx, &claiming, &rows).await?;
         let mut free = FreeUnits::new(locked.iter().map(|row| {
             (

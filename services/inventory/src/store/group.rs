@@ -187,8 +187,9 @@ impl Store {
         Ok((claimed, locked))
     }
 
-    /// Holds every order of `requests` at once in one statement on the group's
-    /// connections, which commits by itself (no transaction is open around
+    /// Holds every order of `requests` at once in one statement on
+    /// `connection` (one of the group's, [`Store::group_connection`]), which
+    /// commits by itself (no transaction is open around
     /// it): claims each order (in order id order), then locks the stock rows
     /// their lines name (in (sku, location_id) order) and checks, on the
     /// latest version of each under its lock, that its free units cover what
@@ -204,7 +205,7 @@ impl Store {
     /// it: the group is then for [`Store::claim_and_lock`] to decide order by
     /// order.
     pub async fn hold_all(
-        &self,
+        connection: &mut PgConnection,
         requests: &[(Uuid, &NewReservation<'_>)],
     ) -> Result<Option<HeldGroup>, InventoryError> {
         let claims = ClaimColumns::of(requests);
@@ -342,7 +343,7 @@ impl Store {
         .bind(&lines.actor_ids)
         .bind(&lines.references)
         .bind(MovementKind::Reserve.code())
-        .fetch_all(&self.group)
+        .fetch_all(&mut *connection)
         .await;
         let read = match read {
             Ok(read) => read,
@@ -497,7 +498,7 @@ impl Store {
     /// state at the time of the read, each row by its own index lookup
     /// (`OFFSET 0` keeps the lookup from being merged into a join).
     pub async fn free_units(
-        &self,
+        connection: &mut PgConnection,
         rows: &(Vec<String>, Vec<String>),
         order_ids: &[&str],
     ) -> Result<(Vec<(String, String, i32)>, Vec<String>), InventoryError> {
@@ -518,7 +519,7 @@ impl Store {
         .bind(&rows.0)
         .bind(&rows.1)
         .bind(order_ids)
-        .fetch_all(&self.group)
+        .fetch_all(&mut *connection)
         .await?;
         let mut free = Vec::new();
         let mut reserved = Vec::new();

@@ -20,18 +20,27 @@ pub mod stock;
 
 use chrono::{DateTime, Utc};
 use oms_platform::{config::DatabaseConfig, db};
-use sqlx::{FromRow, PgPool, Postgres, Transaction};
+use sqlx::{
+    Connection, FromRow, PgConnection, PgPool, Postgres, Transaction, pool::PoolConnection,
+};
 use uuid::Uuid;
 
 use crate::domain::{Actor, StockFigures};
 
-/// The session setting of the grouped Reserves' own connections: Postgres's
-/// generic plan for each of their statements, made once per connection. Left
-/// to choose, Postgres plans the sold-out read anew each time (150 µs of
-/// planning against 60 to 200 of execution) and the group's statements for
-/// most small groups, as their arrays' sizes change its estimates; their
-/// generic plans look each row up by its index whatever the group's size.
-pub const GROUP_SESSION: &str = "SET plan_cache_mode = force_generic_plan";
+/// The session settings of the grouped Reserves' own connections.
+/// - Postgres's generic plan for each of their statements, made once per
+///   connection. Left to choose, Postgres plans the sold-out read anew each
+///   time (150 µs of planning against 60 to 200 of execution) and the group's
+///   statements for most small groups, as their arrays' sizes change its
+///   estimates.
+/// - No sequential scan where an index can serve. Every statement of a group
+///   looks its rows up by key, but a generic plan is made once, on the sizes
+///   of the tables at the time: made while `reservations` was small, the
+///   sold-out read's lookup of order ids scanned the whole table for as long
+///   as its connection lived (every read of the reserve bench's refusals
+///   scanned tens of thousands of rows).
+pub const GROUP_SESSION: &str =
+    "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off";
 
 /// The grouped Reserves' own pool on `database` ([`Store::with_group_pool`]),
 /// connecting on first use, each connection set to [`GROUP_SESSION`]: two
@@ -47,7 +56,7 @@ pub fn group_pool(database: &DatabaseConfig) -> PgPool {
     )
     .after_connect(|connection, _| {
         Box::pin(async move {
-            sqlx::query(GROUP_SESSION)
+            sqlx::raw_sql(GROUP_SESSION)
                 .execute(&mut *connection)
                 .await
                 .map(drop)
@@ -98,14 +107,26 @@ impl Store {
         self.pool.begin().await
     }
 
-    /// Opens the transaction of a group of Reserves ([`group`]) on the
-    /// group's connections, its statements on Postgres's generic plans
-    /// whichever pool they come from ([`GROUP_SESSION`] for the reason), set in
-    /// the same round trip as its `BEGIN`: planned anew, they would be planned
-    /// while the group holds its rows' locks.
-    pub async fn begin_group(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.group
-            .begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan")
+    /// A connection for grouped Reserves ([`group`]): a queue's worker keeps
+    /// one while its queue stays busy, so the pool's ping as a connection goes
+    /// back is paid once per turn, not once per group.
+    pub async fn group_connection(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+        self.group.acquire().await
+    }
+
+    /// Opens the transaction of a group of Reserves ([`group`]) on
+    /// `connection` ([`Store::group_connection`]), with the settings of
+    /// [`GROUP_SESSION`] (generic plans, no sequential scans) whichever pool
+    /// it comes from, set in the same round trip as its `BEGIN`: planned anew,
+    /// its statements would be planned while the group holds its rows' locks.
+    pub async fn begin_group(
+        connection: &mut PgConnection,
+    ) -> Result<Transaction<'_, Postgres>, sqlx::Error> {
+        connection
+            .begin_with(
+                "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; \
+                 SET LOCAL enable_seqscan = off",
+            )
             .await
     }
 }

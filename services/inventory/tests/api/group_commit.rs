@@ -333,16 +333,17 @@ async fn a_sold_out_sku_is_held_again_as_soon_as_another_instance_returns_a_unit
     inventory.finish().await;
 }
 
-/// The plan cache mode of the session `executor` runs on.
-async fn plan_cache_mode<'e>(executor: impl sqlx::PgExecutor<'e>) -> String {
-    sqlx::query_scalar("SHOW plan_cache_mode")
+/// The plan cache mode of the session `executor` runs on, and whether it
+/// may scan a table whole where an index can serve.
+async fn planner_settings<'e>(executor: impl sqlx::PgExecutor<'e>) -> (String, String) {
+    sqlx::query_as("SELECT current_setting('plan_cache_mode'), current_setting('enable_seqscan')")
         .fetch_one(executor)
         .await
         .unwrap()
 }
 
 #[tokio::test]
-async fn grouped_reserves_run_on_generic_plans_and_the_other_statements_do_not() {
+async fn grouped_reserves_run_on_generic_plans_by_index_and_the_other_statements_do_not() {
     use std::time::Duration;
 
     use oms_inventory::store::{self, Store};
@@ -357,20 +358,30 @@ async fn grouped_reserves_run_on_generic_plans_and_the_other_statements_do_not()
     let group = store::group_pool(&config);
 
     // The sold-out read runs on the group pool's own connections.
-    assert_eq!(plan_cache_mode(&group).await, "force_generic_plan");
+    assert_eq!(
+        planner_settings(&group).await,
+        ("force_generic_plan".into(), "off".into())
+    );
     // A group's transaction, on the group pool and, where a store has none,
     // on the main pool.
     for store in [
         Store::new(main.clone()).with_group_pool(group.clone()),
         Store::new(main.clone()),
     ] {
-        let mut tx = store.begin_group().await.unwrap();
-        assert_eq!(plan_cache_mode(&mut *tx).await, "force_generic_plan");
+        let mut connection = store.group_connection().await.unwrap();
+        let mut tx = Store::begin_group(&mut connection).await.unwrap();
+        assert_eq!(
+            planner_settings(&mut *tx).await,
+            ("force_generic_plan".into(), "off".into())
+        );
         tx.commit().await.unwrap();
     }
     // The setting of a group on the main pool ended with its transaction.
     let mut connection = main.acquire().await.unwrap();
-    assert_eq!(plan_cache_mode(&mut *connection).await, "auto");
+    assert_eq!(
+        planner_settings(&mut *connection).await,
+        ("auto".into(), "on".into())
+    );
 }
 
 /// A line of a request to the store, for the tests that call it directly.
@@ -442,13 +453,14 @@ async fn a_group_held_whole_holds_every_order_it_claims_or_writes_nothing() {
             },
         )
     };
-    let hold = async |indexes: &[usize]| {
+    let mut connection = store.group_connection().await.unwrap();
+    let mut hold = async |indexes: &[usize]| {
         let requests: Vec<_> = indexes.iter().map(|index| request(*index)).collect();
         let holding: Vec<_> = requests
             .iter()
             .map(|(id, request)| (*id, request))
             .collect();
-        store.hold_all(&holding).await.unwrap()
+        Store::hold_all(&mut connection, &holding).await.unwrap()
     };
 
     // Three orders that fit: all held, each row's entries chained in order.
@@ -506,6 +518,7 @@ async fn a_group_held_whole_holds_every_order_it_claims_or_writes_nothing() {
     let none = hold(&[0, 1]).await.expect("nothing to hold");
     assert!(none.claims.is_empty());
     assert_eq!(stock_and_entries(&pool).await, after);
+    drop(connection);
     pool.close().await;
     inventory.finish().await;
 }
