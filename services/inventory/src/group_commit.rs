@@ -17,13 +17,14 @@
 //! 1. Sold out (a row the group names was left with nothing free): one read
 //!    of the group's rows without any lock. An order that the committed
 //!    figures show cannot fit is refused at once, or gets its reservation
-//!    back when its order has one; the others go on (to step 3).
+//!    back when its order has one; the others are decided order by order
+//!    (steps 3 and 4).
 //! 2. Whole (every row had enough free for the whole group, or is unknown):
 //!    one statement that commits by itself ([`Store::hold_all`]). It claims
 //!    every order that has no reservation, locks the group's rows, and only
 //!    if every row's latest version covers what the claimed orders ask of it,
 //!    writes them all held; otherwise it raises and rolls back, claims
-//!    included, and the group goes on to step 3. The rows' locks are
+//!    included, and the group is decided order by order. The rows' locks are
 //!    held while Postgres runs it and commits, never across a round trip to
 //!    this process: this is what lets two instances share a hot row.
 //! 3. Order by order, a group of one: the guarded statement of
@@ -75,9 +76,8 @@
 //!   outcome is unknown) is never assumed to have held or refused anything:
 //!   a group that failed whole is decided order by order, and one that failed
 //!   order by order has each of its waiters decide alone with the single
-//!   statement. An order the
-//!   failed group did reserve after all is then found by its claim and
-//!   returned, never reserved twice. A worker that dies drops its waiters'
+//!   statement. An order the failed group did reserve after all is then found
+//!   by its claim and returned, never reserved twice. A worker that dies drops its waiters'
 //!   answers; they too decide alone.
 
 use std::{
