@@ -15,7 +15,8 @@
 //! empty. The queue remembers how many units each row had free when a group
 //! last saw it; that guess only chooses the way a group is decided:
 //! 1. Sold out (a row the group names was left with nothing free): one read
-//!    of the group's rows without any lock. An order that the committed
+//!    of the group's rows without any lock, once the worker has let the
+//!    runtime run its other ready tasks (and so more of the waiters in). An order that the committed
 //!    figures show cannot fit is refused at once, or gets its reservation
 //!    back when its order has one; the others are decided order by order
 //!    (steps 3 and 4).
@@ -118,6 +119,15 @@ pub const SHARDS: usize = 2;
 /// before it hands it back to the pool and takes one again (so the pool still
 /// retires old connections and finds dead ones).
 const KEEP_CONNECTION: Duration = Duration::from_secs(1);
+/// How many times a worker lets the runtime run its other ready tasks before
+/// the read of a sold-out group, as long as each time brought more waiters.
+/// Each refusal waits for a read taken after it arrived, and each read is a
+/// round trip to Postgres: the callers the last read answered are often
+/// about to ask again, and a yield lets them join this read rather than wait
+/// for the next one. A yield waits for no timer, so an idle runtime goes on
+/// at once. Two instances' refusals, four interleaved pairs of the reserve
+/// bench: medians 13,800 -> 19,000/s.
+const MAX_GATHER_YIELDS: usize = 4;
 /// Rows whose free units a queue remembers before it forgets them all (a row
 /// it knows nothing of is tried whole first, which costs one failed statement
 /// at worst).
@@ -342,7 +352,25 @@ impl GroupCommit {
         // The connection this turn keeps while its queue stays busy, and since
         // when: a connection handed back to the pool costs a ping.
         let mut kept: Option<(PoolConnection<Postgres>, Instant)> = None;
+        // Waiters seen before the last yield, and yields, for this group.
+        let (mut gathered, mut yields) = (0, 0);
         loop {
+            if yields < MAX_GATHER_YIELDS {
+                let (sold_out, waiting) = {
+                    let queue = self.queue(shard);
+                    (
+                        !queue.waiting.is_empty() && queue.plan(&queue.waiting) == Plan::SoldOut,
+                        queue.waiting.len(),
+                    )
+                };
+                if sold_out && waiting > gathered {
+                    gathered = waiting;
+                    yields += 1;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+            }
+            (gathered, yields) = (0, 0);
             let (group, plan) = {
                 let mut queue = self.queue(shard);
                 if queue.waiting.is_empty() {
