@@ -205,8 +205,10 @@ enum Plan {
     /// A row was left with nothing free: read first, refuse who cannot fit.
     SoldOut,
     /// Every row had enough for the whole group, or is unknown: hold it whole
-    /// in one statement ([`Store::hold_all`]), order by order if that fails.
-    Whole,
+    /// in one statement ([`Store::hold_all`]), order by order if that fails;
+    /// `unknown` when the queue has not seen some row (the statement then
+    /// first checks that each exists).
+    Whole { unknown: bool },
     /// Some row had too little for the whole group: order by order.
     OneByOne,
 }
@@ -215,7 +217,7 @@ impl Queue {
     /// How to decide `group`.
     fn plan(&self, group: &[Waiter]) -> Plan {
         if self.free.is_empty() {
-            return Plan::Whole;
+            return Plan::Whole { unknown: true };
         }
         let mut asked: HashMap<(&str, &str), i64> = HashMap::new();
         for line in group.iter().flat_map(|waiter| &waiter.reservation.lines) {
@@ -223,15 +225,20 @@ impl Queue {
                 .entry((line.sku.as_str(), line.location_id.as_str()))
                 .or_insert(0) += i64::from(line.quantity.get());
         }
-        let mut plan = Plan::Whole;
+        let (mut short, mut unknown) = (false, false);
         for ((sku, location_id), units) in asked {
             match self.free.get(&(sku.to_owned(), location_id.to_owned())) {
                 Some(free) if *free <= 0 => return Plan::SoldOut,
-                Some(free) if i64::from(*free) < units => plan = Plan::OneByOne,
-                _ => {}
+                Some(free) if i64::from(*free) < units => short = true,
+                Some(_) => {}
+                None => unknown = true,
             }
         }
-        plan
+        if short {
+            Plan::OneByOne
+        } else {
+            Plan::Whole { unknown }
+        }
     }
 
     /// Remembers the free units of rows as a group found them (`None`: not
@@ -435,8 +442,8 @@ impl GroupCommit {
         if group.is_empty() {
             return (found, healthy);
         }
-        if plan == Plan::Whole {
-            match self.hold_whole(connection, &group).await {
+        if let Plan::Whole { unknown } = plan {
+            match self.hold_whole(connection, &group, unknown).await {
                 Ok(Some((verdicts, rows))) => {
                     for (waiter, verdict) in group.into_iter().zip(verdicts) {
                         // A waiter that went away (its call was cancelled)
@@ -543,6 +550,7 @@ impl GroupCommit {
         &self,
         connection: &mut PgConnection,
         group: &[Waiter],
+        unknown: bool,
     ) -> Result<Option<(Vec<Verdict>, Vec<(RowKey, Option<i32>)>)>, InventoryError> {
         let requests: Vec<(Uuid, NewReservation<'_>)> = group
             .iter()
@@ -552,7 +560,7 @@ impl GroupCommit {
             .iter()
             .map(|(id, request)| (*id, request))
             .collect();
-        let Some(mut held) = Store::hold_all(connection, &holding).await? else {
+        let Some(mut held) = Store::hold_all(connection, &holding, unknown).await? else {
             return Ok(None);
         };
         self.changed(requests.iter().map(|(_, request)| request.lines))

@@ -203,10 +203,13 @@ impl Store {
     /// `None`, having written nothing, when a row does not exist, its location
     /// is inactive, or it has fewer free units than the claimed orders ask of
     /// it: the group is then for [`Store::claim_and_lock`] to decide order by
-    /// order.
+    /// order. Only the last raises in Postgres (`OMS01`, in its log); the
+    /// others are found before anything is claimed when `check_rows` is set
+    /// (the caller has not seen every row lately), else under the locks.
     pub async fn hold_all(
         connection: &mut PgConnection,
         requests: &[(Uuid, &NewReservation<'_>)],
+        check_rows: bool,
     ) -> Result<Option<HeldGroup>, InventoryError> {
         let claims = ClaimColumns::of(requests);
         let rows = rows_of(requests.iter().map(|(_, request)| request.lines));
@@ -223,21 +226,37 @@ impl Store {
                 lines.references.push(request.order_id.as_str());
             }
         }
-        // `fits` raises GROUP_OUTDATED, which rolls the whole statement back
-        // (the claims with it), unless every row the claimed orders name was
-        // locked and covers what they ask of it. The first branch of the
+        // With `check_rows`, nothing is claimed unless every row exists at an
+        // active location (`known`, as of the statement's snapshot): a Reserve
+        // of a SKU that does not exist is no reason to raise. Without it (the
+        // caller saw every row lately) the lookups are skipped. Then `fits` raises
+        // GROUP_OUTDATED, which rolls the whole statement back (the claims
+        // with it), unless every row the claimed orders name was locked and
+        // covers what they ask of it. The first branch of the
         // result reads `fits`, so it is evaluated whatever else is read, and
         // every write reads it first, through `numbers`. Lines are numbered
         // (`ord`) in the order of `requests`: each row's entries chain in that
         // order, and their positions are handed out sorted in that order.
         let read = sqlx::query_as::<_, ClaimOrFree>(
-            "WITH claimed AS (
+            "WITH known AS (
+                 SELECT NOT $17::bool OR count(*) = cardinality($6::text[]) AS ok
+                 FROM unnest($6::text[], $7::text[]) AS r(sku, location_id)
+                 CROSS JOIN LATERAL (
+                     SELECT 1
+                     FROM stock s
+                     JOIN locations l ON l.location_id = s.location_id AND l.active
+                     WHERE $17::bool AND s.sku = r.sku AND s.location_id = r.location_id
+                     OFFSET 0
+                 ) s
+             ),
+             claimed AS (
                  INSERT INTO reservations (reservation_id, order_id, channel_kind, channel_name,
                      state, expire_time)
                  SELECT r.reservation_id, r.order_id, r.channel_kind, r.channel_name, 'held',
                      now() + make_interval(secs => r.ttl)
                  FROM unnest($1::uuid[], $2::text[], $3::int2[], $4::text[], $5::float8[])
                      AS r(reservation_id, order_id, channel_kind, channel_name, ttl)
+                 WHERE (SELECT ok FROM known)
                  ORDER BY r.order_id
                  ON CONFLICT (order_id) DO NOTHING
                  RETURNING reservation_id, create_time, expire_time
@@ -317,13 +336,15 @@ impl Store {
              )
              SELECT NULL::uuid AS reservation_id, NULL::timestamptz AS create_time,
                  NULL::timestamptz AS expire_time, NULL::text AS sku, NULL::text AS location_id,
-                 NULL::int4 AS free
-             FROM fits WHERE NOT ok
+                 NULL::int4 AS free, true AS unknown
+             FROM known WHERE NOT ok
              UNION ALL
-             SELECT reservation_id, create_time, expire_time, NULL, NULL, NULL FROM claimed
+             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM fits WHERE NOT ok
+             UNION ALL
+             SELECT reservation_id, create_time, expire_time, NULL, NULL, NULL, NULL FROM claimed
              UNION ALL
              SELECT NULL, NULL, NULL, k.sku, k.location_id,
-                 (k.on_hand - k.reserved - coalesce(a.units, 0))::int4
+                 (k.on_hand - k.reserved - coalesce(a.units, 0))::int4, NULL
              FROM locked k
              LEFT JOIN asked a ON a.sku = k.sku AND a.location_id = k.location_id",
         )
@@ -343,6 +364,7 @@ impl Store {
         .bind(&lines.actor_ids)
         .bind(&lines.references)
         .bind(MovementKind::Reserve.code())
+        .bind(check_rows)
         .fetch_all(&mut *connection)
         .await;
         let read = match read {
@@ -355,6 +377,12 @@ impl Store {
         let mut held = HeldGroup::default();
         for row in read {
             match row {
+                // A row that does not exist or is inactive: nothing was
+                // claimed, and the single statement names why.
+                ClaimOrFree {
+                    unknown: Some(true),
+                    ..
+                } => return Ok(None),
                 ClaimOrFree {
                     reservation_id: Some(reservation_id),
                     create_time: Some(create_time),
@@ -563,6 +591,9 @@ struct ClaimOrFree {
     sku: Option<String>,
     location_id: Option<String>,
     free: Option<i32>,
+    /// Set on the one row that says a stock row of the group does not exist
+    /// or is at an inactive location.
+    unknown: Option<bool>,
 }
 
 /// The claims of a group, as columns.

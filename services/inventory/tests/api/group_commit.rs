@@ -454,17 +454,19 @@ async fn a_group_held_whole_holds_every_order_it_claims_or_writes_nothing() {
         )
     };
     let mut connection = store.group_connection().await.unwrap();
-    let mut hold = async |indexes: &[usize]| {
+    let mut hold = async |indexes: &[usize], check_rows: bool| {
         let requests: Vec<_> = indexes.iter().map(|index| request(*index)).collect();
         let holding: Vec<_> = requests
             .iter()
             .map(|(id, request)| (*id, request))
             .collect();
-        Store::hold_all(&mut connection, &holding).await.unwrap()
+        Store::hold_all(&mut connection, &holding, check_rows)
+            .await
+            .unwrap()
     };
 
     // Three orders that fit: all held, each row's entries chained in order.
-    let held = hold(&[0, 1, 2]).await.expect("every order fits");
+    let held = hold(&[0, 1, 2], true).await.expect("every order fits");
     assert_eq!(held.claims.len(), 3);
     let mut free = held.free.clone();
     free.sort();
@@ -500,14 +502,20 @@ async fn a_group_held_whole_holds_every_order_it_claims_or_writes_nothing() {
     // Nothing is written when one order does not fit (6 of a, 5 free), or
     // names a row at an inactive location or one that does not exist: not
     // even the others' claims.
-    for group in [&[4, 3][..], &[4, 5], &[4, 6]] {
-        assert!(hold(group).await.is_none(), "group {group:?} held");
-        assert_eq!(stock_and_entries(&pool).await, before, "group {group:?}");
-        assert_eq!(reservation_of(&pool, "o-5").await, None, "group {group:?}");
+    // Checked before the claims or under the locks, the same.
+    for check_rows in [true, false] {
+        for group in [&[4, 3][..], &[4, 5], &[4, 6]] {
+            assert!(
+                hold(group, check_rows).await.is_none(),
+                "group {group:?} held"
+            );
+            assert_eq!(stock_and_entries(&pool).await, before, "group {group:?}");
+            assert_eq!(reservation_of(&pool, "o-5").await, None, "group {group:?}");
+        }
     }
     // An order that has a reservation, or is earlier in the group, is not
     // claimed and changes nothing; the others are held.
-    let held = hold(&[4, 0, 4]).await.expect("o-5 fits");
+    let held = hold(&[4, 0, 4], true).await.expect("o-5 fits");
     assert_eq!(held.claims.len(), 1);
     let (stored, state) = reservation_of(&pool, "o-5").await.expect("o-5 held");
     assert!(held.claims.contains_key(&stored));
@@ -515,7 +523,7 @@ async fn a_group_held_whole_holds_every_order_it_claims_or_writes_nothing() {
     let after = stock_and_entries(&pool).await;
     assert_eq!(after.0[0], ("a".into(), 6));
     assert_eq!(after.1, before.1 + 1);
-    let none = hold(&[0, 1]).await.expect("nothing to hold");
+    let none = hold(&[0, 1], true).await.expect("nothing to hold");
     assert!(none.claims.is_empty());
     assert_eq!(stock_and_entries(&pool).await, after);
     drop(connection);
