@@ -21,11 +21,13 @@
 //!    back when its order has one; the others are decided order by order
 //!    (steps 3 and 4).
 //! 2. Whole (every row had enough free for the whole group, or is unknown):
-//!    one statement that commits by itself ([`Store::hold_all`]). It claims
-//!    every order that has no reservation, locks the group's rows, and only
-//!    if every row's latest version covers what the claimed orders ask of it,
+//!    one statement that commits by itself ([`Store::hold_all`]). Where the
+//!    queue has not seen some row, it first checks that each exists at an
+//!    active location, and claims nothing if one does not. It claims every
+//!    order that has no reservation, locks the group's rows, and only if
+//!    every row's latest version covers what the claimed orders ask of it,
 //!    writes them all held; otherwise it raises and rolls back, claims
-//!    included, and the group is decided order by order. The rows' locks are
+//!    included. Either way the group is then decided order by order. The rows' locks are
 //!    held while Postgres runs it and commits, never across a round trip to
 //!    this process: this is what lets two instances share a hot row.
 //! 3. Order by order, a group of one: the guarded statement of
