@@ -364,23 +364,7 @@ impl GroupCommit {
         // Waiters seen before the last yield, and yields, for this group.
         let (mut gathered, mut yields) = (0, 0);
         loop {
-            if yields < MAX_GATHER_YIELDS {
-                let (sold_out, waiting) = {
-                    let queue = self.queue(shard);
-                    (
-                        !queue.waiting.is_empty() && queue.plan(&queue.waiting) == Plan::SoldOut,
-                        queue.waiting.len(),
-                    )
-                };
-                if sold_out && waiting > gathered {
-                    gathered = waiting;
-                    yields += 1;
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-            }
-            (gathered, yields) = (0, 0);
-            let (group, plan) = {
+            let taken = {
                 let mut queue = self.queue(shard);
                 if queue.waiting.is_empty() {
                     queue.running = false;
@@ -388,10 +372,21 @@ impl GroupCommit {
                     return;
                 }
                 let take = queue.waiting.len().min(MAX_GROUP);
-                let group: Vec<Waiter> = queue.waiting.drain(..take).collect();
-                let plan = queue.plan(&group);
-                (group, plan)
+                let plan = queue.plan(&queue.waiting[..take]);
+                let waiting = queue.waiting.len();
+                if plan == Plan::SoldOut && yields < MAX_GATHER_YIELDS && waiting > gathered {
+                    gathered = waiting;
+                    None
+                } else {
+                    Some((queue.waiting.drain(..take).collect::<Vec<_>>(), plan))
+                }
             };
+            let Some((group, plan)) = taken else {
+                yields += 1;
+                tokio::task::yield_now().await;
+                continue;
+            };
+            (gathered, yields) = (0, 0);
             if kept
                 .as_ref()
                 .is_some_and(|(_, since)| since.elapsed() >= KEEP_CONNECTION)
@@ -554,10 +549,7 @@ impl GroupCommit {
         group: &[Waiter],
         unknown: bool,
     ) -> Result<Option<(Vec<Verdict>, Vec<(RowKey, Option<i32>)>)>, InventoryError> {
-        let requests: Vec<(Uuid, NewReservation<'_>)> = group
-            .iter()
-            .map(|waiter| (Uuid::now_v7(), waiter.reservation.request()))
-            .collect();
+        let requests = minted(group);
         let holding: Vec<(Uuid, &NewReservation<'_>)> = requests
             .iter()
             .map(|(id, request)| (*id, request))
@@ -591,10 +583,7 @@ impl GroupCommit {
         connection: &mut PgConnection,
         group: &[Waiter],
     ) -> Result<(Vec<Verdict>, Vec<(RowKey, Option<i32>)>), InventoryError> {
-        let requests: Vec<(Uuid, NewReservation<'_>)> = group
-            .iter()
-            .map(|waiter| (Uuid::now_v7(), waiter.reservation.request()))
-            .collect();
+        let requests = minted(group);
         let claiming: Vec<(Uuid, &NewReservation<'_>)> = requests
             .iter()
             .map(|(id, request)| (*id, request))
@@ -720,6 +709,14 @@ fn free_rows(rows: &(Vec<String>, Vec<String>), free: &FreeUnits) -> Vec<(RowKey
             let units = free.at(sku, location_id).unwrap_or(0);
             ((sku.clone(), location_id.clone()), Some(units))
         })
+        .collect()
+}
+
+/// Each waiter's request with the id of the reservation it would get.
+fn minted(group: &[Waiter]) -> Vec<(Uuid, NewReservation<'_>)> {
+    group
+        .iter()
+        .map(|waiter| (Uuid::now_v7(), waiter.reservation.request()))
         .collect()
 }
 

@@ -22,6 +22,38 @@ use crate::{
     error::InventoryError,
 };
 
+/// The CTEs `moved` and `updated` of a group's write, from a CTE `moves` of
+/// the held lines (sku, location_id, on_hand, reserved_before,
+/// reserved_after, safety_stock, actor_kind, actor_id, reference_id,
+/// sequence): one RESERVE ledger entry per line, whose kind is the parameter
+/// `$kind`, and each stock row left as its last entry left it. Each ends with
+/// a comma, for the CTEs that follow.
+macro_rules! reserve_moves {
+    ($kind:literal) => {
+        concat!(
+            "moved AS (
+                 INSERT INTO stock_movements (sequence, movement_id, sku, location_id, kind,
+                     on_hand_before, on_hand_after, reserved_before, reserved_after,
+                     safety_stock_before, safety_stock_after, actor_kind, actor_id, reference_id)
+                 SELECT sequence, gen_random_uuid(), sku, location_id, ",
+            $kind,
+            ", on_hand, on_hand,
+                     reserved_before, reserved_after, safety_stock, safety_stock, actor_kind,
+                     actor_id, reference_id
+                 FROM moves
+             ),
+             updated AS (
+                 UPDATE stock s
+                 SET reserved = last.reserved_after, sequence = last.sequence, update_time = now()
+                 FROM (SELECT DISTINCT ON (sku, location_id) sku, location_id, reserved_after,
+                           sequence
+                       FROM moves ORDER BY sku, location_id, sequence DESC) last
+                 WHERE s.sku = last.sku AND s.location_id = last.location_id
+             ),"
+        )
+    };
+}
+
 /// An order's claim of its reservation, as inserted.
 #[derive(Debug, Clone)]
 pub struct Claim {
@@ -237,7 +269,7 @@ impl Store {
         // every write reads it first, through `numbers`. Lines are numbered
         // (`ord`) in the order of `requests`: each row's entries chain in that
         // order, and their positions are handed out sorted in that order.
-        let read = sqlx::query_as::<_, ClaimOrFree>(
+        let read = sqlx::query_as::<_, ClaimOrFree>(concat!(
             "WITH known AS (
                  SELECT NOT $17::bool OR count(*) = cardinality($6::text[]) AS ok
                  FROM unnest($6::text[], $7::text[]) AS r(sku, location_id)
@@ -312,23 +344,9 @@ impl Store {
                  JOIN locked k ON k.sku = m.sku AND k.location_id = m.location_id
                  WINDOW w AS (PARTITION BY m.sku, m.location_id ORDER BY m.ord)
              ),
-             moved AS (
-                 INSERT INTO stock_movements (sequence, movement_id, sku, location_id, kind,
-                     on_hand_before, on_hand_after, reserved_before, reserved_after,
-                     safety_stock_before, safety_stock_after, actor_kind, actor_id, reference_id)
-                 SELECT sequence, gen_random_uuid(), sku, location_id, $16, on_hand, on_hand,
-                     reserved_before, reserved_after, safety_stock, safety_stock, actor_kind,
-                     actor_id, reference_id
-                 FROM moves
-             ),
-             updated AS (
-                 UPDATE stock s
-                 SET reserved = last.reserved_after, sequence = last.sequence, update_time = now()
-                 FROM (SELECT DISTINCT ON (sku, location_id) sku, location_id, reserved_after,
-                           sequence
-                       FROM moves ORDER BY sku, location_id, sequence DESC) last
-                 WHERE s.sku = last.sku AND s.location_id = last.location_id
-             ),
+             ",
+            reserve_moves!("$16"),
+            "
              held_lines AS (
                  INSERT INTO reservation_lines (reservation_id, position, sku, location_id,
                      quantity)
@@ -347,7 +365,7 @@ impl Store {
                  (k.on_hand - k.reserved - coalesce(a.units, 0))::int4, NULL
              FROM locked k
              LEFT JOIN asked a ON a.sku = k.sku AND a.location_id = k.location_id",
-        )
+        ))
         .bind(&claims.ids)
         .bind(&claims.orders)
         .bind(&claims.kinds)
@@ -461,7 +479,7 @@ impl Store {
         }
         // Positions are sorted before they are handed out in line order, so
         // the entries of each row chain in position order.
-        sqlx::query(
+        sqlx::query(concat!(
             "WITH numbers AS (
                  SELECT array_agg(n ORDER BY n) AS n
                  FROM (SELECT nextval('stock_ledger_sequence') AS n
@@ -474,23 +492,9 @@ impl Store {
                      WITH ORDINALITY AS m(sku, location_id, on_hand, reserved_before,
                          reserved_after, safety_stock, actor_kind, actor_id, reference_id, ord)
              ),
-             moved AS (
-                 INSERT INTO stock_movements (sequence, movement_id, sku, location_id, kind,
-                     on_hand_before, on_hand_after, reserved_before, reserved_after,
-                     safety_stock_before, safety_stock_after, actor_kind, actor_id, reference_id)
-                 SELECT sequence, gen_random_uuid(), sku, location_id, $10, on_hand, on_hand,
-                     reserved_before, reserved_after, safety_stock, safety_stock, actor_kind,
-                     actor_id, reference_id
-                 FROM moves
-             ),
-             updated AS (
-                 UPDATE stock s
-                 SET reserved = last.reserved_after, sequence = last.sequence, update_time = now()
-                 FROM (SELECT DISTINCT ON (sku, location_id) sku, location_id, reserved_after,
-                           sequence
-                       FROM moves ORDER BY sku, location_id, sequence DESC) last
-                 WHERE s.sku = last.sku AND s.location_id = last.location_id
-             ),
+             ",
+            reserve_moves!("$10"),
+            "
              lines AS (
                  INSERT INTO reservation_lines (reservation_id, position, sku, location_id,
                      quantity)
@@ -498,7 +502,7 @@ impl Store {
                      $15::int4[])
              )
              DELETE FROM reservations WHERE reservation_id = ANY($16::uuid[])",
-        )
+        ))
         .bind(&moves.skus)
         .bind(&moves.location_ids)
         .bind(&moves.on_hand)
