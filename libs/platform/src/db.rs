@@ -191,7 +191,9 @@ fn address(options: &PgConnectOptions) -> String {
     format!("{}:{}", options.get_host(), options.get_port())
 }
 
-fn unreachable(options: &PgConnectOptions, err: &sqlx::Error) -> DbError {
+/// The error of a pool on `options` that could not open a connection: names
+/// the server, never the URL.
+pub fn unreachable(options: &PgConnectOptions, err: &sqlx::Error) -> DbError {
     DbError::Unreachable {
         address: address(options),
         // sqlx's connection errors say what failed (refused, authentication),

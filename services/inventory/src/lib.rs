@@ -159,7 +159,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
     let pool = db::connect(&config.database, &MIGRATOR).await?;
-    let store = Store::new(pool).with_group_pool(store::group_pool(&config.database));
+    let store = Store::new(pool).with_group_pool(store::group_pool(&config.database).await?);
     let redis = oms_platform::redis::connect(&config.redis)?;
     let cache = Arc::new(AvailabilityCache::new(
         redis,

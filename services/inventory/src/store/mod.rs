@@ -43,32 +43,36 @@ pub const GROUP_SESSION: &str =
     "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off";
 
 /// The grouped Reserves' own pool on `database` ([`Store::with_group_pool`]),
-/// connecting on first use, each connection set to [`GROUP_SESSION`]: two
-/// connections per Reserve queue, as a queue's worker runs one read or one
-/// transaction at a time, and a connection it let go of is pinged on its way
-/// back to the pool before it can be taken again. Its connections are
-/// reported as those of the pool `<database>/group`.
-pub fn group_pool(database: &DatabaseConfig) -> PgPool {
-    let pool = db::pool_options(
-        u32::try_from(2 * crate::group_commit::SHARDS).unwrap_or(u32::MAX),
-        database.acquire_timeout,
-        db::ALIVE_BYPASS,
-    )
-    .after_connect(|connection, _| {
-        Box::pin(async move {
-            sqlx::raw_sql(GROUP_SESSION)
-                .execute(&mut *connection)
-                .await
-                .map(drop)
+/// each connection set to [`GROUP_SESSION`]: two connections per Reserve
+/// queue, as a queue's worker runs one read or one transaction at a time, and
+/// a connection it let go of is pinged on its way back to the pool before it
+/// can be taken again. The pool opens all of them before it is returned, and
+/// opens a new one in the background when it retires an old one: a connection
+/// opened when a worker asks for it would hold up its whole queue while
+/// Postgres starts a backend (the reserve bench's open loop stalled for 100 ms
+/// and more when a group took the pool's last connection in the middle of
+/// it). Its connections are reported as those of the pool `<database>/group`.
+pub async fn group_pool(database: &DatabaseConfig) -> Result<PgPool, db::DbError> {
+    let size = u32::try_from(2 * crate::group_commit::SHARDS).unwrap_or(u32::MAX);
+    let pool = db::pool_options(size, database.acquire_timeout, db::ALIVE_BYPASS)
+        .min_connections(size)
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                sqlx::raw_sql(GROUP_SESSION)
+                    .execute(&mut *connection)
+                    .await
+                    .map(drop)
+            })
         })
-    })
-    .connect_lazy_with(database.options.clone());
+        .connect_with(database.options.clone())
+        .await
+        .map_err(|err| db::unreachable(&database.options, &err))?;
     let name = format!(
         "{}/group",
         database.options.get_database().unwrap_or("postgres")
     );
     db::observe_pool(&pool, &name, &opentelemetry::global::meter("oms"));
-    pool
+    Ok(pool)
 }
 
 /// The service's database.

@@ -355,7 +355,7 @@ async fn grouped_reserves_run_on_generic_plans_by_index_and_the_other_statements
         .connect_with(config.options.clone())
         .await
         .unwrap();
-    let group = store::group_pool(&config);
+    let group = store::group_pool(&config).await.unwrap();
 
     // The sold-out read runs on the group pool's own connections.
     assert_eq!(
@@ -381,6 +381,21 @@ async fn grouped_reserves_run_on_generic_plans_by_index_and_the_other_statements
     assert_eq!(
         planner_settings(&mut *connection).await,
         ("auto".into(), "on".into())
+    );
+}
+
+#[tokio::test]
+async fn the_group_pool_opens_its_connections_before_a_group_asks_for_one() {
+    use oms_inventory::{group_commit::SHARDS, store};
+
+    let inventory = TestInventory::start().await;
+    let group = store::group_pool(&inventory.db.config()).await.unwrap();
+    let wanted = 2 * SHARDS;
+    assert_eq!(group.size(), u32::try_from(wanted).unwrap());
+    assert_eq!(group.num_idle(), wanted);
+    assert_eq!(
+        planner_settings(&group).await,
+        ("force_generic_plan".into(), "off".into())
     );
 }
 
