@@ -29,7 +29,12 @@
 //!    writes them all held; otherwise it raises and rolls back, claims
 //!    included. Either way the group is then decided order by order. The rows' locks are
 //!    held while Postgres runs it and commits, never across a round trip to
-//!    this process: this is what lets two instances share a hot row.
+//!    this process: this is what lets two instances share a hot row. It locks
+//!    and updates the rows through two functions whose statements take their
+//!    own snapshots (migration 0003): a group that waited for another
+//!    instance's lock re-reads the row by a small query, not by setting up
+//!    the whole statement again while it holds the lock (two instances' p50
+//!    at 2,000 Reserves/s on one SKU fell from 8 to 11 ms to 5 to 6 ms).
 //! 3. Order by order, a group of one: the guarded statement of
 //!    [`reservations::reserve`], which is what a lone Reserve always did.
 //! 4. Order by order, a larger group: one transaction. Claim every order

@@ -22,12 +22,11 @@ use crate::{
     error::InventoryError,
 };
 
-/// The CTEs `moved` and `updated` of a group's write, from a CTE `moves` of
-/// the held lines (sku, location_id, on_hand, reserved_before,
-/// reserved_after, safety_stock, actor_kind, actor_id, reference_id,
-/// sequence): one RESERVE ledger entry per line, whose kind is the parameter
-/// `$kind`, and each stock row left as its last entry left it. Each ends with
-/// a comma, for the CTEs that follow.
+/// The CTE `moved` of a group's write, from a CTE `moves` of the held lines
+/// (sku, location_id, on_hand, reserved_before, reserved_after, safety_stock,
+/// actor_kind, actor_id, reference_id, sequence): one RESERVE ledger entry per
+/// line, whose kind is the parameter `$kind`. It ends with a comma, for the
+/// CTEs that follow.
 macro_rules! reserve_moves {
     ($kind:literal) => {
         concat!(
@@ -41,16 +40,17 @@ macro_rules! reserve_moves {
                      reserved_before, reserved_after, safety_stock, safety_stock, actor_kind,
                      actor_id, reference_id
                  FROM moves
-             ),
-             updated AS (
-                 UPDATE stock s
-                 SET reserved = last.reserved_after, sequence = last.sequence, update_time = now()
-                 FROM (SELECT DISTINCT ON (sku, location_id) sku, location_id, reserved_after,
-                           sequence
-                       FROM moves ORDER BY sku, location_id, sequence DESC) last
-                 WHERE s.sku = last.sku AND s.location_id = last.location_id
              ),"
         )
+    };
+}
+
+/// A query of the rows `moves` (see [`reserve_moves`]) changes, each as its
+/// last entry leaves it: (sku, location_id, reserved_after, sequence).
+macro_rules! last_moves {
+    () => {
+        "SELECT DISTINCT ON (sku, location_id) sku, location_id, reserved_after, sequence
+         FROM moves ORDER BY sku, location_id, sequence DESC"
     };
 }
 
@@ -229,6 +229,11 @@ impl Store {
     /// ledger entry per line (each starting where the one before it on its
     /// row ended) and the stock rows. The rows' locks are held only while the
     /// statement runs and commits, not across a round trip to this process.
+    /// The locks and the stock rows' update are taken by
+    /// `inventory_lock_stock` and `inventory_set_reserved` (migration 0003),
+    /// each a statement of its own with its own snapshot, so that a row
+    /// another instance changed meanwhile is re-read by a small query instead
+    /// of the whole statement being set up again under the lock.
     ///
     /// An order that has a reservation, or is earlier in `requests`, is not
     /// claimed and changes nothing: it is missing from the claims. Returns
@@ -306,17 +311,9 @@ impl Store {
                  FROM claimed_lines GROUP BY sku, location_id
              ),
              locked AS (
-                 SELECT s.*
-                 FROM unnest($6::text[], $7::text[]) WITH ORDINALITY AS r(sku, location_id, n)
-                 CROSS JOIN LATERAL (
-                     SELECT s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock
-                     FROM stock s
-                     JOIN locations l ON l.location_id = s.location_id AND l.active
-                     WHERE s.sku = r.sku AND s.location_id = r.location_id
-                     FOR UPDATE OF s
-                 ) s
-                 WHERE (SELECT count(*) FROM claimed) > 0
-                 ORDER BY r.n
+                 SELECT *
+                 FROM inventory_lock_stock($6::text[], $7::text[],
+                     (SELECT count(*) FROM claimed) > 0)
              ),
              fits AS (
                  SELECT CASE
@@ -347,6 +344,13 @@ impl Store {
              ",
             reserve_moves!("$16"),
             "
+             updated AS (
+                 SELECT inventory_set_reserved(array_agg(sku), array_agg(location_id),
+                     array_agg(reserved_after::int4), array_agg(sequence)) AS written
+                 FROM (",
+            last_moves!(),
+            ") last
+             ),
              held_lines AS (
                  INSERT INTO reservation_lines (reservation_id, position, sku, location_id,
                      quantity)
@@ -364,7 +368,10 @@ impl Store {
              SELECT NULL, NULL, NULL, k.sku, k.location_id,
                  (k.on_hand - k.reserved - coalesce(a.units, 0))::int4, NULL
              FROM locked k
-             LEFT JOIN asked a ON a.sku = k.sku AND a.location_id = k.location_id",
+             LEFT JOIN asked a ON a.sku = k.sku AND a.location_id = k.location_id
+             UNION ALL
+             -- Never a row: read only so that the stock rows are written.
+             SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM updated WHERE written < 0",
         ))
         .bind(&claims.ids)
         .bind(&claims.orders)
@@ -495,6 +502,14 @@ impl Store {
              ",
             reserve_moves!("$10"),
             "
+             updated AS (
+                 UPDATE stock s
+                 SET reserved = last.reserved_after, sequence = last.sequence, update_time = now()
+                 FROM (",
+            last_moves!(),
+            ") last
+                 WHERE s.sku = last.sku AND s.location_id = last.location_id
+             ),
              lines AS (
                  INSERT INTO reservation_lines (reservation_id, position, sku, location_id,
                      quantity)

@@ -584,3 +584,95 @@ async fn an_instance_that_guesses_too_much_stock_still_holds_only_what_is_free()
     assert_eq!(inventory.availability("hot", None).await.available, 0);
     inventory.finish().await;
 }
+
+#[tokio::test]
+async fn a_group_held_whole_that_waits_for_a_rows_lock_decides_on_what_the_holder_committed() {
+    use std::time::Duration;
+
+    use oms_inventory::{
+        domain::{Actor, OrderId},
+        store::{Store, group::rows_of, reservations::NewReservation},
+    };
+
+    let inventory = TestInventory::start().await;
+    inventory.location("wh-1").await;
+    inventory.set_stock("a", "wh-1", 5).await;
+    let pool = inventory.db.pool().await;
+    let store = Store::new(inventory.db.pool().await);
+    let actor = Actor::new(operator().kind, &operator().id).unwrap();
+    let ids: Vec<OrderId> = ["first", "second", "third"]
+        .iter()
+        .map(|order| OrderId::parse(&id(order)).unwrap())
+        .collect();
+    let three = vec![store_line("a", "wh-1", 3)];
+    let two = vec![store_line("a", "wh-1", 2)];
+    let request = |order: usize, lines| NewReservation {
+        order_id: &ids[order],
+        lines,
+        ttl: Duration::from_secs(600),
+        channel: None,
+        actor: &actor,
+    };
+
+    // Another writer holds the row's lock and takes 3 of the 5 units.
+    let first = request(0, &three);
+    let first = [(uuid::Uuid::now_v7(), &first)];
+    let mut tx = pool.begin().await.unwrap();
+    let (claims, locked) = Store::claim_and_lock(&mut tx, &first, &rows_of([three.as_slice()]))
+        .await
+        .unwrap();
+    assert_eq!((claims.len(), locked[0].reserved), (1, 0));
+    Store::write_group(&mut tx, &locked, &first, &[])
+        .await
+        .unwrap();
+
+    // A group asking 3 more waits for the lock, having claimed its order;
+    // the writer commits once it does.
+    let second = request(1, &three);
+    let mut connection = store.group_connection().await.unwrap();
+    let hold_second = async {
+        let second = [(uuid::Uuid::now_v7(), &second)];
+        Store::hold_all(&mut connection, &second, false)
+            .await
+            .unwrap()
+            .is_some()
+    };
+    let commit_first = async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let blocked: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if blocked > 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the group never waited"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tx.commit().await.unwrap();
+    };
+    let (held_second, ()) = tokio::join!(hold_second, commit_first);
+    drop(connection);
+
+    // It decides on the committed row (2 free), not the one it first saw (5).
+    assert!(!held_second, "the group held 3 of 2 free units");
+    assert_eq!(reservation_of(&pool, "second").await, None);
+    let third = request(2, &two);
+    let mut connection = store.group_connection().await.unwrap();
+    let held = Store::hold_all(&mut connection, &[(uuid::Uuid::now_v7(), &third)], false)
+        .await
+        .unwrap()
+        .expect("2 of 2 free units fit");
+    assert_eq!(held.free, vec![("a".into(), "wh-1".into(), 0)]);
+    assert_eq!(stock_and_entries(&pool).await.0, vec![("a".into(), 5)]);
+    drop(connection);
+    pool.close().await;
+    inventory.finish().await;
+}
