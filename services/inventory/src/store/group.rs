@@ -583,6 +583,25 @@ impl Store {
     }
 }
 
+/// Readies a new connection of the group pool for the statements a queue's
+/// worker runs on it, so that the first group on it waits for none of the
+/// work a backend does once per statement: the sold-out read and the
+/// statement of a group held whole are prepared and planned, and the two
+/// functions that lock and update the rows are compiled and planned. Each
+/// runs on nothing (empty arrays) and changes nothing.
+pub async fn prepare_group_connection(connection: &mut PgConnection) -> Result<(), InventoryError> {
+    let nothing = (Vec::new(), Vec::new());
+    Store::free_units(&mut *connection, &nothing, &[]).await?;
+    Store::hold_all(&mut *connection, &[], false).await?;
+    sqlx::query(
+        "SELECT (SELECT count(*) FROM inventory_lock_stock('{}', '{}', true)),
+             inventory_set_reserved('{}', '{}', '{}', '{}')",
+    )
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
 /// A row of [`Store::claim_and_lock`]: a claim or a locked stock row.
 #[derive(FromRow)]
 struct ClaimOrRow {

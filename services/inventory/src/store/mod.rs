@@ -51,7 +51,9 @@ pub const GROUP_SESSION: &str =
 /// opened when a worker asks for it would hold up its whole queue while
 /// Postgres starts a backend (the reserve bench's open loop stalled for 100 ms
 /// and more when a group took the pool's last connection in the middle of
-/// it). Its connections are reported as those of the pool `<database>/group`.
+/// it). Each new connection is readied before the pool hands it out
+/// ([`group::prepare_group_connection`]). Its connections are reported as
+/// those of the pool `<database>/group`.
 pub async fn group_pool(database: &DatabaseConfig) -> Result<PgPool, db::DbError> {
     let size = u32::try_from(2 * crate::group_commit::SHARDS).unwrap_or(u32::MAX);
     let pool = db::pool_options(size, database.acquire_timeout, db::ALIVE_BYPASS)
@@ -60,8 +62,13 @@ pub async fn group_pool(database: &DatabaseConfig) -> Result<PgPool, db::DbError
             Box::pin(async move {
                 sqlx::raw_sql(GROUP_SESSION)
                     .execute(&mut *connection)
+                    .await?;
+                group::prepare_group_connection(connection)
                     .await
-                    .map(drop)
+                    .map_err(|err| match err {
+                        crate::error::InventoryError::Database(err) => err,
+                        other => sqlx::Error::Protocol(other.to_string()),
+                    })
             })
         })
         .connect_with(database.options.clone())

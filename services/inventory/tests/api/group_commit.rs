@@ -393,10 +393,28 @@ async fn the_group_pool_opens_its_connections_before_a_group_asks_for_one() {
     let wanted = 2 * SHARDS;
     assert_eq!(group.size(), u32::try_from(wanted).unwrap());
     assert_eq!(group.num_idle(), wanted);
-    assert_eq!(
-        planner_settings(&group).await,
-        ("force_generic_plan".into(), "off".into())
-    );
+    // Each is ready for a group: session set, the sold-out read and the
+    // statement of a group held whole planned already.
+    let mut connections = Vec::new();
+    for _ in 0..wanted {
+        connections.push(group.acquire().await.unwrap());
+    }
+    for connection in &mut connections {
+        assert_eq!(
+            planner_settings(&mut **connection).await,
+            ("force_generic_plan".into(), "off".into())
+        );
+        let planned: (i64, i64) = sqlx::query_as(
+            // (The patterns are built so that this query does not match them.)
+            "SELECT count(*) FILTER (WHERE statement LIKE '%inventory' || '_lock_stock($6%'),
+                 count(*) FILTER (WHERE statement LIKE '%order_id = ' || 'ANY($3%')
+             FROM pg_prepared_statements WHERE generic_plans > 0",
+        )
+        .fetch_one(&mut **connection)
+        .await
+        .unwrap();
+        assert_eq!(planned, (1, 1));
+    }
 }
 
 /// A line of a request to the store, for the tests that call it directly.
