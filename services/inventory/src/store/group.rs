@@ -128,12 +128,13 @@ impl Store {
     ) -> Result<(HashMap<Uuid, Claim>, Vec<LockedRow>), InventoryError> {
         let claims = ClaimColumns::of(requests);
         // Counting every claim before the first lock keeps the lock order:
-        // order ids first, stock rows after. Each row is locked by its own
-        // index lookup, one after the other in the order of `rows` (sorted,
-        // as every writer locks): a subquery with FOR UPDATE is never merged
-        // into the join, so no plan, generic or custom, can scan or hash the
-        // whole stock table instead. (A generic plan made while groups named
-        // many rows did, and cost a hot row's groups their latency.)
+        // order ids first, stock rows after. `inventory_lock_stock` (migration
+        // 0003, shared with `hold_all`) locks each row by its own index
+        // lookup, one after the other in the order of `rows` (sorted, as every
+        // writer locks): a subquery with FOR UPDATE is never merged into the
+        // join, so no plan, generic or custom, can scan or hash the whole
+        // stock table instead. (A generic plan made while groups named many
+        // rows did, and cost a hot row's groups their latency.)
         let read: Vec<ClaimOrRow> = sqlx::query_as(
             "WITH claimed AS (
                  INSERT INTO reservations (reservation_id, order_id, channel_kind, channel_name,
@@ -147,17 +148,9 @@ impl Store {
                  RETURNING reservation_id, create_time, expire_time
              ),
              locked AS (
-                 SELECT s.*
-                 FROM unnest($6::text[], $7::text[]) WITH ORDINALITY AS r(sku, location_id, n)
-                 CROSS JOIN LATERAL (
-                     SELECT s.sku, s.location_id, s.on_hand, s.reserved, s.safety_stock
-                     FROM stock s
-                     JOIN locations l ON l.location_id = s.location_id AND l.active
-                     WHERE s.sku = r.sku AND s.location_id = r.location_id
-                     FOR UPDATE OF s
-                 ) s
-                 WHERE (SELECT count(*) FROM claimed) > 0
-                 ORDER BY r.n
+                 SELECT *
+                 FROM inventory_lock_stock($6::text[], $7::text[],
+                     (SELECT count(*) FROM claimed) > 0)
              )
              SELECT reservation_id, create_time, expire_time, NULL::text AS sku,
                  NULL::text AS location_id, NULL::int4 AS on_hand, NULL::int4 AS reserved,
